@@ -1,0 +1,307 @@
+#include "engine/tensor.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
+
+#include "engine/autograd.h"
+
+namespace signet {
+
+Device parse_device(const std::string& s) {
+  if (s == "cpu") return Device::cpu();
+  if (s == "cuda") return Device::cuda(0);
+  if (s.rfind("cuda:", 0) == 0) {
+    const std::string n = s.substr(5);
+    SIGNET_CHECK(!n.empty() && n.find_first_not_of("0123456789") == std::string::npos,
+                 "bad device '{}': expected cpu, cuda or cuda:N", s);
+    return Device::cuda(std::stoi(n));
+  }
+  throw Error(fmt::format("bad device '{}': expected cpu, cuda or cuda:N", s));
+}
+
+size_t dtype_size(DType t) { return t == DType::F32 ? 4 : 8; }
+const char* dtype_name(DType t) { return t == DType::F32 ? "float32" : "int64"; }
+
+std::string shape_str(const Shape& s) {
+  std::string r = "[";
+  for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
+  return r + "]";
+}
+
+int64_t shape_numel(const Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s) n *= d;
+  return n;
+}
+
+Shape contiguous_strides(const Shape& s) {
+  Shape st(s.size());
+  int64_t acc = 1;
+  for (size_t i = s.size(); i-- > 0;) {
+    st[i] = acc;
+    acc *= s[i];
+  }
+  return st;
+}
+
+// ---------------------------------------------------------------- Storage
+Storage::Storage(size_t nbytes, Device device) : nbytes_(nbytes), device_(device) {
+  SIGNET_CHECK(device.is_cpu(), "device {} is not available: this build has no CUDA backend",
+               device.str());
+  // aligned_alloc needs a size that is a multiple of the alignment; never zero.
+  const size_t rounded = ((nbytes + 63) / 64) * 64 + 64;
+  data_ = std::aligned_alloc(64, rounded);
+  if (!data_) throw Error(fmt::format("out of memory allocating {} bytes", nbytes));
+}
+
+Storage::~Storage() { std::free(data_); }
+
+// ---------------------------------------------------------------- factories
+Tensor Tensor::empty(const Shape& shape, DType dtype, Device dev) {
+  for (int64_t d : shape) SIGNET_CHECK(d >= 0, "negative dimension in shape {}", shape_str(shape));
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = std::make_shared<Storage>(shape_numel(shape) * dtype_size(dtype), dev);
+  impl->shape = shape;
+  impl->strides = contiguous_strides(shape);
+  impl->dtype = dtype;
+  return Tensor(std::move(impl));
+}
+
+Tensor Tensor::zeros(const Shape& shape, DType dtype, Device dev) {
+  Tensor t = empty(shape, dtype, dev);
+  std::memset(t.storage()->data(), 0, t.numel() * dtype_size(dtype));
+  return t;
+}
+
+Tensor Tensor::ones(const Shape& shape, Device dev) { return full(shape, 1.0f, dev); }
+
+Tensor Tensor::full(const Shape& shape, float value, Device dev) {
+  Tensor t = empty(shape, DType::F32, dev);
+  t.fill_(value);
+  return t;
+}
+
+Tensor Tensor::scalar(float value) { return full({}, value); }
+
+Tensor Tensor::from_vector(const std::vector<float>& v, const Shape& shape) {
+  SIGNET_CHECK(static_cast<int64_t>(v.size()) == shape_numel(shape),
+               "from_vector: {} values do not fill shape {}", v.size(), shape_str(shape));
+  Tensor t = empty(shape);
+  if (!v.empty()) std::memcpy(t.f32(), v.data(), v.size() * sizeof(float));
+  return t;
+}
+
+Tensor Tensor::from_vector_i64(const std::vector<int64_t>& v, const Shape& shape) {
+  SIGNET_CHECK(static_cast<int64_t>(v.size()) == shape_numel(shape),
+               "from_vector_i64: {} values do not fill shape {}", v.size(), shape_str(shape));
+  Tensor t = empty(shape, DType::I64);
+  if (!v.empty()) std::memcpy(t.i64(), v.data(), v.size() * sizeof(int64_t));
+  return t;
+}
+
+Tensor Tensor::arange_i64(int64_t n) {
+  Tensor t = empty({n}, DType::I64);
+  for (int64_t i = 0; i < n; ++i) t.i64()[i] = i;
+  return t;
+}
+
+// ---------------------------------------------------------------- metadata
+TensorImpl* Tensor::impl() const {
+  SIGNET_CHECK(impl_ != nullptr, "use of an undefined tensor");
+  return impl_.get();
+}
+
+int64_t Tensor::size(int64_t d) const {
+  const int64_t n = dim();
+  if (d < 0) d += n;
+  SIGNET_CHECK(d >= 0 && d < n, "dimension {} out of range for a {}-d tensor", d, n);
+  return impl()->shape[d];
+}
+
+bool Tensor::is_contiguous() const {
+  const auto& sh = shape();
+  const auto& st = strides();
+  int64_t expect = 1;
+  for (size_t i = sh.size(); i-- > 0;) {
+    if (sh[i] != 1 && st[i] != expect) return false;
+    expect *= sh[i];
+  }
+  return true;
+}
+
+template <>
+float* Tensor::data<float>() const {
+  SIGNET_CHECK(dtype() == DType::F32, "expected a float32 tensor, got {}", dtype_name(dtype()));
+  return static_cast<float*>(storage()->data()) + offset();
+}
+
+template <>
+int64_t* Tensor::data<int64_t>() const {
+  SIGNET_CHECK(dtype() == DType::I64, "expected an int64 tensor, got {}", dtype_name(dtype()));
+  return static_cast<int64_t*>(storage()->data()) + offset();
+}
+
+float Tensor::item() const {
+  SIGNET_CHECK(numel() == 1, "item() needs a one-element tensor, got shape {}", shape_str(shape()));
+  if (dtype() == DType::I64) return static_cast<float>(*i64());
+  return *f32();
+}
+
+std::vector<float> Tensor::to_vector() const {
+  Tensor c = contiguous();
+  return std::vector<float>(c.f32(), c.f32() + c.numel());
+}
+
+std::vector<int64_t> Tensor::to_vector_i64() const {
+  Tensor c = contiguous();
+  return std::vector<int64_t>(c.i64(), c.i64() + c.numel());
+}
+
+// ---------------------------------------------------------------- copies and views
+Tensor Tensor::contiguous() const {
+  if (is_contiguous()) return *this;
+  return clone();
+}
+
+Tensor Tensor::clone() const {
+  Tensor out = empty(shape(), dtype(), device());
+  out.copy_(*this);
+  return out;
+}
+
+Tensor Tensor::detach() const {
+  auto impl = std::make_shared<TensorImpl>(*impl_);
+  impl->grad_fn.reset();
+  impl->grad.reset();
+  impl->requires_grad = false;
+  return Tensor(std::move(impl));
+}
+
+Tensor Tensor::to(Device dev) const {
+  if (dev == device()) return *this;
+  throw Error(fmt::format("cannot move a tensor to {}: this build has no CUDA backend", dev.str()));
+}
+
+void Tensor::copy_(const Tensor& src) {
+  SIGNET_CHECK(src.shape() == shape(), "copy_: shape {} into {}", shape_str(src.shape()),
+               shape_str(shape()));
+  SIGNET_CHECK(src.dtype() == dtype(), "copy_: dtype {} into {}", dtype_name(src.dtype()),
+               dtype_name(dtype()));
+  const size_t es = dtype_size(dtype());
+  char* dst_base = static_cast<char*>(storage()->data());
+  const char* src_base = static_cast<const char*>(src.storage()->data());
+  if (is_contiguous() && src.is_contiguous()) {
+    std::memmove(dst_base + offset() * es, src_base + src.offset() * es, numel() * es);
+    return;
+  }
+  // Strided: walk both in row-major order.
+  std::vector<int64_t> src_offsets;
+  src_offsets.reserve(numel());
+  for_each_offset(src.shape(), src.strides(), src.offset(),
+                  [&](int64_t o) { src_offsets.push_back(o); });
+  size_t i = 0;
+  for_each_offset(shape(), strides(), offset(), [&](int64_t o) {
+    std::memcpy(dst_base + o * es, src_base + src_offsets[i++] * es, es);
+  });
+}
+
+void Tensor::fill_(float value) {
+  SIGNET_CHECK(is_contiguous(), "fill_ needs a contiguous tensor");
+  if (dtype() == DType::F32) {
+    float* p = f32();
+    for (int64_t i = 0, n = numel(); i < n; ++i) p[i] = value;
+  } else {
+    int64_t* p = i64();
+    for (int64_t i = 0, n = numel(); i < n; ++i) p[i] = static_cast<int64_t>(value);
+  }
+}
+
+Tensor Tensor::view_as_shape(const Shape& new_shape) const {
+  SIGNET_CHECK(shape_numel(new_shape) == numel(), "cannot reshape {} into {}", shape_str(shape()),
+               shape_str(new_shape));
+  SIGNET_CHECK(is_contiguous(), "view_as_shape needs a contiguous tensor");
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = storage();
+  impl->shape = new_shape;
+  impl->strides = contiguous_strides(new_shape);
+  impl->offset = offset();
+  impl->dtype = dtype();
+  return Tensor(std::move(impl));
+}
+
+Tensor Tensor::transpose_view(int64_t d0, int64_t d1) const {
+  const int64_t n = dim();
+  if (d0 < 0) d0 += n;
+  if (d1 < 0) d1 += n;
+  SIGNET_CHECK(d0 >= 0 && d0 < n && d1 >= 0 && d1 < n, "transpose({}, {}) of a {}-d tensor", d0,
+               d1, n);
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = storage();
+  impl->shape = shape();
+  impl->strides = strides();
+  std::swap(impl->shape[d0], impl->shape[d1]);
+  std::swap(impl->strides[d0], impl->strides[d1]);
+  impl->offset = offset();
+  impl->dtype = dtype();
+  return Tensor(std::move(impl));
+}
+
+Tensor Tensor::narrow_view(int64_t d, int64_t start, int64_t length) const {
+  const int64_t n = dim();
+  if (d < 0) d += n;
+  SIGNET_CHECK(d >= 0 && d < n, "narrow: dimension {} of a {}-d tensor", d, n);
+  SIGNET_CHECK(start >= 0 && length >= 0 && start + length <= shape()[d],
+               "narrow: [{}, {}) is outside dimension {} of size {}", start, start + length, d,
+               shape()[d]);
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = storage();
+  impl->shape = shape();
+  impl->shape[d] = length;
+  impl->strides = strides();
+  impl->offset = offset() + start * strides()[d];
+  impl->dtype = dtype();
+  return Tensor(std::move(impl));
+}
+
+Tensor Tensor::expand_view(const Shape& target) const {
+  const int64_t n = dim();
+  const int64_t m = static_cast<int64_t>(target.size());
+  SIGNET_CHECK(m >= n, "cannot expand {} to {}", shape_str(shape()), shape_str(target));
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = storage();
+  impl->shape = target;
+  impl->strides.assign(m, 0);
+  for (int64_t i = 0; i < m; ++i) {
+    const int64_t j = i - (m - n);
+    if (j < 0) continue;
+    if (shape()[j] == target[i]) {
+      impl->strides[i] = strides()[j];
+    } else {
+      SIGNET_CHECK(shape()[j] == 1, "cannot expand {} to {}", shape_str(shape()),
+                   shape_str(target));
+    }
+  }
+  impl->offset = offset();
+  impl->dtype = dtype();
+  return Tensor(std::move(impl));
+}
+
+// ---------------------------------------------------------------- autograd glue
+Tensor& Tensor::set_requires_grad(bool r) {
+  SIGNET_CHECK(!r || dtype() == DType::F32, "only float32 tensors can require gradients");
+  impl()->requires_grad = r;
+  return *this;
+}
+
+void Tensor::backward(const Tensor& grad, bool create_graph) const {
+  run_backward(*this, grad, create_graph);
+}
+
+std::string Tensor::str() const {
+  if (!defined()) return "Tensor(undefined)";
+  return fmt::format("Tensor({}, {}, {})", dtype_name(dtype()), shape_str(shape()),
+                     device().str());
+}
+
+}  // namespace signet
