@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "engine/autograd.h"
+#include "engine/cpu_allocator.h"
 
 namespace signet {
 
@@ -49,13 +50,14 @@ Shape contiguous_strides(const Shape& s) {
 Storage::Storage(size_t nbytes, Device device) : nbytes_(nbytes), device_(device) {
   SIGNET_CHECK(device.is_cpu(), "device {} is not available: this build has no CUDA backend",
                device.str());
-  // aligned_alloc needs a size that is a multiple of the alignment; never zero.
-  const size_t rounded = ((nbytes + 63) / 64) * 64 + 64;
-  data_ = std::aligned_alloc(64, rounded);
-  if (!data_) throw Error(fmt::format("out of memory allocating {} bytes", nbytes));
+  try {
+    data_ = cpu_alloc(nbytes);
+  } catch (const std::bad_alloc&) {
+    throw Error(fmt::format("out of memory allocating {} bytes", nbytes));
+  }
 }
 
-Storage::~Storage() { std::free(data_); }
+Storage::~Storage() { cpu_free(data_, nbytes_); }
 
 // ---------------------------------------------------------------- factories
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device dev) {

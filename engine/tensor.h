@@ -91,8 +91,8 @@ class Tensor {
 
   // ---- data access (CPU). The pointer is at the first element, honouring offset. ----
   template <class T> T* data() const;
-  float* f32() const { return data<float>(); }
-  int64_t* i64() const { return data<int64_t>(); }
+  float* f32() const;
+  int64_t* i64() const;
   float item() const;  // one-element float tensor -> value
   std::vector<float> to_vector() const;  // row-major copy, any strides
   std::vector<int64_t> to_vector_i64() const;
@@ -129,6 +129,8 @@ class Tensor {
 
 template <> float* Tensor::data<float>() const;
 template <> int64_t* Tensor::data<int64_t>() const;
+inline float* Tensor::f32() const { return data<float>(); }
+inline int64_t* Tensor::i64() const { return data<int64_t>(); }
 
 // Visits every element offset (in elements, relative to storage start) of a strided tensor in
 // row-major order. Used by the generic copy and by plain-loop references.

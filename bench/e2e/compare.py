@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""End-to-end training-step comparison: Signet vs PyTorch, alternating, in one run.
+
+Each round runs `signet bench` and then `bench/peers/torch_step.py` (Debian's python3-torch,
+through `PYENV_VERSION=system python3`, with OPENBLAS_NUM_THREADS=1 as PyTorch is fastest here)
+on the same model, batch size, thread count and step counts. Alternating the two in several
+rounds means both see the same machine conditions. Prints every round, then per framework the
+median of the round medians and the best round min, and the ratio Signet / PyTorch (< 1 means
+Signet is faster).
+
+Usage: bench/e2e/compare.py [--model mnist-mlp] [--batch-size 128] [--threads 2]
+                            [--steps 100] [--warmup 10] [--rounds 5] [--json]
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def run_json(cmd, env):
+    out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="mnist-mlp")
+    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--warmup", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--signet", default=os.path.join(ROOT, "build", "signet"))
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args()
+
+    common = ["--model", a.model, "--batch-size", str(a.batch_size), "--steps", str(a.steps),
+              "--warmup", str(a.warmup), "--threads", str(a.threads), "--json"]
+    signet_cmd = [a.signet, "bench"] + common
+    torch_cmd = ["python3", os.path.join(ROOT, "bench", "peers", "torch_step.py")] + common
+    torch_env = dict(os.environ, PYENV_VERSION="system", OPENBLAS_NUM_THREADS="1")
+    signet_env = dict(os.environ)
+
+    rows = {"signet": [], "pytorch": []}
+    for r in range(a.rounds):
+        s = run_json(signet_cmd, signet_env)
+        t = run_json(torch_cmd, torch_env)
+        rows["signet"].append(s)
+        rows["pytorch"].append(t)
+        if not a.json:
+            print(f"round {r + 1}: signet median {s['median_ms']:.3f} ms (min {s['min_ms']:.3f})   "
+                  f"pytorch median {t['median_ms']:.3f} ms (min {t['min_ms']:.3f})", flush=True)
+
+    def summary(rs):
+        return {"median_ms": statistics.median(x["median_ms"] for x in rs),
+                "min_ms": min(x["min_ms"] for x in rs),
+                "max_ms": max(x["max_ms"] for x in rs)}
+
+    s, t = summary(rows["signet"]), summary(rows["pytorch"])
+    result = {"model": a.model, "batch_size": a.batch_size, "threads": a.threads, "steps": a.steps,
+              "warmup": a.warmup, "rounds": a.rounds, "signet": s, "pytorch": t,
+              "torch_version": rows["pytorch"][0].get("torch_version"),
+              "ratio_median": s["median_ms"] / t["median_ms"], "ratio_min": s["min_ms"] / t["min_ms"]}
+    if a.json:
+        print(json.dumps(result))
+    else:
+        print(f"\n{a.model} batch {a.batch_size}, {a.threads} threads, {a.rounds} rounds x {a.steps} steps")
+        print(f"  signet : median {s['median_ms']:.3f} ms   min {s['min_ms']:.3f}   max {s['max_ms']:.3f}")
+        print(f"  pytorch: median {t['median_ms']:.3f} ms   min {t['min_ms']:.3f}   max {t['max_ms']:.3f}"
+              f"   (torch {result['torch_version']})")
+        print(f"  ratio signet/pytorch: median {result['ratio_median']:.2f}x   min {result['ratio_min']:.2f}x")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+// `signet info FILE [--json]`: what is inside a safetensors file (ours or PyTorch's) —
+// each tensor's stored dtype, shape, size and value range, the metadata, totals, and the
+// file's SHA-256 so a report can pin exactly which model or key file it looked at.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "engine/error.h"
+#include "engine/serialize/atomic_file.h"
+#include "engine/serialize/safetensors.h"
+
+namespace signet::cli {
+namespace {
+
+struct Stats {
+  bool valid = false;  // float tensor with at least one non-NaN value
+  double min = 0, max = 0, mean = 0;
+  int64_t nans = 0;
+};
+
+// min/max skip NaNs (so one bad value does not hide the range); the mean does not.
+Stats float_stats(const Tensor& t) {
+  Stats s;
+  if (t.dtype() != DType::F32 || t.numel() == 0) return s;
+  const Tensor c = t.contiguous();
+  const float* p = c.f32();
+  double lo = std::numeric_limits<double>::infinity(), hi = -lo, sum = 0;
+  for (int64_t i = 0; i < c.numel(); ++i) {
+    const double v = p[i];
+    sum += v;
+    if (std::isnan(v)) { ++s.nans; continue; }
+    lo = std::min(lo, v);
+    hi = std::max(hi, v);
+  }
+  s.valid = s.nans < c.numel();
+  s.min = lo;
+  s.max = hi;
+  s.mean = sum / static_cast<double>(c.numel());
+  return s;
+}
+
+void run_info(const std::string& path, bool as_json) {
+  const std::string bytes = read_file(path);
+  const SafetensorsHeader header = parse_safetensors_header(bytes, path);
+  const NamedTensors nt = decode_safetensors(bytes, path);
+  const std::string sha = sha256_hex(bytes);
+
+  struct Row {
+    const SafetensorsEntry* e;
+    int64_t numel;
+    Stats st;
+  };
+  std::vector<Row> rows;
+  int64_t total_params = 0;
+  uint64_t total_bytes = 0;
+  for (const SafetensorsEntry& e : header.entries) {
+    const Tensor& t = nt.at(e.name);
+    rows.push_back({&e, t.numel(), float_stats(t)});
+    total_params += t.numel();
+    total_bytes += e.end - e.begin;
+  }
+
+  if (as_json) {
+    using json = nlohmann::json;
+    json tensors = json::array();
+    for (const Row& r : rows) {
+      json j = {{"name", r.e->name}, {"dtype", r.e->dtype}, {"shape", r.e->shape},
+                {"numel", r.numel}, {"bytes", r.e->end - r.e->begin}};
+      if (r.st.valid) {  // non-finite values become null in JSON
+        j["min"] = r.st.min;
+        j["max"] = r.st.max;
+        j["mean"] = r.st.mean;
+      }
+      if (r.st.nans) j["nans"] = r.st.nans;
+      tensors.push_back(std::move(j));
+    }
+    json out = {{"file", path},
+                {"sha256", sha},
+                {"file_bytes", bytes.size()},
+                {"header_bytes", header.data_start - 8},
+                {"tensors", std::move(tensors)},
+                {"metadata", header.metadata},
+                {"total_parameters", total_params},
+                {"total_bytes", total_bytes}};
+    fmt::print("{}\n", out.dump(2));
+    return;
+  }
+
+  fmt::print("file    {}\nsha256  {}\nsize    {} bytes (header {}, data {})\n\n", path, sha,
+             bytes.size(), header.data_start - 8, bytes.size() - header.data_start);
+  // Columns sized to their widest cell so that long PyTorch names stay aligned.
+  std::vector<std::vector<std::string>> cells = {{"name", "dtype", "shape", "numel", "min", "max", "mean"}};
+  for (const Row& r : rows) {
+    std::vector<std::string> c = {r.e->name, r.e->dtype, shape_str(r.e->shape),
+                                  std::to_string(r.numel)};
+    if (r.st.valid) {
+      c.push_back(fmt::format("{:.6g}", r.st.min));
+      c.push_back(fmt::format("{:.6g}", r.st.max));
+      c.push_back(fmt::format("{:.6g}", r.st.mean) +
+                  (r.st.nans ? fmt::format(" ({} NaN)", r.st.nans) : ""));
+    }
+    cells.push_back(std::move(c));
+  }
+  std::vector<size_t> width(7, 0);
+  for (const auto& row : cells)
+    for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+  fmt::print("tensors ({}):\n", rows.size());
+  for (const auto& row : cells) {
+    std::string line = " ";
+    for (size_t i = 0; i < row.size(); ++i)
+      line += fmt::format(i >= 3 ? " {:>{}}" : " {:<{}}", row[i], width[i]);
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    fmt::print("{}\n", line);
+  }
+  fmt::print("\nmetadata ({}):\n", header.metadata.size());
+  for (const auto& [k, v] : header.metadata) fmt::print("  {} = {}\n", k, v);
+  fmt::print("\ntotal   {} parameters, {} bytes of tensor data\n", total_params, total_bytes);
+}
+
+}  // namespace
+
+void register_info(CLI::App& app) {
+  struct Opts {
+    std::string file;
+    bool json = false;
+  };
+  auto opts = std::make_shared<Opts>();
+  CLI::App* sub = app.add_subcommand(
+      "info", "Describe a safetensors file: tensors, value ranges, metadata, totals, SHA-256");
+  sub->add_option("FILE", opts->file, "a .safetensors file (Signet's or PyTorch's)")->required();
+  sub->add_flag("--json", opts->json, "print one JSON object on stdout");
+  sub->callback([opts] { run_info(opts->file, opts->json); });
+}
+
+}  // namespace signet::cli

@@ -1,0 +1,39 @@
+// signet predict: batch inference. Reads the tensor `input` of a safetensors file, writes the
+// logits (or the named layer's activation) as `output`. The input is used as given (already
+// normalised), so that any framework can be compared with Signet on identical numbers.
+#include <memory>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "models/trainer.h"
+
+namespace signet::cli {
+
+void register_predict(CLI::App& app) {
+  struct Args { std::string model, weights, input, out, layer; int threads = 0; };
+  auto a = std::make_shared<Args>();
+  auto* c = app.add_subcommand("predict", "Run a batch through a saved model");
+  c->add_option("--model", a->model, "model name (checked against the file)");
+  c->add_option("--weights", a->weights, "model file (.safetensors)")->required();
+  c->add_option("--input", a->input, "safetensors file with a float32 tensor named 'input'")->required();
+  c->add_option("--out", a->out, "output safetensors file (tensor 'output')")->required();
+  c->add_option("--layer", a->layer, "write this layer's activation instead of the logits");
+  c->add_option("--threads", a->threads, "threads (0: all cores)");
+  c->callback([a] {
+    set_threads(a->threads);
+    Model model = load_model(a->weights, a->model, nullptr);
+    const NamedTensors in = load_safetensors(a->input);
+    const Tensor& x = in.at("input");
+    SIGNET_CHECK(x.dtype() == DType::F32, "{}: tensor 'input' must be float32, is {}", a->input, dtype_name(x.dtype()));
+    Shape expect = model.config.input_shape;
+    SIGNET_CHECK(x.dim() == static_cast<int64_t>(expect.size()) + 1 && Shape(x.shape().begin() + 1, x.shape().end()) == expect,
+                 "{}: tensor 'input' has shape {}, the model takes [N, {}]", a->input, shape_str(x.shape()), join_shape(expect));
+    NamedTensors out;
+    out.tensors.emplace_back("output", predict(model, x, a->layer).contiguous());
+    out.metadata["signet.model"] = model.name;
+    out.metadata["signet.layer"] = a->layer.empty() ? "logits" : a->layer;
+    save_safetensors(a->out, out);
+  });
+}
+
+}  // namespace signet::cli

@@ -1,0 +1,38 @@
+#include "cli/common.h"
+
+#include <omp.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "datasets/dataloader.h"
+
+namespace signet::cli {
+
+void set_threads(int n) {
+  SIGNET_CHECK(n >= 0, "--threads must be >= 0, got {}", n);
+  if (n > 0) omp_set_num_threads(n);
+}
+
+int current_threads() { return omp_get_max_threads(); }
+
+Dataset load_split(const std::string& name, const std::string& split, const std::string& data_dir) {
+  return load_dataset(name, split, data_dir);
+}
+
+Normalization normalization_of(const Dataset& train_set) {
+  auto [mean, stddev] = channel_mean_std(train_set.images);
+  return Normalization{mean, stddev};
+}
+
+void print_json(const nlohmann::json& j) {
+  std::cout << j.dump() << std::endl;
+}
+
+Shape parse_shape_flag(const std::string& s, const std::string& flag) {
+  Shape out = split_shape(s, flag);
+  SIGNET_CHECK(!out.empty(), "{} must be a comma-separated shape such as 1,28,28", flag);
+  return out;
+}
+
+}  // namespace signet::cli

@@ -1,0 +1,24 @@
+// Helpers shared by the subcommands: threads, data sets with their normalisation, JSON output.
+#pragma once
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "datasets/dataset.h"
+#include "models/model_io.h"
+
+namespace signet::cli {
+
+// Sets the one OpenMP pool (which OpenBLAS shares) to n threads; 0 keeps the default.
+void set_threads(int n);
+int current_threads();
+
+// Loads a data set split; the error names the --dataset / --data-dir flags.
+Dataset load_split(const std::string& name, const std::string& split, const std::string& data_dir);
+// Per-channel mean/std of a training set: the normalisation saved with every model.
+Normalization normalization_of(const Dataset& train_set);
+// Prints one JSON object on stdout.
+void print_json(const nlohmann::json& j);
+// "C,H,W" -> shape; Error naming the flag.
+Shape parse_shape_flag(const std::string& s, const std::string& flag);
+
+}  // namespace signet::cli

@@ -1,0 +1,105 @@
+// Autograd and dispatch for the broadcasting binary ops (kernels in binary_cpu.cpp).
+#include "engine/ops/binary.h"
+
+#include "engine/autograd.h"
+#include "engine/ops/dispatch.h"
+#include "engine/ops/reduce.h"
+
+namespace signet {
+
+Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
+  const size_t n = std::max(a.size(), b.size());
+  Shape out(n);
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
+    const int64_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
+    SIGNET_CHECK(da == db || da == 1 || db == 1, "{}: shapes {} and {} do not broadcast", op,
+                 shape_str(a), shape_str(b));
+    out[i] = da == 1 ? db : da;
+  }
+  return out;
+}
+
+static Tensor binary_forward(BinaryOp op, const char* name, const Tensor& a, const Tensor& b) {
+  backend_for(name, {a, b});
+  SIGNET_CHECK(a.dtype() == DType::F32 && b.dtype() == DType::F32, "{}: needs float32 inputs, got {} and {}",
+               name, dtype_name(a.dtype()), dtype_name(b.dtype()));
+  Tensor out = Tensor::empty(broadcast_shapes(a.shape(), b.shape(), name));
+  cpu::binary_fast(op, a, b, out);
+  return out;
+}
+
+Tensor add(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_forward(BinaryOp::Add, "add", a, b);
+  if (needs_grad({a, b})) {
+    record(out, "add", {a, b}, [sa = a.shape(), sb = b.shape()](const Tensor& g) {
+      return std::vector<Tensor>{sum_to(g, sa), sum_to(g, sb)};
+    });
+  }
+  return out;
+}
+
+Tensor sub(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_forward(BinaryOp::Sub, "sub", a, b);
+  if (needs_grad({a, b})) {
+    record(out, "sub", {a, b}, [sa = a.shape(), sb = b.shape()](const Tensor& g) {
+      return std::vector<Tensor>{sum_to(g, sa), sum_to(neg(g), sb)};
+    });
+  }
+  return out;
+}
+
+Tensor mul(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_forward(BinaryOp::Mul, "mul", a, b);
+  if (needs_grad({a, b})) {
+    const bool ga = a.requires_grad(), gb = b.requires_grad();
+    record(out, "mul", {a, b}, [a, b, ga, gb](const Tensor& g) {
+      return std::vector<Tensor>{ga ? sum_to(mul(g, b), a.shape()) : Tensor(),
+                                 gb ? sum_to(mul(g, a), b.shape()) : Tensor()};
+    });
+  }
+  return out;
+}
+
+Tensor div(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_forward(BinaryOp::Div, "div", a, b);
+  if (needs_grad({a, b})) {
+    const bool ga = a.requires_grad(), gb = b.requires_grad();
+    record(out, "div", {a, b}, [a, b, ga, gb](const Tensor& g) {
+      // d(a/b)/da = 1/b ; d(a/b)/db = -a/b^2
+      return std::vector<Tensor>{ga ? sum_to(div(g, b), a.shape()) : Tensor(),
+                                 gb ? sum_to(neg(div(mul(g, a), mul(b, b))), b.shape()) : Tensor()};
+    });
+  }
+  return out;
+}
+
+Tensor add_scalar(const Tensor& a, float s) {
+  Tensor out = binary_forward(BinaryOp::Add, "add_scalar", a, Tensor::scalar(s));
+  if (needs_grad({a})) {
+    record(out, "add_scalar", {a}, [](const Tensor& g) { return std::vector<Tensor>{g}; });
+  }
+  return out;
+}
+
+Tensor mul_scalar(const Tensor& a, float s) {
+  Tensor out = binary_forward(BinaryOp::Mul, "mul_scalar", a, Tensor::scalar(s));
+  if (needs_grad({a})) {
+    record(out, "mul_scalar", {a},
+           [s](const Tensor& g) { return std::vector<Tensor>{mul_scalar(g, s)}; });
+  }
+  return out;
+}
+
+Tensor neg(const Tensor& a) { return mul_scalar(a, -1.0f); }
+Tensor rsub_scalar(float s, const Tensor& a) { return add_scalar(neg(a), s); }
+
+Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+Tensor operator*(const Tensor& a, float s) { return mul_scalar(a, s); }
+Tensor operator*(float s, const Tensor& a) { return mul_scalar(a, s); }
+Tensor operator-(const Tensor& a) { return neg(a); }
+
+}  // namespace signet

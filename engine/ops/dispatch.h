@@ -1,0 +1,18 @@
+// The one place where an op chooses its backend. Every op's entry point calls
+// `backend_for(op, inputs)`: it checks that all inputs share one device (a mixed call is an
+// error: Signet never copies between devices behind the user's back) and returns the device
+// whose kernels run. This build's kernels are CPU; a CUDA tensor reaching an op without a CUDA
+// kernel is an error that names the op.
+#pragma once
+#include <initializer_list>
+
+#include "engine/tensor.h"
+
+namespace signet {
+
+Device backend_for(const char* op, std::initializer_list<Tensor> inputs);
+
+// Parallelise an elementwise loop only when it is large enough to pay for waking the pool.
+constexpr int64_t kParallelGrain = 1 << 15;
+
+}  // namespace signet

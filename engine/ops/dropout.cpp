@@ -1,0 +1,27 @@
+#include "engine/ops/dropout.h"
+
+#include "engine/ops/binary.h"
+#include "engine/ops/dispatch.h"
+
+namespace signet {
+
+Tensor dropout(const Tensor& x, float p, bool training, Rng& rng) {
+  backend_for("dropout", {x});
+  SIGNET_CHECK(p >= 0.0f && p < 1.0f, "dropout: probability {} must be in [0, 1)", p);
+  if (!training || p == 0.0f) return x;
+  Tensor mask = Tensor::empty(x.shape());
+  const float scale = 1.0f / (1.0f - p);
+  float* m = mask.f32();
+  // 64 random bits give four 16-bit uniforms: enough resolution for a keep decision, 4x fewer draws.
+  const uint32_t threshold = static_cast<uint32_t>(p * 65536.0f);
+  int64_t i = 0;
+  const int64_t n = x.numel();
+  while (i < n) {
+    uint64_t r = rng.next_u64();
+    for (int k = 0; k < 4 && i < n; ++k, ++i, r >>= 16)
+      m[i] = (r & 0xFFFF) >= threshold ? scale : 0.0f;
+  }
+  return mul(x, mask);  // mul records the gradient g * mask
+}
+
+}  // namespace signet

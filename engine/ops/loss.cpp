@@ -1,0 +1,98 @@
+#include "engine/ops/loss.h"
+
+#include <Eigen/Core>
+#include <cmath>
+
+#include "engine/autograd.h"
+#include "engine/ops/binary.h"
+#include "engine/ops/dispatch.h"
+#include "engine/ops/reduce.h"
+#include "engine/ops/softmax.h"
+#include "engine/ops/unary.h"
+
+namespace signet {
+
+namespace cpu {
+double cross_entropy_sum_ref(const float* logits, const int64_t* t, int64_t N, int64_t C) {
+  double total = 0;
+  for (int64_t n = 0; n < N; ++n) {
+    const float* row = logits + n * C;
+    double mx = -INFINITY;
+    for (int64_t c = 0; c < C; ++c) mx = std::max(mx, static_cast<double>(row[c]));
+    double s = 0;
+    for (int64_t c = 0; c < C; ++c) s += std::exp(row[c] - mx);
+    total += mx + std::log(s) - row[t[n]];
+  }
+  return total;
+}
+
+double cross_entropy_sum_fast(const float* logits, const int64_t* t, int64_t N, int64_t C) {
+  double total = 0;
+#pragma omp parallel for reduction(+ : total) if (N * C >= kParallelGrain) schedule(static)
+  for (int64_t n = 0; n < N; ++n) {
+    Eigen::Map<const Eigen::ArrayXf> row(logits + n * C, C);
+    const float mx = row.maxCoeff();
+    const float s = (row - mx).exp().sum();
+    total += static_cast<double>(mx) + std::log(static_cast<double>(s)) - row[t[n]];
+  }
+  return total;
+}
+}  // namespace cpu
+
+Tensor one_hot(const Tensor& target, int64_t classes) {
+  SIGNET_CHECK(target.dtype() == DType::I64 && target.dim() == 1, "one_hot: target must be 1-d int64, got {}", target.str());
+  const Tensor tc = target.contiguous();
+  Tensor out = Tensor::zeros({target.numel(), classes});
+  for (int64_t n = 0; n < target.numel(); ++n) {
+    const int64_t c = tc.i64()[n];
+    SIGNET_CHECK(c >= 0 && c < classes, "label {} at position {} is outside [0, {})", c, n, classes);
+    out.f32()[n * classes + c] = 1.0f;
+  }
+  return out;
+}
+
+Tensor cross_entropy(const Tensor& logits, const Tensor& target) {
+  backend_for("cross_entropy", {logits, target});
+  SIGNET_CHECK(logits.dim() == 2 && logits.dtype() == DType::F32, "cross_entropy: logits must be [N, C] float32, got {}", logits.str());
+  SIGNET_CHECK(target.dtype() == DType::I64 && target.dim() == 1 && target.size(0) == logits.size(0),
+               "cross_entropy: target must be int64 [{}], got {}", logits.size(0), target.str());
+  const int64_t N = logits.size(0), C = logits.size(1);
+  SIGNET_CHECK(N > 0, "cross_entropy: empty batch");
+  const Tensor lc = logits.contiguous(), tc = target.contiguous();
+  for (int64_t n = 0; n < N; ++n)
+    SIGNET_CHECK(tc.i64()[n] >= 0 && tc.i64()[n] < C, "cross_entropy: label {} at position {} is outside [0, {})", tc.i64()[n], n, C);
+  Tensor out = Tensor::scalar(static_cast<float>(cpu::cross_entropy_sum_fast(lc.f32(), tc.i64(), N, C) / N));
+  if (needs_grad({logits})) {
+    record(out, "cross_entropy", {logits, target}, [logits, tc, N, C](const Tensor& g) {
+      const Tensor d = (softmax(logits, 1) - one_hot(tc, C)) * (1.0f / static_cast<float>(N));
+      return std::vector<Tensor>{d * g, Tensor()};
+    });
+  }
+  return out;
+}
+
+Tensor bce_with_logits(const Tensor& x, const Tensor& t) {
+  backend_for("bce_with_logits", {x, t});
+  SIGNET_CHECK(x.shape() == t.shape() && x.dtype() == DType::F32 && t.dtype() == DType::F32,
+               "bce_with_logits: logits {} and targets {} must be float32 of one shape", x.str(), t.str());
+  const int64_t n = x.numel();
+  SIGNET_CHECK(n > 0, "bce_with_logits: empty input");
+  const Tensor xc = x.contiguous(), tcv = t.contiguous();
+  double total = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double v = xc.f32()[i], tv = tcv.f32()[i];
+    total += std::max(v, 0.0) - v * tv + std::log1p(std::exp(-std::abs(v)));
+  }
+  Tensor out = Tensor::scalar(static_cast<float>(total / n));
+  if (needs_grad({x, t})) {
+    const bool gx = x.requires_grad(), gt = t.requires_grad();
+    record(out, "bce_with_logits", {x, t}, [x, t, n, gx, gt](const Tensor& g) {
+      const float inv = 1.0f / static_cast<float>(n);
+      return std::vector<Tensor>{gx ? (sigmoid(x) - t) * inv * g : Tensor(),
+                                 gt ? neg(x) * inv * g : Tensor()};
+    });
+  }
+  return out;
+}
+
+}  // namespace signet

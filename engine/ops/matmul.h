@@ -1,0 +1,24 @@
+// Matrix products (GEMM through OpenBLAS's cblas_sgemm).
+//
+// matmul(a [M,K], b [K,N]) -> [M,N].  Gradients: da = g b^T, db = a^T g.
+// linear(x [B,in], w [out,in], bias [out] or undefined) -> x w^T + bias  (PyTorch's layout:
+//   weights stored [out, in], so a PyTorch state dict loads unchanged).
+//   Gradients: dx = g w, dw = g^T x, dbias = sum over rows of g.
+// Transposed operands (a transpose view) go to BLAS as transpose flags, never copied.
+#pragma once
+#include "engine/tensor.h"
+
+namespace signet {
+
+Tensor matmul(const Tensor& a, const Tensor& b);
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias = Tensor());
+
+namespace cpu {
+// C[M,N] = alpha * op(A) op(B) + beta * C, all row-major; lda/ldb/ldc are row strides.
+void gemm_ref(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+              int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+void gemm_fast(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+               int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+}  // namespace cpu
+
+}  // namespace signet

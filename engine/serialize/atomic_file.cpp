@@ -1,0 +1,190 @@
+#include "engine/serialize/atomic_file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <random>
+
+#include "engine/error.h"
+
+namespace signet {
+namespace {
+
+std::string os_reason(int err) { return std::strerror(err); }
+
+std::string parent_dir(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+// Unique enough that two processes (or two threads) writing the same target never share a
+// temporary; O_EXCL below catches the astronomically unlikely collision.
+uint64_t random_suffix() {
+  static std::atomic<uint64_t> counter{0};
+  uint64_t r = static_cast<uint64_t>(
+      std::chrono::steady_clock::now().time_since_epoch().count());
+  try {
+    std::random_device rd;
+    r ^= (static_cast<uint64_t>(rd()) << 32) ^ rd();
+  } catch (...) {
+    // No entropy source: time and the counter still make the name unique within this host.
+  }
+  return r ^ (counter.fetch_add(1) * 0x9E3779B97F4A7C15ull);
+}
+
+// Closes the descriptor and unlinks the temporary unless release() was called.
+struct TempGuard {
+  int fd = -1;
+  std::string tmp;
+  bool armed = true;
+  ~TempGuard() {
+    if (fd >= 0) ::close(fd);
+    if (armed && !tmp.empty()) ::unlink(tmp.c_str());
+  }
+};
+
+}  // namespace
+
+void write_file_atomic(const std::string& path, const std::string& bytes, unsigned mode) {
+  SIGNET_CHECK(!path.empty(), "cannot write a file with an empty path");
+  SIGNET_CHECK(path.back() != '/', "cannot write '{}': the path names a directory", path);
+  TempGuard g;
+  for (int attempt = 0; attempt < 8 && g.fd < 0; ++attempt) {
+    g.tmp = fmt::format("{}.tmp.{}.{:016x}", path, static_cast<long>(::getpid()), random_suffix());
+    g.fd = ::open(g.tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (g.fd < 0 && errno != EEXIST) {
+      const int err = errno;
+      g.tmp.clear();  // nothing was created, nothing to unlink
+      throw Error(fmt::format("cannot write '{}': cannot create a temporary in '{}': {}", path,
+                              parent_dir(path), os_reason(err)));
+    }
+  }
+  if (g.fd < 0) {
+    g.tmp.clear();
+    throw Error(fmt::format("cannot write '{}': no free temporary name", path));
+  }
+  if (::fchmod(g.fd, static_cast<mode_t>(mode & 07777)) != 0)
+    throw Error(fmt::format("cannot write '{}': fchmod: {}", path, os_reason(errno)));
+
+  const char* p = bytes.data();
+  size_t left = bytes.size();
+  while (left > 0) {
+    const ssize_t n = ::write(g.fd, p, left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw Error(fmt::format("cannot write '{}': {}", path, os_reason(errno)));
+    }
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+  // fsync before rename: otherwise a crash can leave the new name pointing at empty data.
+  if (::fsync(g.fd) != 0)
+    throw Error(fmt::format("cannot write '{}': fsync: {}", path, os_reason(errno)));
+  const int fd = g.fd;
+  g.fd = -1;
+  if (::close(fd) != 0)
+    throw Error(fmt::format("cannot write '{}': close: {}", path, os_reason(errno)));
+  if (::rename(g.tmp.c_str(), path.c_str()) != 0)
+    throw Error(fmt::format("cannot write '{}': rename: {}", path, os_reason(errno)));
+  g.armed = false;
+
+  // Make the rename itself durable. Best effort: some filesystems refuse fsync on directories,
+  // and the new file is already complete and in place.
+  const int dfd = ::open(parent_dir(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    (void)::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
+std::string read_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw Error(fmt::format("cannot read '{}': {}", path, os_reason(errno)));
+  TempGuard g;  // only to close fd on every path
+  g.fd = fd;
+  struct stat st;
+  if (::fstat(fd, &st) != 0)
+    throw Error(fmt::format("cannot read '{}': {}", path, os_reason(errno)));
+  if (S_ISDIR(st.st_mode)) throw Error(fmt::format("cannot read '{}': it is a directory", path));
+  std::string out;
+  if (S_ISREG(st.st_mode)) out.reserve(static_cast<size_t>(st.st_size));
+  char buf[1 << 16];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw Error(fmt::format("cannot read '{}': {}", path, os_reason(errno)));
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- SHA-256 (FIPS 180-4)
+namespace {
+
+constexpr uint32_t K[64] = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
+
+inline uint32_t rotr(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
+
+void compress(uint32_t h[8], const unsigned char* block) {
+  uint32_t w[64];
+  for (int i = 0; i < 16; ++i)
+    w[i] = (uint32_t(block[4 * i]) << 24) | (uint32_t(block[4 * i + 1]) << 16) |
+           (uint32_t(block[4 * i + 2]) << 8) | uint32_t(block[4 * i + 3]);
+  for (int i = 16; i < 64; ++i) {
+    const uint32_t s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3);
+    const uint32_t s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10);
+    w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+  }
+  uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7];
+  for (int i = 0; i < 64; ++i) {
+    const uint32_t t1 = hh + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + K[i] + w[i];
+    const uint32_t t2 = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+    hh = g; g = f; f = e; e = d + t1; d = c; c = b; b = a; a = t1 + t2;
+  }
+  h[0] += a; h[1] += b; h[2] += c; h[3] += d; h[4] += e; h[5] += f; h[6] += g; h[7] += hh;
+}
+
+}  // namespace
+
+std::string sha256_hex(const std::string& bytes) {
+  uint32_t h[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                   0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+  const auto* data = reinterpret_cast<const unsigned char*>(bytes.data());
+  const size_t n = bytes.size();
+  size_t i = 0;
+  for (; i + 64 <= n; i += 64) compress(h, data + i);
+  // Final block(s): the rest, 0x80, zeros, and the bit length as a big-endian u64.
+  unsigned char tail[128] = {};
+  const size_t rest = n - i;
+  std::memcpy(tail, data + i, rest);
+  tail[rest] = 0x80;
+  const size_t tail_len = rest + 1 + 8 <= 64 ? 64 : 128;
+  const uint64_t bits = static_cast<uint64_t>(n) * 8;
+  for (int b = 0; b < 8; ++b) tail[tail_len - 1 - b] = static_cast<unsigned char>(bits >> (8 * b));
+  for (size_t off = 0; off < tail_len; off += 64) compress(h, tail + off);
+  std::string out;
+  out.reserve(64);
+  for (uint32_t v : h) out += fmt::format("{:08x}", v);
+  return out;
+}
+
+}  // namespace signet

@@ -1,0 +1,23 @@
+// Whole-file I/O for models, checkpoints and keys, plus SHA-256 for recording what was read.
+//
+// write_file_atomic never leaves a half-written target: a reader (or a resumed run after a
+// kill) sees either the old file or the new one. Keys are secrets, so the permission bits are
+// set explicitly on the temporary before it becomes visible under the target's name.
+#pragma once
+#include <string>
+
+namespace signet {
+
+// Writes bytes to `path` atomically: a temporary in the same directory
+// (path + ".tmp.<pid>.<random>"), fsync, rename over the target, fsync the directory.
+// On failure the temporary is removed, the target is untouched, and Error names the path and
+// the OS reason. `mode` is applied with fchmod, so the umask does not weaken or widen it.
+void write_file_atomic(const std::string& path, const std::string& bytes, unsigned mode = 0644);
+
+// The whole file. Error naming the path (and the OS reason) if it cannot be read.
+std::string read_file(const std::string& path);
+
+// SHA-256 (FIPS 180-4) of bytes, as 64 lowercase hex digits.
+std::string sha256_hex(const std::string& bytes);
+
+}  // namespace signet

@@ -1,0 +1,164 @@
+#include "models/model_io.h"
+
+#include <sstream>
+
+namespace signet {
+
+std::string join_floats(const std::vector<float>& v) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + fmt::format("{:.9g}", v[i]);
+  return s;
+}
+
+std::vector<float> split_floats(const std::string& s, const std::string& what) {
+  std::vector<float> out;
+  if (s.empty()) return out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    try {
+      size_t used = 0;
+      out.push_back(std::stof(item, &used));
+      SIGNET_CHECK(used == item.size(), "bad number '{}' in {}", item, what);
+    } catch (const std::logic_error&) {
+      throw Error(fmt::format("bad number '{}' in {}", item, what));
+    }
+  }
+  return out;
+}
+
+std::string join_shape(const Shape& s) {
+  std::string r;
+  for (size_t i = 0; i < s.size(); ++i) r += (i ? "," : "") + std::to_string(s[i]);
+  return r;
+}
+
+Shape split_shape(const std::string& s, const std::string& what) {
+  Shape out;
+  for (float f : split_floats(s, what)) {
+    SIGNET_CHECK(f >= 1 && f == static_cast<int64_t>(f), "bad size {} in {}", f, what);
+    out.push_back(static_cast<int64_t>(f));
+  }
+  return out;
+}
+
+static void put_model_metadata(NamedTensors& nt, const Model& model, const Normalization& norm) {
+  nt.metadata["signet.model"] = model.name;
+  nt.metadata["signet.num_classes"] = std::to_string(model.config.num_classes);
+  nt.metadata["signet.input_shape"] = join_shape(model.config.input_shape);
+  nt.metadata["signet.input_mean"] = join_floats(norm.mean);
+  nt.metadata["signet.input_std"] = join_floats(norm.stddev);
+}
+
+void save_model(const std::string& path, const Model& model, const Normalization& norm,
+                const std::map<std::string, std::string>& extra_metadata) {
+  NamedTensors nt;
+  for (auto& [n, t] : state_dict(*model.net)) nt.tensors.emplace_back(n, t);
+  nt.metadata = extra_metadata;
+  put_model_metadata(nt, model, norm);
+  nt.metadata["signet.format"] = "model";
+  save_safetensors(path, nt);
+}
+
+ModelFileInfo read_model_info(const NamedTensors& file, const std::string& path) {
+  ModelFileInfo info;
+  auto get = [&](const std::string& k) {
+    auto it = file.metadata.find(k);
+    return it == file.metadata.end() ? std::string() : it->second;
+  };
+  info.model = get("signet.model");
+  if (info.model.empty()) return info;
+  const std::string nc = get("signet.num_classes");
+  if (!nc.empty()) info.config.num_classes = static_cast<int64_t>(split_floats(nc, path + ": signet.num_classes").at(0));
+  const std::string is = get("signet.input_shape");
+  if (!is.empty()) info.config.input_shape = split_shape(is, path + ": signet.input_shape");
+  info.norm.mean = split_floats(get("signet.input_mean"), path + ": signet.input_mean");
+  info.norm.stddev = split_floats(get("signet.input_std"), path + ": signet.input_std");
+  SIGNET_CHECK(info.norm.mean.size() == info.norm.stddev.size(), "{}: input mean and std have different lengths", path);
+  return info;
+}
+
+Model load_model(const std::string& path, const std::string& expect_model, Normalization* norm_out,
+                 const ModelConfig* fallback_config) {
+  const NamedTensors file = load_safetensors(path);
+  ModelFileInfo info = read_model_info(file, path);
+  std::string name = info.model;
+  if (name.empty()) {
+    SIGNET_CHECK(!expect_model.empty(), "{}: the file does not say which model it holds; pass --model", path);
+    name = expect_model;
+    if (fallback_config) info.config = *fallback_config;
+  } else {
+    SIGNET_CHECK(expect_model.empty() || expect_model == name, "{}: holds a '{}' model, not '{}' as --model says",
+                 path, name, expect_model);
+  }
+  Rng init(0);
+  Model m = build_model(name, info.config, init);
+  NamedTensorList state;
+  const bool checkpoint = file.metadata.count("signet.format") && file.metadata.at("signet.format") == "checkpoint";
+  for (const auto& [n, t] : file.tensors) {
+    if (!checkpoint) {
+      state.emplace_back(n, t);
+    } else if (n.rfind("model.", 0) == 0) {
+      state.emplace_back(n.substr(6), t);
+    }
+  }
+  load_state_dict(*m.net, state, path);
+  if (norm_out) *norm_out = info.norm;
+  return m;
+}
+
+void save_checkpoint(const std::string& path, const Model& model, const Optimizer& opt,
+                     const Normalization& norm, const CheckpointState& st) {
+  NamedTensors nt;
+  for (auto& [n, t] : state_dict(*model.net)) nt.tensors.emplace_back("model." + n, t);
+  for (auto& [n, t] : opt.state()) nt.tensors.emplace_back("optim." + n, t);
+  nt.metadata = st.metadata;
+  put_model_metadata(nt, model, norm);
+  nt.metadata["signet.format"] = "checkpoint";
+  nt.metadata["signet.optimizer"] = opt.name();
+  nt.metadata["signet.next_epoch"] = std::to_string(st.next_epoch);
+  nt.metadata["signet.global_step"] = std::to_string(st.global_step);
+  nt.metadata["signet.seed"] = std::to_string(st.seed);
+  std::string rs;
+  for (uint64_t w : st.rng_state) rs += (rs.empty() ? "" : ",") + fmt::format("{:016x}", w);
+  nt.metadata["signet.rng_state"] = rs;
+  save_safetensors(path, nt);
+}
+
+CheckpointState load_checkpoint(const std::string& path, Model& model, Optimizer& opt) {
+  const NamedTensors file = load_safetensors(path);
+  auto get = [&](const std::string& k) -> std::string {
+    auto it = file.metadata.find(k);
+    SIGNET_CHECK(it != file.metadata.end(), "{}: not a Signet checkpoint (no '{}' in its metadata)", path, k);
+    return it->second;
+  };
+  SIGNET_CHECK(get("signet.format") == "checkpoint", "{}: is a {} file, not a checkpoint", path, get("signet.format"));
+  SIGNET_CHECK(get("signet.model") == model.name, "{}: holds a '{}' model, not '{}'", path, get("signet.model"), model.name);
+  SIGNET_CHECK(get("signet.optimizer") == opt.name(), "{}: was trained with optimizer '{}', not '{}'", path,
+               get("signet.optimizer"), opt.name());
+  NamedTensorList mstate, ostate;
+  for (const auto& [n, t] : file.tensors) {
+    if (n.rfind("model.", 0) == 0) mstate.emplace_back(n.substr(6), t);
+    else if (n.rfind("optim.", 0) == 0) ostate.emplace_back(n.substr(6), t);
+  }
+  load_state_dict(*model.net, mstate, path);
+  opt.load_state(ostate, path);
+  CheckpointState st;
+  st.metadata = file.metadata;
+  try {
+    st.next_epoch = std::stoll(get("signet.next_epoch"));
+    st.global_step = std::stoll(get("signet.global_step"));
+    st.seed = std::stoull(get("signet.seed"));
+    std::stringstream ss(get("signet.rng_state"));
+    std::string w;
+    for (int i = 0; i < 4; ++i) {
+      SIGNET_CHECK(std::getline(ss, w, ','), "{}: bad signet.rng_state", path);
+      st.rng_state[i] = std::stoull(w, nullptr, 16);
+    }
+  } catch (const std::logic_error&) {
+    throw Error(fmt::format("{}: bad number in the checkpoint metadata", path));
+  }
+  return st;
+}
+
+}  // namespace signet

@@ -1,0 +1,58 @@
+// Model files and checkpoints, both safetensors.
+//
+// A model file holds the parameters and buffers under their PyTorch names (fc1.weight, ...),
+// so `torch.nn.Module.load_state_dict` takes it unchanged, plus metadata that lets Signet
+// rebuild the model and its input normalisation:
+//   signet.model, signet.num_classes, signet.input_shape ("1,28,28"),
+//   signet.input_mean / signet.input_std (per channel, comma separated), signet.format = "model".
+// A checkpoint adds the optimizer state ("optim.<kind>.<param>"), the RNG state, and the
+// epoch to resume at (signet.format = "checkpoint"); model tensors are then "model.<name>".
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/rng.h"
+#include "engine/serialize/safetensors.h"
+#include "layers/optim.h"
+#include "models/registry.h"
+
+namespace signet {
+
+struct Normalization {
+  std::vector<float> mean, stddev;  // per channel; empty = none
+};
+
+struct ModelFileInfo {
+  std::string model;  // empty when the file has no Signet metadata (e.g. written by PyTorch)
+  ModelConfig config;
+  Normalization norm;
+};
+
+std::string join_floats(const std::vector<float>& v);
+std::vector<float> split_floats(const std::string& s, const std::string& what);
+std::string join_shape(const Shape& s);
+Shape split_shape(const std::string& s, const std::string& what);
+
+void save_model(const std::string& path, const Model& model, const Normalization& norm,
+                const std::map<std::string, std::string>& extra_metadata = {});
+ModelFileInfo read_model_info(const NamedTensors& file, const std::string& path);
+// Builds the model named in the file (or `expect_model` when the file has no metadata), loads
+// its weights, and checks that `expect_model` (if given) matches. Returns the normalisation.
+Model load_model(const std::string& path, const std::string& expect_model, Normalization* norm_out,
+                 const ModelConfig* fallback_config = nullptr);
+
+struct CheckpointState {
+  int64_t next_epoch = 0;  // the epoch to run next
+  int64_t global_step = 0;
+  uint64_t seed = 0;
+  std::array<uint64_t, 4> rng_state{};
+  std::map<std::string, std::string> metadata;  // everything else in the header
+};
+
+void save_checkpoint(const std::string& path, const Model& model, const Optimizer& opt,
+                     const Normalization& norm, const CheckpointState& st);
+// Restores model weights and optimizer state in place; returns the saved state.
+CheckpointState load_checkpoint(const std::string& path, Model& model, Optimizer& opt);
+
+}  // namespace signet

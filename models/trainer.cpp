@@ -1,0 +1,122 @@
+#include "models/trainer.h"
+
+#include <chrono>
+#include <cmath>
+
+#include "engine/ops.h"
+#include "models/progress.h"
+
+namespace signet {
+
+static DataLoaderOptions loader_options(const Normalization& norm, int64_t batch, bool shuffle, uint64_t seed) {
+  DataLoaderOptions o;
+  o.batch_size = batch;
+  o.shuffle = shuffle;
+  o.drop_last = false;
+  o.seed = seed;
+  o.mean = norm.mean;
+  o.stddev = norm.stddev;
+  return o;
+}
+
+TrainResult train_model(Model& model, const Dataset& train_set, const Normalization& norm, const TrainConfig& cfg) {
+  SIGNET_CHECK(cfg.epochs >= 0, "--epochs must be >= 0, got {}", cfg.epochs);
+  SIGNET_CHECK(cfg.batch_size > 0, "--batch-size must be positive, got {}", cfg.batch_size);
+  SIGNET_CHECK(std::isfinite(cfg.lr) && cfg.lr > 0, "--lr must be a positive number, got {}", cfg.lr);
+  SIGNET_CHECK(train_set.num_classes <= model.config.num_classes, "the data set has {} classes but the model only {}",
+               train_set.num_classes, model.config.num_classes);
+  DataLoader loader(train_set, loader_options(norm, cfg.batch_size, true, cfg.seed));
+  auto opt = make_optimizer(cfg.optimizer, model.net->named_parameters(), cfg.lr, cfg.momentum, cfg.weight_decay,
+                            cfg.nesterov);
+  const int64_t steps_per_epoch = loader.num_batches();
+  const LrSchedule sched = make_schedule(cfg.schedule, cfg.lr, steps_per_epoch * cfg.epochs);
+  auto rng = std::make_shared<Rng>(cfg.seed ^ 0x5157'4e45'54ULL);
+  model.net->set_rng(rng);
+
+  CheckpointState st;
+  st.seed = cfg.seed;
+  if (!cfg.resume_path.empty()) {
+    st = load_checkpoint(cfg.resume_path, model, *opt);
+    SIGNET_CHECK(st.seed == cfg.seed, "{}: checkpoint was made with --seed {}, not {}", cfg.resume_path, st.seed, cfg.seed);
+    rng->set_state(st.rng_state);
+  }
+
+  TrainResult res;
+  const auto t0 = std::chrono::steady_clock::now();
+  model.net->train(true);
+  for (int64_t epoch = st.next_epoch; epoch < cfg.epochs; ++epoch) {
+    if (cfg.stop_after_epochs >= 0 && res.epochs_run >= cfg.stop_after_epochs) break;
+    loader.start_epoch(epoch);
+    ProgressBar bar(fmt::format("epoch {}/{}", epoch + 1, cfg.epochs), steps_per_epoch, cfg.progress);
+    double loss_sum = 0;
+    int64_t seen = 0, k = 0;
+    Batch b;
+    while (loader.next(b)) {
+      opt->set_lr(sched.at(st.global_step));
+      Taps taps;
+      taps.wanted.insert(cfg.taps.begin(), cfg.taps.end());
+      Tensor logits = model(b.x, &taps);
+      Tensor loss = cross_entropy(logits, b.y);
+      if (cfg.extra_loss) {
+        Tensor extra = cfg.extra_loss(b, logits, taps);
+        if (extra.defined()) loss = add(loss, extra);
+      }
+      const float lv = loss.item();
+      SIGNET_CHECK(std::isfinite(lv),
+                   "the training loss became {} at epoch {} step {} (learning rate {}): lower --lr or check the data",
+                   lv, epoch + 1, k + 1, opt->lr());
+      opt->zero_grad();
+      loss.backward();
+      opt->step();
+      ++st.global_step;
+      ++res.steps;
+      ++k;
+      loss_sum += lv * b.y.numel();
+      seen += b.y.numel();
+      bar.update(k, loss_sum / seen, seen);
+    }
+    res.epoch_loss.push_back(static_cast<float>(loss_sum / std::max<int64_t>(seen, 1)));
+    bar.finish(fmt::format("loss {:.4f}", res.epoch_loss.back()));
+    ++res.epochs_run;
+    st.next_epoch = epoch + 1;
+    if (!cfg.checkpoint_path.empty()) {
+      st.rng_state = rng->state();
+      save_checkpoint(cfg.checkpoint_path, model, *opt, norm, st);
+    }
+  }
+  model.net->eval();
+  res.train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return res;
+}
+
+EvalResult evaluate_model(Model& model, const Dataset& set, const Normalization& norm, int64_t batch_size) {
+  NoGradGuard ng;
+  model.net->eval();
+  DataLoader loader(set, loader_options(norm, batch_size, false, 0));
+  loader.start_epoch(0);
+  EvalResult r;
+  double loss_sum = 0;
+  Batch b;
+  while (loader.next(b)) {
+    Tensor logits = model(b.x);
+    loss_sum += cross_entropy(logits, b.y).item() * b.y.numel();
+    const Tensor pred = argmax(logits, 1);
+    for (int64_t i = 0; i < b.y.numel(); ++i) r.correct += pred.i64()[i] == b.y.i64()[i];
+    r.total += b.y.numel();
+  }
+  r.accuracy = r.total ? static_cast<double>(r.correct) / r.total : 0;
+  r.loss = r.total ? loss_sum / r.total : 0;
+  return r;
+}
+
+Tensor predict(Model& model, const Tensor& x, const std::string& layer) {
+  NoGradGuard ng;
+  model.net->eval();
+  if (layer.empty()) return model(x);
+  Taps taps;
+  taps.wanted.insert(layer);
+  model(x, &taps);
+  return taps.require(layer);
+}
+
+}  // namespace signet

@@ -1,0 +1,55 @@
+// The training loop shared by `signet train` and by watermark embedding (which adds its own
+// loss terms through `extra_loss` on the activations it taps).
+//
+// One step: forward (recording the requested taps), cross-entropy + extra loss, backward,
+// optimizer step, learning rate from the schedule. The data order of epoch e is a function of
+// (seed, e) only, the model's RNG (dropout) is seeded from the seed, and the checkpoint saves
+// the RNG and optimizer state, so a run stopped after any epoch resumes to the same weights.
+// A NaN or infinite loss stops training with an Error that says where and suggests a fix.
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "datasets/dataloader.h"
+#include "models/model_io.h"
+
+namespace signet {
+
+struct TrainConfig {
+  int64_t epochs = 5;
+  int64_t batch_size = 128;
+  std::string optimizer = "sgd";
+  float lr = 0.05f, momentum = 0.9f, weight_decay = 5e-4f;
+  bool nesterov = false;
+  std::string schedule = "cosine";
+  uint64_t seed = 1;
+  bool progress = true;             // progress bar on stderr
+  std::string checkpoint_path;      // written after every epoch when set
+  std::string resume_path;          // resume from this checkpoint when set
+  int64_t stop_after_epochs = -1;   // for tests: stop (as if killed) after this many epochs
+  std::vector<std::string> taps;    // activations handed to extra_loss
+  // Extra loss term (watermark regularizers); undefined tensor = none.
+  std::function<Tensor(const Batch&, const Tensor& logits, const Taps& taps)> extra_loss;
+};
+
+struct TrainResult {
+  double train_seconds = 0;
+  int64_t steps = 0;
+  int64_t epochs_run = 0;
+  std::vector<float> epoch_loss;  // mean training loss of each epoch run
+};
+
+struct EvalResult {
+  double accuracy = 0, loss = 0;
+  int64_t correct = 0, total = 0;
+};
+
+TrainResult train_model(Model& model, const Dataset& train_set, const Normalization& norm,
+                        const TrainConfig& cfg);
+EvalResult evaluate_model(Model& model, const Dataset& set, const Normalization& norm,
+                          int64_t batch_size = 500);
+// Logits (or the named tap's activation) of a normalised batch, in eval mode.
+Tensor predict(Model& model, const Tensor& x, const std::string& layer = "");
+
+}  // namespace signet

@@ -1,0 +1,101 @@
+// The command line on bad input: a clear message naming the file or flag, a non-zero exit,
+// never a crash (exit by signal) and never a half-written output file.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+namespace fs = std::filesystem;
+
+namespace {
+struct CliRun { int status; std::string output; };
+
+CliRun run(const std::string& args) {
+  const std::string cmd = std::string(SIGNET_BIN) + " " + args + " 2>&1";
+  CliRun r{0, ""};
+  FILE* p = popen(cmd.c_str(), "r");
+  std::array<char, 4096> buf;
+  while (size_t n = fread(buf.data(), 1, buf.size(), p)) r.output.append(buf.data(), n);
+  const int st = pclose(p);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  return r;
+}
+
+struct TempDir {
+  fs::path path;
+  TempDir() : path(fs::temp_directory_path() / ("signet_cli_" + std::to_string(getpid()))) { fs::create_directories(path); }
+  ~TempDir() { fs::remove_all(path); }
+  std::string file(const std::string& n) const { return (path / n).string(); }
+};
+
+void write_bytes(const std::string& p, const std::string& bytes) { std::ofstream(p, std::ios::binary) << bytes; }
+
+void expect_error(const CliRun& r, const std::string& needle) {
+  EXPECT_GE(r.status, 1) << r.output;
+  EXPECT_LT(r.status, 128) << "killed by a signal: " << r.output;
+  EXPECT_NE(r.output.find(needle), std::string::npos) << "message should mention '" << needle << "': " << r.output;
+}
+}  // namespace
+
+TEST(CliErrors, UnknownModelAndDataset) {
+  TempDir d;
+  expect_error(run("train --model nonet --dataset fashion-mnist --epochs 1 --out " + d.file("m.safetensors")), "nonet");
+  expect_error(run("train --model mnist-mlp --dataset cifar99 --epochs 1 --out " + d.file("m.safetensors")), "cifar99");
+  EXPECT_FALSE(fs::exists(d.file("m.safetensors")));
+}
+
+TEST(CliErrors, MissingAndCorruptDataFiles) {
+  TempDir d;
+  expect_error(run("train --dataset fashion-mnist --data-dir " + d.file("nowhere") + " --epochs 1 --out " + d.file("m.safetensors")), "nowhere");
+  // Truncated gzip and IDX files in a data dir.
+  write_bytes(d.file("train-images-idx3-ubyte.gz"), std::string("\x1f\x8b\x08\x00garbage", 12));
+  write_bytes(d.file("train-labels-idx1-ubyte"), std::string("\x00\x00\x08\x01\x00\x00\x00\x05\x01", 9));
+  write_bytes(d.file("t10k-images-idx3-ubyte"), std::string("\x00\x00\x08\x03", 4));
+  write_bytes(d.file("t10k-labels-idx1-ubyte"), std::string("\x00\x00\x08\x01", 4));
+  const CliRun r = run("train --dataset fashion-mnist --data-dir " + d.path.string() + " --epochs 1 --out " + d.file("m.safetensors"));
+  expect_error(r, d.path.string());
+  EXPECT_FALSE(fs::exists(d.file("m.safetensors")));
+}
+
+TEST(CliErrors, CorruptAndTruncatedSafetensors) {
+  TempDir d;
+  write_bytes(d.file("short.safetensors"), "abc");
+  expect_error(run("evaluate --weights " + d.file("short.safetensors")), "short.safetensors");
+  write_bytes(d.file("bad.safetensors"), std::string("\x10\x00\x00\x00\x00\x00\x00\x00{not json!!!!!!}", 24));
+  expect_error(run("evaluate --weights " + d.file("bad.safetensors")), "bad.safetensors");
+  expect_error(run("info " + d.file("bad.safetensors")), "bad.safetensors");
+  expect_error(run("evaluate --weights " + d.file("missing.safetensors")), "missing.safetensors");
+}
+
+TEST(CliErrors, WrongShapesAndFlags) {
+  TempDir d;
+  // A weights file for another model size: shape mismatch names the tensor.
+  std::string header = R"({"fc1.weight":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}})";
+  while ((8 + header.size()) % 8) header += ' ';
+  std::string bytes(8, '\0');
+  const uint64_t n = header.size();
+  for (int i = 0; i < 8; ++i) bytes[i] = static_cast<char>((n >> (8 * i)) & 0xff);
+  bytes += header + std::string(16, '\0');
+  write_bytes(d.file("tiny.safetensors"), bytes);
+  expect_error(run("evaluate --model mnist-mlp --weights " + d.file("tiny.safetensors")), "fc1.weight");
+  expect_error(run("train --epochs -3 --out " + d.file("m.safetensors")), "--epochs");
+  expect_error(run("train --lr nan --out " + d.file("m.safetensors")), "--lr");
+  expect_error(run("train --epochs 1"), "--out");
+  expect_error(run("bench --model mnist-mlp --input-shape 3,x --steps 1"), "--input-shape");
+  const CliRun r = run("frobnicate");
+  EXPECT_NE(r.status, 0);
+  EXPECT_LT(r.status, 128);
+}
+
+TEST(CliErrors, NanLossNamesTheFlag) {
+  TempDir d;
+  const CliRun r = run("train --epochs 1 --lr 1e30 --schedule constant --quiet --out " + d.file("m.safetensors"));
+  if (r.output.find("fashion-mnist") != std::string::npos && r.output.find("not found") != std::string::npos)
+    GTEST_SKIP() << "Fashion-MNIST is not installed";
+  expect_error(r, "--lr");
+  EXPECT_FALSE(fs::exists(d.file("m.safetensors")));
+}
