@@ -34,7 +34,10 @@ uint64_t Rng::next_u64() {
 double Rng::uniform() { return static_cast<double>(next_u64() >> 11) * 0x1.0p-53; }
 
 float Rng::uniform(float lo, float hi) {
-  return lo + static_cast<float>(uniform()) * (hi - lo);
+  // 24 random bits: exactly representable, so the result stays below hi after rounding.
+  const float u = static_cast<float>(next_u64() >> 40) * 0x1.0p-24f;
+  const float r = lo + u * (hi - lo);
+  return r < hi ? r : lo;  // lo + u*(hi-lo) can still round up to hi when |lo| >> hi - lo
 }
 
 double Rng::normal() {

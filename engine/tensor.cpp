@@ -173,11 +173,11 @@ Tensor Tensor::clone() const {
 }
 
 Tensor Tensor::detach() const {
-  auto impl = std::make_shared<TensorImpl>(*impl_);
-  impl->grad_fn.reset();
-  impl->grad.reset();
-  impl->requires_grad = false;
-  return Tensor(std::move(impl));
+  auto copy = std::make_shared<TensorImpl>(*impl());
+  copy->grad_fn.reset();
+  copy->grad.reset();
+  copy->requires_grad = false;
+  return Tensor(std::move(copy));
 }
 
 Tensor Tensor::to(Device dev) const {

@@ -41,7 +41,10 @@ def main():
     common = ["--model", a.model, "--batch-size", str(a.batch_size), "--steps", str(a.steps),
               "--warmup", str(a.warmup), "--threads", str(a.threads), "--json"]
     signet_cmd = [a.signet, "bench"] + common
-    torch_cmd = ["python3", os.path.join(ROOT, "bench", "peers", "torch_step.py")] + common
+    # Debian's own interpreter has python3-torch; under pyenv a bare "python3" may be another one.
+    torch_python = os.environ.get("SIGNET_TORCH_PYTHON") or (
+        "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else "python3")
+    torch_cmd = [torch_python, os.path.join(ROOT, "bench", "peers", "torch_step.py")] + common
     torch_env = dict(os.environ, PYENV_VERSION="system", OPENBLAS_NUM_THREADS="1")
     signet_env = dict(os.environ)
 

@@ -114,6 +114,10 @@ Tensor scatter_add(const Tensor& base, int64_t dim, const Tensor& idx, const Ten
   dim = norm_dim(dim, base, "scatter_add");
   SIGNET_CHECK(src.shape() == idx.shape(), "scatter_add: source {} and index {} shapes differ",
                shape_str(src.shape()), shape_str(idx.shape()));
+  SIGNET_CHECK(idx.dtype() == DType::I64 && idx.dim() == base.dim(), "scatter_add: indices must be int64 with {} dims", base.dim());
+  for (int64_t i = 0; i < base.dim(); ++i)
+    SIGNET_CHECK(i == dim || idx.shape()[i] == base.shape()[i], "scatter_add: index shape {} does not match {} outside dim {}",
+                 shape_str(idx.shape()), shape_str(base.shape()), dim);
   Tensor out = base.clone();
   const Tensor sc = src.contiguous(), ic = idx.contiguous();
   const Split s = split_at(base.shape(), dim);

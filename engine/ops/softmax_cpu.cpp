@@ -23,6 +23,7 @@ void softmax_ref(const float* x, float* y, int64_t outer, int64_t n, int64_t inn
 }
 
 void softmax_fast(const float* x, float* y, int64_t outer, int64_t n, int64_t inner, bool log) {
+  if (n == 0) return;  // empty rows: nothing to normalise
   if (inner != 1) return softmax_ref(x, y, outer, n, inner, log);
   // Rows are contiguous: Eigen's vectorised exp over each row.
 #pragma omp parallel for if (outer * n >= kParallelGrain) schedule(static)

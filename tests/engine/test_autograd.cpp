@@ -222,5 +222,23 @@ TEST(Autograd, GradcheckDetectsAWrongGradient) {
   EXPECT_TRUE(test::gradcheck(good, {test::uniform_tensor({5}, rng, 0.5f, 1.0f)}));
 }
 
+TEST(Autograd, GradgradcheckDetectsAMissingSecondOrderTerm) {
+  // exp whose backward reuses the saved (detached) output: first order right, second wrong
+  auto stale = [](const std::vector<Tensor>& in) {
+    Tensor out = exp(in[0]);
+    if (needs_grad({in[0]})) {
+      record(out, "stale_exp", {in[0]}, [y = out.detach()](const Tensor& g) {
+        return std::vector<Tensor>{mul(g, y)};
+      });
+    }
+    return out;
+  };
+  Rng rng(4);
+  Tensor x = test::uniform_tensor({4}, rng);
+  EXPECT_TRUE(test::gradcheck(stale, {x}));
+  EXPECT_FALSE(test::gradgradcheck(stale, {x}));
+  EXPECT_TRUE(test::gradgradcheck([](const auto& v) { return exp(v[0]); }, {x}));
+}
+
 }  // namespace
 }  // namespace signet

@@ -93,5 +93,13 @@ TEST(OpsSoftmax, Errors) {
   EXPECT_TRUE(throws_error([] { softmax(Tensor::zeros({2, 3}, DType::I64)); }, "float32"));
 }
 
+TEST(OpsSoftmax, EmptySoftmaxDim) {
+  // An empty softmax dim gives an empty result, as in PyTorch (the fast path once called
+  // Eigen's maxCoeff on the empty row).
+  EXPECT_EQ(log_softmax(Tensor::zeros({0, 3})).shape(), (Shape{0, 3}));
+  EXPECT_EQ(softmax(Tensor::zeros({2, 0})).shape(), (Shape{2, 0}));
+  EXPECT_EQ(log_softmax(Tensor::zeros({2, 0})).shape(), (Shape{2, 0}));
+}
+
 }  // namespace
 }  // namespace signet

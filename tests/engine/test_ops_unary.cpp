@@ -50,7 +50,7 @@ TEST(OpsUnary, Forward) {
 
 TEST(OpsUnary, FastMatchesReference) {
   Rng rng(5);
-  for (int64_t n : {1, 7, 33, 1000, kParallelGrain - 1, kParallelGrain + 1, 40001, 100003}) {
+  for (int64_t n : std::vector<int64_t>{1, 7, 33, 1000, kParallelGrain - 1, kParallelGrain + 1, 40001, 100003}) {
     for (UnaryOp op : {UnaryOp::Relu, UnaryOp::Sigmoid, UnaryOp::Tanh, UnaryOp::Exp,
                        UnaryOp::Log}) {
       const bool pos = op == UnaryOp::Log;

@@ -1,0 +1,50 @@
+// WM_activity_regularizer: the DeepSigns hidden-layer embedding loss (paper Eq. 2 and 3) as one
+// fused op over the activations already in memory.
+//
+// Inputs:  f    [B, M]  activations of the marked layer for the batch (the tap, in the graph)
+//          y    [B]     int64 labels of the batch
+//          mu   [S, M]  Gaussian centres, one per class (a trainable parameter)
+//          T            the s chosen classes (distinct, in [0, S))
+//          A    [M, N]  secret projection, i.i.d. N(0, 1)       (constant)
+//          b    [s, N]  signature bits as 0/1 floats            (constant)
+// Output: scalar  lambda1 * loss1 + lambda2 * loss2, where
+//   loss1 = (1/|K|) sum_{n in K} ||f_n - mu_{y_n}||^2                      K = batch samples with y in T
+//         - (1/(s (S-s))) sum_{i in T} sum_{j not in T} ||mu_i - mu_j||^2
+//   loss2 = - sum_{k<s, j<N} [ b_kj ln G_kj + (1 - b_kj) ln(1 - G_kj) ],  G = sigmoid(mu_T A)
+//
+// Departures from the paper's sums, and why: the paper writes loss1 as plain sums over samples
+// and over centre pairs. A sum over samples makes the term scale with the batch size, and the
+// separation term is unbounded below; both are averaged here so lambda1 = 0.01 means the same
+// thing at any batch size and the centre-attraction term (weight 1 per centre) outweighs the
+// separation (weight 1/(S-s) per pair), which keeps the objective bounded in mu. loss2 is the
+// paper's sum. Gradients flow to f and to the rows of mu (the caller decides which rows train).
+//
+// The backward is a fused kernel and is not itself differentiable (asking for a second
+// derivative through it is an Error); no scheme needs one.
+#pragma once
+#include <vector>
+
+#include "engine/tensor.h"
+
+namespace signet {
+
+struct WmRegularizerParts {
+  double loss1_attract = 0, loss1_separate = 0, loss2 = 0;
+};
+
+Tensor WM_activity_regularizer(const Tensor& f, const Tensor& y, const Tensor& mu, const std::vector<int64_t>& T,
+                               const Tensor& A, const Tensor& b, float lambda1, float lambda2,
+                               WmRegularizerParts* parts = nullptr);
+
+namespace cpu {
+// Plain loops: the value and the gradients w.r.t. f and mu (gf [B,M], gmu [S,M] overwritten).
+double wm_regularizer_ref(const float* f, const int64_t* y, int64_t B, int64_t M, const float* mu, int64_t S,
+                          const std::vector<int64_t>& T, const float* A, int64_t N, const float* b, float l1,
+                          float l2, float* gf, float* gmu, WmRegularizerParts* parts);
+// Same contract, vectorised: GEMM for mu_T A and (G - b) A^T, simd distance loops.
+double wm_regularizer_fast(const float* f, const int64_t* y, int64_t B, int64_t M, const float* mu, int64_t S,
+                           const std::vector<int64_t>& T, const float* A, int64_t N, const float* b, float l1,
+                           float l2, float* gf, float* gmu, WmRegularizerParts* parts);
+}  // namespace cpu
+
+}  // namespace signet

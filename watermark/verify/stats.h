@@ -1,0 +1,20 @@
+// Statistics for ownership decisions.
+//
+// compute_BER(extracted, signature): fraction of differing bits.
+// binomial_upper_tail(n, k, p): P[X >= k] for X ~ Binomial(n, p), exact (log-space sums).
+// match_p_value(n, matches): the probability that a model unrelated to the keys matches at
+//   least `matches` of n signature bits by chance. Under that null hypothesis each extracted
+//   bit agrees with an independent random signature bit with probability 1/2, so the p-value is
+//   the Binomial(n, 1/2) upper tail. A verifier claims ownership when p <= alpha.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+namespace signet {
+
+double compute_BER(const std::vector<int>& extracted, const std::vector<int>& signature);
+double log_binomial_pmf(int64_t n, int64_t k, double p);
+double binomial_upper_tail(int64_t n, int64_t k, double p);  // P[X >= k]
+double match_p_value(int64_t n, int64_t matches);
+
+}  // namespace signet
