@@ -11,5 +11,7 @@ void register_evaluate(CLI::App& app);
 void register_predict(CLI::App& app);
 void register_bench(CLI::App& app);
 void register_info(CLI::App& app);
+void register_embed(CLI::App& app);
+void register_extract(CLI::App& app);
 
 }  // namespace signet::cli

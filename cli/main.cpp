@@ -15,6 +15,8 @@ int main(int argc, char** argv) {
   signet::cli::register_predict(app);
   signet::cli::register_bench(app);
   signet::cli::register_info(app);
+  signet::cli::register_embed(app);
+  signet::cli::register_extract(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

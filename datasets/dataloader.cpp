@@ -7,9 +7,11 @@
 #include "datasets/dataloader.h"
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <cstring>
 
+#include "datasets/augment.h"
 #include "engine/rng.h"
 
 namespace signet {
@@ -17,9 +19,11 @@ namespace signet {
 DataLoader::DataLoader(const Dataset& ds, DataLoaderOptions opts) : opts_(std::move(opts)) {
   SIGNET_CHECK(ds.images.defined() && ds.labels.defined(),
                "DataLoader: dataset '{}' has no images or labels", ds.name);
-  SIGNET_CHECK(ds.images.dtype() == DType::F32 && ds.images.dim() == 4,
-               "DataLoader: dataset '{}' images must be float32 [N, C, H, W], got {}", ds.name,
-               ds.images.str());
+  tokens_ = ds.is_tokens();
+  SIGNET_CHECK(tokens_ || (ds.images.dtype() == DType::F32 && ds.images.dim() == 4),
+               "DataLoader: dataset '{}' images must be float32 [N, C, H, W] (or int64 [N, L] "
+               "tokens), got {}",
+               ds.name, ds.images.str());
   SIGNET_CHECK(ds.labels.dtype() == DType::I64 && ds.labels.dim() == 1,
                "DataLoader: dataset '{}' labels must be int64 [N], got {}", ds.name,
                ds.labels.str());
@@ -36,10 +40,19 @@ DataLoader::DataLoader(const Dataset& ds, DataLoaderOptions opts) : opts_(std::m
   images_ = ds.images.contiguous();
   labels_ = ds.labels.contiguous();
   n_ = images_.size(0);
-  c_ = images_.size(1);
-  hw_ = images_.size(2) * images_.size(3);
+  c_ = tokens_ ? 1 : images_.size(1);
+  hw_ = tokens_ ? images_.size(1) : images_.size(2) * images_.size(3);
   name_ = ds.name;
   num_classes_ = ds.num_classes;
+  vocab_size_ = ds.vocab_size;
+  if (tokens_) {
+    SIGNET_CHECK(opts_.mean.empty() && opts_.stddev.empty() && !opts_.augment,
+                 "DataLoader: dataset '{}' holds int64 token ids, which are neither normalised "
+                 "nor augmented: leave mean/stddev empty and augment off",
+                 ds.name);
+  }
+  SIGNET_CHECK(!opts_.augment || opts_.crop_pad >= 0,
+               "DataLoader: crop padding must be >= 0, got {}", opts_.crop_pad);
 
   const bool norm = !opts_.mean.empty() || !opts_.stddev.empty();
   if (norm) {
@@ -142,15 +155,45 @@ void DataLoader::request(int64_t k) {
 Batch DataLoader::alloc_batch(int64_t k) const {
   const int64_t b = std::min(opts_.batch_size, n_ - k * opts_.batch_size);
   Batch out;
-  out.x = Tensor::empty({b, c_, images_.size(2), images_.size(3)}, DType::F32);
+  out.x = tokens_ ? Tensor::empty({b, hw_}, DType::I64)
+                  : Tensor::empty({b, c_, images_.size(2), images_.size(3)}, DType::F32);
   out.y = Tensor::empty({b}, DType::I64);
   return out;
 }
 
+void DataLoader::fill_tokens(int64_t k, Batch& b) const {
+  const int64_t bs = b.y.size(0), start = k * opts_.batch_size, len = hw_;
+  const int64_t* src = images_.i64();
+  const int64_t* lab = labels_.i64();
+  int64_t* dx = b.x.i64();
+  int64_t* dy = b.y.i64();
+  const auto bound = static_cast<uint64_t>(vocab_size_ > 0 ? vocab_size_ : INT64_MAX);
+  for (int64_t i = 0; i < bs; ++i) {
+    const int64_t idx = order_[static_cast<size_t>(start + i)];
+    SIGNET_CHECK(lab[idx] >= 0 && lab[idx] < num_classes_,
+                 "DataLoader: dataset '{}' sample {} has label {}, outside [0, {})", name_, idx,
+                 lab[idx], num_classes_);
+    dy[i] = lab[idx];
+    const int64_t* s = src + idx * len;
+    // One unsigned compare catches both negative ids and ids >= vocab_size.
+    bool ok = true;
+    for (int64_t p = 0; p < len; ++p) ok &= static_cast<uint64_t>(s[p]) < bound;
+    if (!ok)
+      for (int64_t p = 0; p < len; ++p)
+        SIGNET_CHECK(static_cast<uint64_t>(s[p]) < bound,
+                     "DataLoader: dataset '{}' sample {} has token id {} at position {}, outside "
+                     "[0, {})",
+                     name_, idx, s[p], p, vocab_size_ > 0 ? vocab_size_ : INT64_MAX);
+    std::memcpy(dx + i * len, s, static_cast<size_t>(len) * sizeof(int64_t));
+  }
+}
+
 void DataLoader::fill_batch(int64_t k, Batch& b) const {
+  if (tokens_) return fill_tokens(k, b);
   const int64_t bs = b.y.size(0);
   const int64_t start = k * opts_.batch_size;
   const int64_t row = c_ * hw_;
+  const int64_t h = images_.size(2), w = images_.size(3);
   const float* src = images_.f32();
   const int64_t* lab = labels_.i64();
   float* dx = b.x.f32();
@@ -166,8 +209,14 @@ void DataLoader::fill_batch(int64_t k, Batch& b) const {
                  "DataLoader: dataset '{}' sample {} has label {}, outside [0, {})", name_, idx,
                  lab[idx], num_classes_);
     dy[i] = lab[idx];
+    if (opts_.augment) {
+      // Pixel space first (zero padding means black, as in torchvision), then normalise in place.
+      augment_image(s, d, c_, h, w,
+                    augment_params(opts_.seed, epoch_, idx, opts_.crop_pad, opts_.hflip));
+      s = d;
+    }
     if (!norm) {
-      std::memcpy(d, s, static_cast<size_t>(row) * sizeof(float));
+      if (s != d) std::memcpy(d, s, static_cast<size_t>(row) * sizeof(float));
       continue;
     }
     for (int64_t c = 0; c < c_; ++c) {
@@ -210,7 +259,8 @@ void DataLoader::worker_loop() {
 
 std::pair<std::vector<float>, std::vector<float>> channel_mean_std(const Tensor& images) {
   SIGNET_CHECK(images.defined() && images.dtype() == DType::F32 && images.dim() == 4,
-               "channel_mean_std: expected float32 [N, C, H, W] images, got {}",
+               "channel_mean_std: expected float32 [N, C, H, W] images, got {} (token sets, "
+               "int64 [N, L], are not normalised: skip normalisation for them)",
                images.defined() ? images.str() : std::string("an undefined tensor"));
   SIGNET_CHECK(images.numel() > 0, "channel_mean_std: the images are empty ({})",
                shape_str(images.shape()));

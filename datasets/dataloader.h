@@ -6,8 +6,16 @@
 //    state, so a run resumed at epoch e sees the same batches as an uninterrupted one. Without
 //    shuffle, the order is 0..N-1.
 //  - num_batches() = ceil(N / B), or floor(N / B) with drop_last (the short tail is dropped).
-//  - Batch.x is a fresh float32 [B, C, H, W] tensor, (pixel - mean[c]) / stddev[c] per channel
-//    when mean/stddev are given (both of size C, stddev > 0), else a copy of the pixels.
+//  - Image sets (float32 [N, C, H, W]): Batch.x is a fresh float32 [B, C, H, W] tensor,
+//    (pixel - mean[c]) / stddev[c] per channel when mean/stddev are given (both of size C,
+//    stddev > 0), else a copy of the pixels. With augment, each sample is first randomly
+//    cropped (zero padding crop_pad) and, with hflip, flipped with probability 0.5, in pixel
+//    space, before normalisation; the draw is augment_params(seed, epoch, dataset index)
+//    (datasets/augment.h), so it depends on (seed, epoch, sample) only, never on the thread.
+//  - Token sets (int64 [N, L], Dataset::is_tokens()): Batch.x is a fresh int64 [B, L] copy of
+//    the rows, never normalised or augmented (asking for either throws Error in the
+//    constructor). An id outside [0, vocab_size) (when vocab_size > 0), or negative, throws
+//    Error from next(), like a bad label.
 //    Batch.y is a fresh int64 [B]; a label outside [0, num_classes) throws Error from next().
 //    The caller owns both: later batches never overwrite them.
 //  - prefetch: a background thread assembles batch k+1 while the caller works on batch k.
@@ -35,7 +43,7 @@
 namespace signet {
 
 struct Batch {
-  Tensor x;  // float32 [B, C, H, W], normalised
+  Tensor x;  // float32 [B, C, H, W], normalised; or int64 [B, L] token ids
   Tensor y;  // int64 [B]
 };
 
@@ -46,6 +54,9 @@ struct DataLoaderOptions {
   uint64_t seed = 0;
   std::vector<float> mean, stddev;  // per channel; empty = no normalisation
   bool prefetch = true;             // assemble the next batch on a background thread
+  bool augment = false;             // image sets: random crop (+ flip), see datasets/augment.h
+  int64_t crop_pad = 4;             // zero padding of the random crop (0: no crop)
+  bool hflip = true;                // with augment: horizontal flip with probability 0.5
 };
 
 class DataLoader {
@@ -64,13 +75,16 @@ class DataLoader {
 
  private:
   Batch alloc_batch(int64_t k) const;        // caller's thread: tensors for batch k
-  void fill_batch(int64_t k, Batch& b) const;  // any thread: gather + normalise into b
+  void fill_batch(int64_t k, Batch& b) const;  // any thread: gather + augment + normalise
+  void fill_tokens(int64_t k, Batch& b) const;  // any thread: gather token rows
   void request(int64_t k);                   // hand batch k to the worker (lock held by caller)
   void worker_loop();
 
   Tensor images_, labels_;
   DataLoaderOptions opts_;
-  int64_t n_ = 0, c_ = 0, hw_ = 0;
+  int64_t n_ = 0, c_ = 0, hw_ = 0;  // images: C and H * W; tokens: c_ = 1, hw_ = L
+  bool tokens_ = false;             // images_ is int64 [N, L]
+  int64_t vocab_size_ = 0;          // tokens: ids must be < vocab_size_ when > 0
   std::string name_;
   int64_t num_classes_ = 10;       // labels outside [0, num_classes) fail the batch
   std::vector<float> mean_, std_;  // empty: no normalisation

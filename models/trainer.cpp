@@ -26,8 +26,9 @@ TrainResult train_model(Model& model, const Dataset& train_set, const Normalizat
   SIGNET_CHECK(train_set.num_classes <= model.config.num_classes, "the data set has {} classes but the model only {}",
                train_set.num_classes, model.config.num_classes);
   DataLoader loader(train_set, loader_options(norm, cfg.batch_size, true, cfg.seed));
-  auto opt = make_optimizer(cfg.optimizer, model.net->named_parameters(), cfg.lr, cfg.momentum, cfg.weight_decay,
-                            cfg.nesterov);
+  NamedTensorList trained = model.net->named_parameters();
+  for (const auto& p : cfg.extra_params) trained.push_back(p);
+  auto opt = make_optimizer(cfg.optimizer, trained, cfg.lr, cfg.momentum, cfg.weight_decay, cfg.nesterov);
   const int64_t steps_per_epoch = loader.num_batches();
   const LrSchedule sched = make_schedule(cfg.schedule, cfg.lr, steps_per_epoch * cfg.epochs);
   auto rng = std::make_shared<Rng>(cfg.seed ^ 0x5157'4e45'54ULL);

@@ -29,6 +29,7 @@ struct TrainConfig {
   std::string resume_path;          // resume from this checkpoint when set
   int64_t stop_after_epochs = -1;   // for tests: stop (as if killed) after this many epochs
   std::vector<std::string> taps;    // activations handed to extra_loss
+  NamedTensorList extra_params;     // trained with the model (e.g. watermark centres), not saved in it
   // Extra loss term (watermark regularizers); undefined tensor = none.
   std::function<Tensor(const Batch&, const Tensor& logits, const Taps& taps)> extra_loss;
 };

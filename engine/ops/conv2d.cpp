@@ -9,9 +9,9 @@
 namespace signet {
 
 namespace {
-void check_f32(const Tensor& t, const char* op, const char* what, int64_t dim) {
-  SIGNET_CHECK(t.dtype() == DType::F32 && t.dim() == dim, "{}: {} must be a {}-d float32 tensor, got {}", op,
-               what, dim, t.str());
+void check_f32(const Tensor& t, const char* op, const char* what, const char* layout) {
+  SIGNET_CHECK(t.dtype() == DType::F32 && t.dim() == 4, "{}: {} must be a 4-d float32 tensor {}, got {}", op, what,
+               layout, t.str());
 }
 }  // namespace
 
@@ -37,8 +37,8 @@ Conv2dGeom conv2d_geom(const char* op, const Shape& x, const Shape& w, int64_t s
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, int64_t sh, int64_t sw, int64_t ph,
               int64_t pw) {
   backend_for("conv2d", {x, w, bias});
-  check_f32(x, "conv2d", "input", 4);
-  check_f32(w, "conv2d", "weight", 4);
+  check_f32(x, "conv2d", "input", "[N, C, H, W]");
+  check_f32(w, "conv2d", "weight", "[O, C, kh, kw]");
   const Conv2dGeom g = conv2d_geom("conv2d", x.shape(), w.shape(), sh, sw, ph, pw);
   if (bias.defined())
     SIGNET_CHECK(bias.dtype() == DType::F32 && bias.dim() == 1 && bias.size(0) == g.O,
@@ -67,8 +67,8 @@ Tensor conv2d_backward_input(const Tensor& gy, const Tensor& w, const Shape& inp
                              int64_t sw, int64_t ph, int64_t pw) {
   const char* op = "conv2d_backward_input";
   backend_for(op, {gy, w});
-  check_f32(gy, op, "gradient", 4);
-  check_f32(w, op, "weight", 4);
+  check_f32(gy, op, "gradient", "[N, O, Ho, Wo]");
+  check_f32(w, op, "weight", "[O, C, kh, kw]");
   const Conv2dGeom g = conv2d_geom(op, input_shape, w.shape(), sh, sw, ph, pw);
   const Shape want{g.N, g.O, g.Ho, g.Wo};
   SIGNET_CHECK(gy.shape() == want, "{}: gradient {} does not match the convolution output {} of input {}", op,
@@ -90,8 +90,8 @@ Tensor conv2d_backward_weight(const Tensor& gy, const Tensor& x, const Shape& we
                               int64_t sw, int64_t ph, int64_t pw) {
   const char* op = "conv2d_backward_weight";
   backend_for(op, {gy, x});
-  check_f32(gy, op, "gradient", 4);
-  check_f32(x, op, "input", 4);
+  check_f32(gy, op, "gradient", "[N, O, Ho, Wo]");
+  check_f32(x, op, "input", "[N, C, H, W]");
   const Conv2dGeom g = conv2d_geom(op, x.shape(), weight_shape, sh, sw, ph, pw);
   const Shape want{g.N, g.O, g.Ho, g.Wo};
   SIGNET_CHECK(gy.shape() == want, "{}: gradient {} does not match the convolution output {} of input {}", op,

@@ -88,30 +88,61 @@ inline Window window(const Pool2dGeom& g, int64_t i, int64_t j) {
   return {std::max<int64_t>(h, 0), std::min(h + g.k, g.H), std::max<int64_t>(w, 0), std::min(w + g.k, g.W)};
 }
 inline bool par(const Pool2dGeom& g) { return g.N * g.C * g.H * g.W >= kParallelGrain && g.N * g.C > 1; }
+
+// One NaN-free plane. Each window is clamped to the input; a full K x K window (K > 0 known at
+// compile time) is unrolled. The running maximum is a vmaxss and the index update a mask blend:
+// any compare-and-branch (the NaN test v != v, or an if-converted select the compiler turns
+// back into a jump) mispredicts half the time on real data. Planes holding a NaN go to the
+// reference loop instead.
+inline void take_if_larger(float v, int64_t at, float& best, int64_t& where) {
+  const int64_t m = -static_cast<int64_t>(v > best);
+  where = (at & m) | (where & ~m);
+  best = v > best ? v : best;
+}
+
+template <int K>
+void max_plane(const Pool2dGeom& geom, const float* xp, float* yp, int64_t* ip) {
+  // Locals: the stores through yp / ip could otherwise alias the geometry and force reloads.
+  const int64_t H = geom.H, W = geom.W, Ho = geom.Ho, Wo = geom.Wo, k = geom.k, s = geom.s, p = geom.p;
+  for (int64_t i = 0; i < Ho; ++i) {
+    const int64_t h0 = std::max<int64_t>(i * s - p, 0), h1 = std::min(i * s - p + k, H);
+    for (int64_t j = 0; j < Wo; ++j) {
+      const int64_t w0 = std::max<int64_t>(j * s - p, 0), w1 = std::min(j * s - p + k, W);
+      float best = -std::numeric_limits<float>::infinity();
+      int64_t where = h0 * W + w0;
+      if (K > 0 && h1 - h0 == K && w1 - w0 == K) {
+        for (int64_t a = 0; a < K; ++a)
+          for (int64_t b = 0; b < K; ++b) take_if_larger(xp[(h0 + a) * W + w0 + b], (h0 + a) * W + w0 + b, best, where);
+      } else {
+        for (int64_t ih = h0; ih < h1; ++ih)
+          for (int64_t iw = w0; iw < w1; ++iw) take_if_larger(xp[ih * W + iw], ih * W + iw, best, where);
+      }
+      yp[i * Wo + j] = best;
+      ip[i * Wo + j] = where;
+    }
+  }
+}
 }  // namespace
 
 void max_pool2d_fast(const Pool2dGeom& g, const float* x, float* y, int64_t* idx) {
+  const int64_t hw = g.H * g.W, ohw = g.Ho * g.Wo;
 #pragma omp parallel for if (par(g)) schedule(static)
   for (int64_t pl = 0; pl < g.N * g.C; ++pl) {
-    const float* xp = x + pl * g.H * g.W;
-    float* yp = y + pl * g.Ho * g.Wo;
-    int64_t* ip = idx + pl * g.Ho * g.Wo;
-    for (int64_t i = 0; i < g.Ho; ++i)
-      for (int64_t j = 0; j < g.Wo; ++j) {
-        const Window wd = window(g, i, j);
-        float best = -std::numeric_limits<float>::infinity();
-        int64_t where = wd.h0 * g.W + wd.w0;
-        for (int64_t ih = wd.h0; ih < wd.h1; ++ih)
-          for (int64_t iw = wd.w0; iw < wd.w1; ++iw) {
-            const float v = xp[ih * g.W + iw];
-            if (v > best || std::isnan(v)) {
-              best = v;
-              where = ih * g.W + iw;
-            }
-          }
-        yp[i * g.Wo + j] = best;
-        ip[i * g.Wo + j] = where;
-      }
+    const float* xp = x + pl * hw;
+    int nan = 0;
+#pragma omp simd reduction(| : nan)
+    for (int64_t i = 0; i < hw; ++i) nan |= xp[i] != xp[i];
+    if (nan) {  // the reference loop, on this plane alone
+      Pool2dGeom one = g;
+      one.N = one.C = 1;
+      max_pool2d_ref(one, xp, y + pl * ohw, idx + pl * ohw);
+    } else if (g.k == 2) {
+      max_plane<2>(g, xp, y + pl * ohw, idx + pl * ohw);
+    } else if (g.k == 3) {
+      max_plane<3>(g, xp, y + pl * ohw, idx + pl * ohw);
+    } else {
+      max_plane<0>(g, xp, y + pl * ohw, idx + pl * ohw);
+    }
   }
 }
 

@@ -270,3 +270,76 @@ TEST(DataLoader, ChannelMeanStd) {
   EXPECT_THROW(channel_mean_std(Tensor::empty({4})), Error);
   EXPECT_THROW(channel_mean_std(Tensor::empty({0, 1, 2, 2})), Error);
 }
+
+namespace {
+
+// n token rows of length len: row i = (i * 10 + p) % vocab; label i % 2.
+Dataset token_set(int64_t n, int64_t len, int64_t vocab) {
+  Dataset ds;
+  ds.name = "tokens";
+  ds.num_classes = 2;
+  ds.vocab_size = vocab;
+  ds.images = Tensor::empty({n, len}, DType::I64);
+  ds.labels = Tensor::empty({n}, DType::I64);
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t p = 0; p < len; ++p) ds.images.i64()[i * len + p] = (i * 10 + p) % vocab;
+    ds.labels.i64()[i] = i % 2;
+  }
+  return ds;
+}
+
+}  // namespace
+
+TEST(DataLoader, TokenBatchesAreGatheredInt64Rows) {
+  const Dataset ds = token_set(13, 7, 1000);
+  ASSERT_TRUE(ds.is_tokens());
+  DataLoader a(ds, opts(4, true)), b(ds, opts(4, false));
+  for (int64_t e = 0; e < 2; ++e) {
+    a.start_epoch(e);
+    b.start_epoch(e);
+    Batch x, y;
+    int64_t k = 0;
+    while (a.next(x)) {
+      ASSERT_TRUE(b.next(y));
+      ASSERT_EQ(x.x.dtype(), DType::I64);
+      ASSERT_EQ(x.x.shape(), (Shape{k < 3 ? 4 : 1, 7}));
+      EXPECT_EQ(x.x.to_vector_i64(), y.x.to_vector_i64());
+      for (int64_t r = 0; r < x.x.size(0); ++r) {
+        const int64_t idx = a.order()[size_t(k * 4 + r)];
+        EXPECT_EQ(x.y.i64()[r], idx % 2);
+        for (int64_t p = 0; p < 7; ++p) EXPECT_EQ(x.x.i64()[r * 7 + p], (idx * 10 + p) % 1000);
+      }
+      ++k;
+    }
+    EXPECT_FALSE(b.next(y));
+    EXPECT_EQ(k, 4);
+  }
+}
+
+TEST(DataLoader, TokenSetsRefuseNormalisationAndCheckIds) {
+  Dataset ds = token_set(6, 3, 50);
+  DataLoaderOptions o = opts(2, true);
+  o.mean = {0.5f};
+  o.stddev = {1.0f};
+  EXPECT_THROW(DataLoader(ds, o), Error);
+  ds.images.i64()[4 * 3 + 1] = 50;  // sample 4, position 1: outside [0, 50)
+  ds.images.i64()[5 * 3 + 2] = -3;  // sample 5: negative
+  for (bool pf : {false, true}) {
+    DataLoaderOptions p = opts(2, pf);
+    p.shuffle = false;
+    DataLoader dl(ds, p);
+    Batch b;
+    ASSERT_TRUE(dl.next(b));
+    ASSERT_TRUE(dl.next(b));
+    try {
+      dl.next(b);
+      ADD_FAILURE() << "no error";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("token id 50 at position 1"), std::string::npos) << e.what();
+    }
+  }
+  // A wrongly shaped int64 tensor is neither images nor tokens.
+  Dataset bad = token_set(2, 3, 5);
+  bad.images = Tensor::zeros({2, 3, 1}, DType::I64);
+  EXPECT_THROW(DataLoader(bad, opts(2, true)), Error);
+}

@@ -9,15 +9,19 @@
 //          b    [s, N]  signature bits as 0/1 floats            (constant)
 // Output: scalar  lambda1 * loss1 + lambda2 * loss2, where
 //   loss1 = (1/|K|) sum_{n in K} ||f_n - mu_{y_n}||^2                      K = batch samples with y in T
-//         - (1/(s (S-s))) sum_{i in T} sum_{j not in T} ||mu_i - mu_j||^2
+//         - (1/(s (S-s))) sum_{i in T} sum_{j not in T} min(||mu_i - mu_j||^2, margin)
 //   loss2 = - sum_{k<s, j<N} [ b_kj ln G_kj + (1 - b_kj) ln(1 - G_kj) ],  G = sigmoid(mu_T A)
 //
-// Departures from the paper's sums, and why: the paper writes loss1 as plain sums over samples
-// and over centre pairs. A sum over samples makes the term scale with the batch size, and the
-// separation term is unbounded below; both are averaged here so lambda1 = 0.01 means the same
-// thing at any batch size and the centre-attraction term (weight 1 per centre) outweighs the
-// separation (weight 1/(S-s) per pair), which keeps the objective bounded in mu. loss2 is the
-// paper's sum. Gradients flow to f and to the rows of mu (the caller decides which rows train).
+// Departures from the paper, and why: the paper writes loss1 as plain sums over samples and
+// over centre pairs. A sum over samples makes the term scale with the batch size, so both sums
+// are averaged here (lambda1 = 0.01 means the same thing at any batch size). The separation
+// term as written is unbounded below: the network can scale activations and centres apart
+// forever, and does (measured: the loss ran to -18 and accuracy fell to 58% in 5 epochs on
+// Fashion-MNIST). Each pair's squared distance is therefore capped at `margin`: centres are
+// pushed apart until they are that far, then no further. margin <= 0 gives the paper's
+// unbounded form. embed_hidden sets margin to twice the initial mean squared distance between
+// the chosen and the other centres. loss2 is the paper's sum.
+// Gradients flow to f and to the rows of mu (the caller decides which rows train).
 //
 // The backward is a fused kernel and is not itself differentiable (asking for a second
 // derivative through it is an Error); no scheme needs one.
@@ -33,18 +37,18 @@ struct WmRegularizerParts {
 };
 
 Tensor WM_activity_regularizer(const Tensor& f, const Tensor& y, const Tensor& mu, const std::vector<int64_t>& T,
-                               const Tensor& A, const Tensor& b, float lambda1, float lambda2,
+                               const Tensor& A, const Tensor& b, float lambda1, float lambda2, float margin,
                                WmRegularizerParts* parts = nullptr);
 
 namespace cpu {
 // Plain loops: the value and the gradients w.r.t. f and mu (gf [B,M], gmu [S,M] overwritten).
 double wm_regularizer_ref(const float* f, const int64_t* y, int64_t B, int64_t M, const float* mu, int64_t S,
                           const std::vector<int64_t>& T, const float* A, int64_t N, const float* b, float l1,
-                          float l2, float* gf, float* gmu, WmRegularizerParts* parts);
+                          float l2, float margin, float* gf, float* gmu, WmRegularizerParts* parts);
 // Same contract, vectorised: GEMM for mu_T A and (G - b) A^T, simd distance loops.
 double wm_regularizer_fast(const float* f, const int64_t* y, int64_t B, int64_t M, const float* mu, int64_t S,
                            const std::vector<int64_t>& T, const float* A, int64_t N, const float* b, float l1,
-                           float l2, float* gf, float* gmu, WmRegularizerParts* parts);
+                           float l2, float margin, float* gf, float* gmu, WmRegularizerParts* parts);
 }  // namespace cpu
 
 }  // namespace signet

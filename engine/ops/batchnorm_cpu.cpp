@@ -1,0 +1,180 @@
+// CPU kernels for batch_norm. x is viewed as [N, C, S]: channel c owns the N runs
+// x[n, c, 0..S). The references accumulate in double one element at a time; the fast paths
+// reduce each contiguous run with a vectorised float sum (added into a double per channel)
+// and run channels (statistics) or rows (elementwise passes) in parallel.
+#include <algorithm>
+#include <vector>
+
+#include "engine/ops/batchnorm.h"
+#include "engine/ops/dispatch.h"
+
+namespace signet::cpu {
+
+// ---------------------------------------------------------------- references
+void batch_norm_stats_ref(const float* x, int64_t N, int64_t C, int64_t S, float* mean, float* var) {
+  const double m = static_cast<double>(N * S);
+  for (int64_t c = 0; c < C; ++c) {
+    double s = 0;
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t i = 0; i < S; ++i) s += x[(n * C + c) * S + i];
+    const double mu = s / m;
+    double q = 0;
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t i = 0; i < S; ++i) {
+        const double d = x[(n * C + c) * S + i] - mu;
+        q += d * d;
+      }
+    mean[c] = static_cast<float>(mu);
+    var[c] = static_cast<float>(q / m);  // biased
+  }
+}
+
+void batch_norm_apply_ref(const float* x, int64_t N, int64_t C, int64_t S, const float* scale,
+                          const float* shift, float* y) {
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t i = 0; i < S; ++i) {
+        const int64_t k = (n * C + c) * S + i;
+        y[k] = x[k] * scale[c] + shift[c];
+      }
+}
+
+void batch_norm_backward_ref(const float* g, const float* x, int64_t N, int64_t C, int64_t S,
+                             const float* mean, const float* invstd, const float* weight, bool training,
+                             float* dx, float* dweight, float* dbias) {
+  const double m = static_cast<double>(N * S);
+  for (int64_t c = 0; c < C; ++c) {
+    double sg = 0, sgx = 0;  // sum g, sum g * xhat
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t i = 0; i < S; ++i) {
+        const int64_t k = (n * C + c) * S + i;
+        sg += g[k];
+        sgx += static_cast<double>(g[k]) * (x[k] - mean[c]) * invstd[c];
+      }
+    if (dbias) dbias[c] = static_cast<float>(sg);
+    if (dweight) dweight[c] = static_cast<float>(sgx);
+    if (!dx) continue;
+    const double w = weight ? weight[c] : 1.0;
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t i = 0; i < S; ++i) {
+        const int64_t k = (n * C + c) * S + i;
+        const double xhat = (x[k] - mean[c]) * static_cast<double>(invstd[c]);
+        dx[k] = static_cast<float>(training ? w * invstd[c] * (g[k] - sg / m - xhat * sgx / m)
+                                            : w * invstd[c] * g[k]);
+      }
+  }
+}
+
+// ---------------------------------------------------------------- fast paths
+namespace {
+inline bool big(int64_t n) { return n >= kParallelGrain; }
+
+// Per-channel sums of f(run, c) over the N runs of each channel, in double. S == 1 (BatchNorm1d
+// input [N, C]) walks rows instead, so that memory is read in order.
+template <class RunSum>
+void channel_sums(int64_t N, int64_t C, int64_t S, double* out, RunSum&& run_sum) {
+  if (S == 1) {
+    std::fill(out, out + C, 0.0);
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t c = 0; c < C; ++c) out[c] += run_sum(n * C + c, c, int64_t{1});
+    return;
+  }
+#pragma omp parallel for if (big(N * C * S) && C > 1) schedule(static)
+  for (int64_t c = 0; c < C; ++c) {
+    double acc = 0;
+    for (int64_t n = 0; n < N; ++n) acc += run_sum((n * C + c) * S, c, S);
+    out[c] = acc;
+  }
+}
+}  // namespace
+
+void batch_norm_stats_fast(const float* x, int64_t N, int64_t C, int64_t S, float* mean, float* var) {
+  std::vector<double> s(C), q(C), mu(C);
+  const double m = static_cast<double>(N * S);
+  channel_sums(N, C, S, s.data(), [&](int64_t off, int64_t, int64_t len) {
+    const float* p = x + off;
+    float a = 0;
+#pragma omp simd reduction(+ : a)
+    for (int64_t i = 0; i < len; ++i) a += p[i];
+    return static_cast<double>(a);
+  });
+  for (int64_t c = 0; c < C; ++c) mu[c] = s[c] / m;
+  channel_sums(N, C, S, q.data(), [&](int64_t off, int64_t c, int64_t len) {
+    const float* p = x + off;
+    const float mc = static_cast<float>(mu[c]);
+    float a = 0;
+#pragma omp simd reduction(+ : a)
+    for (int64_t i = 0; i < len; ++i) a += (p[i] - mc) * (p[i] - mc);
+    return static_cast<double>(a);
+  });
+  for (int64_t c = 0; c < C; ++c) {
+    mean[c] = static_cast<float>(mu[c]);
+    var[c] = static_cast<float>(q[c] / m);
+  }
+}
+
+void batch_norm_apply_fast(const float* x, int64_t N, int64_t C, int64_t S, const float* scale,
+                           const float* shift, float* y) {
+#pragma omp parallel for collapse(2) if (big(N * C * S)) schedule(static)
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c) {
+      const float* p = x + (n * C + c) * S;
+      float* q = y + (n * C + c) * S;
+      const float a = scale[c], b = shift[c];
+#pragma omp simd
+      for (int64_t i = 0; i < S; ++i) q[i] = p[i] * a + b;
+    }
+}
+
+void batch_norm_backward_fast(const float* g, const float* x, int64_t N, int64_t C, int64_t S,
+                              const float* mean, const float* invstd, const float* weight, bool training,
+                              float* dx, float* dweight, float* dbias) {
+  std::vector<double> sg(C), sgx(C);
+  const double m = static_cast<double>(N * S);
+  if (dbias || (dx && training))
+    channel_sums(N, C, S, sg.data(), [&](int64_t off, int64_t, int64_t len) {
+      const float* p = g + off;
+      float a = 0;
+#pragma omp simd reduction(+ : a)
+      for (int64_t i = 0; i < len; ++i) a += p[i];
+      return static_cast<double>(a);
+    });
+  if (dweight || (dx && training))  // sum g (x - mean), scaled by invstd below
+    channel_sums(N, C, S, sgx.data(), [&](int64_t off, int64_t c, int64_t len) {
+      const float* pg = g + off;
+      const float* px = x + off;
+      const float mc = mean[c];
+      float a = 0;
+#pragma omp simd reduction(+ : a)
+      for (int64_t i = 0; i < len; ++i) a += pg[i] * (px[i] - mc);
+      return static_cast<double>(a);
+    });
+  for (int64_t c = 0; c < C; ++c) {
+    sgx[c] *= invstd[c];
+    if (dbias) dbias[c] = static_cast<float>(sg[c]);
+    if (dweight) dweight[c] = static_cast<float>(sgx[c]);
+  }
+  if (!dx) return;
+  // dx = k1 g + k2 (x - mean) + k0 per channel, with
+  // k1 = w invstd, k2 = -w invstd^2 sum(g xhat) / m, k0 = -w invstd sum(g) / m (training).
+  std::vector<float> k1(C), k2(C), k0(C);
+  for (int64_t c = 0; c < C; ++c) {
+    const double wi = (weight ? weight[c] : 1.0) * invstd[c];
+    k1[c] = static_cast<float>(wi);
+    k2[c] = training ? static_cast<float>(-wi * invstd[c] * sgx[c] / m) : 0.0f;
+    k0[c] = training ? static_cast<float>(-wi * sg[c] / m) : 0.0f;
+  }
+#pragma omp parallel for collapse(2) if (big(N * C * S)) schedule(static)
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c) {
+      const int64_t off = (n * C + c) * S;
+      const float a = k1[c], b = k2[c], z = k0[c], mc = mean[c];
+      const float* pg = g + off;
+      const float* px = x + off;
+      float* pd = dx + off;
+#pragma omp simd
+      for (int64_t i = 0; i < S; ++i) pd[i] = a * pg[i] + b * (px[i] - mc) + z;
+    }
+}
+
+}  // namespace signet::cpu

@@ -1,0 +1,304 @@
+#include "watermark/deepsigns/hidden.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "engine/ops.h"
+#include "engine/serialize/atomic_file.h"
+#include "watermark/verify/stats.h"
+
+namespace signet {
+
+std::vector<int> signature_from_owner(const std::string& owner, int64_t nbits) {
+  SIGNET_CHECK(!owner.empty(), "the owner string for --signature is empty");
+  std::vector<int> bits;
+  for (int64_t block = 0; static_cast<int64_t>(bits.size()) < nbits; ++block) {
+    const std::string hex = sha256_hex(block == 0 ? owner : owner + "#" + std::to_string(block));
+    for (char c : hex) {
+      const int v = std::stoi(std::string(1, c), nullptr, 16);
+      for (int k = 3; k >= 0 && static_cast<int64_t>(bits.size()) < nbits; --k) bits.push_back((v >> k) & 1);
+    }
+  }
+  return bits;
+}
+
+std::vector<int64_t> subsample_training_data(const Dataset& train, const std::vector<int64_t>& classes,
+                                             double fraction, Rng& rng) {
+  SIGNET_CHECK(fraction > 0 && fraction <= 1, "the key fraction must be in (0, 1], got {}", fraction);
+  std::vector<int64_t> out;
+  const int64_t* y = train.labels.i64();
+  for (int64_t c : classes) {
+    std::vector<int64_t> idx;
+    for (int64_t i = 0; i < train.size(); ++i)
+      if (y[i] == c) idx.push_back(i);
+    SIGNET_CHECK(!idx.empty(), "class {} has no training images to draw trigger keys from", c);
+    rng.shuffle(idx);
+    const int64_t take = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(fraction * idx.size())));
+    out.insert(out.end(), idx.begin(), idx.begin() + take);
+  }
+  return out;
+}
+
+static Tensor normalise(const Tensor& x, const Normalization& norm) {
+  if (norm.mean.empty()) return x;
+  Tensor out = x.contiguous().clone();
+  const int64_t C = x.size(1), per = x.numel() / (x.size(0) * C);
+  SIGNET_CHECK(static_cast<int64_t>(norm.mean.size()) == C, "normalisation has {} channels, the input {}",
+               norm.mean.size(), C);
+  float* p = out.f32();
+  for (int64_t n = 0; n < x.size(0); ++n)
+    for (int64_t c = 0; c < C; ++c) {
+      float* q = p + (n * C + c) * per;
+      const float m = norm.mean[c], inv = 1.0f / norm.stddev[c];
+      for (int64_t i = 0; i < per; ++i) q[i] = (q[i] - m) * inv;
+    }
+  return out;
+}
+
+Tensor get_activations(Model& model, const Tensor& x, const Normalization& norm, const std::string& layer,
+                       int64_t batch) {
+  NoGradGuard ng;
+  model.net->eval();
+  std::vector<Tensor> parts;
+  for (int64_t i = 0; i < x.size(0); i += batch) {
+    const int64_t n = std::min(batch, x.size(0) - i);
+    Taps taps;
+    taps.wanted.insert(layer);
+    model(normalise(x.narrow_view(0, i, n), norm), &taps);
+    parts.push_back(flatten(taps.require(layer), 1).contiguous());
+  }
+  return concat(parts, 0);
+}
+
+Tensor key_class_means(Model& model, const HiddenKeys& keys) {
+  const Tensor act = get_activations(model, keys.key_inputs, keys.norm, keys.layer);
+  const int64_t M = act.size(1), s = static_cast<int64_t>(keys.classes.size());
+  SIGNET_CHECK(M == keys.A.size(0), "layer '{}' has {} features but the keys were made for {}", keys.layer, M,
+               keys.A.size(0));
+  Tensor means = Tensor::zeros({s, M});
+  for (int64_t k = 0; k < s; ++k) {
+    int64_t count = 0;
+    for (int64_t n = 0; n < act.size(0); ++n) {
+      if (keys.key_labels.i64()[n] != keys.classes[k]) continue;
+      ++count;
+      for (int64_t m = 0; m < M; ++m) means.f32()[k * M + m] += act.f32()[n * M + m];
+    }
+    SIGNET_CHECK(count > 0, "the keys hold no trigger input of class {}", keys.classes[k]);
+    for (int64_t m = 0; m < M; ++m) means.f32()[k * M + m] /= static_cast<float>(count);
+  }
+  return means;
+}
+
+std::vector<int> extract_WM_from_activations(const Tensor& means, const Tensor& A) {
+  NoGradGuard ng;
+  // sigmoid(z) > 0.5 exactly when z > 0.
+  const Tensor z = matmul(means, A);
+  std::vector<int> bits;
+  for (float v : z.to_vector()) bits.push_back(v > 0 ? 1 : 0);
+  return bits;
+}
+
+HiddenEvidence extract_hidden(Model& model, const HiddenKeys& keys) {
+  HiddenEvidence ev;
+  ev.extracted = extract_WM_from_activations(key_class_means(model, keys), keys.A);
+  for (float v : keys.b.to_vector()) ev.signature.push_back(v > 0.5f ? 1 : 0);
+  ev.ber = compute_BER(ev.extracted, ev.signature);
+  ev.total = static_cast<int64_t>(ev.signature.size());
+  ev.matches = ev.total - static_cast<int64_t>(std::llround(ev.ber * ev.total));
+  ev.p_value = match_p_value(ev.total, ev.matches);
+  return ev;
+}
+
+HiddenKeys key_generation(Model& model, const Dataset& train, const Normalization& norm, const HiddenConfig& cfg,
+                          Rng& rng) {
+  const int64_t S = model.config.num_classes;
+  SIGNET_CHECK(cfg.bits >= 1, "--bits must be at least 1, got {}", cfg.bits);
+  SIGNET_CHECK(cfg.classes >= 1 && cfg.classes < S, "--wm-classes must be between 1 and {}, got {}", S - 1, cfg.classes);
+  HiddenKeys k;
+  k.model = model.name;
+  k.layer = cfg.layer;
+  k.dataset = train.name;
+  k.owner = cfg.owner;
+  k.norm = norm;
+  k.lambda1 = cfg.lambda1;
+  k.lambda2 = cfg.lambda2;
+  k.seed = cfg.seed;
+  // Select_Gaussian_Classes: s distinct classes.
+  std::vector<int64_t> all(S);
+  for (int64_t i = 0; i < S; ++i) all[i] = i;
+  rng.shuffle(all);
+  k.classes.assign(all.begin(), all.begin() + cfg.classes);
+  std::sort(k.classes.begin(), k.classes.end());
+  // Subset_Training_Data.
+  const auto idx = subsample_training_data(train, k.classes, cfg.key_fraction, rng);
+  k.key_indices = Tensor::from_vector_i64(idx, {static_cast<int64_t>(idx.size())});
+  k.key_inputs = index_select(train.images, 0, k.key_indices).contiguous();
+  k.key_labels = index_select(train.labels, 0, k.key_indices).contiguous();
+  // Generate_Secret_Matrix: A ~ N(0, 1), M from the layer's width.
+  const int64_t M = get_activations(model, k.key_inputs.narrow_view(0, 0, 1), norm, cfg.layer).size(1);
+  k.A = Tensor::empty({M, cfg.bits});
+  for (int64_t i = 0; i < k.A.numel(); ++i) k.A.f32()[i] = static_cast<float>(rng.normal());
+  std::vector<int> bits;
+  if (!cfg.owner.empty()) {
+    bits = signature_from_owner(cfg.owner, cfg.classes * cfg.bits);
+  } else {
+    for (int64_t i = 0; i < cfg.classes * cfg.bits; ++i) bits.push_back(static_cast<int>(rng.below(2)));
+  }
+  k.b = Tensor::empty({cfg.classes, cfg.bits});
+  for (size_t i = 0; i < bits.size(); ++i) k.b.f32()[i] = static_cast<float>(bits[i]);
+  return k;
+}
+
+// Class means of the layer's activations over the training set: the centres' starting point.
+static Tensor training_class_means(Model& model, const Dataset& train, const Normalization& norm,
+                                   const std::string& layer, int64_t S) {
+  Tensor sums, counts = Tensor::zeros({S});
+  for (int64_t i = 0; i < train.size(); i += 1000) {
+    const int64_t n = std::min<int64_t>(1000, train.size() - i);
+    const Tensor act = get_activations(model, train.images.narrow_view(0, i, n), norm, layer);
+    if (!sums.defined()) sums = Tensor::zeros({S, act.size(1)});
+    const int64_t M = act.size(1);
+    for (int64_t r = 0; r < n; ++r) {
+      const int64_t c = train.labels.i64()[i + r];
+      counts.f32()[c] += 1;
+      for (int64_t m = 0; m < M; ++m) sums.f32()[c * M + m] += act.f32()[r * M + m];
+    }
+  }
+  for (int64_t c = 0; c < S; ++c)
+    for (int64_t m = 0; m < sums.size(1); ++m) sums.f32()[c * sums.size(1) + m] /= std::max(1.0f, counts.f32()[c]);
+  return sums;
+}
+
+TrainResult embed_hidden(Model& model, const Dataset& train, const Normalization& norm, HiddenKeys& keys,
+                         TrainConfig cfg) {
+  const int64_t S = model.config.num_classes;
+  Tensor mu = training_class_means(model, train, norm, keys.layer, S);
+  SIGNET_CHECK(mu.size(1) == keys.A.size(0), "layer '{}' has {} features, the keys {}", keys.layer, mu.size(1),
+               keys.A.size(0));
+  mu.set_requires_grad(true);
+  std::vector<bool> chosen(S, false);
+  for (int64_t c : keys.classes) chosen[c] = true;
+  {
+    // Separation cap: twice the initial mean squared distance between chosen and other centres.
+    const int64_t M = mu.size(1);
+    double total = 0;
+    int64_t pairs = 0;
+    for (int64_t i : keys.classes)
+      for (int64_t j = 0; j < S; ++j) {
+        if (chosen[j]) continue;
+        double d2 = 0;
+        for (int64_t m = 0; m < M; ++m) {
+          const double d = mu.f32()[i * M + m] - mu.f32()[j * M + m];
+          d2 += d * d;
+        }
+        total += d2;
+        ++pairs;
+      }
+    keys.margin = static_cast<float>(2.0 * total / std::max<int64_t>(pairs, 1));
+  }
+  const std::string layer = keys.layer;
+  cfg.taps = {layer};
+  cfg.extra_params = {{"wm.mu", mu}};
+  cfg.extra_loss = [&, layer](const Batch& b, const Tensor&, const Taps& taps) {
+    const Tensor f = flatten(taps.require(layer), 1);
+    {
+      // The centres of the other classes follow their class means (moving average, no gradient).
+      NoGradGuard ng;
+      const int64_t B = f.size(0), M = f.size(1);
+      const Tensor fc = f.contiguous();
+      std::vector<double> acc(S * M, 0.0);
+      std::vector<int64_t> cnt(S, 0);
+      for (int64_t n = 0; n < B; ++n) {
+        const int64_t c = b.y.i64()[n];
+        if (chosen[c]) continue;
+        ++cnt[c];
+        for (int64_t m = 0; m < M; ++m) acc[c * M + m] += fc.f32()[n * M + m];
+      }
+      for (int64_t c = 0; c < S; ++c) {
+        if (!cnt[c]) continue;
+        float* row = mu.f32() + c * M;
+        for (int64_t m = 0; m < M; ++m) row[m] = 0.9f * row[m] + 0.1f * static_cast<float>(acc[c * M + m] / cnt[c]);
+      }
+    }
+    return WM_activity_regularizer(f, b.y, mu, keys.classes, keys.A, keys.b, keys.lambda1, keys.lambda2,
+                                   keys.margin);
+  };
+  TrainResult r = train_model(model, train, norm, cfg);
+  keys.mu = mu.detach().clone();
+  return r;
+}
+
+// ------------------------------------------------------------------ keys file
+std::string save_hidden_keys(const std::string& path, const HiddenKeys& k) {
+  NamedTensors nt;
+  nt.tensors = {{"A", k.A},
+                {"b", k.b},
+                {"classes", Tensor::from_vector_i64(k.classes, {static_cast<int64_t>(k.classes.size())})},
+                {"key_indices", k.key_indices},
+                {"key_inputs", k.key_inputs},
+                {"key_labels", k.key_labels}};
+  if (k.mu.defined()) nt.tensors.emplace_back("mu", k.mu);
+  nt.metadata = k.extra;
+  nt.metadata["signet.format"] = "keys";
+  nt.metadata["signet.scheme"] = "deepsigns-hidden";
+  nt.metadata["signet.model"] = k.model;
+  nt.metadata["signet.layer"] = k.layer;
+  nt.metadata["signet.dataset"] = k.dataset;
+  nt.metadata["signet.owner"] = k.owner;
+  nt.metadata["signet.signature_source"] = k.owner.empty() ? "random bits from the seed" : "SHA-256 of the owner string";
+  nt.metadata["signet.bits"] = std::to_string(k.bits());
+  nt.metadata["signet.lambda1"] = fmt::format("{}", k.lambda1);
+  nt.metadata["signet.lambda2"] = fmt::format("{}", k.lambda2);
+  nt.metadata["signet.separation_margin"] = fmt::format("{}", k.margin);
+  nt.metadata["signet.seed"] = std::to_string(k.seed);
+  nt.metadata["signet.input_mean"] = join_floats(k.norm.mean);
+  nt.metadata["signet.input_std"] = join_floats(k.norm.stddev);
+  const std::string bytes = encode_safetensors(nt);
+  write_file_atomic(path, bytes, 0600);  // keys are secrets
+  return sha256_hex(bytes);
+}
+
+HiddenKeys load_hidden_keys(const std::string& path, std::string* sha256) {
+  const std::string bytes = read_file(path);
+  const NamedTensors nt = decode_safetensors(bytes, path);
+  auto meta = [&](const std::string& key) -> std::string {
+    auto it = nt.metadata.find(key);
+    SIGNET_CHECK(it != nt.metadata.end(), "{}: not a Signet keys file (no '{}' in its metadata)", path, key);
+    return it->second;
+  };
+  SIGNET_CHECK(meta("signet.format") == "keys", "{}: is a {} file, not a keys file", path, meta("signet.format"));
+  SIGNET_CHECK(meta("signet.scheme") == "deepsigns-hidden", "{}: holds keys of scheme '{}', not deepsigns-hidden", path,
+               meta("signet.scheme"));
+  HiddenKeys k;
+  k.model = meta("signet.model");
+  k.layer = meta("signet.layer");
+  k.dataset = meta("signet.dataset");
+  k.owner = meta("signet.owner");
+  k.A = nt.at("A");
+  k.b = nt.at("b");
+  k.classes = nt.at("classes").to_vector_i64();
+  k.key_indices = nt.at("key_indices");
+  k.key_inputs = nt.at("key_inputs");
+  k.key_labels = nt.at("key_labels");
+  if (nt.find("mu")) k.mu = nt.at("mu");
+  k.norm.mean = split_floats(meta("signet.input_mean"), path + ": signet.input_mean");
+  k.norm.stddev = split_floats(meta("signet.input_std"), path + ": signet.input_std");
+  k.extra = nt.metadata;
+  try {
+    k.lambda1 = std::stof(meta("signet.lambda1"));
+    k.lambda2 = std::stof(meta("signet.lambda2"));
+    k.seed = std::stoull(meta("signet.seed"));
+  } catch (const std::logic_error&) {
+    throw Error(fmt::format("{}: bad number in the keys metadata", path));
+  }
+  SIGNET_CHECK(k.A.dim() == 2 && k.b.dim() == 2 && k.b.size(1) == k.A.size(1) &&
+                   k.b.size(0) == static_cast<int64_t>(k.classes.size()),
+               "{}: inconsistent key shapes (A {}, b {}, {} classes)", path, shape_str(k.A.shape()),
+               shape_str(k.b.shape()), k.classes.size());
+  SIGNET_CHECK(k.key_inputs.dim() >= 2 && k.key_labels.numel() == k.key_inputs.size(0),
+               "{}: {} trigger inputs but {} labels", path, k.key_inputs.size(0), k.key_labels.numel());
+  if (sha256) *sha256 = sha256_hex(bytes);
+  return k;
+}
+
+}  // namespace signet
