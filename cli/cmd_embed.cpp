@@ -24,6 +24,7 @@ void run_embed(EmbedArgs a) {
   SIGNET_CHECK(a.scheme == "deepsigns-hidden", "unknown --scheme '{}' (available: deepsigns-hidden)", a.scheme);
   SIGNET_CHECK(!a.out.empty() && !a.keys_out.empty(), "--out (marked model) and --keys-out (secret keys) are required");
   SIGNET_CHECK(a.out != a.keys_out, "--out and --keys-out must be different files");
+  if (a.from.empty()) require_model_name(a.model);
   const Dataset train = load_split(a.dataset, "train", a.data_dir);
   const Dataset test = load_split(a.dataset, "test", a.data_dir);
   Normalization norm;

@@ -1,4 +1,5 @@
-// signet extract: reads the watermark of a suspect model with the owner's keys and decides.
+// signet extract: reads the watermark of one or more suspect models with the owner's keys and
+// decides, for each, whether ownership is proven (p-value <= alpha).
 #include <memory>
 
 #include "cli/commands.h"
@@ -9,11 +10,11 @@
 namespace signet::cli {
 
 void register_extract(CLI::App& app) {
-  struct Args { std::string keys, weights; double alpha = 1e-6; int threads = 0; bool json = false; };
+  struct Args { std::string keys; std::vector<std::string> weights; double alpha = 1e-6; int threads = 0; bool json = false; };
   auto a = std::make_shared<Args>();
-  auto* c = app.add_subcommand("extract", "Extract a hidden-layer watermark from a suspect model and decide ownership");
+  auto* c = app.add_subcommand("extract", "Extract a hidden-layer watermark from suspect models and decide ownership");
   c->add_option("--keys", a->keys, "the owner's keys file")->required();
-  c->add_option("--weights", a->weights, "the suspect model (.safetensors)")->required();
+  c->add_option("--weights", a->weights, "suspect model(s) (.safetensors); repeat to compare several")->required();
   c->add_option("--alpha", a->alpha, "significance level for claiming ownership")->capture_default_str();
   c->add_option("--threads", a->threads, "threads (0: all cores)");
   c->add_flag("--json", a->json, "print one JSON object on stdout");
@@ -25,21 +26,36 @@ void register_extract(CLI::App& app) {
     ModelConfig fallback;
     fallback.input_shape = Shape(keys.key_inputs.shape().begin() + 1, keys.key_inputs.shape().end());
     if (keys.mu.defined()) fallback.num_classes = keys.mu.size(0);
-    Model model = load_model(a->weights, keys.model, nullptr, &fallback);
-    const HiddenEvidence ev = extract_hidden(model, keys);
-    const bool owned = ev.p_value <= a->alpha;
-    const std::string suspect_sha = sha256_hex(read_file(a->weights));
-    if (a->json) {
-      print_json({{"command", "extract"}, {"scheme", "deepsigns-hidden"}, {"weights", a->weights},
-                  {"weights_sha256", suspect_sha}, {"keys", a->keys}, {"keys_sha256", keys_sha}, {"layer", keys.layer},
-                  {"bits", ev.total}, {"matches", ev.matches}, {"ber", ev.ber}, {"p_value", ev.p_value},
-                  {"alpha", a->alpha}, {"ownership_proven", owned}});
-    } else {
-      std::printf("%s: BER %.4f (%lld of %lld bits match), p-value %.3g -> %s (alpha %.0e)\n", a->weights.c_str(),
-                  ev.ber, static_cast<long long>(ev.matches), static_cast<long long>(ev.total), ev.p_value,
-                  owned ? "OWNERSHIP PROVEN" : "not claimed", a->alpha);
-      std::printf("  keys %s sha256 %s\n", a->keys.c_str(), keys_sha.c_str());
+    nlohmann::json results = nlohmann::json::array();
+    for (const std::string& w : a->weights) {
+      Model model = load_model(w, keys.model, nullptr, &fallback);
+      const HiddenEvidence ev = extract_hidden(model, keys);
+      results.push_back({{"weights", w}, {"weights_sha256", sha256_hex(read_file(w))}, {"bits", ev.total},
+                         {"matches", ev.matches}, {"ber", ev.ber}, {"p_value", ev.p_value},
+                         {"ownership_proven", ev.p_value <= a->alpha}});
     }
+    const nlohmann::json head = {{"command", "extract"}, {"scheme", "deepsigns-hidden"}, {"keys", a->keys},
+                                 {"keys_sha256", keys_sha}, {"layer", keys.layer}, {"alpha", a->alpha}};
+    if (a->json) {
+      nlohmann::json out = head;
+      if (results.size() == 1) {
+        out.update(results[0]);
+      } else {
+        out["results"] = results;
+      }
+      print_json(out);
+      return;
+    }
+    std::printf("keys %s (sha256 %s), layer %s, %lld bits, ownership when p <= %.0e\n", a->keys.c_str(),
+                keys_sha.c_str(), keys.layer.c_str(), static_cast<long long>(keys.b.numel()), a->alpha);
+    size_t width = 7;
+    for (const auto& w : a->weights) width = std::max(width, w.size());
+    std::printf("  %-*s  %7s  %9s  %9s  %s\n", static_cast<int>(width), "suspect", "BER", "matching", "p-value", "decision");
+    for (const auto& r : results)
+      std::printf("  %-*s  %7.4f  %4lld/%-4lld  %9.3g  %s\n", static_cast<int>(width), r["weights"].get<std::string>().c_str(),
+                  r["ber"].get<double>(), static_cast<long long>(r["matches"].get<int64_t>()),
+                  static_cast<long long>(r["bits"].get<int64_t>()), r["p_value"].get<double>(),
+                  r["ownership_proven"].get<bool>() ? "OWNERSHIP PROVEN" : "not claimed");
   });
 }
 

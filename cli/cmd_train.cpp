@@ -19,6 +19,7 @@ struct TrainArgs {
 void run_train(const TrainArgs& a) {
   set_threads(a.threads);
   SIGNET_CHECK(!a.out.empty(), "--out is required: where to write the trained model");
+  require_model_name(a.model);
   const Dataset train_set = load_split(a.dataset, "train", a.data_dir);
   const Dataset test_set = load_split(a.dataset, "test", a.data_dir);
   ModelConfig mc;

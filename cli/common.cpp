@@ -21,6 +21,7 @@ Dataset load_split(const std::string& name, const std::string& split, const std:
 }
 
 Normalization normalization_of(const Dataset& train_set) {
+  if (train_set.is_tokens()) return Normalization{};  // token ids are not normalised
   auto [mean, stddev] = channel_mean_std(train_set.images);
   return Normalization{mean, stddev};
 }

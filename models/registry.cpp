@@ -23,13 +23,16 @@ std::vector<std::string> model_names() {
   return n;
 }
 
+void require_model_name(const std::string& name) {
+  if (builders().count(name)) return;
+  std::string known;
+  for (auto& n : model_names()) known += (known.empty() ? "" : ", ") + n;
+  throw Error(fmt::format("unknown model '{}' (known models: {})", name, known));
+}
+
 Model build_model(const std::string& name, const ModelConfig& config, Rng& init_rng) {
+  require_model_name(name);
   auto it = builders().find(name);
-  if (it == builders().end()) {
-    std::string known;
-    for (auto& n : model_names()) known += (known.empty() ? "" : ", ") + n;
-    throw Error(fmt::format("unknown model '{}' (known models: {})", name, known));
-  }
   SIGNET_CHECK(config.num_classes > 0, "{}: number of classes must be positive", name);
   Model m{name, config, it->second(config, init_rng)};
   m.net->assign_paths("");

@@ -30,5 +30,7 @@ struct Model {
 // Builds `name` with parameters drawn from init_rng; unknown names are an Error listing the known ones.
 Model build_model(const std::string& name, const ModelConfig& config, Rng& init_rng);
 std::vector<std::string> model_names();
+// Error listing the known models when `name` is not one (checked before any data is loaded).
+void require_model_name(const std::string& name);
 
 }  // namespace signet

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "engine/ops/conv2d.h"
 #include "engine/ops/matmul.h"

@@ -90,11 +90,12 @@ LstmCellOut lstm_cell_pointwise(const Tensor& gates, const Tensor& c_prev) {
   check_f32(gates, "lstm_cell_pointwise", "gates");
   check_f32(c_prev, "lstm_cell_pointwise", "c_prev");
   const Tensor gc = gates.contiguous(), cc = c_prev.contiguous();
+  const bool record_grad = needs_grad({gates, c_prev});
   Tensor y = Tensor::empty({2, B, H});  // [h; c]: one output per node
-  Tensor act = Tensor::empty({B, 4 * H});
+  Tensor act = record_grad ? Tensor::empty({B, 4 * H}) : Tensor();  // saved for backward
   cpu::lstm_cell_forward_fast(B, H, rows(gc, 4 * H), rows(cc, H), {y.f32(), H},
-                              {y.f32() + B * H, H}, {act.f32(), 4 * H});
-  if (needs_grad({gates, c_prev})) {
+                              {y.f32() + B * H, H}, {record_grad ? act.f32() : nullptr, 4 * H});
+  if (record_grad) {
     const Tensor c_new = y.detach().narrow_view(0, 1, 1);  // no reference cycle through y
     record(y, "lstm_cell_pointwise", {gates, c_prev},
            [gates, c_prev, act, c_new, cc, B, H](const Tensor& g) {

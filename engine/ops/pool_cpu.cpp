@@ -104,6 +104,19 @@ template <int K>
 void max_plane(const Pool2dGeom& geom, const float* xp, float* yp, int64_t* ip) {
   // Locals: the stores through yp / ip could otherwise alias the geometry and force reloads.
   const int64_t H = geom.H, W = geom.W, Ho = geom.Ho, Wo = geom.Wo, k = geom.k, s = geom.s, p = geom.p;
+  if (K > 0 && p == 0) {  // no padding: every window is a full K x K block, no clamping
+    for (int64_t i = 0; i < Ho; ++i)
+      for (int64_t j = 0; j < Wo; ++j) {
+        const int64_t at0 = i * s * W + j * s;
+        float best = -std::numeric_limits<float>::infinity();
+        int64_t where = at0;
+        for (int64_t a = 0; a < K; ++a)
+          for (int64_t b = 0; b < K; ++b) take_if_larger(xp[at0 + a * W + b], at0 + a * W + b, best, where);
+        yp[i * Wo + j] = best;
+        ip[i * Wo + j] = where;
+      }
+    return;
+  }
   for (int64_t i = 0; i < Ho; ++i) {
     const int64_t h0 = std::max<int64_t>(i * s - p, 0), h1 = std::min(i * s - p + k, H);
     for (int64_t j = 0; j < Wo; ++j) {

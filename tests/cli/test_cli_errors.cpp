@@ -99,3 +99,16 @@ TEST(CliErrors, NanLossNamesTheFlag) {
   expect_error(r, "--lr");
   EXPECT_FALSE(fs::exists(d.file("m.safetensors")));
 }
+
+TEST(CliErrors, EmbedAndExtractBadInput) {
+  TempDir d;
+  expect_error(run("embed --scheme uchida --out " + d.file("m.safetensors") + " --keys-out " + d.file("k.wmk")), "uchida");
+  expect_error(run("embed --out " + d.file("m.safetensors")), "--keys-out");
+  expect_error(run("embed --model nonet --out " + d.file("m.safetensors") + " --keys-out " + d.file("k.wmk")), "nonet");
+  expect_error(run("embed --bits 0 --epochs 1 --out " + d.file("m.safetensors") + " --keys-out " + d.file("k.wmk")), "--bits");
+  EXPECT_FALSE(fs::exists(d.file("m.safetensors")));
+  EXPECT_FALSE(fs::exists(d.file("k.wmk")));
+  write_bytes(d.file("k.wmk"), "not a keys file at all");
+  expect_error(run("extract --keys " + d.file("k.wmk") + " --weights " + d.file("m.safetensors")), "k.wmk");
+  expect_error(run("extract --keys " + d.file("nokeys.wmk") + " --weights " + d.file("m.safetensors")), "nokeys.wmk");
+}

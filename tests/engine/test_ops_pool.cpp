@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <numeric>
+#include <tuple>
 
 #include "engine/ops.h"
 #include "tests/engine/gradcheck.h"
@@ -99,7 +100,8 @@ TEST(OpsPool, FastMatchesReference) {
   struct Case { Shape s; int64_t k, st, p; };
   const std::vector<Case> cases = {{{1, 1, 4, 4}, 2, 2, 0},    {{2, 3, 7, 5}, 3, 2, 1},   {{3, 2, 9, 9}, 3, 1, 1},
                                    {{2, 2, 6, 11}, 2, 3, 1},   {{1, 4, 5, 5}, 5, 1, 2},   {{4, 32, 16, 16}, 2, 2, 0},
-                                   {{2, 16, 15, 17}, 3, 2, 1}, {{1, 3, 8, 8}, 4, 4, 0}};
+                                   {{2, 16, 15, 17}, 3, 2, 1}, {{1, 3, 8, 8}, 4, 4, 0},
+                                   {{2, 3, 9, 7}, 3, 2, 0},    {{3, 2, 7, 9}, 2, 1, 0}};
   Rng rng(31);
   for (const Case& c : cases) {
     const Pool2dGeom g = pool2d_geom("test", c.s, c.k, c.st, c.p);
