@@ -77,6 +77,27 @@ cpu::LstmDims check_lstm(const char* op, const Tensor& x, const Tensor& w_ih, co
   return {B, T, D, H};
 }
 
+// Time slices [B, 1, ...] of x [B, T, ...], cut by halving. The gradient of a narrow is padded
+// to its input's shape, so T narrows of x would cost O(T^2) in backward (and keep T full-size
+// gradients alive under create_graph); halving costs O(T log T).
+void split_time(const Tensor& x, std::vector<Tensor>& out) {
+  const int64_t T = x.size(1);
+  if (T == 1) {
+    out.push_back(x);
+    return;
+  }
+  split_time(narrow(x, 1, 0, T / 2), out);
+  split_time(narrow(x, 1, T / 2, T - T / 2), out);
+}
+
+// concat of xs[lo, hi) along time, as a balanced tree for the same reason (the gradient of a
+// concat is narrows of its output gradient, whose own gradients pad).
+Tensor join_time(const std::vector<Tensor>& xs, size_t lo, size_t hi) {
+  if (hi - lo == 1) return xs[lo];
+  const size_t mid = lo + (hi - lo) / 2;
+  return concat({join_time(xs, lo, mid), join_time(xs, mid, hi)}, 1);
+}
+
 }  // namespace
 
 LstmCellOut lstm_cell_pointwise(const Tensor& gates, const Tensor& c_prev) {
@@ -115,20 +136,18 @@ LstmOut lstm_composed(const Tensor& x, const Tensor& w_ih, const Tensor& w_hh, c
                       const Tensor& b_hh, const Tensor& h0, const Tensor& c0) {
   const cpu::LstmDims d = check_lstm("lstm_composed", x, w_ih, w_hh, b_ih, b_hh, h0, c0);
   const int64_t B = d.B, T = d.T, D = d.D, H = d.H;
+  std::vector<Tensor> xs, hs;
+  split_time(x, xs);
   Tensor h = h0.defined() ? h0 : Tensor::zeros({B, H});
   Tensor c = c0.defined() ? c0 : Tensor::zeros({B, H});
-  std::vector<Tensor> hs;
   for (int64_t t = 0; t < T; ++t) {
-    // Per-step input projection: the gradient of a slice of x is padded to x's shape, which
-    // is cheaper than padding slices of a hoisted [B, T, 4H] projection (D < 4H).
-    const Tensor x_t = reshape(narrow(x, 1, t, 1), {B, D});
-    const Tensor gates = linear(x_t, w_ih, b_ih) + linear(h, w_hh, b_hh);
+    const Tensor gates = linear(reshape(xs[t], {B, D}), w_ih, b_ih) + linear(h, w_hh, b_hh);
     LstmCellOut s = lstm_cell_pointwise(gates, c);
     h = s.h;
     c = s.c;
     hs.push_back(reshape(h, {B, 1, H}));
   }
-  return {concat(hs, 1), h, c};
+  return {join_time(hs, 0, T), h, c};
 }
 
 LstmOut lstm(const Tensor& x, const Tensor& w_ih, const Tensor& w_hh, const Tensor& b_ih,
