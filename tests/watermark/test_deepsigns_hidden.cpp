@@ -112,3 +112,34 @@ TEST(DeepSignsHidden, KeysFileErrorsNameTheFile) {
   }
   fs::remove(path);
 }
+
+TEST(DeepSignsHidden, TwoLayersAtOnceEachWithItsOwnKeys) {
+  const Dataset train = banded(400, 4);
+  const Normalization norm{{0.2f}, {0.3f}};
+  Rng init(6);
+  Model model = build_model("mnist-mlp", ModelConfig{}, init);
+  HiddenConfig c1, c2;
+  c1.layer = "relu1";
+  c2.layer = "relu2";
+  for (HiddenConfig* c : {&c1, &c2}) {
+    c->bits = 12;
+    c->key_fraction = 0.25;
+    // Moderate strengths: 0.2 / 1.0 (as in the one-layer test) kill relu1's units on this toy
+    // set before the mark forms; dead ReLU units carry no bits.
+    c->lambda1 = 0.01f;
+    c->lambda2 = 0.1f;
+  }
+  Rng r1(1), r2(2);
+  HiddenKeys k1 = key_generation(model, train, norm, c1, r1);
+  HiddenKeys k2 = key_generation(model, train, norm, c2, r2);
+  TrainConfig cfg;
+  cfg.epochs = 25;
+  cfg.batch_size = 50;
+  cfg.progress = false;
+  embed_hidden(model, train, norm, std::vector<HiddenKeys*>{&k1, &k2}, cfg);
+  EXPECT_EQ(extract_hidden(model, k1).ber, 0.0);
+  EXPECT_EQ(extract_hidden(model, k2).ber, 0.0);
+  EXPECT_GT(k1.margin, 0.0f);
+  HiddenKeys dup = k1;
+  EXPECT_THROW(embed_hidden(model, train, norm, std::vector<HiddenKeys*>{&k1, &dup}, cfg), Error);
+}

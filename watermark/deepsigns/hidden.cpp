@@ -150,9 +150,11 @@ HiddenKeys key_generation(Model& model, const Dataset& train, const Normalizatio
 }
 
 // Class means of the layer's activations over the training set: the centres' starting point.
+// *min_out receives the smallest activation seen (>= 0 for a ReLU output).
 static Tensor training_class_means(Model& model, const Dataset& train, const Normalization& norm,
-                                   const std::string& layer, int64_t S) {
+                                   const std::string& layer, int64_t S, float* min_out) {
   Tensor sums, counts = Tensor::zeros({S});
+  float lowest = INFINITY;
   for (int64_t i = 0; i < train.size(); i += 1000) {
     const int64_t n = std::min<int64_t>(1000, train.size() - i);
     const Tensor act = get_activations(model, train.images.narrow_view(0, i, n), norm, layer);
@@ -161,70 +163,114 @@ static Tensor training_class_means(Model& model, const Dataset& train, const Nor
     for (int64_t r = 0; r < n; ++r) {
       const int64_t c = train.labels.i64()[i + r];
       counts.f32()[c] += 1;
-      for (int64_t m = 0; m < M; ++m) sums.f32()[c * M + m] += act.f32()[r * M + m];
+      for (int64_t m = 0; m < M; ++m) {
+        sums.f32()[c * M + m] += act.f32()[r * M + m];
+        lowest = std::min(lowest, act.f32()[r * M + m]);
+      }
     }
   }
   for (int64_t c = 0; c < S; ++c)
     for (int64_t m = 0; m < sums.size(1); ++m) sums.f32()[c * sums.size(1) + m] /= std::max(1.0f, counts.f32()[c]);
+  if (min_out) *min_out = lowest;
   return sums;
 }
 
+namespace {
+// One marked layer during embedding: its keys, its centres and the classes they carry.
+struct MarkedLayer {
+  HiddenKeys* keys;
+  Tensor mu;                 // [S, M], trainable rows = chosen classes
+  std::vector<bool> chosen;  // [S]
+  bool nonnegative = false;  // the layer's activations are >= 0 (a ReLU output)
+};
+
+// Separation cap: twice the initial mean squared distance between chosen and other centres.
+float separation_margin(const Tensor& mu, const std::vector<int64_t>& classes, const std::vector<bool>& chosen) {
+  const int64_t S = mu.size(0), M = mu.size(1);
+  double total = 0;
+  int64_t pairs = 0;
+  for (int64_t i : classes)
+    for (int64_t j = 0; j < S; ++j) {
+      if (chosen[j]) continue;
+      double d2 = 0;
+      for (int64_t m = 0; m < M; ++m) {
+        const double d = mu.f32()[i * M + m] - mu.f32()[j * M + m];
+        d2 += d * d;
+      }
+      total += d2;
+      ++pairs;
+    }
+  return static_cast<float>(2.0 * total / std::max<int64_t>(pairs, 1));
+}
+
+// The centres of the classes that carry no bits follow their batch means (moving average).
+void track_other_centres(MarkedLayer& L, const Tensor& f, const Tensor& y) {
+  NoGradGuard ng;
+  const int64_t B = f.size(0), M = f.size(1), S = L.mu.size(0);
+  if (L.nonnegative) {
+    // A ReLU output cannot reach a negative centre coordinate: pulling activations towards one
+    // only kills units (measured: every trigger activation of relu1 went to 0). Keep the
+    // centres in the region the activations can reach; any sign pattern of mu A stays possible.
+    float* p = L.mu.f32();
+    for (int64_t i = 0; i < S * M; ++i) p[i] = std::max(p[i], 0.0f);
+  }
+  const Tensor fc = f.contiguous();
+  std::vector<double> acc(S * M, 0.0);
+  std::vector<int64_t> cnt(S, 0);
+  for (int64_t n = 0; n < B; ++n) {
+    const int64_t c = y.i64()[n];
+    if (L.chosen[c]) continue;
+    ++cnt[c];
+    for (int64_t m = 0; m < M; ++m) acc[c * M + m] += fc.f32()[n * M + m];
+  }
+  for (int64_t c = 0; c < S; ++c) {
+    if (!cnt[c]) continue;
+    float* row = L.mu.f32() + c * M;
+    for (int64_t m = 0; m < M; ++m) row[m] = 0.9f * row[m] + 0.1f * static_cast<float>(acc[c * M + m] / cnt[c]);
+  }
+}
+}  // namespace
+
 TrainResult embed_hidden(Model& model, const Dataset& train, const Normalization& norm, HiddenKeys& keys,
                          TrainConfig cfg) {
+  return embed_hidden(model, train, norm, std::vector<HiddenKeys*>{&keys}, std::move(cfg));
+}
+
+TrainResult embed_hidden(Model& model, const Dataset& train, const Normalization& norm,
+                         const std::vector<HiddenKeys*>& keys, TrainConfig cfg) {
+  SIGNET_CHECK(!keys.empty(), "embed_hidden: no keys given");
   const int64_t S = model.config.num_classes;
-  Tensor mu = training_class_means(model, train, norm, keys.layer, S);
-  SIGNET_CHECK(mu.size(1) == keys.A.size(0), "layer '{}' has {} features, the keys {}", keys.layer, mu.size(1),
-               keys.A.size(0));
-  mu.set_requires_grad(true);
-  std::vector<bool> chosen(S, false);
-  for (int64_t c : keys.classes) chosen[c] = true;
-  {
-    // Separation cap: twice the initial mean squared distance between chosen and other centres.
-    const int64_t M = mu.size(1);
-    double total = 0;
-    int64_t pairs = 0;
-    for (int64_t i : keys.classes)
-      for (int64_t j = 0; j < S; ++j) {
-        if (chosen[j]) continue;
-        double d2 = 0;
-        for (int64_t m = 0; m < M; ++m) {
-          const double d = mu.f32()[i * M + m] - mu.f32()[j * M + m];
-          d2 += d * d;
-        }
-        total += d2;
-        ++pairs;
-      }
-    keys.margin = static_cast<float>(2.0 * total / std::max<int64_t>(pairs, 1));
+  std::vector<MarkedLayer> layers;
+  cfg.taps.clear();
+  cfg.extra_params.clear();
+  for (HiddenKeys* k : keys) {
+    for (const MarkedLayer& other : layers)
+      SIGNET_CHECK(other.keys->layer != k->layer, "layer '{}' is marked twice; give each --layer once", k->layer);
+    float lowest = 0;
+    MarkedLayer L{k, training_class_means(model, train, norm, k->layer, S, &lowest), std::vector<bool>(S, false)};
+    L.nonnegative = lowest >= 0.0f;
+    SIGNET_CHECK(L.mu.size(1) == k->A.size(0), "layer '{}' has {} features, the keys {}", k->layer, L.mu.size(1),
+                 k->A.size(0));
+    for (int64_t c : k->classes) L.chosen[c] = true;
+    k->margin = separation_margin(L.mu, k->classes, L.chosen);
+    L.mu.set_requires_grad(true);
+    cfg.taps.push_back(k->layer);
+    cfg.extra_params.emplace_back("wm.mu." + k->layer, L.mu);
+    layers.push_back(std::move(L));
   }
-  const std::string layer = keys.layer;
-  cfg.taps = {layer};
-  cfg.extra_params = {{"wm.mu", mu}};
-  cfg.extra_loss = [&, layer](const Batch& b, const Tensor&, const Taps& taps) {
-    const Tensor f = flatten(taps.require(layer), 1);
-    {
-      // The centres of the other classes follow their class means (moving average, no gradient).
-      NoGradGuard ng;
-      const int64_t B = f.size(0), M = f.size(1);
-      const Tensor fc = f.contiguous();
-      std::vector<double> acc(S * M, 0.0);
-      std::vector<int64_t> cnt(S, 0);
-      for (int64_t n = 0; n < B; ++n) {
-        const int64_t c = b.y.i64()[n];
-        if (chosen[c]) continue;
-        ++cnt[c];
-        for (int64_t m = 0; m < M; ++m) acc[c * M + m] += fc.f32()[n * M + m];
-      }
-      for (int64_t c = 0; c < S; ++c) {
-        if (!cnt[c]) continue;
-        float* row = mu.f32() + c * M;
-        for (int64_t m = 0; m < M; ++m) row[m] = 0.9f * row[m] + 0.1f * static_cast<float>(acc[c * M + m] / cnt[c]);
-      }
+  cfg.extra_loss = [&layers](const Batch& b, const Tensor&, const Taps& taps) {
+    Tensor total;
+    for (MarkedLayer& L : layers) {
+      const HiddenKeys& k = *L.keys;
+      const Tensor f = flatten(taps.require(k.layer), 1);
+      track_other_centres(L, f, b.y);
+      const Tensor r = WM_activity_regularizer(f, b.y, L.mu, k.classes, k.A, k.b, k.lambda1, k.lambda2, k.margin);
+      total = total.defined() ? add(total, r) : r;
     }
-    return WM_activity_regularizer(f, b.y, mu, keys.classes, keys.A, keys.b, keys.lambda1, keys.lambda2,
-                                   keys.margin);
+    return total;
   };
   TrainResult r = train_model(model, train, norm, cfg);
-  keys.mu = mu.detach().clone();
+  for (MarkedLayer& L : layers) L.keys->mu = L.mu.detach().clone();
   return r;
 }
 

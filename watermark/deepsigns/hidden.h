@@ -76,6 +76,9 @@ HiddenEvidence extract_hidden(Model& model, const HiddenKeys& keys);
 // initialised, fine-tuning when loaded). Fills keys.mu. cfg's taps/extra_loss are set here.
 TrainResult embed_hidden(Model& model, const Dataset& train, const Normalization& norm, HiddenKeys& keys,
                          TrainConfig cfg);
+// Several layers at once, each with its own keys: the regularizers are summed in one run.
+TrainResult embed_hidden(Model& model, const Dataset& train, const Normalization& norm,
+                         const std::vector<HiddenKeys*>& keys, TrainConfig cfg);
 
 // Keys file: safetensors (A, b, classes, X_key indices/inputs/labels, mu) with JSON-able
 // metadata, written atomically with mode 0600. Returns the file's SHA-256.
