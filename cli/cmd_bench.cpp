@@ -1,6 +1,11 @@
-// signet bench: times N training steps (forward, cross-entropy, backward, SGD momentum step)
+// signet bench: times N training steps (forward, the model's loss, backward, SGD momentum step)
 // on synthetic data and prints the median, min and max step time, so a step can be compared
 // with another framework's from outside (bench/e2e runs PyTorch beside it).
+//
+// The input shape and classes default to the model's paper configuration
+// (default_model_config: e.g. resnet50 3x224x224 and 1000 classes, imdb-lstm int64 tokens
+// [B, 500] with a 5002-id vocabulary); --input-shape and --classes override them. Image
+// inputs are N(0, 1) pixels, token inputs uniform ids in [0, vocab), labels uniform classes.
 #include <algorithm>
 #include <chrono>
 #include <memory>
@@ -13,13 +18,13 @@
 namespace signet::cli {
 
 void register_bench(CLI::App& app) {
-  struct Args { std::string model = "mnist-mlp", input_shape; int64_t batch = 128, steps = 50, warmup = 10, classes = 10; int threads = 0; bool json = false; };
+  struct Args { std::string model = "mnist-mlp", input_shape; int64_t batch = 128, steps = 50, warmup = 10, classes = 0; int threads = 0; bool json = false; };
   auto a = std::make_shared<Args>();
   auto* c = app.add_subcommand("bench", "Time training steps on synthetic data");
   c->add_option("--model", a->model, "model name")->capture_default_str();
   c->add_option("--batch-size", a->batch, "batch size")->capture_default_str();
-  c->add_option("--input-shape", a->input_shape, "C,H,W (default: the model's)");
-  c->add_option("--classes", a->classes, "number of classes")->capture_default_str();
+  c->add_option("--input-shape", a->input_shape, "C,H,W, or L for token models (default: the model's)");
+  c->add_option("--classes", a->classes, "number of classes (0: the model's default)")->capture_default_str();
   c->add_option("--steps", a->steps, "timed steps")->capture_default_str();
   c->add_option("--warmup", a->warmup, "untimed steps first")->capture_default_str();
   c->add_option("--threads", a->threads, "threads (0: all cores)");
@@ -27,24 +32,33 @@ void register_bench(CLI::App& app) {
   c->callback([a] {
     set_threads(a->threads);
     SIGNET_CHECK(a->steps > 0 && a->warmup >= 0 && a->batch > 0, "--steps and --batch-size must be positive, --warmup >= 0");
-    ModelConfig mc;
-    mc.num_classes = a->classes;
+    SIGNET_CHECK(a->classes >= 0, "--classes must be >= 0 (0: the model's default), got {}", a->classes);
+    ModelConfig mc = default_model_config(a->model);
+    if (a->classes > 0) mc.num_classes = a->classes;
     if (!a->input_shape.empty()) mc.input_shape = parse_shape_flag(a->input_shape, "--input-shape");
     Rng rng(0);
     Model model = build_model(a->model, mc, rng);
     Shape xs{a->batch};
     xs.insert(xs.end(), mc.input_shape.begin(), mc.input_shape.end());
-    Tensor x = Tensor::empty(xs);
-    for (int64_t i = 0; i < x.numel(); ++i) x.f32()[i] = static_cast<float>(rng.normal());
+    Tensor x;
+    if (model.takes_tokens()) {
+      const int64_t vocab = mc.vocab_size > 0 ? mc.vocab_size : 5002;
+      x = Tensor::empty(xs, DType::I64);
+      for (int64_t i = 0; i < x.numel(); ++i) x.i64()[i] = static_cast<int64_t>(rng.below(static_cast<uint64_t>(vocab)));
+    } else {
+      x = Tensor::empty(xs);
+      for (int64_t i = 0; i < x.numel(); ++i) x.f32()[i] = static_cast<float>(rng.normal());
+    }
+    const int64_t label_classes = model.loss == "bce" ? 2 : mc.num_classes;
     Tensor y = Tensor::empty({a->batch}, DType::I64);
-    for (int64_t i = 0; i < a->batch; ++i) y.i64()[i] = static_cast<int64_t>(rng.below(a->classes));
+    for (int64_t i = 0; i < a->batch; ++i) y.i64()[i] = static_cast<int64_t>(rng.below(label_classes));
     auto opt = make_optimizer("sgd", model.net->named_parameters(), 0.01f, 0.9f, 0.0f, false);
     model.net->train(true);
     std::vector<double> ms;
     for (int64_t s = 0; s < a->warmup + a->steps; ++s) {
       const auto t0 = std::chrono::steady_clock::now();
       opt->zero_grad();
-      Tensor loss = cross_entropy(model(x), y);
+      Tensor loss = model_loss(model, model(x), y);
       loss.backward();
       opt->step();
       const double dt = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -54,11 +68,12 @@ void register_bench(CLI::App& app) {
     const double median = ms.size() % 2 ? ms[ms.size() / 2] : 0.5 * (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]);
     if (a->json) {
       print_json({{"framework", "signet"}, {"model", a->model}, {"batch_size", a->batch}, {"threads", current_threads()},
-                  {"steps", a->steps}, {"median_ms", median}, {"min_ms", ms.front()}, {"max_ms", ms.back()}});
+                  {"input_shape", mc.input_shape}, {"classes", mc.num_classes}, {"steps", a->steps},
+                  {"median_ms", median}, {"min_ms", ms.front()}, {"max_ms", ms.back()}});
     } else {
-      std::printf("%s batch %lld, %d threads: median %.3f ms, min %.3f, max %.3f per step (%lld steps)\n",
-                  a->model.c_str(), static_cast<long long>(a->batch), current_threads(), median, ms.front(), ms.back(),
-                  static_cast<long long>(a->steps));
+      std::printf("%s batch %lld, input %s, %d threads: median %.3f ms, min %.3f, max %.3f per step (%lld steps)\n",
+                  a->model.c_str(), static_cast<long long>(a->batch), shape_str(mc.input_shape).c_str(),
+                  current_threads(), median, ms.front(), ms.back(), static_cast<long long>(a->steps));
     }
   });
 }

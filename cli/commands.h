@@ -13,5 +13,7 @@ void register_bench(CLI::App& app);
 void register_info(CLI::App& app);
 void register_embed(CLI::App& app);
 void register_extract(CLI::App& app);
+void register_verify(CLI::App& app);
+void register_finetune(CLI::App& app);
 
 }  // namespace signet::cli

@@ -17,6 +17,8 @@ int main(int argc, char** argv) {
   signet::cli::register_info(app);
   signet::cli::register_embed(app);
   signet::cli::register_extract(app);
+  signet::cli::register_verify(app);
+  signet::cli::register_finetune(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -46,6 +46,7 @@ static void put_model_metadata(NamedTensors& nt, const Model& model, const Norma
   nt.metadata["signet.model"] = model.name;
   nt.metadata["signet.num_classes"] = std::to_string(model.config.num_classes);
   nt.metadata["signet.input_shape"] = join_shape(model.config.input_shape);
+  if (model.config.vocab_size > 0) nt.metadata["signet.vocab_size"] = std::to_string(model.config.vocab_size);
   nt.metadata["signet.input_mean"] = join_floats(norm.mean);
   nt.metadata["signet.input_std"] = join_floats(norm.stddev);
 }
@@ -72,6 +73,8 @@ ModelFileInfo read_model_info(const NamedTensors& file, const std::string& path)
   if (!nc.empty()) info.config.num_classes = static_cast<int64_t>(split_floats(nc, path + ": signet.num_classes").at(0));
   const std::string is = get("signet.input_shape");
   if (!is.empty()) info.config.input_shape = split_shape(is, path + ": signet.input_shape");
+  const std::string vs = get("signet.vocab_size");
+  if (!vs.empty()) info.config.vocab_size = split_shape(vs, path + ": signet.vocab_size").at(0);
   info.norm.mean = split_floats(get("signet.input_mean"), path + ": signet.input_mean");
   info.norm.stddev = split_floats(get("signet.input_std"), path + ": signet.input_std");
   SIGNET_CHECK(info.norm.mean.size() == info.norm.stddev.size(), "{}: input mean and std have different lengths", path);

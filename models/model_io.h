@@ -5,6 +5,7 @@
 // rebuild the model and its input normalisation:
 //   signet.model, signet.num_classes, signet.input_shape ("1,28,28"),
 //   signet.input_mean / signet.input_std (per channel, comma separated), signet.format = "model".
+//   Token models (imdb-lstm) add signet.vocab_size.
 // A checkpoint adds the optimizer state ("optim.<kind>.<param>"), the RNG state, and the
 // epoch to resume at (signet.format = "checkpoint"); model tensors are then "model.<name>".
 #pragma once

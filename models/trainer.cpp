@@ -19,13 +19,64 @@ static DataLoaderOptions loader_options(const Normalization& norm, int64_t batch
   return o;
 }
 
+Tensor model_loss(const Model& model, const Tensor& logits, const Tensor& y) {
+  if (model.loss == "cross_entropy") return cross_entropy(logits, y);
+  SIGNET_CHECK(model.loss == "bce", "{}: unknown loss kind '{}' (cross_entropy | bce)", model.name, model.loss);
+  SIGNET_CHECK(logits.dim() == 2 && logits.size(1) == 1 && y.dim() == 1 && y.size(0) == logits.size(0),
+               "{}: binary cross-entropy needs one logit per sample [N, 1] and labels [N], got {} and {}",
+               model.name, shape_str(logits.shape()), shape_str(y.shape()));
+  SIGNET_CHECK(y.dtype() == DType::I64, "{}: labels must be int64, got {}", model.name, y.str());
+  const int64_t n = y.numel();
+  Tensor t = Tensor::empty({n});
+  const Tensor yc = y.contiguous();
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t v = yc.i64()[i];
+    SIGNET_CHECK(v == 0 || v == 1, "{}: binary model, but label {} at batch position {} is not 0 or 1", model.name,
+                 v, i);
+    t.f32()[i] = static_cast<float>(v);
+  }
+  return bce_with_logits(reshape(logits, {n}), t);
+}
+
+int64_t count_correct(const Model& model, const Tensor& logits, const Tensor& y) {
+  const Tensor yc = y.contiguous();
+  int64_t correct = 0;
+  if (model.loss == "bce") {
+    const auto z = logits.to_vector();
+    SIGNET_CHECK(static_cast<int64_t>(z.size()) == y.numel(), "{}: {} logits for {} labels", model.name, z.size(),
+                 y.numel());
+    for (int64_t i = 0; i < y.numel(); ++i) correct += (z[i] > 0) == (yc.i64()[i] == 1);
+    return correct;
+  }
+  const Tensor pred = argmax(logits, 1);
+  for (int64_t i = 0; i < y.numel(); ++i) correct += pred.i64()[i] == yc.i64()[i];
+  return correct;
+}
+
+ModelConfig config_for_dataset(const Dataset& train_set, float dropout) {
+  ModelConfig mc;
+  mc.num_classes = train_set.num_classes;
+  mc.input_shape = Shape(train_set.images.shape().begin() + 1, train_set.images.shape().end());
+  mc.dropout = dropout;
+  mc.vocab_size = train_set.is_tokens() ? train_set.vocab_size : 0;
+  return mc;
+}
+
 TrainResult train_model(Model& model, const Dataset& train_set, const Normalization& norm, const TrainConfig& cfg) {
   SIGNET_CHECK(cfg.epochs >= 0, "--epochs must be >= 0, got {}", cfg.epochs);
   SIGNET_CHECK(cfg.batch_size > 0, "--batch-size must be positive, got {}", cfg.batch_size);
   SIGNET_CHECK(std::isfinite(cfg.lr) && cfg.lr > 0, "--lr must be a positive number, got {}", cfg.lr);
   SIGNET_CHECK(train_set.num_classes <= model.config.num_classes, "the data set has {} classes but the model only {}",
                train_set.num_classes, model.config.num_classes);
-  DataLoader loader(train_set, loader_options(norm, cfg.batch_size, true, cfg.seed));
+  SIGNET_CHECK(model.loss != "bce" || train_set.num_classes <= 2,
+               "the data set has {} classes but {} is a binary model (one logit, labels 0/1)", train_set.num_classes,
+               model.name);
+  SIGNET_CHECK(train_set.is_tokens() == model.takes_tokens(), "{} takes {}, but the data set '{}' holds {}",
+               model.name, model.takes_tokens() ? "token sequences" : "images", train_set.name,
+               train_set.is_tokens() ? "token sequences" : "images");
+  DataLoaderOptions lo = loader_options(norm, cfg.batch_size, true, cfg.seed);
+  lo.augment = cfg.augment;
+  DataLoader loader(train_set, lo);
   NamedTensorList trained = model.net->named_parameters();
   for (const auto& p : cfg.extra_params) trained.push_back(p);
   auto opt = make_optimizer(cfg.optimizer, trained, cfg.lr, cfg.momentum, cfg.weight_decay, cfg.nesterov);
@@ -57,7 +108,7 @@ TrainResult train_model(Model& model, const Dataset& train_set, const Normalizat
       Taps taps;
       taps.wanted.insert(cfg.taps.begin(), cfg.taps.end());
       Tensor logits = model(b.x, &taps);
-      Tensor loss = cross_entropy(logits, b.y);
+      Tensor loss = model_loss(model, logits, b.y);
       if (cfg.extra_loss) {
         Tensor extra = cfg.extra_loss(b, logits, taps);
         if (extra.defined()) loss = add(loss, extra);
@@ -100,9 +151,8 @@ EvalResult evaluate_model(Model& model, const Dataset& set, const Normalization&
   Batch b;
   while (loader.next(b)) {
     Tensor logits = model(b.x);
-    loss_sum += cross_entropy(logits, b.y).item() * b.y.numel();
-    const Tensor pred = argmax(logits, 1);
-    for (int64_t i = 0; i < b.y.numel(); ++i) r.correct += pred.i64()[i] == b.y.i64()[i];
+    loss_sum += model_loss(model, logits, b.y).item() * b.y.numel();
+    r.correct += count_correct(model, logits, b.y);
     r.total += b.y.numel();
   }
   r.accuracy = r.total ? static_cast<double>(r.correct) / r.total : 0;

@@ -1,7 +1,8 @@
 // The training loop shared by `signet train` and by watermark embedding (which adds its own
 // loss terms through `extra_loss` on the activations it taps).
 //
-// One step: forward (recording the requested taps), cross-entropy + extra loss, backward,
+// One step: forward (recording the requested taps), the model's loss (model_loss: cross-entropy,
+// or binary cross-entropy for one-logit models such as imdb-lstm) + extra loss, backward,
 // optimizer step, learning rate from the schedule. The data order of epoch e is a function of
 // (seed, e) only, the model's RNG (dropout) is seeded from the seed, and the checkpoint saves
 // the RNG and optimizer state, so a run stopped after any epoch resumes to the same weights.
@@ -28,6 +29,7 @@ struct TrainConfig {
   std::string checkpoint_path;      // written after every epoch when set
   std::string resume_path;          // resume from this checkpoint when set
   int64_t stop_after_epochs = -1;   // for tests: stop (as if killed) after this many epochs
+  bool augment = false;             // image sets: random crop (pad 4) + horizontal flip (DataLoader)
   std::vector<std::string> taps;    // activations handed to extra_loss
   NamedTensorList extra_params;     // trained with the model (e.g. watermark centres), not saved in it
   // Extra loss term (watermark regularizers); undefined tensor = none.
@@ -45,6 +47,16 @@ struct EvalResult {
   double accuracy = 0, loss = 0;
   int64_t correct = 0, total = 0;
 };
+
+// The training loss of `model` on a batch, by Model::loss:
+//   "cross_entropy": cross_entropy(logits [N, C], y int64 [N]);
+//   "bce": bce_with_logits(logits [N, 1] viewed as [N], y as float), labels must be 0 or 1.
+Tensor model_loss(const Model& model, const Tensor& logits, const Tensor& y);
+// Correct predictions in a batch: argmax == y, or for "bce" (logit > 0) == (y == 1).
+int64_t count_correct(const Model& model, const Tensor& logits, const Tensor& y);
+// The ModelConfig a data set asks for: its classes, per-sample input shape ([C, H, W] or {L})
+// and vocabulary size (token sets), and the given dropout.
+ModelConfig config_for_dataset(const Dataset& train_set, float dropout = 0.0f);
 
 TrainResult train_model(Model& model, const Dataset& train_set, const Normalization& norm,
                         const TrainConfig& cfg);

@@ -20,9 +20,13 @@ fight over the cores (much slower and noisy timings).  OPENBLAS_NUM_THREADS must
 the environment before the process starts, so the script cannot do it itself; it warns
 when it is unset.
 
-Models live in MODELS (name -> (builder, input shape without the batch dim, classes)); add
-the other paper models (cifar10-cnn, wide-resnet, ...) there with the same names as Signet's
-model registry.
+Models live in MODELS (name -> (builder(input_shape, classes), default input shape without the
+batch dim, default classes, loss)), with the same names and defaults as Signet's model registry
+(models/registry.h, default_model_config); wrn-D-K works for any valid D, K. The PyTorch
+modules of the other paper models are the golden-test ones (tests/golden/make_*.py), imported
+from there so there is one definition of each. --input-shape / --classes override the
+defaults as in `signet bench` (e.g. --model resnet50 --input-shape 3,64,64). imdb-lstm takes
+int64 token ids [B, L] (uniform in [0, 5002)) and trains with BCE-with-logits on one logit.
 """
 
 import argparse
@@ -35,6 +39,12 @@ import time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "golden"))
+from make_cnn import Cifar10CNN  # noqa: E402
+from make_imdb_lstm import ImdbLSTM  # noqa: E402
+from make_resnet50 import ResNet50  # noqa: E402
+from make_wrn import WideResNet  # noqa: E402
 
 
 class MnistMLP(nn.Module):
@@ -53,23 +63,49 @@ class MnistMLP(nn.Module):
         return self.fc3(x)
 
 
-# name -> (constructor, per-sample input shape, number of classes)
+IMDB_VOCAB = 5002
+
+# name -> (builder(input_shape, classes), per-sample input shape, number of classes, loss)
 MODELS = {
-    "mnist-mlp": (MnistMLP, (1, 28, 28), 10),
+    "mnist-mlp": (lambda s, c: MnistMLP(in_features=s[0] * s[1] * s[2], classes=c), (1, 28, 28), 10, "ce"),
+    "cifar10-cnn": (lambda s, c: Cifar10CNN(tuple(s), c), (3, 32, 32), 10, "ce"),
+    "wrn-16-4": (lambda s, c: WideResNet(16, 4, c, in_channels=s[0]), (3, 32, 32), 10, "ce"),
+    "wrn-28-10": (lambda s, c: WideResNet(28, 10, c, in_channels=s[0]), (3, 32, 32), 10, "ce"),
+    "resnet50": (lambda s, c: ResNet50(c, in_channels=s[0]), (3, 224, 224), 1000, "ce"),
+    "imdb-lstm": (lambda s, c: ImdbLSTM(IMDB_VOCAB), (500,), 2, "bce"),
 }
 
 
-def time_steps(model_name, batch_size, steps, warmup, threads, lr=0.01, momentum=0.9, seed=0):
-    build, in_shape, classes = MODELS[model_name]
+def model_entry(name):
+    if name in MODELS:
+        return MODELS[name]
+    parts = name.split("-")
+    if len(parts) == 3 and parts[0] == "wrn" and parts[1].isdigit() and parts[2].isdigit():
+        d, k = int(parts[1]), int(parts[2])
+        if d >= 10 and (d - 4) % 6 == 0 and k >= 1:
+            return (lambda s, c: WideResNet(d, k, c, in_channels=s[0]), (3, 32, 32), 10, "ce")
+    raise SystemExit("unknown model %r (known: %s, wrn-D-K)" % (name, ", ".join(sorted(MODELS))))
+
+
+def time_steps(model_name, batch_size, steps, warmup, threads, lr=0.01, momentum=0.9, seed=0,
+               input_shape=None, classes=None):
+    build, in_shape, n_classes, loss_kind = model_entry(model_name)
+    in_shape = tuple(input_shape) if input_shape else in_shape
+    n_classes = classes or n_classes
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
-    model = build().train()
-    x = torch.randn(batch_size, *in_shape)
-    y = torch.randint(0, classes, (batch_size,))
+    model = build(in_shape, n_classes).train()
+    if loss_kind == "bce":
+        x = torch.randint(0, IMDB_VOCAB, (batch_size,) + in_shape)
+        y = torch.randint(0, 2, (batch_size,)).float()
+    else:
+        x = torch.randn(batch_size, *in_shape)
+        y = torch.randint(0, n_classes, (batch_size,))
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
 
     def step():
-        loss = F.cross_entropy(model(x), y)
+        out = model(x)
+        loss = F.binary_cross_entropy_with_logits(out[:, 0], y) if loss_kind == "bce" else F.cross_entropy(out, y)
         loss.backward()
         opt.step()
         opt.zero_grad()
@@ -87,7 +123,9 @@ def time_steps(model_name, batch_size, steps, warmup, threads, lr=0.01, momentum
 
 def main():
     ap = argparse.ArgumentParser(description="Time PyTorch training steps (peer for bench/e2e)")
-    ap.add_argument("--model", default="mnist-mlp", choices=sorted(MODELS))
+    ap.add_argument("--model", default="mnist-mlp", help="%s, or wrn-D-K" % " | ".join(sorted(MODELS)))
+    ap.add_argument("--input-shape", default="", help="C,H,W or L (default: the model's)")
+    ap.add_argument("--classes", type=int, default=0, help="number of classes (0: the model's default)")
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--warmup", type=int, default=10)
@@ -100,7 +138,9 @@ def main():
         print("warning: OPENBLAS_NUM_THREADS is not set; set it to 1 for fair timings",
               file=sys.stderr)
 
-    times = time_steps(args.model, args.batch_size, args.steps, args.warmup, args.threads)
+    shape = [int(v) for v in args.input_shape.split(",")] if args.input_shape else None
+    times = time_steps(args.model, args.batch_size, args.steps, args.warmup, args.threads,
+                       input_shape=shape, classes=args.classes or None)
     res = {
         "framework": "pytorch",
         "model": args.model,

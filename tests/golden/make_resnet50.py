@@ -39,7 +39,7 @@ import safetensors_io  # noqa: E402
 from formula_init import formula_init_  # noqa: E402
 
 SEED = 0
-BATCH = 2
+BATCH = 4
 SIZE = 64
 CLASSES = 10
 
@@ -124,45 +124,59 @@ def stored_grad(name, bn_params):
             or name.startswith("layer4.0.downsample.1.") or name in bn_params)
 
 
+def run(dtype, bn_params):
+    """Formula-initialised ResNet50(10) in `dtype`: one training-mode forward + backward."""
+    torch.manual_seed(SEED)
+    model = ResNet50(CLASSES).train()
+    sums = formula_init_(model)
+    model = model.to(dtype)
+    x = torch.randn(BATCH, 3, SIZE, SIZE)
+    y = torch.randint(0, CLASSES, (BATCH,))
+    feats = model.features(x.to(dtype))
+    logits = model.fc(feats)
+    loss = F.cross_entropy(logits, y)
+    loss.backward()
+    t = {"init_sums": sums, "input": x, "target": y, "logits": logits.detach(),
+         "loss": loss.detach().reshape(1), "penultimate": feats.detach()}
+    for n, p in model.named_parameters():
+        if stored_grad(n, bn_params):
+            t["grad." + n] = p.grad
+    for n, b in model.named_buffers():
+        if n.endswith("running_mean") or n.endswith("running_var"):
+            t["after." + n] = b
+    return model, t
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=os.path.join(here, "resnet50_golden.safetensors"))
     args = ap.parse_args()
     torch.set_num_threads(1)
-    torch.manual_seed(SEED)
 
-    model = ResNet50(CLASSES).train()
-    sums = formula_init_(model)
     bn_params = set()
-    for mn, m in model.named_modules():
+    for mn, m in ResNet50(CLASSES).named_modules():
         if isinstance(m, nn.BatchNorm2d):
             bn_params.update({mn + ".weight", mn + ".bias"})
-    x = torch.randn(BATCH, 3, SIZE, SIZE)
-    y = torch.randint(0, CLASSES, (BATCH,))
-    feats = model.features(x)
-    logits = model.fc(feats)
-    loss = F.cross_entropy(logits, y)
-    loss.backward()
-
-    t = {"init_sums": sums, "input": x, "target": y, "logits": logits.detach(),
-         "loss": loss.detach().reshape(1), "penultimate": feats.detach()}
-    for n, p in model.named_parameters():
-        if stored_grad(n, bn_params):
-            t["grad." + n] = p.grad
-    nbn = 0
-    for n, b in model.named_buffers():
-        if n.endswith("running_mean") or n.endswith("running_var"):
-            t["after." + n] = b
-            nbn += n.endswith("running_mean")
+    model, ref = run(torch.float64, bn_params)
+    _, f32 = run(torch.float32, bn_params)
+    t = {k: (v.float() if v.dtype == torch.float64 and k != "init_sums" else v) for k, v in ref.items()}
+    # Diagnostic only (not stored): PyTorch's own float32 error, relative L2 norm.
+    errs = sorted((float((f32[k].double() - v).norm() / v.norm().clamp_min(1e-300)), k)
+                  for k, v in ref.items() if k not in ("init_sums", "input", "target"))
+    print("PyTorch float32 vs float64, relative L2 error: median %.1e, worst %.1e (%s)"
+          % (errs[len(errs) // 2][0], errs[-1][0], errs[-1][1]))
     sd = ";".join("%s:%s" % (k, ",".join(str(d) for d in v.shape)) for k, v in model.state_dict().items())
     meta = {"generator": "tests/golden/make_resnet50.py", "format_version": "1", "model": "resnet50",
             "num_classes": str(CLASSES), "input_shape": "3,%d,%d" % (SIZE, SIZE),
             "torch_version": torch.__version__, "seed": str(SEED), "init": "formula_init.py",
+            "reference": "computed in float64 (parameters and input are exact float32 values), "
+                         "stored as float32",
             "params": ",".join(n for n, _ in model.named_parameters()), "state_dict": sd}
     nbytes = safetensors_io.write(args.out, t, meta)
+    nbn = sum(k.endswith("running_mean") for k in t if k.startswith("after."))
     print("wrote %s (%d bytes, %d tensors, %d BatchNorms, %d parameters); loss %.7f"
-          % (args.out, nbytes, len(t), nbn, sum(p.numel() for p in model.parameters()), loss.item()))
+          % (args.out, nbytes, len(t), nbn, sum(p.numel() for p in model.parameters()), ref["loss"].item()))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,200 @@
+// The density op and the key search (watermark/deepsigns/key_search.h): fast == reference
+// exactly, counts against brute force (including points exactly on the ball's edge), the
+// k-th neighbour distance, the derived eps / threshold, and the search's errors.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "models/registry.h"
+#include "tests/engine/gradcheck.h"
+#include "watermark/deepsigns/hidden.h"
+#include "watermark/deepsigns/key_search.h"
+
+using namespace signet;
+
+namespace {
+std::vector<int64_t> ref_counts(const Tensor& Q, const Tensor& X, float eps) {
+  std::vector<int64_t> c(Q.size(0));
+  cpu::density_counts_ref(Q.f32(), Q.size(0), X.f32(), X.size(0), Q.size(1), eps, c.data());
+  return c;
+}
+
+// Clustered points: a few Gaussian blobs, so that eps-balls hold very different counts.
+Tensor blobs(int64_t n, int64_t P, Rng& rng, float spread = 0.3f) {
+  const int64_t centres = 5;
+  std::vector<float> c(centres * P);
+  for (auto& v : c) v = rng.uniform(-3, 3);
+  Tensor X = Tensor::empty({n, P});
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t k = static_cast<int64_t>(rng.below(centres));
+    for (int64_t p = 0; p < P; ++p) X.f32()[i * P + p] = c[k * P + p] + spread * static_cast<float>(rng.normal());
+  }
+  return X;
+}
+}  // namespace
+
+TEST(DensityCounts, FastEqualsReferenceExactly) {
+  Rng rng(11);
+  for (int64_t P : {1, 3, 27, 64}) {
+    // N > the fast path's tile so several tiles (and a short last one) are covered.
+    const int64_t N = 3000 + 17 * P, n = 37;
+    const Tensor X = blobs(N, P, rng), Q = blobs(n, P, rng, 0.6f);
+    for (float eps : {0.0f, 0.2f, 0.5f, 1.0f, 3.0f}) {
+      const float e = eps * std::sqrt(static_cast<float>(P));
+      const Tensor fast = density_counts(Q, X, e);
+      EXPECT_EQ(fast.to_vector_i64(), ref_counts(Q, X, e)) << "P=" << P << " eps=" << e;
+    }
+  }
+}
+
+TEST(DensityCounts, PointsExactlyOnTheBallsEdgeCountAsInside) {
+  // Integer points; 3-4-5 triangles put many pairs at distance exactly 5 (d2 = 25 = eps^2).
+  std::vector<float> xs;
+  for (int a = -6; a <= 6; ++a)
+    for (int b = -6; b <= 6; ++b) {
+      xs.push_back(static_cast<float>(a));
+      xs.push_back(static_cast<float>(b));
+    }
+  const int64_t N = static_cast<int64_t>(xs.size() / 2);
+  const Tensor X = Tensor::from_vector(xs, {N, 2});
+  const Tensor Q = Tensor::from_vector({0, 0, 1, 2, 100, 100, 0.5f, 0.5f}, {4, 2});
+  for (float eps : {5.0f, 1.0f, 0.0f, std::sqrt(2.0f)}) {
+    std::vector<int64_t> brute(4, 0);
+    for (int64_t i = 0; i < 4; ++i)
+      for (int64_t j = 0; j < N; ++j) {
+        const double dx = static_cast<double>(Q.f32()[2 * i]) - xs[2 * j], dy = static_cast<double>(Q.f32()[2 * i + 1]) - xs[2 * j + 1];
+        brute[i] += dx * dx + dy * dy <= static_cast<double>(eps) * eps;
+      }
+    EXPECT_EQ(density_counts(Q, X, eps).to_vector_i64(), brute) << "eps " << eps;
+    EXPECT_EQ(ref_counts(Q, X, eps), brute) << "eps " << eps;
+  }
+  // Known values: 81 lattice points within 5 of the origin; the origin itself at eps 0.
+  EXPECT_EQ(density_counts(Q, X, 5.0f).i64()[0], 81);
+  EXPECT_EQ(density_counts(Q, X, 0.0f).i64()[0], 1);
+  EXPECT_EQ(density_counts(Q, X, 5.0f).i64()[2], 0);
+}
+
+TEST(DensityCounts, LargeOffsetsStillExact) {
+  // Far from the origin: the GEMM form cancels ||a||^2 + ||b||^2 against 2 a.b; the exact
+  // recheck near the edge keeps the counts right.
+  Rng rng(3);
+  Tensor X = blobs(2000, 8, rng, 0.05f), Q = blobs(50, 8, rng, 0.05f);
+  for (int64_t i = 0; i < X.numel(); ++i) X.f32()[i] += 1000.0f;
+  for (int64_t i = 0; i < Q.numel(); ++i) Q.f32()[i] += 1000.0f;
+  for (float eps : {0.05f, 0.1f, 0.3f})
+    EXPECT_EQ(density_counts(Q, X, eps).to_vector_i64(), ref_counts(Q, X, eps)) << eps;
+}
+
+TEST(DensityCounts, EdgeShapesAndErrors) {
+  const Tensor X = Tensor::from_vector({0, 0, 1, 1}, {2, 2});
+  EXPECT_EQ(density_counts(Tensor::empty({0, 2}), X, 1.0f).numel(), 0);
+  EXPECT_EQ(density_counts(X, Tensor::empty({0, 2}), 1.0f).to_vector_i64(), (std::vector<int64_t>{0, 0}));
+  EXPECT_EQ(density_counts(X, X, 1.5f).to_vector_i64(), (std::vector<int64_t>{2, 2}));
+  EXPECT_THROW(density_counts(X, Tensor::zeros({2, 3}), 1.0f), Error);       // P differs
+  EXPECT_THROW(density_counts(X, X, -1.0f), Error);                          // negative eps
+  EXPECT_THROW(density_counts(X, X, NAN), Error);
+  EXPECT_THROW(density_counts(Tensor::zeros({2, 2}, DType::I64), X, 1.0f), Error);
+}
+
+TEST(KthNeighbour, MatchesBruteForce) {
+  Rng rng(8);
+  const Tensor X = blobs(700, 5, rng);
+  const Tensor Q = X.narrow_view(0, 10, 20).contiguous();
+  std::vector<int64_t> self(20);
+  for (int i = 0; i < 20; ++i) self[i] = 10 + i;
+  for (int64_t k : {1, 3, 10}) {
+    const auto got = kth_neighbour_distance(Q, X, k, self);
+    for (int64_t i = 0; i < 20; ++i) {
+      std::vector<double> d;
+      for (int64_t j = 0; j < 700; ++j)
+        if (j != self[i]) d.push_back(std::sqrt(cpu::exact_sq_dist(Q.f32() + i * 5, X.f32() + j * 5, 5)));
+      std::nth_element(d.begin(), d.begin() + (k - 1), d.end());
+      EXPECT_NEAR(got[i], d[k - 1], 1e-3 * (1 + d[k - 1])) << "k=" << k << " i=" << i;
+    }
+  }
+  EXPECT_THROW(kth_neighbour_distance(Q, X, 0), Error);
+  EXPECT_THROW(kth_neighbour_distance(Q, X, 700, self), Error);  // only 699 others
+}
+
+TEST(DensityModel, EpsAndThresholdFollowTheData) {
+  Rng rng(5);
+  const Tensor act = blobs(3000, 12, rng, 0.2f);
+  DensityConfig cfg;
+  cfg.eps_sample = 300;
+  Rng r(1);
+  const DensityModel dm = fit_density_model(act, "relu2", cfg, r);
+  EXPECT_GT(dm.eps, 0);
+  EXPECT_GE(dm.threshold, 1);
+  EXPECT_EQ(dm.train_proj.size(0), 3000);
+  EXPECT_EQ(static_cast<int64_t>(dm.sample_counts.size()), 300);
+  // eps is the median 10th-neighbour distance: about half the sample has >= 10 others inside.
+  int64_t at_least_k = 0;
+  for (int64_t c : dm.sample_counts) at_least_k += c >= 10;
+  EXPECT_GE(at_least_k, 140);
+  EXPECT_LE(at_least_k, 160 + 20);
+  // The threshold is the 1st percentile of those counts (floored at 1).
+  std::vector<int64_t> sorted = dm.sample_counts;
+  std::sort(sorted.begin(), sorted.end());
+  const double pos = 0.01 * 299;
+  const size_t lo = static_cast<size_t>(std::floor(pos));
+  const double q = sorted[lo] + (pos - lo) * (sorted[lo + 1] - sorted[lo]);
+  EXPECT_EQ(dm.threshold, std::max<int64_t>(1, static_cast<int64_t>(std::floor(q))));
+  // A point far from every blob has an empty ball; a training point does not.
+  const Tensor far = Tensor::full({1, dm.train_proj.size(1)}, 1e3f);
+  EXPECT_EQ(density_counts(far, dm.train_proj, dm.eps).i64()[0], 0);
+  EXPECT_GT(density_counts(dm.train_proj.narrow_view(0, 0, 1).contiguous(), dm.train_proj, dm.eps).i64()[0], 1);
+
+  DensityConfig bad = cfg;
+  bad.eps_quantile = 1.0;
+  EXPECT_THROW(fit_density_model(act, "relu2", bad, r), Error);
+  bad = cfg;
+  bad.eps_neighbours = 5000;
+  EXPECT_THROW(fit_density_model(act, "relu2", bad, r), Error);
+}
+
+TEST(DensityKeySearch, FindsLowDensityCandidatesOrSaysWhatToChange) {
+  Rng init(2);
+  Model model = build_model("mnist-mlp", ModelConfig{}, init);
+  Rng rng(3);
+  // "Training data": images with a bright top half; random uniform candidates look different.
+  Tensor imgs = Tensor::empty({600, 1, 28, 28});
+  for (int64_t i = 0; i < imgs.numel(); ++i) imgs.f32()[i] = ((i % 784) < 392 ? 0.9f : 0.0f) + 0.05f * rng.uniform(0, 1);
+  const Normalization norm{{0.45f}, {0.45f}};
+  const Tensor act = [&] {
+    Taps t;
+    t.wanted.insert("relu2");
+    NoGradGuard ng;
+    model.net->eval();
+    Tensor x = imgs.clone();
+    for (int64_t i = 0; i < x.numel(); ++i) x.f32()[i] = (x.f32()[i] - 0.45f) / 0.45f;
+    model(x, &t);
+    return flatten(t.require("relu2"), 1).contiguous();
+  }();
+  DensityConfig cfg;
+  cfg.eps_sample = 200;
+  const DensityModel dm = fit_density_model(act, "relu2", cfg, rng);
+  const KeySearchResult r = density_key_search(model, norm, dm, 25, {1, 28, 28}, cfg, rng);
+  EXPECT_EQ(r.inputs.shape(), (Shape{25, 1, 28, 28}));
+  EXPECT_EQ(static_cast<int64_t>(r.counts.size()), 25);
+  for (int64_t c : r.counts) EXPECT_LT(c, dm.threshold);
+  EXPECT_GE(r.drawn, 25);
+  for (float v : r.inputs.to_vector()) ASSERT_TRUE(v >= 0 && v < 1);
+  // Re-counting the accepted inputs gives the recorded counts.
+  const Tensor again = density_counts(pca_project(dm.pca, get_activations(model, r.inputs, norm, "relu2")),
+                                      dm.train_proj, dm.eps);
+  EXPECT_EQ(again.to_vector_i64(), r.counts);
+  // Impossible density: an enormous eps puts every training activation in every ball.
+  DensityModel dense = dm;
+  dense.eps = 1e9f;
+  DensityConfig few = cfg;
+  few.max_rounds = 3;
+  try {
+    density_key_search(model, norm, dense, 10, {1, 28, 28}, few, rng);
+    FAIL() << "expected an Error";
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("after 3 rounds"), std::string::npos) << m;
+    EXPECT_NE(m.find("--key-search random"), std::string::npos) << m;
+  }
+}
