@@ -20,12 +20,6 @@ Dataset load_split(const std::string& name, const std::string& split, const std:
   return load_dataset(name, split, data_dir);
 }
 
-Normalization normalization_of(const Dataset& train_set) {
-  if (train_set.is_tokens()) return Normalization{};  // token ids are not normalised
-  auto [mean, stddev] = channel_mean_std(train_set.images);
-  return Normalization{mean, stddev};
-}
-
 void print_json(const nlohmann::json& j) {
   std::cout << j.dump() << std::endl;
 }

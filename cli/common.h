@@ -14,8 +14,6 @@ int current_threads();
 
 // Loads a data set split; the error names the --dataset / --data-dir flags.
 Dataset load_split(const std::string& name, const std::string& split, const std::string& data_dir);
-// Per-channel mean/std of a training set: the normalisation saved with every model.
-Normalization normalization_of(const Dataset& train_set);
 // Prints one JSON object on stdout.
 void print_json(const nlohmann::json& j);
 // "C,H,W" -> shape; Error naming the flag.

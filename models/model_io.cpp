@@ -1,8 +1,35 @@
 #include "models/model_io.h"
 
+#include <algorithm>
+
+#include "datasets/dataloader.h"
+
 #include <sstream>
 
 namespace signet {
+
+Normalization normalization_of(const Dataset& train_set) {
+  if (train_set.is_tokens()) return Normalization{};  // token ids are not normalised
+  auto [mean, stddev] = channel_mean_std(train_set.images);
+  return Normalization{mean, stddev};
+}
+
+Tensor normalise_inputs(const Tensor& x, const Normalization& norm) {
+  if (norm.mean.empty()) return x;
+  const int64_t C = x.size(1);
+  SIGNET_CHECK(static_cast<int64_t>(norm.mean.size()) == C && norm.stddev.size() == norm.mean.size(),
+               "the input normalisation has {} channels, the inputs {}", norm.mean.size(), C);
+  Tensor out = x.contiguous().clone();
+  const int64_t per = x.numel() / std::max<int64_t>(1, x.size(0) * C);
+  float* p = out.f32();
+  for (int64_t n = 0; n < x.size(0); ++n)
+    for (int64_t c = 0; c < C; ++c) {
+      float* q = p + (n * C + c) * per;
+      const float m = norm.mean[c], inv = 1.0f / norm.stddev[c];
+      for (int64_t i = 0; i < per; ++i) q[i] = (q[i] - m) * inv;
+    }
+  return out;
+}
 
 std::string join_floats(const std::vector<float>& v) {
   std::string s;

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "datasets/dataset.h"
 #include "engine/rng.h"
 #include "engine/serialize/safetensors.h"
 #include "layers/optim.h"
@@ -23,6 +24,12 @@ namespace signet {
 struct Normalization {
   std::vector<float> mean, stddev;  // per channel; empty = none
 };
+
+// Per-channel mean/std of a training set's images: the normalisation saved with every model
+// (none for token data sets).
+Normalization normalization_of(const Dataset& train_set);
+// (x - mean[c]) / std[c] per channel of raw inputs [N, C, ...]; x itself when norm is empty.
+Tensor normalise_inputs(const Tensor& x, const Normalization& norm);
 
 struct ModelFileInfo {
   std::string model;  // empty when the file has no Signet metadata (e.g. written by PyTorch)

@@ -7,7 +7,6 @@
 
 #include <filesystem>
 
-#include "cli/common.h"
 #include "watermark/deepsigns/hidden.h"
 
 using namespace signet;
@@ -27,7 +26,7 @@ TEST(SlowDeepSignsHidden, FashionMnistMlp32BitsFidelityAndIntegrity) {
     GTEST_SKIP() << "dataset-fashion-mnist is not installed";
   const Dataset train = load_dataset("fashion-mnist", "train");
   const Dataset test = load_dataset("fashion-mnist", "test");
-  const Normalization norm = cli::normalization_of(train);
+  const Normalization norm = normalization_of(train);
 
   Rng init_u(1);
   Model unmarked = build_model("mnist-mlp", ModelConfig{}, init_u);

@@ -6,7 +6,6 @@
 
 #include <filesystem>
 
-#include "cli/common.h"
 #include "watermark/deepsigns/output.h"
 
 using namespace signet;
@@ -16,7 +15,7 @@ TEST(SlowDeepSignsOutput, FashionMnistMlpK20DetectionFidelityIntegrity) {
     GTEST_SKIP() << "dataset-fashion-mnist is not installed";
   const Dataset train = load_dataset("fashion-mnist", "train");
   const Dataset test = load_dataset("fashion-mnist", "test");
-  const Normalization norm = cli::normalization_of(train);
+  const Normalization norm = normalization_of(train);
   auto trained = [&](uint64_t seed) {
     Rng init(seed);
     Model m = build_model("mnist-mlp", ModelConfig{}, init);

@@ -39,22 +39,6 @@ std::vector<int64_t> subsample_training_data(const Dataset& train, const std::ve
   return out;
 }
 
-static Tensor normalise(const Tensor& x, const Normalization& norm) {
-  if (norm.mean.empty()) return x;
-  Tensor out = x.contiguous().clone();
-  const int64_t C = x.size(1), per = x.numel() / (x.size(0) * C);
-  SIGNET_CHECK(static_cast<int64_t>(norm.mean.size()) == C, "normalisation has {} channels, the input {}",
-               norm.mean.size(), C);
-  float* p = out.f32();
-  for (int64_t n = 0; n < x.size(0); ++n)
-    for (int64_t c = 0; c < C; ++c) {
-      float* q = p + (n * C + c) * per;
-      const float m = norm.mean[c], inv = 1.0f / norm.stddev[c];
-      for (int64_t i = 0; i < per; ++i) q[i] = (q[i] - m) * inv;
-    }
-  return out;
-}
-
 Tensor get_activations(Model& model, const Tensor& x, const Normalization& norm, const std::string& layer,
                        int64_t batch) {
   NoGradGuard ng;
@@ -64,7 +48,7 @@ Tensor get_activations(Model& model, const Tensor& x, const Normalization& norm,
     const int64_t n = std::min(batch, x.size(0) - i);
     Taps taps;
     taps.wanted.insert(layer);
-    model(normalise(x.narrow_view(0, i, n), norm), &taps);
+    model(normalise_inputs(x.narrow_view(0, i, n), norm), &taps);
     parts.push_back(flatten(taps.require(layer), 1).contiguous());
   }
   return concat(parts, 0);

@@ -18,23 +18,6 @@ Tensor Oracle::labels(const Tensor& inputs) {
   return out;
 }
 
-Tensor normalise_inputs(const Tensor& x, const Normalization& norm) {
-  if (norm.mean.empty()) return x;
-  const int64_t C = x.size(1);
-  SIGNET_CHECK(static_cast<int64_t>(norm.mean.size()) == C && norm.stddev.size() == norm.mean.size(),
-               "the input normalisation has {} channels, the inputs {}", norm.mean.size(), C);
-  Tensor out = x.contiguous().clone();
-  const int64_t per = x.numel() / std::max<int64_t>(1, x.size(0) * C);
-  float* p = out.f32();
-  for (int64_t n = 0; n < x.size(0); ++n)
-    for (int64_t c = 0; c < C; ++c) {
-      float* q = p + (n * C + c) * per;
-      const float m = norm.mean[c], inv = 1.0f / norm.stddev[c];
-      for (int64_t i = 0; i < per; ++i) q[i] = (q[i] - m) * inv;
-    }
-  return out;
-}
-
 LocalModelOracle::LocalModelOracle(const std::string& path, const Normalization& fallback_norm, const std::string& model,
                                    const ModelConfig* fallback_config, int64_t batch)
     : label_(path), batch_(batch) {

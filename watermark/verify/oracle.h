@@ -76,6 +76,6 @@ class NoisyLabelOracle final : public Oracle {
 };
 
 // (x - mean[c]) / std[c] per channel; x unchanged (shallow) when norm is empty.
-Tensor normalise_inputs(const Tensor& x, const Normalization& norm);
+
 
 }  // namespace signet
