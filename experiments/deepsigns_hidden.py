@@ -140,11 +140,13 @@ def main():
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--bits", default=None)
     ap.add_argument("--others", type=int, default=5)
+    ap.add_argument("--signet", default=SIGNET, help="the signet binary (default build/signet)")
     a = ap.parse_args()
     if a.bits is None:
         a.bits = "32" if a.experiment == "fidelity" else "4,8,16,32,64,128,256,512"
-    if not os.path.exists(SIGNET):
-        sys.exit(f"{SIGNET} not found: run ./quickstart.sh or scripts/build.sh first")
+    globals()["SIGNET"] = os.path.abspath(a.signet)
+    if not os.path.exists(a.signet):
+        sys.exit(f"{a.signet} not found: run ./quickstart.sh or scripts/build.sh first")
     os.makedirs(REPORTS, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="signet_exp_") as work:
         (fidelity if a.experiment == "fidelity" else capacity)(a, work)
