@@ -5,7 +5,9 @@
 #   3. train it again, same seed and recipe, embedding an owner's 32-bit DeepSigns signature
 #      (derived from the owner string) in the second-to-last layer;
 #   4. extract with the owner's keys from both models: the marked one proves ownership, the
-#      unmarked one is not claimed.
+#      unmarked one is not claimed;
+#   5. embed the black-box DeepSigns output-layer mark (20 keys from the PCA + epsilon-ball
+#      density search) by fine-tuning the unmarked model, and verify it from labels alone.
 # A few minutes on a 2-core machine. Outputs go to out/.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -24,5 +26,11 @@ echo "== 2/3 Training it with a 32-bit DeepSigns watermark of \"$OWNER\" (layer 
   --signature "$OWNER" --epochs 5 --seed 1 --keys-out out/owner.wmk --out out/marked.safetensors
 
 echo
-echo "== 3/3 Extracting with the owner's keys from both models =="
+echo "== 3/4 Extracting with the owner's keys from both models =="
 ./build/signet extract --keys out/owner.wmk --weights out/marked.safetensors --weights out/unmarked.safetensors
+
+echo
+echo "== 4/4 The black-box output-layer mark: 20 keys found in rarely explored regions, by fine-tuning =="
+./build/signet embed --scheme deepsigns-output --model mnist-mlp --dataset fashion-mnist \
+  --from out/unmarked.safetensors --keys 20 --seed 1 --keys-out out/owner-output.wmk --out out/marked-output.safetensors
+./build/signet verify --keys out/owner-output.wmk --weights out/marked-output.safetensors --weights out/unmarked.safetensors
