@@ -5,6 +5,7 @@
 
 #include "engine/ops.h"
 #include "engine/serialize/atomic_file.h"
+#include "watermark/verify/keys_file.h"
 #include "watermark/verify/stats.h"
 
 namespace signet {
@@ -269,8 +270,6 @@ std::string save_hidden_keys(const std::string& path, const HiddenKeys& k) {
                 {"key_labels", k.key_labels}};
   if (k.mu.defined()) nt.tensors.emplace_back("mu", k.mu);
   nt.metadata = k.extra;
-  nt.metadata["signet.format"] = "keys";
-  nt.metadata["signet.scheme"] = "deepsigns-hidden";
   nt.metadata["signet.model"] = k.model;
   nt.metadata["signet.layer"] = k.layer;
   nt.metadata["signet.dataset"] = k.dataset;
@@ -281,24 +280,15 @@ std::string save_hidden_keys(const std::string& path, const HiddenKeys& k) {
   nt.metadata["signet.lambda2"] = fmt::format("{}", k.lambda2);
   nt.metadata["signet.separation_margin"] = fmt::format("{}", k.margin);
   nt.metadata["signet.seed"] = std::to_string(k.seed);
-  nt.metadata["signet.input_mean"] = join_floats(k.norm.mean);
-  nt.metadata["signet.input_std"] = join_floats(k.norm.stddev);
-  const std::string bytes = encode_safetensors(nt);
-  write_file_atomic(path, bytes, 0600);  // keys are secrets
-  return sha256_hex(bytes);
+  return write_keys_file(path, std::move(nt), "deepsigns-hidden", k.norm);
 }
 
 HiddenKeys load_hidden_keys(const std::string& path, std::string* sha256) {
-  const std::string bytes = read_file(path);
-  const NamedTensors nt = decode_safetensors(bytes, path);
-  auto meta = [&](const std::string& key) -> std::string {
-    auto it = nt.metadata.find(key);
-    SIGNET_CHECK(it != nt.metadata.end(), "{}: not a Signet keys file (no '{}' in its metadata)", path, key);
-    return it->second;
-  };
-  SIGNET_CHECK(meta("signet.format") == "keys", "{}: is a {} file, not a keys file", path, meta("signet.format"));
-  SIGNET_CHECK(meta("signet.scheme") == "deepsigns-hidden", "{}: holds keys of scheme '{}', not deepsigns-hidden", path,
-               meta("signet.scheme"));
+  const KeysFile kf = read_keys_file(path);
+  const NamedTensors& nt = kf.nt;
+  auto meta = [&kf](const std::string& key) -> const std::string& { return kf.meta(key); };
+  SIGNET_CHECK(kf.scheme == "deepsigns-hidden", "{}: holds keys of scheme '{}', not deepsigns-hidden{}", path, kf.scheme,
+               kf.scheme == "deepsigns-output" ? " (use `signet verify` for output-layer keys)" : "");
   HiddenKeys k;
   k.model = meta("signet.model");
   k.layer = meta("signet.layer");
@@ -311,8 +301,7 @@ HiddenKeys load_hidden_keys(const std::string& path, std::string* sha256) {
   k.key_inputs = nt.at("key_inputs");
   k.key_labels = nt.at("key_labels");
   if (nt.find("mu")) k.mu = nt.at("mu");
-  k.norm.mean = split_floats(meta("signet.input_mean"), path + ": signet.input_mean");
-  k.norm.stddev = split_floats(meta("signet.input_std"), path + ": signet.input_std");
+  k.norm = kf.norm();
   k.extra = nt.metadata;
   try {
     k.lambda1 = std::stof(meta("signet.lambda1"));
@@ -327,7 +316,7 @@ HiddenKeys load_hidden_keys(const std::string& path, std::string* sha256) {
                shape_str(k.b.shape()), k.classes.size());
   SIGNET_CHECK(k.key_inputs.dim() >= 2 && k.key_labels.numel() == k.key_inputs.size(0),
                "{}: {} trigger inputs but {} labels", path, k.key_inputs.size(0), k.key_labels.numel());
-  if (sha256) *sha256 = sha256_hex(bytes);
+  if (sha256) *sha256 = kf.sha256;
   return k;
 }
 

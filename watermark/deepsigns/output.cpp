@@ -1,4 +1,5 @@
 #include "watermark/deepsigns/output.h"
+#include "watermark/verify/keys_file.h"
 
 #include <algorithm>
 #include <chrono>
@@ -262,8 +263,6 @@ std::string save_output_keys(const std::string& path, const OutputKeys& k) {
     nt.tensors.emplace_back("pca_components", k.pca.components);
   }
   nt.metadata = k.extra;
-  nt.metadata["signet.format"] = "keys";
-  nt.metadata["signet.scheme"] = "deepsigns-output";
   nt.metadata["signet.model"] = k.model;
   nt.metadata["signet.layer"] = k.layer;
   nt.metadata["signet.dataset"] = k.dataset;
@@ -278,23 +277,14 @@ std::string save_output_keys(const std::string& path, const OutputKeys& k) {
   nt.metadata["signet.density_threshold"] = std::to_string(k.density_threshold);
   nt.metadata["signet.pca_explained"] = fmt::format("{}", k.pca.explained);
   nt.metadata["signet.seed"] = std::to_string(k.seed);
-  nt.metadata["signet.input_mean"] = join_floats(k.norm.mean);
-  nt.metadata["signet.input_std"] = join_floats(k.norm.stddev);
-  const std::string bytes = encode_safetensors(nt);
-  write_file_atomic(path, bytes, 0600);  // keys are secrets
-  return sha256_hex(bytes);
+  return write_keys_file(path, std::move(nt), "deepsigns-output", k.norm);
 }
 
 OutputKeys load_output_keys(const std::string& path, std::string* sha256) {
-  const std::string bytes = read_file(path);
-  const NamedTensors nt = decode_safetensors(bytes, path);
-  auto meta = [&](const std::string& key) -> std::string {
-    auto it = nt.metadata.find(key);
-    SIGNET_CHECK(it != nt.metadata.end(), "{}: not a Signet keys file (no '{}' in its metadata)", path, key);
-    return it->second;
-  };
-  SIGNET_CHECK(meta("signet.format") == "keys", "{}: is a {} file, not a keys file", path, meta("signet.format"));
-  const std::string scheme = meta("signet.scheme");
+  const KeysFile kf = read_keys_file(path);
+  const NamedTensors& nt = kf.nt;
+  auto meta = [&kf](const std::string& key) -> const std::string& { return kf.meta(key); };
+  const std::string& scheme = kf.scheme;
   SIGNET_CHECK(scheme == "deepsigns-output", "{}: holds keys of scheme '{}', not deepsigns-output{}", path, scheme,
                scheme == "deepsigns-hidden" ? " (use `signet extract` for hidden-layer keys)" : "");
   OutputKeys k;
@@ -307,8 +297,7 @@ OutputKeys load_output_keys(const std::string& path, std::string* sha256) {
   if (nt.find("key_density")) k.key_density = nt.at("key_density");
   if (nt.find("pca_mean") || nt.find("pca_components"))
     k.pca = pca_from_tensors(nt.at("pca_mean"), nt.at("pca_components"), path);
-  k.norm.mean = split_floats(meta("signet.input_mean"), path + ": signet.input_mean");
-  k.norm.stddev = split_floats(meta("signet.input_std"), path + ": signet.input_std");
+  k.norm = kf.norm();
   k.extra = nt.metadata;
   int64_t stored_k = 0;
   try {
@@ -335,7 +324,7 @@ OutputKeys load_output_keys(const std::string& path, std::string* sha256) {
   const int64_t theta = compute_mismatch_threshold(k.confidence, k.size(), k.num_classes);
   SIGNET_CHECK(theta == k.theta, "{}: stored theta {} disagrees with Eq. (5) for K={}, C={}, p={} (which gives {})",
                path, k.theta, k.size(), k.num_classes, k.confidence, theta);
-  if (sha256) *sha256 = sha256_hex(bytes);
+  if (sha256) *sha256 = kf.sha256;
   return k;
 }
 
