@@ -12,13 +12,15 @@
 Every number comes from `build/signet ... --json`; rerun the command to check it.
 """
 import argparse
-import csv
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from report_io import write_csv, write_text  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIGNET = os.path.join(ROOT, "build", "signet")
@@ -35,18 +37,6 @@ def signet(*args):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def write_csv(path, rows):
-    with open(path + ".tmp", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
-        w.writeheader()
-        w.writerows(rows)
-    os.replace(path + ".tmp", path)
-
-
-def write_text(path, text):
-    with open(path + ".tmp", "w") as f:
-        f.write(text)
-    os.replace(path + ".tmp", path)
 
 
 def fidelity(a, work):

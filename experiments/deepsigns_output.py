@@ -24,7 +24,6 @@ reports/deepsigns_output_integrity.{png,svg} (needs gnuplot) and reports/deepsig
 (all tables). Every number comes from `signet ... --json`; rerun the command to check it.
 """
 import argparse
-import csv
 import json
 import os
 import shutil
@@ -32,6 +31,9 @@ import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from report_io import write_csv, write_text  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REPORTS = os.path.join(ROOT, "reports")
@@ -54,18 +56,6 @@ def signet(*args):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def write_csv(path, rows):
-    with open(path + ".tmp", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
-        w.writeheader()
-        w.writerows(rows)
-    os.replace(path + ".tmp", path)
-
-
-def write_text(path, text):
-    with open(path + ".tmp", "w") as f:
-        f.write(text)
-    os.replace(path + ".tmp", path)
 
 
 def verify(keys, weights):

@@ -43,24 +43,10 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "golden"))
 from make_cnn import Cifar10CNN  # noqa: E402
 from make_imdb_lstm import ImdbLSTM  # noqa: E402
+from make_mlp import MnistMLP  # noqa: E402
 from make_resnet50 import ResNet50  # noqa: E402
 from make_wrn import WideResNet  # noqa: E402
 
-
-class MnistMLP(nn.Module):
-    """mnist-mlp (DeepSigns Table 2): 784 -> fc1 512 -> ReLU -> fc2 512 -> ReLU -> fc3 10."""
-
-    def __init__(self, in_features=784, hidden=512, classes=10):
-        super().__init__()
-        self.fc1 = nn.Linear(in_features, hidden)
-        self.fc2 = nn.Linear(hidden, hidden)
-        self.fc3 = nn.Linear(hidden, classes)
-
-    def forward(self, x):
-        x = torch.flatten(x, 1)
-        x = F.relu(self.fc1(x))
-        x = F.relu(self.fc2(x))
-        return self.fc3(x)
 
 
 IMDB_VOCAB = 5002

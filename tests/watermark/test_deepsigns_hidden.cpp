@@ -7,28 +7,14 @@
 #include <filesystem>
 
 #include "tests/engine/gradcheck.h"
+#include "tests/watermark/banded_dataset.h"
 #include "watermark/deepsigns/hidden.h"
 
 using namespace signet;
 namespace fs = std::filesystem;
+using signet::test::banded;
 
 namespace {
-// Ten separable classes of 28x28 images: class c lights up its own band of rows.
-Dataset banded(int64_t n, uint64_t seed) {
-  Rng rng(seed);
-  Dataset d;
-  d.name = "banded";
-  d.images = Tensor::empty({n, 1, 28, 28});
-  d.labels = Tensor::empty({n}, DType::I64);
-  for (int64_t i = 0; i < n; ++i) {
-    const int64_t c = i % 10;
-    d.labels.i64()[i] = c;
-    for (int64_t p = 0; p < 784; ++p)
-      d.images.f32()[i * 784 + p] = ((p / 28) / 3 == c ? 0.8f : 0.1f) + 0.2f * static_cast<float>(rng.uniform());
-  }
-  return d;
-}
-
 std::string tmp(const std::string& name) {
   return (fs::temp_directory_path() / ("signet_wm_" + std::to_string(getpid()) + "_" + name)).string();
 }

@@ -11,11 +11,13 @@
 #include <filesystem>
 
 #include "tests/engine/gradcheck.h"
+#include "tests/watermark/banded_dataset.h"
 #include "watermark/deepsigns/hidden.h"
 #include "watermark/deepsigns/output.h"
 
 using namespace signet;
 namespace fs = std::filesystem;
+using signet::test::banded;
 
 namespace {
 // Eq. (5) as printed: 1 - sum_{k=0}^{n} binom(K, k) (1/C)^(K-k) (1 - 1/C)^k, in long double.
@@ -27,21 +29,6 @@ long double eq5(int64_t n, int64_t K, int64_t C) {
     sum += binom * std::pow(1.0L / C, static_cast<long double>(K - k)) * std::pow(1.0L - 1.0L / C, static_cast<long double>(k));
   }
   return 1 - sum;
-}
-
-Dataset banded(int64_t n, uint64_t seed) {
-  Rng rng(seed);
-  Dataset d;
-  d.name = "banded";
-  d.images = Tensor::empty({n, 1, 28, 28});
-  d.labels = Tensor::empty({n}, DType::I64);
-  for (int64_t i = 0; i < n; ++i) {
-    const int64_t c = i % 10;
-    d.labels.i64()[i] = c;
-    for (int64_t p = 0; p < 784; ++p)
-      d.images.f32()[i * 784 + p] = ((p / 28) / 3 == c ? 0.8f : 0.1f) + 0.2f * static_cast<float>(rng.uniform());
-  }
-  return d;
 }
 
 std::string tmp(const std::string& name) {
