@@ -6,6 +6,18 @@
 // (default_model_config: e.g. resnet50 3x224x224 and 1000 classes, imdb-lstm int64 tokens
 // [B, 500] with a 5002-id vocabulary); --input-shape and --classes override them. Image
 // inputs are N(0, 1) pixels, token inputs uniform ids in [0, vocab), labels uniform classes.
+//
+// --profile: the timed steps also run the profiler (engine/profiler.h) and a table of time per
+// op type and per layer, forward and backward, follows the summary (stderr with --json). The
+// profiler's clock reads add a little to each op, so the step times of a profiled run are for
+// reading the table, not for comparing with unprofiled runs.
+//
+// --deepsigns: each step also adds the DeepSigns regularizer (WM_activity_regularizer) on the
+// model's watermarked layer (penultimate_tap), as `signet embed` trains it: s = 1 chosen class,
+// N = 32 bits, lambda1 = lambda2 = 0.01, centres trained by the same SGD. With --profile, its
+// row's "% step" is the regularizer's share of a training step (issue 8: at most 1%).
+#include <cblas.h>
+
 #include <algorithm>
 #include <chrono>
 #include <memory>
@@ -13,12 +25,44 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "engine/ops.h"
+#include "engine/profiler.h"
 #include "models/trainer.h"
+#include "watermark/deepsigns/wm_regularizer.h"
 
 namespace signet::cli {
 
+namespace {
+// The DeepSigns embedding term of --deepsigns: keys drawn once, centres mu trainable.
+struct DeepSignsTerm {
+  std::string tap;
+  Tensor mu, A, b;
+  std::vector<int64_t> T{0};
+
+  DeepSignsTerm(Model& model, const Tensor& x, int64_t classes, Rng& rng) : tap(penultimate_tap(model.name)) {
+    Taps taps;
+    taps.wanted = {tap};
+    {
+      NoGradGuard ng;
+      model(x, &taps);
+    }
+    const int64_t M = features(taps.require(tap)).size(1), N = 32;
+    mu = Tensor::empty({classes, M});
+    for (int64_t i = 0; i < mu.numel(); ++i) mu.f32()[i] = 0.1f * static_cast<float>(rng.normal());
+    mu.set_requires_grad(true);
+    A = Tensor::empty({M, N});
+    for (int64_t i = 0; i < A.numel(); ++i) A.f32()[i] = static_cast<float>(rng.normal());
+    b = Tensor::empty({1, N});
+    for (int64_t i = 0; i < N; ++i) b.f32()[i] = static_cast<float>(rng.below(2));
+  }
+  static Tensor features(const Tensor& act) { return act.dim() == 2 ? act : flatten(act, 1); }
+  Tensor loss(const Taps& taps, const Tensor& y) const {
+    return WM_activity_regularizer(features(taps.require(tap)), y, mu, T, A, b, 0.01f, 0.01f, 1.0f);
+  }
+};
+}  // namespace
+
 void register_bench(CLI::App& app) {
-  struct Args { std::string model = "mnist-mlp", input_shape; int64_t batch = 128, steps = 50, warmup = 10, classes = 0; int threads = 0; bool json = false; };
+  struct Args { std::string model = "mnist-mlp", input_shape; int64_t batch = 128, steps = 50, warmup = 10, classes = 0; int threads = 0; bool json = false, profile = false, deepsigns = false; };
   auto a = std::make_shared<Args>();
   auto* c = app.add_subcommand("bench", "Time training steps on synthetic data");
   c->add_option("--model", a->model, "model name")->capture_default_str();
@@ -29,6 +73,8 @@ void register_bench(CLI::App& app) {
   c->add_option("--warmup", a->warmup, "untimed steps first")->capture_default_str();
   c->add_option("--threads", a->threads, "threads (0: all cores)");
   c->add_flag("--json", a->json, "print one JSON object on stdout");
+  c->add_flag("--profile", a->profile, "print time per op type and per layer over the timed steps");
+  c->add_flag("--deepsigns", a->deepsigns, "add the DeepSigns regularizer on the watermarked layer to each step");
   c->callback([a] {
     set_threads(a->threads);
     SIGNET_CHECK(a->steps > 0 && a->warmup >= 0 && a->batch > 0, "--steps and --batch-size must be positive, --warmup >= 0");
@@ -52,28 +98,48 @@ void register_bench(CLI::App& app) {
     const int64_t label_classes = model.loss == "bce" ? 2 : mc.num_classes;
     Tensor y = Tensor::empty({a->batch}, DType::I64);
     for (int64_t i = 0; i < a->batch; ++i) y.i64()[i] = static_cast<int64_t>(rng.below(label_classes));
-    auto opt = make_optimizer("sgd", model.net->named_parameters(), 0.01f, 0.9f, 0.0f, false);
+    std::unique_ptr<DeepSignsTerm> wm;
+    if (a->deepsigns) wm = std::make_unique<DeepSignsTerm>(model, x, label_classes, rng);
+    NamedTensorList params = model.net->named_parameters();
+    if (wm) params.emplace_back("deepsigns.mu", wm->mu);
+    auto opt = make_optimizer("sgd", params, 0.01f, 0.9f, 0.0f, false);
     model.net->train(true);
+    Taps taps;
+    if (wm) taps.wanted = {wm->tap};
     std::vector<double> ms;
     for (int64_t s = 0; s < a->warmup + a->steps; ++s) {
+      if (a->profile && s == a->warmup) profiler::enable();
+      profiler::step_begin();
       const auto t0 = std::chrono::steady_clock::now();
       opt->zero_grad();
-      Tensor loss = model_loss(model, model(x), y);
+      Tensor loss = model_loss(model, model(x, wm ? &taps : nullptr), y);
+      if (wm) loss = add(loss, wm->loss(taps, y));
       loss.backward();
-      opt->step();
+      taps.got.clear();
+      {
+        profiler::OpScope profile_op("optimizer.step");
+        opt->step();
+      }
       const double dt = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      profiler::step_end();
       if (s >= a->warmup) ms.push_back(dt);
     }
+    if (a->profile) profiler::disable();
     std::sort(ms.begin(), ms.end());
     const double median = ms.size() % 2 ? ms[ms.size() / 2] : 0.5 * (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]);
     if (a->json) {
       print_json({{"framework", "signet"}, {"model", a->model}, {"batch_size", a->batch}, {"threads", current_threads()},
                   {"input_shape", mc.input_shape}, {"classes", mc.num_classes}, {"steps", a->steps},
-                  {"median_ms", median}, {"min_ms", ms.front()}, {"max_ms", ms.back()}});
+                  {"blas_core", std::string(openblas_get_corename())}, {"median_ms", median}, {"min_ms", ms.front()}, {"max_ms", ms.back()}});
     } else {
       std::printf("%s batch %lld, input %s, %d threads: median %.3f ms, min %.3f, max %.3f per step (%lld steps)\n",
                   a->model.c_str(), static_cast<long long>(a->batch), shape_str(mc.input_shape).c_str(),
                   current_threads(), median, ms.front(), ms.back(), static_cast<long long>(a->steps));
+    }
+    if (a->profile) {
+      std::FILE* out = a->json ? stderr : stdout;
+      std::fputc('\n', out);
+      profiler::print_profile(out);
     }
   });
 }

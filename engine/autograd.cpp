@@ -4,6 +4,7 @@
 #include <unordered_set>
 
 #include "engine/ops/binary.h"
+#include "engine/profiler.h"
 
 namespace signet {
 
@@ -30,6 +31,7 @@ void record(Tensor& out, const char* name, std::vector<Tensor> inputs, BackwardF
   node->name = name;
   node->inputs = std::move(inputs);
   node->backward = std::move(backward);
+  node->profile_layer = profiler::current_layer();
   out.impl()->requires_grad = true;
   out.impl()->grad_fn = std::move(node);
 }
@@ -86,6 +88,7 @@ void walk(const Tensor& root, const Tensor& grad_output, bool create_graph,
   SIGNET_CHECK(g0.shape() == root.shape(), "backward: gradient shape {} for output shape {}",
                shape_str(g0.shape()), shape_str(root.shape()));
   GradModeGuard mode(create_graph);
+  profiler::BackwardPassScope profile_pass;
   if (!root.grad_fn()) {  // the root is itself a leaf
     deliver(root, g0);
     return;
@@ -98,7 +101,11 @@ void walk(const Tensor& root, const Tensor& grad_output, bool create_graph,
     if (it == pending.end()) continue;  // no gradient flows through this node
     Tensor g = std::move(it->second);
     pending.erase(it);
-    std::vector<Tensor> grads = node->backward(g);
+    std::vector<Tensor> grads;
+    {
+      profiler::NodeScope profile_node(node->name, node->profile_layer);
+      grads = node->backward(g);
+    }
     SIGNET_CHECK(grads.size() == node->inputs.size(),
                  "internal: backward of '{}' returned {} gradients for {} inputs", node->name,
                  grads.size(), node->inputs.size());

@@ -24,6 +24,7 @@ struct Node {
   std::string name;             // the op's name, for error messages and profiles
   std::vector<Tensor> inputs;   // the op's inputs, in order (kept alive by the graph)
   BackwardFn backward;          // returns one gradient per input (undefined = zero / not needed)
+  int32_t profile_layer = -1;   // the module running when recorded (engine/profiler.h), or -1
 };
 
 // Grad mode: ops record nodes only while it is on (the default). Thread-local.

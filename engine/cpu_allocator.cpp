@@ -51,6 +51,9 @@ void* cpu_alloc(size_t nbytes) {
     p = std::aligned_alloc(64, n);
     if (!p) throw std::bad_alloc();
   }
+  std::lock_guard<std::mutex> lock(c.mu);
+  ++c.stats.system_allocs;
+  c.stats.system_bytes += n;
   return p;
 }
 
@@ -65,6 +68,7 @@ void cpu_free(void* p, size_t nbytes) {
       c.stats.cached_bytes += n;
       return;
     }
+    ++c.stats.system_frees;
   }
   std::free(p);
 }
@@ -77,8 +81,10 @@ CpuAllocatorStats cpu_allocator_stats() {
 void cpu_allocator_release_cache() {
   Cache& c = cache();
   std::lock_guard<std::mutex> lock(c.mu);
-  for (auto& [n, list] : c.free_lists)
+  for (auto& [n, list] : c.free_lists) {
     for (void* p : list) std::free(p);
+    c.stats.system_frees += list.size();
+  }
   c.free_lists.clear();
   c.stats.cached_bytes = 0;
 }

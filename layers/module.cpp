@@ -3,6 +3,7 @@
 #include <map>
 
 #include "engine/autograd.h"
+#include "engine/profiler.h"
 
 namespace signet {
 
@@ -16,6 +17,7 @@ const Tensor& Taps::require(const std::string& path) const {
 }
 
 Tensor Module::operator()(const Tensor& x, Taps* taps) {
+  profiler::LayerScope profile_layer(this, path_, [this] { return type_name(); });
   Tensor y = forward(x, taps);
   if (taps && !path_.empty() && taps->wants(path_)) taps->got[path_] = y;
   return y;

@@ -64,7 +64,7 @@ std::vector<Tensor> composed_backward(const Tensor& g, const Tensor& x, const Te
 
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                   const Tensor& running_var, bool training, double momentum, double eps) {
-  backend_for("batch_norm", {x, weight, bias, running_mean, running_var});
+  SIGNET_DISPATCH("batch_norm", {x, weight, bias, running_mean, running_var});
   SIGNET_CHECK(x.dtype() == DType::F32 && x.dim() >= 2,
                "batch_norm: input must be a float32 [N, C] or [N, C, H, W] tensor, got {}", x.str());
   SIGNET_CHECK(eps > 0, "batch_norm: eps {} must be positive", eps);

@@ -21,7 +21,7 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
 }
 
 static Tensor binary_forward(BinaryOp op, const char* name, const Tensor& a, const Tensor& b) {
-  backend_for(name, {a, b});
+  SIGNET_DISPATCH(name, {a, b});
   SIGNET_CHECK(a.dtype() == DType::F32 && b.dtype() == DType::F32, "{}: needs float32 inputs, got {} and {}",
                name, dtype_name(a.dtype()), dtype_name(b.dtype()));
   Tensor out = Tensor::empty(broadcast_shapes(a.shape(), b.shape(), name));

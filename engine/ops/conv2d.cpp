@@ -36,7 +36,7 @@ Conv2dGeom conv2d_geom(const char* op, const Shape& x, const Shape& w, int64_t s
 
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, int64_t sh, int64_t sw, int64_t ph,
               int64_t pw) {
-  backend_for("conv2d", {x, w, bias});
+  SIGNET_DISPATCH("conv2d", {x, w, bias});
   check_f32(x, "conv2d", "input", "[N, C, H, W]");
   check_f32(w, "conv2d", "weight", "[O, C, kh, kw]");
   const Conv2dGeom g = conv2d_geom("conv2d", x.shape(), w.shape(), sh, sw, ph, pw);
@@ -66,7 +66,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, int64_t stri
 Tensor conv2d_backward_input(const Tensor& gy, const Tensor& w, const Shape& input_shape, int64_t sh,
                              int64_t sw, int64_t ph, int64_t pw) {
   const char* op = "conv2d_backward_input";
-  backend_for(op, {gy, w});
+  SIGNET_DISPATCH(op, {gy, w});
   check_f32(gy, op, "gradient", "[N, O, Ho, Wo]");
   check_f32(w, op, "weight", "[O, C, kh, kw]");
   const Conv2dGeom g = conv2d_geom(op, input_shape, w.shape(), sh, sw, ph, pw);
@@ -89,7 +89,7 @@ Tensor conv2d_backward_input(const Tensor& gy, const Tensor& w, const Shape& inp
 Tensor conv2d_backward_weight(const Tensor& gy, const Tensor& x, const Shape& weight_shape, int64_t sh,
                               int64_t sw, int64_t ph, int64_t pw) {
   const char* op = "conv2d_backward_weight";
-  backend_for(op, {gy, x});
+  SIGNET_DISPATCH(op, {gy, x});
   check_f32(gy, op, "gradient", "[N, O, Ho, Wo]");
   check_f32(x, op, "input", "[N, C, H, W]");
   const Conv2dGeom g = conv2d_geom(op, x.shape(), weight_shape, sh, sw, ph, pw);

@@ -21,6 +21,8 @@
 // with the batch split over OpenMP threads (OpenBLAS runs single-threaded inside a parallel
 // region, so there is no nested oversubscription); a batch of one uses BLAS's own threads.
 // 1x1 kernels with stride 1 and no padding skip im2col (the image is its own column matrix).
+// Tiny outputs (Ho*Wo < 16, e.g. resnet50's last stage at 64x64 input) group G images into
+// one GEMM, W [O, K] x [K, G*Ho*Wo]: a GEMM a few columns wide runs far below the FMA roof.
 #pragma once
 #include "engine/tensor.h"
 
@@ -56,9 +58,11 @@ void conv2d_backward_input_fast(const Conv2dGeom& g, const float* dy, const floa
 void conv2d_backward_weight_ref(const Conv2dGeom& g, const float* dy, const float* x, float* dw);
 void conv2d_backward_weight_fast(const Conv2dGeom& g, const float* dy, const float* x, float* dw);
 // One image [C,H,W] -> col [C*kh*kw, Ho*Wo] (zeros where the window is in the padding), and
-// the adjoint: col2im adds col back into im [C,H,W] (which it zeroes first).
-void im2col(const Conv2dGeom& g, const float* im, float* col);
-void col2im(const Conv2dGeom& g, const float* col, float* im);
+// the adjoint: col2im adds col back into im [C,H,W] (which it zeroes first). `ld` is the
+// distance between col's rows (0: Ho*Wo); a larger one places the image's columns inside the
+// wider column matrix of a group of images.
+void im2col(const Conv2dGeom& g, const float* im, float* col, int64_t ld = 0);
+void col2im(const Conv2dGeom& g, const float* col, float* im, int64_t ld = 0);
 }  // namespace cpu
 
 }  // namespace signet

@@ -79,8 +79,8 @@ inline void valid_cols(const Conv2dGeom& g, int64_t b, int64_t& j0, int64_t& j1)
 }
 }  // namespace
 
-void im2col(const Conv2dGeom& g, const float* im, float* col) {
-  const int64_t P = g.Ho * g.Wo;
+void im2col(const Conv2dGeom& g, const float* im, float* col, int64_t ld) {
+  const int64_t P = ld > 0 ? ld : g.Ho * g.Wo;
   for (int64_t c = 0; c < g.C; ++c)
     for (int64_t a = 0; a < g.kh; ++a)
       for (int64_t b = 0; b < g.kw; ++b) {
@@ -106,8 +106,8 @@ void im2col(const Conv2dGeom& g, const float* im, float* col) {
       }
 }
 
-void col2im(const Conv2dGeom& g, const float* col, float* im) {
-  const int64_t P = g.Ho * g.Wo;
+void col2im(const Conv2dGeom& g, const float* col, float* im, int64_t ld) {
+  const int64_t P = ld > 0 ? ld : g.Ho * g.Wo;
   std::fill(im, im + g.C * g.H * g.W, 0.0f);
   for (int64_t c = 0; c < g.C; ++c)
     for (int64_t a = 0; a < g.kh; ++a)
@@ -144,11 +144,11 @@ bool batch_parallel(const Conv2dGeom& g) {
   return g.N > 1 && omp_get_max_threads() > 1 && flops >= (int64_t{1} << 20);
 }
 
-// Calls body(n, scratch) for every image, each thread with its own scratch buffer of `per`
-// floats (none when per == 0).
+// Calls body(i, scratch) for i in [0, count) (images, or groups of images), each thread with
+// its own scratch buffer of `per` floats (none when per == 0).
 template <class Body>
-void for_each_image(const Conv2dGeom& g, int64_t per, Body&& body) {
-  const bool par = batch_parallel(g);
+void for_each_chunk(const Conv2dGeom& g, int64_t count, int64_t per, Body&& body) {
+  const bool par = count > 1 && batch_parallel(g);
   const int nt = par ? omp_get_max_threads() : 1;
   Tensor scratch = Tensor::empty({std::max<int64_t>(per * nt, 1)});
   float* base = scratch.f32();
@@ -156,12 +156,76 @@ void for_each_image(const Conv2dGeom& g, int64_t per, Body&& body) {
   {
     float* mine = base + per * omp_get_thread_num();
 #pragma omp for schedule(static)
-    for (int64_t n = 0; n < g.N; ++n) body(n, mine);
+    for (int64_t i = 0; i < count; ++i) body(i, mine);
   }
+}
+template <class Body>
+void for_each_image(const Conv2dGeom& g, int64_t per, Body&& body) {
+  for_each_chunk(g, g.N, per, body);
+}
+
+// Images per GEMM: 1 when an image's output has 16 pixels or more, otherwise enough images
+// for about kGroupCols columns. Measured single-threaded (bench_conv.cpp, bench/RESULTS.md):
+// resnet50's layer4 3x3 conv at 64x64 input (P = 2x2) runs 3-4x faster as one
+// [512, 4608] x [4608, 64] GEMM for 16 images than as 16 GEMMs 4 columns wide; at P = 16 the
+// two are even and at P = 64 grouping is 30% slower (the group's columns leave the cache).
+constexpr int64_t kGroupBelow = 16, kGroupCols = 64;
+int64_t group_size(const Conv2dGeom& g) {
+  const int64_t P = g.Ho * g.Wo;
+  if (g.N < 2 || P == 0 || P >= kGroupBelow) return 1;
+  return std::min<int64_t>(g.N, std::max<int64_t>(1, kGroupCols / P));
+}
+
+// The images of group gi: [n0, n0 + gn).
+struct Group {
+  int64_t n0, gn;
+};
+Group group_at(const Conv2dGeom& g, int64_t G, int64_t gi) { return {gi * G, std::min(G, g.N - gi * G)}; }
+
+// dy [N, O, P] images n0.. -> dst [O, gn*P] (image i in columns i*P..), the GEMM's layout.
+void gather_dy(const Conv2dGeom& g, const float* dy, Group grp, float* dst) {
+  const int64_t P = g.Ho * g.Wo, L = grp.gn * P;
+  for (int64_t i = 0; i < grp.gn; ++i)
+    for (int64_t o = 0; o < g.O; ++o)
+      std::memcpy(dst + o * L + i * P, dy + ((grp.n0 + i) * g.O + o) * P, P * sizeof(float));
+}
+
+void conv2d_grouped(const Conv2dGeom& g, int64_t G, const float* x, const float* w, const float* bias, float* y) {
+  const int64_t K = g.C * g.kh * g.kw, P = g.Ho * g.Wo, in_sz = g.C * g.H * g.W;
+  const int64_t groups = (g.N + G - 1) / G;
+  for_each_chunk(g, groups, (K + g.O) * G * P, [&](int64_t gi, float* col) {
+    const Group grp = group_at(g, G, gi);
+    const int64_t L = grp.gn * P;
+    float* out = col + K * G * P;
+    for (int64_t i = 0; i < grp.gn; ++i) im2col(g, x + (grp.n0 + i) * in_sz, col + i * P, L);
+    gemm_fast(false, false, g.O, L, K, 1.0f, w, K, col, L, 0.0f, out, L);
+    for (int64_t i = 0; i < grp.gn; ++i)
+      for (int64_t o = 0; o < g.O; ++o) {
+        float* dst = y + ((grp.n0 + i) * g.O + o) * P;
+        const float* src = out + o * L + i * P;
+        const float b = bias ? bias[o] : 0.0f;
+#pragma omp simd
+        for (int64_t p = 0; p < P; ++p) dst[p] = src[p] + b;
+      }
+  });
+}
+
+void conv2d_backward_input_grouped(const Conv2dGeom& g, int64_t G, const float* dy, const float* w, float* dx) {
+  const int64_t K = g.C * g.kh * g.kw, P = g.Ho * g.Wo, in_sz = g.C * g.H * g.W;
+  const int64_t groups = (g.N + G - 1) / G;
+  for_each_chunk(g, groups, (K + g.O) * G * P, [&](int64_t gi, float* col) {
+    const Group grp = group_at(g, G, gi);
+    const int64_t L = grp.gn * P;
+    float* dyg = col + K * G * P;
+    gather_dy(g, dy, grp, dyg);
+    gemm_fast(true, false, K, L, g.O, 1.0f, w, K, dyg, L, 0.0f, col, L);
+    for (int64_t i = 0; i < grp.gn; ++i) col2im(g, col + i * P, dx + (grp.n0 + i) * in_sz, L);
+  });
 }
 }  // namespace
 
 void conv2d_fast(const Conv2dGeom& g, const float* x, const float* w, const float* bias, float* y) {
+  if (const int64_t G = group_size(g); G > 1) return conv2d_grouped(g, G, x, w, bias, y);
   const int64_t K = g.C * g.kh * g.kw, P = g.Ho * g.Wo, in_sz = g.C * g.H * g.W;
   const bool direct = is_pointwise(g);
   for_each_image(g, direct ? 0 : K * P, [&](int64_t n, float* col) {
@@ -179,6 +243,7 @@ void conv2d_fast(const Conv2dGeom& g, const float* x, const float* w, const floa
 }
 
 void conv2d_backward_input_fast(const Conv2dGeom& g, const float* dy, const float* w, float* dx) {
+  if (const int64_t G = group_size(g); G > 1 && g.O > 0) return conv2d_backward_input_grouped(g, G, dy, w, dx);
   const int64_t K = g.C * g.kh * g.kw, P = g.Ho * g.Wo, in_sz = g.C * g.H * g.W;
   const bool direct = is_pointwise(g);
   for_each_image(g, direct ? 0 : K * P, [&](int64_t n, float* col) {
@@ -196,39 +261,49 @@ void conv2d_backward_input_fast(const Conv2dGeom& g, const float* dy, const floa
 void conv2d_backward_weight_fast(const Conv2dGeom& g, const float* dy, const float* x, float* dw) {
   const int64_t K = g.C * g.kh * g.kw, P = g.Ho * g.Wo, in_sz = g.C * g.H * g.W;
   const int64_t wsz = g.O * K;
-  const bool direct = is_pointwise(g);
   if (P == 0 || g.N == 0) {
     std::fill(dw, dw + wsz, 0.0f);
     return;
   }
-  // dw = sum_n dy_n [O, P] col_n^T [P, K]. Each thread accumulates its images into a private
-  // [O, K] block; the blocks are added at the end in thread order (deterministic for a fixed
-  // thread count).
-  const bool par = batch_parallel(g);
+  // dw = sum_n dy_n [O, P] col_n^T [P, K], over groups of G images (group_size) as one GEMM
+  // each. Each thread accumulates its groups into a private [O, K] block; the blocks are added
+  // at the end in thread order (deterministic for a fixed thread count).
+  const int64_t G = group_size(g), groups = (g.N + G - 1) / G;
+  const bool direct = G == 1 && is_pointwise(g);
+  const bool par = groups > 1 && batch_parallel(g);
   const int nt = par ? omp_get_max_threads() : 1;
-  const int64_t colsz = direct ? 0 : K * P;
-  Tensor scratch = Tensor::empty({nt * (colsz + wsz)});
+  const int64_t colsz = direct ? 0 : K * G * P, dysz = G > 1 ? g.O * G * P : 0;
+  const int64_t per = wsz + colsz + dysz;
+  Tensor scratch = Tensor::empty({nt * per});
   std::vector<char> used(nt, 0);
 #pragma omp parallel num_threads(nt) if (par)
   {
     const int t = omp_get_thread_num();
-    float* acc = scratch.f32() + t * (colsz + wsz);
+    float* acc = scratch.f32() + t * per;
     float* col = acc + wsz;
+    float* dyg = col + colsz;
 #pragma omp for schedule(static)
-    for (int64_t n = 0; n < g.N; ++n) {
-      const float* cm = x + n * in_sz;
-      if (!direct) {
-        im2col(g, cm, col);
-        cm = col;
+    for (int64_t gi = 0; gi < groups; ++gi) {
+      const Group grp = group_at(g, G, gi);
+      const int64_t L = grp.gn * P;
+      const float* cm = col;
+      const float* dyp = dyg;
+      if (G == 1) {
+        dyp = dy + grp.n0 * g.O * P;
+        if (direct) cm = x + grp.n0 * in_sz;
+        else im2col(g, x + grp.n0 * in_sz, col);
+      } else {
+        for (int64_t i = 0; i < grp.gn; ++i) im2col(g, x + (grp.n0 + i) * in_sz, col + i * P, L);
+        gather_dy(g, dy, grp, dyg);
       }
-      gemm_fast(false, true, g.O, K, P, 1.0f, dy + n * g.O * P, P, cm, P, used[t] ? 1.0f : 0.0f, acc, K);
+      gemm_fast(false, true, g.O, K, L, 1.0f, dyp, L, cm, L, used[t] ? 1.0f : 0.0f, acc, K);
       used[t] = 1;
     }
   }
   std::fill(dw, dw + wsz, 0.0f);
   for (int t = 0; t < nt; ++t) {
     if (!used[t]) continue;
-    const float* acc = scratch.f32() + t * (colsz + wsz);
+    const float* acc = scratch.f32() + t * per;
 #pragma omp simd
     for (int64_t i = 0; i < wsz; ++i) dw[i] += acc[i];
   }

@@ -6,11 +6,18 @@
 #pragma once
 #include <initializer_list>
 
+#include "engine/profiler.h"
 #include "engine/tensor.h"
 
 namespace signet {
 
 Device backend_for(const char* op, std::initializer_list<Tensor> inputs);
+
+// An op's entry point: backend_for, and in profile mode (engine/profiler.h) the op is timed
+// from here to the end of the enclosing block, so put it first in the op's own function.
+#define SIGNET_DISPATCH(op, ...)                        \
+  ::signet::profiler::OpScope signet_profile_op_(op); \
+  ::signet::backend_for(op, __VA_ARGS__)
 
 // Parallelise an elementwise loop only when it is large enough to pay for waking the pool.
 constexpr int64_t kParallelGrain = 1 << 15;

@@ -6,7 +6,7 @@
 namespace signet {
 
 Tensor dropout(const Tensor& x, float p, bool training, Rng& rng) {
-  backend_for("dropout", {x});
+  SIGNET_DISPATCH("dropout", {x});
   SIGNET_CHECK(p >= 0.0f && p < 1.0f, "dropout: probability {} must be in [0, 1)", p);
   if (!training || p == 0.0f) return x;
   Tensor mask = Tensor::empty(x.shape());

@@ -7,7 +7,7 @@
 namespace signet {
 
 Tensor embedding(const Tensor& weight, const Tensor& ids) {
-  backend_for("embedding", {weight, ids});
+  SIGNET_DISPATCH("embedding", {weight, ids});
   SIGNET_CHECK(weight.dim() == 2 && weight.dtype() == DType::F32,
                "embedding: the weight must be a 2-d float32 table [num_embeddings, dim], got {}",
                weight.str());

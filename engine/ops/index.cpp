@@ -29,7 +29,7 @@ void check_index(int64_t v, int64_t n, const char* op) {
 }  // namespace
 
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& idx) {
-  backend_for("index_select", {x, idx});
+  SIGNET_DISPATCH("index_select", {x, idx});
   dim = norm_dim(dim, x, "index_select");
   SIGNET_CHECK(idx.dtype() == DType::I64 && idx.dim() == 1, "index_select: indices must be 1-d int64, got {}", idx.str());
   const Tensor xc = x.contiguous();
@@ -57,7 +57,7 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& idx) {
 }
 
 Tensor index_add(const Tensor& base, int64_t dim, const Tensor& idx, const Tensor& src) {
-  backend_for("index_add", {base, idx, src});
+  SIGNET_DISPATCH("index_add", {base, idx, src});
   dim = norm_dim(dim, base, "index_add");
   SIGNET_CHECK(idx.dtype() == DType::I64 && idx.dim() == 1, "index_add: indices must be 1-d int64");
   Shape expect = base.shape();
@@ -84,7 +84,7 @@ Tensor index_add(const Tensor& base, int64_t dim, const Tensor& idx, const Tenso
 }
 
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& idx) {
-  backend_for("gather", {x, idx});
+  SIGNET_DISPATCH("gather", {x, idx});
   dim = norm_dim(dim, x, "gather");
   SIGNET_CHECK(idx.dtype() == DType::I64 && idx.dim() == x.dim(), "gather: indices must be int64 with {} dims", x.dim());
   for (int64_t i = 0; i < x.dim(); ++i)
@@ -110,7 +110,7 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& idx) {
 }
 
 Tensor scatter_add(const Tensor& base, int64_t dim, const Tensor& idx, const Tensor& src) {
-  backend_for("scatter_add", {base, idx, src});
+  SIGNET_DISPATCH("scatter_add", {base, idx, src});
   dim = norm_dim(dim, base, "scatter_add");
   SIGNET_CHECK(src.shape() == idx.shape(), "scatter_add: source {} and index {} shapes differ",
                shape_str(src.shape()), shape_str(idx.shape()));
@@ -138,7 +138,7 @@ Tensor scatter_add(const Tensor& base, int64_t dim, const Tensor& idx, const Ten
 }
 
 Tensor argmax(const Tensor& x, int64_t dim) {
-  backend_for("argmax", {x});
+  SIGNET_DISPATCH("argmax", {x});
   dim = norm_dim(dim, x, "argmax");
   SIGNET_CHECK(x.shape()[dim] > 0, "argmax: empty dimension in {}", shape_str(x.shape()));
   const Tensor xc = x.contiguous();

@@ -52,7 +52,7 @@ Tensor one_hot(const Tensor& target, int64_t classes) {
 }
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& target) {
-  backend_for("cross_entropy", {logits, target});
+  SIGNET_DISPATCH("cross_entropy", {logits, target});
   SIGNET_CHECK(logits.dim() == 2 && logits.dtype() == DType::F32, "cross_entropy: logits must be [N, C] float32, got {}", logits.str());
   SIGNET_CHECK(target.dtype() == DType::I64 && target.dim() == 1 && target.size(0) == logits.size(0),
                "cross_entropy: target must be int64 [{}], got {}", logits.size(0), target.str());
@@ -72,7 +72,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target) {
 }
 
 Tensor bce_with_logits(const Tensor& x, const Tensor& t) {
-  backend_for("bce_with_logits", {x, t});
+  SIGNET_DISPATCH("bce_with_logits", {x, t});
   SIGNET_CHECK(x.shape() == t.shape() && x.dtype() == DType::F32 && t.dtype() == DType::F32,
                "bce_with_logits: logits {} and targets {} must be float32 of one shape", x.str(), t.str());
   const int64_t n = x.numel();

@@ -43,7 +43,7 @@ std::vector<Tensor> cell_backward_composed(const Tensor& gates, const Tensor& c_
 cpu::LstmDims check_lstm(const char* op, const Tensor& x, const Tensor& w_ih, const Tensor& w_hh,
                          const Tensor& b_ih, const Tensor& b_hh, const Tensor& h0,
                          const Tensor& c0) {
-  backend_for(op, {x, w_ih, w_hh, b_ih, b_hh, h0, c0});
+  backend_for(op, {x, w_ih, w_hh, b_ih, b_hh, h0, c0});  // the callers time the op (OpScope)
   SIGNET_CHECK(x.dim() == 3, "{}: input must be [batch, time, features] (batch-first), got {}",
                op, shape_str(x.shape()));
   check_f32(x, op, "the input");
@@ -101,7 +101,7 @@ Tensor join_time(const std::vector<Tensor>& xs, size_t lo, size_t hi) {
 }  // namespace
 
 LstmCellOut lstm_cell_pointwise(const Tensor& gates, const Tensor& c_prev) {
-  backend_for("lstm_cell_pointwise", {gates, c_prev});
+  SIGNET_DISPATCH("lstm_cell_pointwise", {gates, c_prev});
   SIGNET_CHECK(c_prev.dim() == 2, "lstm_cell_pointwise: c_prev must be [batch, hidden], got {}",
                shape_str(c_prev.shape()));
   const int64_t B = c_prev.size(0), H = c_prev.size(1);
@@ -134,6 +134,7 @@ LstmCellOut lstm_cell_pointwise(const Tensor& gates, const Tensor& c_prev) {
 
 LstmOut lstm_composed(const Tensor& x, const Tensor& w_ih, const Tensor& w_hh, const Tensor& b_ih,
                       const Tensor& b_hh, const Tensor& h0, const Tensor& c0) {
+  profiler::OpScope profile_op("lstm_composed");
   const cpu::LstmDims d = check_lstm("lstm_composed", x, w_ih, w_hh, b_ih, b_hh, h0, c0);
   const int64_t B = d.B, T = d.T, D = d.D, H = d.H;
   std::vector<Tensor> xs, hs;
@@ -152,6 +153,7 @@ LstmOut lstm_composed(const Tensor& x, const Tensor& w_ih, const Tensor& w_hh, c
 
 LstmOut lstm(const Tensor& x, const Tensor& w_ih, const Tensor& w_hh, const Tensor& b_ih,
              const Tensor& b_hh, const Tensor& h0, const Tensor& c0) {
+  profiler::OpScope profile_op("lstm");
   const cpu::LstmDims d = check_lstm("lstm", x, w_ih, w_hh, b_ih, b_hh, h0, c0);
   const int64_t B = d.B, T = d.T, H = d.H, BTH = B * T * H;
   const Tensor xc = x.contiguous(), wi = w_ih.contiguous(), wh = w_hh.contiguous();

@@ -30,7 +30,7 @@ void check2d(const Tensor& t, const char* op, const char* what) {
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
-  backend_for("matmul", {a, b});
+  SIGNET_DISPATCH("matmul", {a, b});
   check2d(a, "matmul", "a");
   check2d(b, "matmul", "b");
   SIGNET_CHECK(a.size(1) == b.size(0), "matmul: inner dimensions differ: {} x {}", shape_str(a.shape()), shape_str(b.shape()));
@@ -53,7 +53,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
-  backend_for("linear", {x, w, bias});
+  SIGNET_DISPATCH("linear", {x, w, bias});
   check2d(x, "linear", "input");
   check2d(w, "linear", "weight");
   SIGNET_CHECK(x.size(1) == w.size(1), "linear: input has {} features but the weight {} expects {}",

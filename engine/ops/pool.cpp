@@ -57,7 +57,7 @@ Tensor max_pool2d_gather(const Tensor& G, const Tensor& idx) {
 
 std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, int64_t kernel, int64_t stride,
                                                   int64_t padding) {
-  backend_for("max_pool2d", {x});
+  SIGNET_DISPATCH("max_pool2d", {x});
   check_input(x, "max_pool2d");
   const Pool2dGeom g = pool2d_geom("max_pool2d", x.shape(), kernel, stride, padding);
   const Tensor xc = x.contiguous();
@@ -78,7 +78,7 @@ Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t paddi
 
 Tensor max_pool2d_backward(const Tensor& gy, const Tensor& indices, const Shape& input_shape) {
   const char* op = "max_pool2d_backward";
-  backend_for(op, {gy, indices});
+  SIGNET_DISPATCH(op, {gy, indices});
   check_input(gy, op);
   const Pool2dGeom g = index_geom(op, indices, input_shape);
   SIGNET_CHECK(gy.shape() == indices.shape(), "{}: gradient {} and indices {} differ in shape", op,
@@ -97,7 +97,7 @@ Tensor max_pool2d_backward(const Tensor& gy, const Tensor& indices, const Shape&
 }
 
 Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding) {
-  backend_for("avg_pool2d", {x});
+  SIGNET_DISPATCH("avg_pool2d", {x});
   check_input(x, "avg_pool2d");
   const Pool2dGeom g = pool2d_geom("avg_pool2d", x.shape(), kernel, stride, padding);
   const Tensor xc = x.contiguous();
@@ -114,7 +114,7 @@ Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t paddi
 Tensor avg_pool2d_backward(const Tensor& gy, const Shape& input_shape, int64_t kernel, int64_t stride,
                            int64_t padding) {
   const char* op = "avg_pool2d_backward";
-  backend_for(op, {gy});
+  SIGNET_DISPATCH(op, {gy});
   check_input(gy, op);
   const Pool2dGeom g = pool2d_geom(op, input_shape, kernel, stride, padding);
   const Shape want{g.N, g.C, g.Ho, g.Wo};
@@ -132,7 +132,7 @@ Tensor avg_pool2d_backward(const Tensor& gy, const Shape& input_shape, int64_t k
 }
 
 Tensor global_avg_pool(const Tensor& x) {
-  backend_for("global_avg_pool", {x});
+  SIGNET_DISPATCH("global_avg_pool", {x});
   check_input(x, "global_avg_pool");
   SIGNET_CHECK(x.dim() == 4, "global_avg_pool: input must be [N, C, H, W], got {}", shape_str(x.shape()));
   const int64_t N = x.size(0), C = x.size(1), hw = x.size(2) * x.size(3);

@@ -52,7 +52,7 @@ Tensor sum_keep(const Tensor& x, const std::vector<int64_t>& dims) {
 }  // namespace
 
 Tensor sum(const Tensor& x, std::vector<int64_t> dims, bool keepdim) {
-  backend_for("sum", {x});
+  SIGNET_DISPATCH("sum", {x});
   SIGNET_CHECK(x.dtype() == DType::F32, "sum: needs a float32 tensor");
   dims = normalize_dims(dims, x.dim(), "sum");
   Tensor kept = x.dim() == 0 ? x.clone() : sum_keep(x, dims);
@@ -97,7 +97,7 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
 }
 
 Tensor expand(const Tensor& x, const Shape& shape) {
-  backend_for("expand", {x});
+  SIGNET_DISPATCH("expand", {x});
   if (x.shape() == shape) return x;
   Tensor out = x.expand_view(shape);
   if (needs_grad({x})) {

@@ -65,7 +65,7 @@ Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
 }
 
 Tensor narrow_pad(const Tensor& g, const Shape& full_shape, int64_t dim, int64_t start) {
-  backend_for("narrow_pad", {g});
+  SIGNET_DISPATCH("narrow_pad", {g});
   Tensor out = Tensor::zeros(full_shape, g.dtype(), g.device());
   out.narrow_view(dim, start, g.shape()[dim]).copy_(g);
   if (needs_grad({g})) {
@@ -78,6 +78,7 @@ Tensor narrow_pad(const Tensor& g, const Shape& full_shape, int64_t dim, int64_t
 }
 
 Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
+  profiler::OpScope profile_op("concat");
   SIGNET_CHECK(!xs.empty(), "concat: no tensors given");
   const Tensor& first = xs[0];
   if (dim < 0) dim += first.dim();

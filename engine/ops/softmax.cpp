@@ -11,7 +11,7 @@ namespace signet {
 namespace {
 Tensor softmax_forward(const Tensor& x, int64_t& dim, bool log) {
   const char* name = log ? "log_softmax" : "softmax";
-  backend_for(name, {x});
+  SIGNET_DISPATCH(name, {x});
   if (dim < 0) dim += x.dim();
   SIGNET_CHECK(dim >= 0 && dim < x.dim(), "{}: dim out of range for shape {}", name, shape_str(x.shape()));
   int64_t outer = 1, inner = 1;

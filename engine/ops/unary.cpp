@@ -11,7 +11,7 @@ namespace signet {
 
 namespace {
 Tensor unary_forward(UnaryOp op, const char* name, const Tensor& x) {
-  backend_for(name, {x});
+  SIGNET_DISPATCH(name, {x});
   SIGNET_CHECK(x.dtype() == DType::F32, "{}: needs a float32 tensor, got {}", name, dtype_name(x.dtype()));
   const Tensor xc = x.contiguous();
   Tensor y = Tensor::empty(x.shape());
@@ -29,7 +29,7 @@ Tensor relu(const Tensor& x) {
 }
 
 Tensor relu_grad(const Tensor& g, const Tensor& x) {
-  backend_for("relu_grad", {g, x});
+  SIGNET_DISPATCH("relu_grad", {g, x});
   SIGNET_CHECK(g.shape() == x.shape(), "relu_grad: gradient {} for input {}", shape_str(g.shape()), shape_str(x.shape()));
   const Tensor gc = g.contiguous(), xc = x.contiguous();
   Tensor out = Tensor::empty(x.shape());

@@ -68,7 +68,9 @@ TEST(OpsConv2d, FastMatchesReference) {
       {2, 2, 8, 9, 3, 2, 3, 1, 2, 0, 1},     {1, 2, 4, 4, 2, 3, 3, 1, 1, 2, 2},   // rectangular; big pad
       {5, 3, 10, 7, 2, 5, 3, 3, 2, 2, 1},    {8, 16, 16, 16, 16, 3, 3, 1, 1, 1, 1}, // batch-parallel path
       {1, 16, 20, 20, 16, 3, 3, 1, 1, 1, 1}, {3, 5, 3, 3, 2, 3, 3, 1, 1, 0, 0},   // batch 1 (BLAS threads); 1x1 out
-      {4, 8, 12, 12, 8, 1, 1, 1, 1, 0, 0}};
+      {4, 8, 12, 12, 8, 1, 1, 1, 1, 0, 0},
+      // Grouped GEMMs (outputs under 16 pixels): 7 + 7 + 6 images of 3x3, 3x3 and 1x1 stride 2.
+      {20, 6, 3, 3, 5, 3, 3, 1, 1, 1, 1},    {20, 8, 6, 6, 6, 1, 1, 2, 2, 0, 0}};
   Rng rng(101);
   for (const Geo& q : geos) {
     const Conv2dGeom g = conv2d_geom("test", {q.N, q.C, q.H, q.W}, {q.O, q.C, q.kh, q.kw}, q.sh, q.sw, q.ph, q.pw);

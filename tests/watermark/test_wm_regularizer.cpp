@@ -68,6 +68,30 @@ TEST(WmRegularizer, FastEqualsReferenceValueAndGradients) {
   }
 }
 
+// Rows of the gradient of f that are not of a chosen class are zeroed with streaming stores
+// when 64-byte aligned: M = 32 (every row aligned) and M = 40 (every other row, with a tail),
+// written into a 64-byte aligned tensor prefilled with garbage.
+TEST(WmRegularizer, FastZeroesAlignedRowsLikeTheReference) {
+  for (int64_t M : {32, 40}) {
+    Rng rng(11);
+    const int64_t B = 24, S = 5, N = 6;
+    const std::vector<int64_t> T = {1, 3};
+    Tensor f = uniform_tensor({B, M}, rng, 0.0f, 2.0f), y = randint_tensor({B}, rng, S);
+    y.i64()[0] = 1;
+    Tensor mu = normal_tensor({S, M}, rng), A = normal_tensor({M, N}, rng), b = Tensor::empty({2, N});
+    for (int64_t i = 0; i < b.numel(); ++i) b.f32()[i] = static_cast<float>(rng.below(2));
+    Tensor gf1 = Tensor::full({B, M}, 7.0f), gf2 = Tensor::full({B, M}, 7.0f);
+    Tensor gmu1 = Tensor::empty({S, M}), gmu2 = Tensor::empty({S, M});
+    const double v1 = cpu::wm_regularizer_ref(f.f32(), y.i64(), B, M, mu.f32(), S, T, A.f32(), N, b.f32(), 0.3f, 0.7f,
+                                              1.0f, gf1.f32(), gmu1.f32(), nullptr);
+    const double v2 = cpu::wm_regularizer_fast(f.f32(), y.i64(), B, M, mu.f32(), S, T, A.f32(), N, b.f32(), 0.3f,
+                                               0.7f, 1.0f, gf2.f32(), gmu2.f32(), nullptr);
+    EXPECT_NEAR(v1, v2, 1e-4 * std::abs(v1) + 1e-5) << "M " << M;
+    EXPECT_TRUE(all_close(gf2, gf1, 1e-5, 1e-4)) << "M " << M;
+    EXPECT_TRUE(all_close(gmu2, gmu1, 1e-5, 1e-4)) << "M " << M;
+  }
+}
+
 TEST(WmRegularizer, EqualsTheLossComposedFromOps) {
   Case c(7);
   Tensor f1 = c.f.clone().set_requires_grad(true), mu1 = c.mu.clone().set_requires_grad(true);

@@ -10,7 +10,7 @@
 namespace signet {
 
 Tensor density_counts(const Tensor& queries, const Tensor& points, float eps) {
-  backend_for("density_counts", {queries, points});
+  SIGNET_DISPATCH("density_counts", {queries, points});
   SIGNET_CHECK(queries.dim() == 2 && points.dim() == 2 && queries.dtype() == DType::F32 &&
                    points.dtype() == DType::F32 && queries.size(1) == points.size(1),
                "density_counts: queries {} and points {} must be float32 [n, P] and [N, P] with the same P",
