@@ -1,12 +1,14 @@
 // signet finetune: continues training a saved model on a data set's training split with plain
 // cross-entropy (no watermark loss): the fine-tuning attack of DeepSigns Section 4.2 / Table 3
 // ("retrain the target model using the original training data ... at the final learning rate").
-// The model file's own input normalisation is kept. Writes the fine-tuned model.
+// The model file's own input normalisation is kept. Writes the fine-tuned model. The same attack
+// as `signet attack finetune` (watermark/attacks/attacks.h, finetune_attack).
 #include <memory>
 
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "models/trainer.h"
+#include "watermark/attacks/attacks.h"
 
 namespace signet::cli {
 
@@ -47,7 +49,7 @@ void register_finetune(CLI::App& app) {
     const EvalResult before = evaluate_model(model, test, norm);
     TrainConfig cfg = a->cfg;
     cfg.progress = !a->quiet;
-    const TrainResult r = train_model(model, train, norm, cfg);
+    const TrainResult r = finetune_attack(model, train, norm, cfg);
     const EvalResult after = evaluate_model(model, test, norm);
     save_model(a->out, model, norm, {{"signet.seed", std::to_string(cfg.seed)}, {"signet.dataset", a->dataset},
                                      {"signet.finetuned_from", a->weights}});

@@ -15,7 +15,7 @@ void register_predict(CLI::App& app) {
   auto* c = app.add_subcommand("predict", "Run a batch through a saved model");
   c->add_option("--model", a->model, "model name (checked against the file)");
   c->add_option("--weights", a->weights, "model file (.safetensors)")->required();
-  c->add_option("--input", a->input, "safetensors file with a float32 tensor named 'input'")->required();
+  c->add_option("--input", a->input, "safetensors file with a tensor named 'input' (float32; int64 token ids for token models)")->required();
   c->add_option("--out", a->out, "output safetensors file (tensor 'output')")->required();
   c->add_option("--layer", a->layer, "write this layer's activation instead of the logits");
   c->add_option("--threads", a->threads, "threads (0: all cores)");
@@ -24,7 +24,10 @@ void register_predict(CLI::App& app) {
     Model model = load_model(a->weights, a->model, nullptr);
     const NamedTensors in = load_safetensors(a->input);
     const Tensor& x = in.at("input");
-    SIGNET_CHECK(x.dtype() == DType::F32, "{}: tensor 'input' must be float32, is {}", a->input, dtype_name(x.dtype()));
+    // Image models take float32 pixels, token models (imdb-lstm) int64 token ids.
+    const DType want = model.takes_tokens() ? DType::I64 : DType::F32;
+    SIGNET_CHECK(x.dtype() == want, "{}: tensor 'input' must be {} for {}, is {}", a->input, dtype_name(want), model.name,
+                 dtype_name(x.dtype()));
     Shape expect = model.config.input_shape;
     SIGNET_CHECK(x.dim() == static_cast<int64_t>(expect.size()) + 1 && Shape(x.shape().begin() + 1, x.shape().end()) == expect,
                  "{}: tensor 'input' has shape {}, the model takes [N, {}]", a->input, shape_str(x.shape()), join_shape(expect));

@@ -19,10 +19,15 @@ int main(int argc, char** argv) {
   signet::cli::register_extract(app);
   signet::cli::register_verify(app);
   signet::cli::register_finetune(app);
+  signet::cli::register_attack(app);
+  signet::cli::register_reproduce(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version exit 0; every bad flag exits 2 (CLI11's own codes, 105-115, are
+    // an implementation detail scripts should not depend on).
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
   } catch (const signet::Error& e) {
     std::fprintf(stderr, "signet: error: %s\n", e.what());
     return 1;

@@ -1,5 +1,7 @@
 #include "models/trainer.h"
 
+#include "engine/profiler.h"
+
 #include <chrono>
 #include <cmath>
 
@@ -105,6 +107,7 @@ TrainResult train_model(Model& model, const Dataset& train_set, const Normalizat
     Batch b;
     while (loader.next(b)) {
       opt->set_lr(sched.at(st.global_step));
+      profiler::step_begin();  // no-op unless `--profile` turned the profiler on
       Taps taps;
       taps.wanted.insert(cfg.taps.begin(), cfg.taps.end());
       Tensor logits = model(b.x, &taps);
@@ -119,7 +122,12 @@ TrainResult train_model(Model& model, const Dataset& train_set, const Normalizat
                    lv, epoch + 1, k + 1, opt->lr());
       opt->zero_grad();
       loss.backward();
-      opt->step();
+      {
+        profiler::OpScope profile_op("optimizer.step");
+        opt->step();
+      }
+      if (cfg.after_step) cfg.after_step();
+      profiler::step_end();
       ++st.global_step;
       ++res.steps;
       ++k;

@@ -34,6 +34,9 @@ struct TrainConfig {
   NamedTensorList extra_params;     // trained with the model (e.g. watermark centres), not saved in it
   // Extra loss term (watermark regularizers); undefined tensor = none.
   std::function<Tensor(const Batch&, const Tensor& logits, const Taps& taps)> extra_loss;
+  // Called after every optimizer step (e.g. the pruning attack re-applies its masks here, so
+  // fine-tuning keeps the pruned weights at zero).
+  std::function<void()> after_step;
 };
 
 struct TrainResult {

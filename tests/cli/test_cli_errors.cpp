@@ -112,3 +112,16 @@ TEST(CliErrors, EmbedAndExtractBadInput) {
   expect_error(run("extract --keys " + d.file("k.wmk") + " --weights " + d.file("m.safetensors")), "k.wmk");
   expect_error(run("extract --keys " + d.file("nokeys.wmk") + " --weights " + d.file("m.safetensors")), "nokeys.wmk");
 }
+
+TEST(CliErrors, BadFlagsExitWithStatusTwo) {
+  // The README promises 2 for command-line mistakes, 1 for errors found while working.
+  const CliRun unknown = run("train --no-such-flag");
+  EXPECT_EQ(unknown.status, 2) << unknown.output;
+  EXPECT_NE(unknown.output.find("--no-such-flag"), std::string::npos) << unknown.output;
+  const CliRun bad_value = run("train --epochs three");
+  EXPECT_EQ(bad_value.status, 2) << bad_value.output;
+  const CliRun no_command = run("frobnicate");
+  EXPECT_EQ(no_command.status, 2) << no_command.output;
+  const CliRun help = run("attack --help");
+  EXPECT_EQ(help.status, 0) << help.output;
+}

@@ -255,7 +255,11 @@ TrainResult embed_hidden(Model& model, const Dataset& train, const Normalization
     return total;
   };
   TrainResult r = train_model(model, train, norm, cfg);
-  for (MarkedLayer& L : layers) L.keys->mu = L.mu.detach().clone();
+  for (MarkedLayer& L : layers) {
+    L.keys->mu = L.mu.detach().clone();
+    // The marked model's own activations on X_key: what a permuted copy is aligned back to.
+    L.keys->ref_activations = get_activations(model, L.keys->key_inputs, L.keys->norm, L.keys->layer);
+  }
   return r;
 }
 
@@ -269,6 +273,7 @@ std::string save_hidden_keys(const std::string& path, const HiddenKeys& k) {
                 {"key_inputs", k.key_inputs},
                 {"key_labels", k.key_labels}};
   if (k.mu.defined()) nt.tensors.emplace_back("mu", k.mu);
+  if (k.ref_activations.defined()) nt.tensors.emplace_back("ref_activations", k.ref_activations);
   nt.metadata = k.extra;
   nt.metadata["signet.model"] = k.model;
   nt.metadata["signet.layer"] = k.layer;
@@ -301,6 +306,7 @@ HiddenKeys load_hidden_keys(const std::string& path, std::string* sha256) {
   k.key_inputs = nt.at("key_inputs");
   k.key_labels = nt.at("key_labels");
   if (nt.find("mu")) k.mu = nt.at("mu");
+  if (nt.find("ref_activations")) k.ref_activations = nt.at("ref_activations");
   k.norm = kf.norm();
   k.extra = nt.metadata;
   try {
@@ -316,6 +322,11 @@ HiddenKeys load_hidden_keys(const std::string& path, std::string* sha256) {
                shape_str(k.b.shape()), k.classes.size());
   SIGNET_CHECK(k.key_inputs.dim() >= 2 && k.key_labels.numel() == k.key_inputs.size(0),
                "{}: {} trigger inputs but {} labels", path, k.key_inputs.size(0), k.key_labels.numel());
+  SIGNET_CHECK(!k.ref_activations.defined() ||
+                   (k.ref_activations.dtype() == DType::F32 && k.ref_activations.dim() == 2 &&
+                    k.ref_activations.size(0) == k.key_inputs.size(0) && k.ref_activations.size(1) == k.A.size(0)),
+               "{}: ref_activations is {}, expected float32 [{} trigger inputs, {} features]", path,
+               k.ref_activations.defined() ? k.ref_activations.str() : "", k.key_inputs.size(0), k.A.size(0));
   if (sha256) *sha256 = kf.sha256;
   return k;
 }

@@ -41,6 +41,10 @@ struct HiddenKeys {
   Tensor key_inputs;   // float32 [K, C, H, W], pixels as in the data set (not normalised)
   Tensor key_labels;   // int64 [K]
   Tensor mu;           // float32 [S, M]
+  // Activations of the marked layer on key_inputs right after embedding (get_activations):
+  // the reference for permutation-robust extraction (watermark/deepsigns/align.h). Optional:
+  // keys files made before it was stored do not have it.
+  Tensor ref_activations;  // float32 [K, M], optional
   Normalization norm;  // applied to key_inputs before they reach the model
   float lambda1 = 0.01f, lambda2 = 0.01f;
   float margin = 0;    // separation cap of loss1 (set by embed_hidden from the initial centres)
@@ -73,14 +77,16 @@ std::vector<int> extract_WM_from_activations(const Tensor& means, const Tensor& 
 HiddenEvidence extract_hidden(Model& model, const HiddenKeys& keys);
 
 // Trains `model` with the watermark (from its current weights: from scratch when freshly
-// initialised, fine-tuning when loaded). Fills keys.mu. cfg's taps/extra_loss are set here.
+// initialised, fine-tuning when loaded). Fills keys.mu and keys.ref_activations. cfg's
+// taps/extra_loss are set here.
 TrainResult embed_hidden(Model& model, const Dataset& train, const Normalization& norm, HiddenKeys& keys,
                          TrainConfig cfg);
 // Several layers at once, each with its own keys: the regularizers are summed in one run.
 TrainResult embed_hidden(Model& model, const Dataset& train, const Normalization& norm,
                          const std::vector<HiddenKeys*>& keys, TrainConfig cfg);
 
-// Keys file: safetensors (A, b, classes, X_key indices/inputs/labels, mu) with JSON-able
+// Keys file: safetensors (A, b, classes, X_key indices/inputs/labels, mu, ref_activations when
+// set) with JSON-able
 // metadata, written atomically with mode 0600. Returns the file's SHA-256.
 std::string save_hidden_keys(const std::string& path, const HiddenKeys& keys);
 HiddenKeys load_hidden_keys(const std::string& path, std::string* sha256 = nullptr);

@@ -9,8 +9,13 @@
 // Oracle::labels(x) -> int64 [n]. queries() counts the inputs answered so far (the cost a remote
 // verifier pays). Oracles compose by wrapping: NoisyLabelOracle wraps any oracle and replaces
 // each answer by a uniformly random class with probability q (a service that randomises some
-// answers); a remote (HTTP) oracle or a score oracle with rounding would be one more subclass
-// or wrapper, with no change to the verifier.
+// answers); a remote (HTTP) oracle would be one more subclass, with no change to the verifier.
+//
+// Score oracles: an oracle may also answer with class scores through scores(x) -> float32 [n, C]
+// (softmax probabilities; one-logit models: [n, 2] = (1 - sigmoid, sigmoid)) when has_scores()
+// is true. scores() checks the shape and counts queries exactly like labels(); an oracle that
+// returns labels only answers scores() with an Error. LocalModelOracle has scores; the score
+// attacks (rounding, perturbation, input noise) are wrappers in watermark/attacks/oracle_attacks.h.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -25,12 +30,18 @@ class Oracle {
  public:
   virtual ~Oracle() = default;
   Tensor labels(const Tensor& inputs);  // checks the shape, counts, then answer()
+  // Class scores float32 [n, C'] (C' = num_classes(), or 2 for one-logit models); checks the
+  // shape, counts, then answer_scores(). Error when !has_scores().
+  Tensor scores(const Tensor& inputs);
+  virtual bool has_scores() const { return false; }
   virtual std::string describe() const = 0;
   virtual int64_t num_classes() const = 0;
   int64_t queries() const { return queries_; }
 
  protected:
   virtual Tensor answer(const Tensor& inputs) = 0;  // int64 [n]
+  // float32 [n, C']; the default says this oracle answers with labels only.
+  virtual Tensor answer_scores(const Tensor& inputs);
 
  private:
   int64_t queries_ = 0;
@@ -48,12 +59,15 @@ class LocalModelOracle final : public Oracle {
   LocalModelOracle(Model model, Normalization norm, std::string label, int64_t batch = 500);
   std::string describe() const override { return label_; }
   int64_t num_classes() const override { return model_.config.num_classes; }
+  bool has_scores() const override { return true; }
   const Model& model() const { return model_; }
 
  protected:
   Tensor answer(const Tensor& inputs) override;
+  Tensor answer_scores(const Tensor& inputs) override;  // softmax (one logit: 1 - sigmoid, sigmoid)
 
  private:
+  Tensor logits(const Tensor& inputs);  // checks the input shape, batches, normalises
   Model model_;
   Normalization norm_;
   std::string label_;
@@ -74,8 +88,5 @@ class NoisyLabelOracle final : public Oracle {
   double q_;
   Rng rng_;
 };
-
-// (x - mean[c]) / std[c] per channel; x unchanged (shallow) when norm is empty.
-
 
 }  // namespace signet
