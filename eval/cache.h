@@ -1,0 +1,84 @@
+// The model cache shared by every config (default runs/cache, `--cache DIR`).
+//
+// Unmarked models: <cache>/<model>-e<E>-s<S>.safetensors plus <model>-e<E>-s<S>.json (what
+//   `signet train --json` prints: test_accuracy, train_seconds, ...). Exactly the file
+//   `signet train --model M --dataset fashion-mnist --epochs E --seed S` writes (models/recipes.h),
+//   so models pre-trained by hand are used as they are. Data sets other than fashion-mnist get
+//   their own subdirectory <cache>/<dataset>/ (the spec with ':' and '/' replaced by '_').
+// Marked models: <cache>/[<dataset>/]marked/<name>.{safetensors,wmk,json}; the name holds every
+//   embedding parameter, so configs that agree share them (marked_name()).
+// A missing entry is made with the default recipes (eval/embed_recipes.h) and written
+// atomically (model, then keys, then the .json that marks the entry complete).
+#pragma once
+#include <map>
+#include <memory>
+#include <string>
+
+#include "eval/grid.h"
+#include "models/recipes.h"
+#include "watermark/deepsigns/hidden.h"
+#include "watermark/deepsigns/output.h"
+
+namespace signet::eval {
+
+struct BaseModel {
+  Model model;
+  Normalization norm;
+  double accuracy = 0, train_seconds = -1;  // train_seconds < 0: unknown (file without .json)
+  std::string path;
+};
+
+struct MarkedModel {
+  Model model;
+  Normalization norm;
+  bool hidden = true;
+  HiddenKeys hkeys;
+  OutputKeys okeys;
+  Tensor reference;  // hidden: the marked model's activations on the key inputs [K, M]
+  double accuracy = 0, unmarked_accuracy = 0, embed_seconds = 0;
+  std::string path, keys_path;
+};
+
+// How a watermark variant is embedded, with the recipe's defaults resolved.
+struct EmbedPlan {
+  std::string layer;          // hidden: the marked tap
+  bool from_base = false;     // fine-tune the unmarked model (output always)
+  int64_t epochs = 0;         // training / fine-tuning epochs (output: the limit)
+  double lr = 0;
+  uint64_t base_seed = 0;     // the unmarked model (for from_base and unmarked_accuracy)
+};
+EmbedPlan embed_plan(const ModelSpec& m, const Variant& v, uint64_t seed);
+
+std::string base_name(const std::string& model, int64_t epochs, uint64_t seed);  // "<model>-e<E>-s<S>"
+std::string marked_name(const ModelSpec& m, const Variant& v, uint64_t seed);
+
+class ModelCache {
+ public:
+  // `data`: the full train and test splits of `dataset` (the recipe's, no subsets).
+  ModelCache(std::string dir, std::string dataset, std::string data_dir, const RecipeData& data);
+
+  std::string dir() const { return dir_; }
+  std::string base_path(const std::string& model, int64_t epochs, uint64_t seed) const;
+  std::string marked_path(const ModelSpec& m, const Variant& v, uint64_t seed) const;  // .safetensors
+  bool has_base(const std::string& model, int64_t epochs, uint64_t seed) const;
+  bool has_marked(const ModelSpec& m, const Variant& v, uint64_t seed) const;
+
+  // Loads or trains (and caches) the unmarked model. Kept in memory for this run.
+  const BaseModel& base(const std::string& model, int64_t epochs, uint64_t seed);
+  // Trains the unmarked model now (timed), caching it when absent (overhead).
+  BaseModel train_base(const std::string& model, int64_t epochs, uint64_t seed);
+  // Loads or embeds (and caches) the marked model. `fresh`: embed even when cached (overhead;
+  // the cache is written only when absent). `base` (optional): the unmarked model to start from.
+  MarkedModel marked(const ModelSpec& m, const Variant& v, uint64_t seed, bool fresh = false,
+                     const BaseModel* base = nullptr);
+
+ private:
+  MarkedModel embed(const ModelSpec& m, const Variant& v, uint64_t seed, const BaseModel& base);
+  MarkedModel load_marked(const ModelSpec& m, const Variant& v, uint64_t seed);
+
+  std::string dir_, dataset_, data_dir_;
+  const RecipeData& data_;
+  std::map<std::string, BaseModel> bases_;
+};
+
+}  // namespace signet::eval

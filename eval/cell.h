@@ -1,0 +1,59 @@
+// One grid cell: attack the marked model (or take an unmarked suspect), measure test accuracy,
+// extract the owner's watermark, and append tidy rows (eval/results.h).
+//
+// Attacks (watermark/attacks/attacks.h; none sees the owner's keys), at strength s:
+//   none       the marked model itself
+//   finetune   s epochs of plain cross-entropy at `lr` (constant; the paper's "final learning
+//              rate"), data order seeded by the cell's seed; with cumulative = true the strengths
+//              continue one model (s are totals; segment k is seeded seed + epochs so far)
+//   prune      magnitude pruning of the fraction s of every weight tensor, then finetune_epochs of
+//              sparse fine-tuning at `lr` (pruned weights stay zero)
+//   quantize   every weight tensor to 2^s levels
+//   permute    the units of `layers` (default: the mark's layer; ["all"]: every hidden layer)
+//              permuted with the cell's seed
+//   overwrite  the attacker embeds its own mark of the same scheme (attacker seed = seed + 1000,
+//              same layer and N / K unless attacker_bits / attacker_keys), s epochs at `lr`
+//              (output: the epoch limit); an extra row (extraction "attacker") reads its mark
+//   unmarked   the suspect is an unmarked model (integrity); hidden keys are read at the
+//              suspect's own second-to-last layer when it is another architecture
+//   input-noise / score-rounding / score-perturbation   the output mark is verified through the
+//              oracle wrapper (watermark/attacks/oracle_attacks.h); test accuracy is the
+//              service's (its answers on the test set)
+// Extraction: hidden marks per the attack's `extraction` ("plain": extract_hidden; "aligned":
+// extract_hidden_aligned against the marked model's activations on the key inputs: BER only,
+// no p-value or decision, since alignment pulls unrelated models onto the owner's reference
+// too); output marks through a label oracle ("labels").
+#pragma once
+#include <string>
+#include <vector>
+
+#include "eval/cache.h"
+#include "eval/results.h"
+
+namespace signet::eval {
+
+struct RunContext {
+  const Config& cfg;
+  ModelCache& cache;
+  const RecipeData& data;
+};
+
+// The model a cumulative fine-tuning attack continues from.
+struct CumulativeState {
+  std::string key;
+  Model model;
+  double epochs = 0;
+};
+
+// The largest BER at which a hidden mark of `total` bits is still claimed (p <= alpha); NaN when
+// even a perfect match is not enough (2^-total > alpha).
+double hidden_ber_threshold(int64_t total, double alpha);
+
+void run_cell(const Cell& cell, const MarkedModel& mk, RunContext& ctx, CumulativeState& state,
+              std::vector<Row>& out);
+// kind = "overhead": the unmarked model trained now, the marked one embedded now, one row with
+// the runtime ratio (hidden from scratch: marked / unmarked training time at equal epochs;
+// fine-tuned marks: (unmarked training + embedding) / unmarked training).
+void run_overhead_cell(const Cell& cell, const BaseModel& base, RunContext& ctx, std::vector<Row>& out);
+
+}  // namespace signet::eval

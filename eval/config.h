@@ -1,0 +1,147 @@
+// Experiment configs for `signet evaluate --config FILE.toml` (experiments/*.toml).
+//
+// A config is a grid: model x watermark x attack x strength x seed. Each cell takes the marked
+// model of (model, watermark, seed) from the cache (eval/cache.h; made with the project's
+// default recipes when missing), applies the attack at the strength, measures test accuracy and
+// extracts the owner's watermark; one tidy row per cell and extraction (eval/results.h).
+//
+// Format (TOML; every key below, and no other, is allowed; defaults in brackets):
+//
+//   name = "fig6_pruning"    # required, [a-z0-9_-]: results in runs/<name>/, report reports/<name>.*
+//   title = "..."            # required: the report's heading
+//   description = "..."      # [""] markdown paragraph for the report
+//   kind = "grid"            # ["grid"] | "overhead" (paper Figure 9: embedding time / training time)
+//   dataset = "fashion-mnist"  data_dir = ""   seeds = [1]   alpha = 1e-6 (hidden mark: claim if p <= alpha)
+//
+//   [[models]]               # one or more
+//   name = "mnist-mlp"       # registry name
+//   epochs = 5               # unmarked training epochs (`signet train` recipe, cached by name)
+//   seeds = [1, 2]           # [the top-level seeds]
+//
+//   [[schemes]]              # one or more watermarks
+//   scheme = "deepsigns-hidden" | "deepsigns-output"
+//   label = "..."            # [auto: "hidden N=32" / "output K=20"]
+//   models = [...]           # [all] only these models
+//   from = "scratch"|"base"  # hidden ["scratch": trained with the mark]; output: "base" only
+//   epochs = 5               # [hidden scratch: the model's epochs; hidden base: 1; output: limit 30]
+//   lr = 0.05                # [scratch 0.05, base 0.005]
+//   base_seed = 1            # [0: the cell's seed] unmarked model seed (keys still use the cell's seed)
+//   hidden:  layer ("" = second-to-last), bits [32] (int or list: one watermark per value),
+//            wm_classes [1], key_fraction [0.01], lambda1 [0.01], lambda2 [0.01], signature [""]
+//   output:  keys [20] (int or list), key_search ["density"|"random"], candidates [0 = 20 K],
+//            finetune_subset [0 = all], key_repeat [0 = auto], confidence [0.999]
+//
+//   [[attacks]]              # grid kind: one or more
+//   attack = "none" | "finetune" | "prune" | "quantize" | "permute" | "overwrite" | "unmarked" |
+//            "input-noise" | "score-rounding" | "score-perturbation"
+//   strengths = [...]        # finetune: epochs; prune: fraction; quantize: bits; overwrite: the
+//                            # attacker's epochs; input-noise / score-perturbation: sigma;
+//                            # score-rounding: decimals; none / permute / unmarked: unused ([0])
+//   models = [...]  schemes = [...]     # [all] restrict (schemes by scheme name or label)
+//   extraction = ["plain", "aligned"]   # ["plain"] hidden marks: plain and/or unit-aligned (the
+//                            # aligned BER is reported without p-value or decision)
+//   lr = 0.005  samples = 0  cumulative = true   # finetune/prune/overwrite training; samples: a
+//                            # seeded subset of the training set (0 = all); finetune: strengths
+//                            # continue one model (epochs are totals)
+//   finetune_epochs = 1      # prune: sparse fine-tuning epochs after pruning (0 = none)
+//   layers = [...]           # permute: taps ([] = the mark's layer, ["all"] = every hidden layer)
+//   attacker_bits / attacker_keys = 0    # overwrite: [0 = the owner's]; attacker seed = seed + 1000
+//   same_seeds = [2, 3]  other_seeds = [2, 3]  other_models = [...]   # unmarked: suspects
+//
+//   [figure]     x = "strength"  y = "value"  y2 = "test_accuracy"  series = ["extraction"]
+//                rows = "scheme"  cols = "model"  where = { metric = "ber" }  threshold = true
+//                style = "linespoints"|"points"|"boxes"  categorical_x = false  logx = false
+//                title / xlabel / ylabel / y2label = "..."  yrange = [0, 1]
+//   [paper]      source = "..."  notes = "..." (markdown)
+//   [[paper.rows]] setting = "..." match = { model = "mnist-mlp", attack = "finetune", strength = 5 }
+//                accuracy = "98.21%"  metric = "BER 0"  detected = "1"  note = "..."
+//                summary = "cells" (means, detected k/n) | "max_detected_strength" |
+//                "detected_count" (k of n) | "max_bits_ber0" (largest N with BER 0)
+//   [[checks]]   claim = "..."  where = {...}  expect = "all_detected" | "none_detected" |
+//                "no_attack_success" | "max_value" (with value = X)
+//   [restore]    notes = "..." (what to change for the paper's full numbers; in the report)
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace signet::eval {
+
+struct ModelSpec {
+  std::string name;
+  int64_t epochs = 5;
+  std::vector<uint64_t> seeds;
+};
+
+struct SchemeSpec {
+  std::string scheme, label, from, layer, signature, key_search = "density";
+  std::vector<std::string> models;
+  int64_t epochs = -1;  // -1: the recipe's
+  double lr = -1;       // -1: the recipe's
+  uint64_t base_seed = 0;
+  std::vector<int64_t> bits{32}, keys{20};
+  int64_t wm_classes = 1, candidates = 0, finetune_subset = 0, key_repeat = 0;
+  double key_fraction = 0.01, lambda1 = 0.01, lambda2 = 0.01, confidence = 0.999;
+  bool hidden() const { return scheme == "deepsigns-hidden"; }
+};
+
+struct AttackSpec {
+  std::string attack;
+  std::vector<double> strengths;
+  std::vector<std::string> models, schemes, extraction{"plain"}, layers, other_models;
+  double lr = 0.005;
+  int64_t samples = 0, finetune_epochs = 1, attacker_bits = 0, attacker_keys = 0;
+  bool cumulative = true;
+  std::vector<uint64_t> same_seeds, other_seeds;
+};
+
+// Row filters ("where" / "match"): column name -> value (numbers compared as numbers).
+using Match = std::map<std::string, std::string>;
+
+struct FigureSpec {
+  bool enabled = false;
+  std::string x = "strength", y = "value", y2, rows, cols, style = "linespoints";
+  std::vector<std::string> series;
+  Match where;
+  bool threshold = true, categorical_x = false, logx = false;
+  std::string title, xlabel, ylabel, y2label;
+  std::vector<double> yrange;  // empty or [lo, hi]
+};
+
+struct PaperRow {
+  std::string setting, accuracy, metric, detected, note, summary = "cells";
+  Match match;
+};
+
+struct CheckSpec {
+  std::string claim, expect;
+  Match where;
+  double value = 0;
+};
+
+struct Config {
+  std::string path, name, title, description, kind = "grid", dataset = "fashion-mnist", data_dir;
+  std::vector<uint64_t> seeds{1};
+  double alpha = 1e-6;
+  std::vector<ModelSpec> models;
+  std::vector<SchemeSpec> schemes;
+  std::vector<AttackSpec> attacks;
+  FigureSpec figure;
+  std::string paper_source, paper_notes, restore_notes;
+  std::vector<PaperRow> paper_rows;
+  std::vector<CheckSpec> checks;
+};
+
+// Reads and checks a config. Errors (signet::Error) name the file, the line, the key and what is
+// allowed: TOML syntax, unknown keys, wrong types, bad values, unknown models.
+Config load_config(const std::string& path);
+// The same from TOML text (`path` only names it in errors).
+Config parse_config(const std::string& text, const std::string& path);
+
+// Attacks that change nothing the verifier sees of a hidden mark's layer, or only query it.
+bool attack_trains(const std::string& attack);      // finetune, prune (with fine-tuning), overwrite
+bool oracle_attack(const std::string& attack);      // input-noise, score-rounding, score-perturbation
+const std::vector<std::string>& attack_names();
+
+}  // namespace signet::eval

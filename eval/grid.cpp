@@ -1,0 +1,99 @@
+#include "eval/grid.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "models/registry.h"
+
+namespace signet::eval {
+
+namespace {
+bool names(const std::vector<std::string>& list, const std::string& a, const std::string& b = "") {
+  return list.empty() || std::find(list.begin(), list.end(), a) != list.end() ||
+         (!b.empty() && std::find(list.begin(), list.end(), b) != list.end());
+}
+}  // namespace
+
+std::vector<Variant> variants_of(const SchemeSpec& s) {
+  std::vector<Variant> out;
+  const std::vector<int64_t>& ns = s.hidden() ? s.bits : s.keys;
+  for (int64_t n : ns) {
+    Variant v{&s, n, ""};
+    if (!s.label.empty()) {
+      v.label = ns.size() > 1 ? fmt::format("{} {}={}", s.label, s.hidden() ? "N" : "K", n) : s.label;
+    } else if (s.hidden()) {
+      v.label = fmt::format("hidden N={}{}", n, s.from == "base" ? " (fine-tuned)" : "");
+    } else {
+      v.label = fmt::format("output K={}{}", n, s.key_search == "random" ? " (random keys)" : "");
+    }
+    out.push_back(v);
+  }
+  return out;
+}
+
+std::string mark_layer(const Variant& v, const std::string& model) {
+  return v.spec->layer.empty() ? penultimate_tap(model) : v.spec->layer;
+}
+
+std::vector<Cell> expand_grid(const Config& c) {
+  std::vector<Cell> cells;
+  for (const ModelSpec& m : c.models) {
+    const std::vector<uint64_t>& seeds = m.seeds.empty() ? c.seeds : m.seeds;
+    for (const SchemeSpec& s : c.schemes) {
+      if (!names(s.models, m.name)) continue;
+      for (const Variant& v : variants_of(s)) {
+        for (uint64_t seed : seeds) {
+          Cell base{&m, v, seed, nullptr, 0, nullptr, 0};
+          if (c.kind == "overhead") {
+            cells.push_back(base);
+            continue;
+          }
+          for (const AttackSpec& a : c.attacks) {
+            if (!names(a.models, m.name) || !names(a.schemes, s.scheme, v.label)) continue;
+            if (oracle_attack(a.attack) && s.hidden()) continue;
+            Cell cell = base;
+            cell.attack = &a;
+            if (a.attack == "unmarked") {
+              for (uint64_t ss : a.same_seeds) {
+                cell.suspect = &m;
+                cell.suspect_seed = ss;
+                cells.push_back(cell);
+              }
+              for (const ModelSpec& other : c.models) {
+                if (other.name == m.name || !names(a.other_models, other.name)) continue;
+                for (uint64_t os : a.other_seeds) {
+                  cell.suspect = &other;
+                  cell.suspect_seed = os;
+                  cells.push_back(cell);
+                }
+              }
+              continue;
+            }
+            std::vector<double> strengths = a.strengths;
+            std::stable_sort(strengths.begin(), strengths.end());
+            strengths.erase(std::unique(strengths.begin(), strengths.end()), strengths.end());
+            for (double st : strengths) {
+              cell.strength = st;
+              cells.push_back(cell);
+            }
+          }
+        }
+      }
+    }
+  }
+  return cells;
+}
+
+std::string attack_name(const Cell& cell) { return cell.attack ? cell.attack->attack : "none"; }
+
+std::string describe_cell(const Cell& cell) {
+  std::string s = fmt::format("{} | {} | seed {}", cell.model->name, cell.wm.label, cell.seed);
+  if (!cell.attack) return s + " | overhead";
+  const std::string& a = cell.attack->attack;
+  if (a == "unmarked") return s + fmt::format(" | unmarked suspect {}-s{}", cell.suspect->name, cell.suspect_seed);
+  if (a == "none" || a == "permute") return s + " | " + a;
+  return s + fmt::format(" | {} {}", a, cell.strength);
+}
+
+}  // namespace signet::eval

@@ -1,0 +1,192 @@
+#include "eval/toml_reader.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+#include "engine/error.h"
+
+namespace signet::eval {
+
+toml::value parse_toml(const std::string& text, const std::string& file) {
+  std::istringstream is(text);
+  try {
+    return toml::parse(is, file);
+  } catch (const std::exception& e) {
+    throw Error(fmt::format("{}: not valid TOML: {}", file, e.what()));
+  }
+}
+
+TomlTable::TomlTable(const toml::value& v, std::string file, std::string where)
+    : v_(v), file_(std::move(file)), where_(std::move(where)) {
+  if (!v_.is_table()) throw Error(fmt::format("{}: {} must be a table", file_, where_));
+}
+
+bool TomlTable::has(const std::string& key) const { return v_.as_table().count(key) > 0; }
+
+const toml::value* TomlTable::get(const std::string& key) {
+  allowed_.insert(key);
+  const auto& t = v_.as_table();
+  const auto it = t.find(key);
+  return it == t.end() ? nullptr : &it->second;
+}
+
+std::string TomlTable::type_of(const toml::value& v) const {
+  if (v.is_string()) return "a string";
+  if (v.is_integer()) return "an integer";
+  if (v.is_floating()) return "a float";
+  if (v.is_boolean()) return "a boolean";
+  if (v.is_array()) return "an array";
+  if (v.is_table()) return "a table";
+  return "a date/time";
+}
+
+void TomlTable::fail(const std::string& key, const std::string& msg) const {
+  const auto& t = v_.as_table();
+  const auto it = t.find(key);
+  const auto line = it != t.end() ? it->second.location().line() : v_.location().line();
+  throw Error(fmt::format("{}:{}: {}key '{}': {}", file_, line, where_.empty() ? "" : where_ + ": ", key, msg));
+}
+
+std::string TomlTable::str(const std::string& key, const std::string& def, const std::vector<std::string>& allowed) {
+  const toml::value* v = get(key);
+  if (!v) return def;
+  if (!v->is_string()) fail(key, "must be a string, got " + type_of(*v));
+  const std::string s = v->as_string().str;
+  if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), s) == allowed.end())
+    fail(key, fmt::format("'{}' is not allowed (allowed: {})", s, fmt::join(allowed, ", ")));
+  return s;
+}
+
+std::string TomlTable::required_str(const std::string& key, const std::vector<std::string>& allowed) {
+  if (!has(key)) {
+    allowed_.insert(key);
+    throw Error(fmt::format("{}: {}the key '{}' is required{}", file_, where_.empty() ? "" : where_ + ": ", key,
+                            allowed.empty() ? "" : fmt::format(" (one of: {})", fmt::join(allowed, ", "))));
+  }
+  return str(key, "", allowed);
+}
+
+int64_t TomlTable::integer(const std::string& key, int64_t def, int64_t lo, int64_t hi) {
+  const toml::value* v = get(key);
+  if (!v) return def;
+  if (!v->is_integer()) fail(key, "must be an integer, got " + type_of(*v));
+  const int64_t x = v->as_integer();
+  if (x < lo || x > hi) fail(key, fmt::format("{} is out of range (allowed: {} to {})", x, lo, hi));
+  return x;
+}
+
+double TomlTable::number(const std::string& key, double def, double lo, double hi) {
+  const toml::value* v = get(key);
+  if (!v) return def;
+  if (!v->is_integer() && !v->is_floating()) fail(key, "must be a number, got " + type_of(*v));
+  const double x = v->is_integer() ? static_cast<double>(v->as_integer()) : v->as_floating();
+  if (!std::isfinite(x) || x < lo || x > hi) fail(key, fmt::format("{} is out of range (allowed: {} to {})", x, lo, hi));
+  return x;
+}
+
+bool TomlTable::boolean(const std::string& key, bool def) {
+  const toml::value* v = get(key);
+  if (!v) return def;
+  if (!v->is_boolean()) fail(key, "must be true or false, got " + type_of(*v));
+  return v->as_boolean();
+}
+
+std::vector<int64_t> TomlTable::integers(const std::string& key, const std::vector<int64_t>& def, int64_t lo,
+                                         int64_t hi) {
+  const toml::value* v = get(key);
+  if (!v) return def;
+  std::vector<toml::value> items = v->is_array() ? v->as_array() : std::vector<toml::value>{*v};
+  if (items.empty()) fail(key, "must not be empty");
+  std::vector<int64_t> out;
+  for (const auto& it : items) {
+    if (!it.is_integer()) fail(key, "must be an integer or an array of integers, found " + type_of(it));
+    const int64_t x = it.as_integer();
+    if (x < lo || x > hi) fail(key, fmt::format("{} is out of range (allowed: {} to {})", x, lo, hi));
+    out.push_back(x);
+  }
+  return out;
+}
+
+std::vector<double> TomlTable::numbers(const std::string& key, const std::vector<double>& def, double lo, double hi) {
+  const toml::value* v = get(key);
+  if (!v) return def;
+  std::vector<toml::value> items = v->is_array() ? v->as_array() : std::vector<toml::value>{*v};
+  if (items.empty()) fail(key, "must not be empty");
+  std::vector<double> out;
+  for (const auto& it : items) {
+    if (!it.is_integer() && !it.is_floating()) fail(key, "must be a number or an array of numbers, found " + type_of(it));
+    const double x = it.is_integer() ? static_cast<double>(it.as_integer()) : it.as_floating();
+    if (!std::isfinite(x) || x < lo || x > hi) fail(key, fmt::format("{} is out of range (allowed: {} to {})", x, lo, hi));
+    out.push_back(x);
+  }
+  return out;
+}
+
+std::vector<std::string> TomlTable::strings(const std::string& key, const std::vector<std::string>& def,
+                                            const std::vector<std::string>& allowed) {
+  const toml::value* v = get(key);
+  if (!v) return def;
+  std::vector<toml::value> items = v->is_array() ? v->as_array() : std::vector<toml::value>{*v};
+  std::vector<std::string> out;
+  for (const auto& it : items) {
+    if (!it.is_string()) fail(key, "must be a string or an array of strings, found " + type_of(it));
+    const std::string s = it.as_string().str;
+    if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), s) == allowed.end())
+      fail(key, fmt::format("'{}' is not allowed (allowed: {})", s, fmt::join(allowed, ", ")));
+    out.push_back(s);
+  }
+  return out;
+}
+
+std::map<std::string, std::string> TomlTable::scalars(const std::string& key,
+                                                      const std::vector<std::string>& allowed_keys) {
+  const toml::value* v = get(key);
+  std::map<std::string, std::string> out;
+  if (!v) return out;
+  if (!v->is_table()) fail(key, "must be a table such as { model = \"mnist-mlp\", strength = 0.5 }, got " + type_of(*v));
+  for (const auto& [k, x] : v->as_table()) {
+    if (std::find(allowed_keys.begin(), allowed_keys.end(), k) == allowed_keys.end())
+      fail(key, fmt::format("'{}' is not a column (allowed: {})", k, fmt::join(allowed_keys, ", ")));
+    if (x.is_string()) out[k] = x.as_string().str;
+    else if (x.is_integer()) out[k] = std::to_string(x.as_integer());
+    else if (x.is_floating()) out[k] = fmt::format("{}", x.as_floating());
+    else if (x.is_boolean()) out[k] = x.as_boolean() ? "true" : "false";
+    else fail(key, fmt::format("'{}' must be a string, number or boolean, got {}", k, type_of(x)));
+  }
+  return out;
+}
+
+std::optional<TomlTable> TomlTable::table(const std::string& key) {
+  const toml::value* v = get(key);
+  if (!v) return std::nullopt;
+  if (!v->is_table()) fail(key, "must be a table ([" + key + "]), got " + type_of(*v));
+  return TomlTable(*v, file_, "[" + (where_.empty() ? "" : where_ + ".") + key + "]");
+}
+
+std::vector<TomlTable> TomlTable::tables(const std::string& key) {
+  const toml::value* v = get(key);
+  std::vector<TomlTable> out;
+  if (!v) return out;
+  if (!v->is_array()) fail(key, "must be an array of tables ([[" + key + "]]), got " + type_of(*v));
+  const auto& arr = v->as_array();
+  for (size_t i = 0; i < arr.size(); ++i) {
+    if (!arr[i].is_table()) fail(key, "must be an array of tables ([[" + key + "]])");
+    out.emplace_back(arr[i], file_, fmt::format("[[{}]] #{}", key, i + 1));
+  }
+  return out;
+}
+
+void TomlTable::finish() const {
+  for (const auto& [k, v] : v_.as_table()) {
+    if (allowed_.count(k)) continue;
+    std::vector<std::string> allowed(allowed_.begin(), allowed_.end());
+    throw Error(fmt::format("{}:{}: {}unknown key '{}' (allowed here: {})", file_, v.location().line(),
+                            where_.empty() ? "" : where_ + ": ", k, fmt::join(allowed, ", ")));
+  }
+}
+
+}  // namespace signet::eval

@@ -1,0 +1,178 @@
+// Experiment configs (eval/config.h): TOML errors name the file, the line, the key and what is
+// allowed; grid expansion; cache names.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "engine/error.h"
+#include "eval/cache.h"
+#include "eval/config.h"
+#include "eval/grid.h"
+
+using namespace signet;
+using namespace signet::eval;
+
+namespace {
+const char* kMinimal = R"(
+name = "t"
+title = "T"
+[[models]]
+name = "mnist-mlp"
+epochs = 5
+[[schemes]]
+scheme = "deepsigns-hidden"
+[[attacks]]
+attack = "none"
+)";
+
+// The error message of parsing `text`, or "" when it parses.
+std::string error_of(const std::string& text) {
+  try {
+    parse_config(text, "exp.toml");
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+void expect_error(const std::string& text, std::initializer_list<const char*> parts) {
+  const std::string msg = error_of(text);
+  ASSERT_FALSE(msg.empty()) << "expected an error for:\n" << text;
+  EXPECT_NE(msg.find("exp.toml"), std::string::npos) << msg;
+  for (const char* p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' not in: " << msg;
+}
+}  // namespace
+
+TEST(EvalConfig, MinimalConfigHasTheDefaults) {
+  const Config c = parse_config(kMinimal, "exp.toml");
+  EXPECT_EQ(c.name, "t");
+  EXPECT_EQ(c.kind, "grid");
+  EXPECT_EQ(c.dataset, "fashion-mnist");
+  EXPECT_EQ(c.seeds, (std::vector<uint64_t>{1}));
+  EXPECT_DOUBLE_EQ(c.alpha, 1e-6);
+  ASSERT_EQ(c.schemes.size(), 1u);
+  EXPECT_EQ(c.schemes[0].bits, (std::vector<int64_t>{32}));
+  EXPECT_EQ(c.schemes[0].from, "scratch");
+  ASSERT_EQ(c.attacks.size(), 1u);
+  EXPECT_EQ(c.attacks[0].strengths, (std::vector<double>{0}));
+  EXPECT_FALSE(c.figure.enabled);
+}
+
+TEST(EvalConfig, ErrorsNameTheFileLineKeyAndWhatIsAllowed) {
+  expect_error("name = \"t\"\ntitle = \"T\"\nbogus = 1\n", {":3:", "unknown key 'bogus'", "allowed here", "title"});
+  expect_error("seeds = \"one\"\n" + std::string(kMinimal), {":1:", "key 'seeds'", "integer"});
+  expect_error(std::string(kMinimal) + "[[attacks]]\nattack = \"prune\"\nstrengths = [0.5, 1.5]\n",
+               {"[[attacks]] #2", "strengths", "1.5", "out of range", "0 to 1"});
+  expect_error(std::string(kMinimal) + "[[attacks]]\nattack = \"explode\"\n",
+               {"attack", "'explode' is not allowed", "finetune", "prune"});
+  expect_error(std::string(kMinimal) + "[[attacks]]\nattack = \"finetune\"\n", {"strengths", "required"});
+  expect_error(std::string(kMinimal) + "[[attacks]]\nattack = \"prune\"\nstrengths = [0.5]\nbits = 3\n",
+               {"[[attacks]] #2", "unknown key 'bits'", "finetune_epochs"});
+  expect_error(std::string(kMinimal) + "[[schemes]]\nscheme = \"deepsigns-output\"\nbits = 8\n",
+               {"[[schemes]] #2", "unknown key 'bits'", "keys"});
+  expect_error(std::string(kMinimal) + "[[schemes]]\nscheme = \"deepsigns-output\"\nfrom = \"scratch\"\n",
+               {"from", "'scratch' is not allowed", "base"});
+  expect_error("name = \"Bad Name\"\ntitle = \"T\"\n", {"name", "a-z"});
+  expect_error("name = \"t\"\n", {"'title' is required"});
+  expect_error("name = \"t\"\ntitle = \"T\"\n[[models]]\nname = \"nope\"\n", {"name", "nope", "mnist-mlp"});
+  expect_error("name = \"t\"\ntitle = [\n", {"not valid TOML"});
+  expect_error(std::string(kMinimal) + "[figure]\nx = \"colour\"\n", {"[figure]", "'colour' is not allowed", "strength"});
+  expect_error(std::string(kMinimal) + "[[checks]]\nclaim = \"c\"\nexpect = \"max_value\"\n", {"value"});
+  expect_error(std::string(kMinimal) + "[[checks]]\nclaim = \"c\"\nwhere = { colour = 1 }\nexpect = \"all_detected\"\n",
+               {"'colour' is not a column"});
+  expect_error(std::string(kMinimal) + "[[attacks]]\nattack = \"none\"\nmodels = [\"cifar10-cnn\"]\n",
+               {"cifar10-cnn", "not in [[models]]"});
+  expect_error("kind = \"overhead\"\n" + std::string(kMinimal), {"overhead", "takes no [[attacks]]"});
+  expect_error(std::string(kMinimal) + "[paper]\nsource = \"x\"\nwhatever = 2\n", {"[paper]", "unknown key 'whatever'"});
+}
+
+TEST(EvalConfig, GridExpandsModelsWatermarksSeedsAttacksAndStrengths) {
+  const Config c = parse_config(R"(
+name = "g"
+title = "G"
+seeds = [1, 2]
+[[models]]
+name = "mnist-mlp"
+[[models]]
+name = "cifar10-cnn"
+epochs = 2
+seeds = [7]
+[[schemes]]
+scheme = "deepsigns-hidden"
+bits = [8, 16]
+[[schemes]]
+scheme = "deepsigns-output"
+models = ["mnist-mlp"]
+[[attacks]]
+attack = "prune"
+strengths = [0.9, 0.5, 0.5]
+[[attacks]]
+attack = "score-rounding"
+strengths = [2]
+[[attacks]]
+attack = "unmarked"
+same_seeds = [3]
+other_seeds = [4, 5]
+)", "g.toml");
+  const std::vector<Cell> cells = expand_grid(c);
+  // mnist-mlp: 3 watermarks x 2 seeds; cifar10-cnn: 2 watermarks x 1 seed. Per marked model:
+  // prune 2 strengths (deduplicated) + 3 suspects; score-rounding only for output marks.
+  EXPECT_EQ(cells.size(), size_t(2 * 2 * 5 + 1 * 2 * 6 + 2 * 5));
+  EXPECT_EQ(describe_cell(cells[0]), "mnist-mlp | hidden N=8 | seed 1 | prune 0.5");
+  EXPECT_EQ(describe_cell(cells[1]), "mnist-mlp | hidden N=8 | seed 1 | prune 0.9");
+  EXPECT_EQ(describe_cell(cells[2]), "mnist-mlp | hidden N=8 | seed 1 | unmarked suspect mnist-mlp-s3");
+  EXPECT_EQ(describe_cell(cells[3]), "mnist-mlp | hidden N=8 | seed 1 | unmarked suspect cifar10-cnn-s4");
+  EXPECT_EQ(describe_cell(cells[5]), "mnist-mlp | hidden N=8 | seed 2 | prune 0.5");
+  bool rounding = false;
+  for (const Cell& cell : cells) {
+    if (cell.attack->attack == "score-rounding") {
+      rounding = true;
+      EXPECT_EQ(cell.wm.spec->scheme, "deepsigns-output");
+    }
+    if (cell.model->name == "cifar10-cnn") EXPECT_EQ(cell.seed, 7u);
+  }
+  EXPECT_TRUE(rounding);
+}
+
+TEST(EvalConfig, CacheNamesMatchSignetTrainAndHoldEveryEmbeddingParameter) {
+  EXPECT_EQ(base_name("cifar10-cnn", 2, 3), "cifar10-cnn-e2-s3");
+  const Config c = parse_config(std::string(kMinimal) + R"(
+[[schemes]]
+scheme = "deepsigns-output"
+keys = [20, 30]
+base_seed = 1
+[[schemes]]
+scheme = "deepsigns-hidden"
+from = "base"
+lambda2 = 0.5
+signature = "ACME"
+)", "exp.toml");
+  const ModelSpec& m = c.models[0];
+  const auto hidden = variants_of(c.schemes[0]), output = variants_of(c.schemes[1]), tuned = variants_of(c.schemes[2]);
+  EXPECT_EQ(marked_name(m, hidden[0], 1), "mnist-mlp-hidden-relu2-N32-c1-kf0.01-l0.01-0.01-scratch-e5-lr0.05-s1");
+  EXPECT_EQ(marked_name(m, output[1], 4), "mnist-mlp-output-K30-density-c0-fs0-kr0-p0.999-from-e5-s1-e30-lr0.005-s4");
+  EXPECT_EQ(output[0].label, "output K=20");
+  const std::string t = marked_name(m, tuned[0], 2);
+  EXPECT_NE(t.find("-l0.01-0.5-sig"), std::string::npos) << t;
+  EXPECT_NE(t.find("from-e5-s2-e1-lr0.005-s2"), std::string::npos) << t;
+  EXPECT_EQ(tuned[0].label, "hidden N=32 (fine-tuned)");
+
+  static const signet::RecipeData none;
+  ModelCache fm("cache", "fashion-mnist", "", none), syn("cache", "synthetic:1x28x28", "", none);
+  EXPECT_EQ(fm.base_path("mnist-mlp", 5, 2), "cache/mnist-mlp-e5-s2.safetensors");
+  EXPECT_EQ(syn.base_path("mnist-mlp", 5, 2), "cache/synthetic_1x28x28/mnist-mlp-e5-s2.safetensors");
+  EXPECT_EQ(fm.marked_path(m, hidden[0], 1),
+            "cache/marked/mnist-mlp-hidden-relu2-N32-c1-kf0.01-l0.01-0.01-scratch-e5-lr0.05-s1.safetensors");
+}
+
+TEST(EvalConfig, ShippedConfigsParse) {
+  for (const char* f : {"fig6_pruning", "table3_finetune", "table4_overwrite", "fig7_integrity", "fig8_capacity",
+                        "fig9_overhead", "permutation"}) {
+    const std::string path = std::string(SIGNET_SOURCE_DIR) + "/experiments/" + f + ".toml";
+    Config c;
+    ASSERT_NO_THROW(c = load_config(path)) << path;
+    EXPECT_EQ(c.name, f);
+    EXPECT_FALSE(expand_grid(c).empty()) << path;
+    EXPECT_TRUE(c.figure.enabled) << path;
+  }
+}

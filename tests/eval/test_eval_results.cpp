@@ -1,0 +1,131 @@
+// Tidy result rows (eval/results.h): CSV and JSON writing and reading back, row filters,
+// acceptance checks and the report's tables (eval/report.h).
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "engine/serialize/atomic_file.h"
+#include "eval/cell.h"
+#include "eval/report.h"
+#include "eval/results.h"
+#include "eval/runner.h"
+
+using namespace signet;
+using namespace signet::eval;
+namespace fs = std::filesystem;
+
+namespace {
+std::vector<Row> sample_rows() {
+  Row a;
+  a.config = "t";
+  a.model = "mnist-mlp";
+  a.scheme = "deepsigns-hidden";
+  a.watermark = "hidden N=32";
+  a.bits = 32;
+  a.attack = "prune";
+  a.strength = 0.5;
+  a.seed = 1;
+  a.extraction = "plain";
+  a.test_accuracy = 0.88;
+  a.marked_accuracy = 0.89;
+  a.metric = "ber";
+  a.value = 0;
+  a.threshold = 0.0625;
+  a.p_value = 2.3e-10;
+  a.detected = 1;
+  a.attack_success = 0;
+  a.seconds = 1.5;
+  a.note = "has, comma and \"quotes\"";
+  Row b = a;
+  b.strength = 0.99;
+  b.test_accuracy = 0.3;
+  b.value = 0.5;
+  b.p_value = 0.5;
+  b.detected = 0;
+  b.attack_success = 0;
+  b.note = "";
+  return {a, b};
+}
+}  // namespace
+
+TEST(EvalResults, CsvHasEveryColumnAndQuotesFields) {
+  const std::string csv = rows_to_csv(sample_rows());
+  const std::string header = csv.substr(0, csv.find('\n'));
+  EXPECT_EQ(header.rfind("config,dataset,model,scheme,watermark,bits,keys,attack,strength,seed,extraction,", 0), 0u);
+  for (const char* col : {"test_accuracy", "metric", "value", "threshold", "p_value", "detected", "seconds"})
+    EXPECT_NE(header.find(col), std::string::npos) << col;
+  EXPECT_NE(csv.find("\"has, comma and \"\"quotes\"\"\""), std::string::npos);
+  EXPECT_NE(csv.find(",32,,prune,0.5,1,plain,marked,0.88,0.89,,ber,0,0.0625,2.3e-10,true,false,1.5,"),
+            std::string::npos)
+      << csv;
+}
+
+TEST(EvalResults, JsonRoundTripsAndUsesNullForMissing) {
+  const auto rows = sample_rows();
+  const nlohmann::json j = rows_to_json(rows);
+  ASSERT_EQ(j.size(), 2u);
+  EXPECT_TRUE(j[0]["keys"].is_null());
+  EXPECT_TRUE(j[0]["unmarked_accuracy"].is_null());
+  EXPECT_EQ(j[0]["detected"], true);
+  EXPECT_EQ(j[0]["bits"], 32);
+  const std::string dir = (fs::temp_directory_path() / ("signet_eval_" + std::to_string(getpid()))).string();
+  write_results(dir, rows);
+  const auto back = read_results(dir + "/results.json");
+  EXPECT_EQ(rows_to_csv(back), rows_to_csv(rows));
+  EXPECT_EQ(read_file(dir + "/results.csv"), rows_to_csv(rows));
+  fs::remove_all(dir);
+}
+
+TEST(EvalResults, RowFiltersCompareNumbersAsNumbers) {
+  const Row r = sample_rows()[0];
+  EXPECT_TRUE(row_matches(r, {{"strength", "0.50"}, {"model", "mnist-mlp"}}));
+  EXPECT_TRUE(row_matches(r, {{"detected", "1"}}));
+  EXPECT_TRUE(row_matches(r, {{"detected", "true"}}));
+  EXPECT_FALSE(row_matches(r, {{"strength", "0.9"}}));
+  EXPECT_FALSE(row_matches(r, {{"attack", "finetune"}}));
+}
+
+TEST(EvalResults, HiddenThresholdIsTheLargestClaimedBer) {
+  EXPECT_DOUBLE_EQ(hidden_ber_threshold(32, 1e-6), 2.0 / 32);  // 30 of 32 bits: p = 1.2e-7
+  EXPECT_TRUE(std::isnan(hidden_ber_threshold(16, 1e-6)));     // 2^-16 > 1e-6
+  EXPECT_DOUBLE_EQ(hidden_ber_threshold(16, 1e-3), 1.0 / 16);
+}
+
+TEST(EvalResults, ChecksAndReportTables) {
+  Config c;
+  c.name = "t";
+  c.title = "Title";
+  c.path = "experiments/t.toml";
+  c.checks = {{"detected at 0.5", "all_detected", {{"strength", "0.5"}}, 0},
+              {"detected everywhere", "all_detected", {}, 0},
+              {"no successful attack", "no_attack_success", {}, 0},
+              {"BER at most 0.1", "max_value", {{"strength", "0.5"}}, 0.1},
+              {"nothing matches", "none_detected", {{"model", "resnet50"}}, 0}};
+  PaperRow p;
+  p.setting = "MNIST, 90% pruning";
+  p.match = {{"model", "mnist-mlp"}};
+  p.summary = "max_detected_strength";
+  p.metric = "BER 0";
+  c.paper_rows = {p};
+  const auto rows = sample_rows();
+  const auto checks = evaluate_checks(c, rows);
+  ASSERT_EQ(checks.size(), 5u);
+  EXPECT_TRUE(checks[0].passed);
+  EXPECT_FALSE(checks[1].passed);
+  EXPECT_TRUE(checks[2].passed);  // the 0.99 model lost 59 points: not a successful attack
+  EXPECT_TRUE(checks[3].passed);
+  EXPECT_FALSE(checks[4].passed);
+  EXPECT_EQ(checks[4].detail, "no matching rows");
+  RunOptions o;
+  const std::string md = report_markdown(c, o, rows, checks, 90, true);
+  EXPECT_NE(md.find("# Title"), std::string::npos);
+  EXPECT_NE(md.find("signet evaluate --config experiments/t.toml"), std::string::npos);
+  EXPECT_NE(md.find("| detected at 0.5 | 1 of 1 rows"), std::string::npos) << md;
+  EXPECT_NE(md.find("detected at every strength up to 0.5 (accuracy 88.00%)"), std::string::npos) << md;
+  EXPECT_NE(md.find("first missed at 0.99 (accuracy 30.00%)"), std::string::npos) << md;
+  EXPECT_NE(md.find("| mnist-mlp | hidden N=32 | prune | 0.99 | plain | 1 | 30.00% | -59.00 pts | ber | 0.5000 |"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("![t](t.png)"), std::string::npos);
+}
