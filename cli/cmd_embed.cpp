@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "eval/embed_recipes.h"
+#include "models/recipes.h"
 
 namespace signet::cli {
 
@@ -122,6 +123,7 @@ void run_embed(EmbedArgs a) {
                                : load_model(a.from, a.model, &norm);
   // Fine-tuning a trained model defaults to a tenth of the training learning rate.
   a.cfg.lr = a.lr > 0 ? a.lr : (a.from.empty() ? kHiddenScratchLr : kFinetuneLr);
+  if (a.from.empty()) a.cfg.warmup_steps = default_warmup_steps(a.model);  // `signet train`'s recipe
   a.cfg.progress = !a.quiet;
   // Several layers at once: --layer relu1,relu2 --keys-out k1.wmk,k2.wmk (one keys file each).
   const std::vector<std::string> layers = split_list(a.wm.layer), keys_outs = split_list(a.keys_out);

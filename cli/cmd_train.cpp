@@ -69,6 +69,8 @@ void register_train(CLI::App& app) {
   c->add_flag("--nesterov", a->r.cfg.nesterov, "Nesterov momentum");
   c->add_option("--weight-decay", a->r.cfg.weight_decay, "weight decay")->capture_default_str();
   c->add_option("--schedule", a->r.cfg.schedule, "constant | step | cosine (per step)")->capture_default_str();
+  c->add_option("--warmup-steps", a->r.warmup_steps,
+                "linear learning-rate warm-up over the first steps (default: 100 for cifar10-cnn, else 0)");
   c->add_option("--dropout", a->r.dropout, "dropout probability (where the model has dropout)")->capture_default_str();
   c->add_option("--pad-to", a->r.pad_to, "zero-pad images to SxS, centred (e.g. 32: Fashion-MNIST for wrn-*)");
   c->add_option("--channels", a->r.channels, "3: replicate grey images into RGB (0: keep)");

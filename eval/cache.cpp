@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "engine/serialize/atomic_file.h"
+#include "models/recipes.h"
 #include "eval/embed_recipes.h"
 #include "eval/results.h"
 #include "watermark/attacks/attacks.h"
@@ -161,6 +162,7 @@ MarkedModel ModelCache::embed(const ModelSpec& m, const Variant& v, uint64_t see
   cfg.lr = static_cast<float>(p.lr);
   cfg.seed = seed;
   cfg.progress = false;
+  if (!p.from_base) cfg.warmup_steps = default_warmup_steps(m.name);  // as `signet train` would
   MarkedModel mk;
   mk.hidden = s.hidden();
   mk.path = marked_path(m, v, seed);

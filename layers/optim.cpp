@@ -165,11 +165,17 @@ std::unique_ptr<Optimizer> make_optimizer(const std::string& name, NamedTensorLi
 }
 
 // ------------------------------------------------------------------ schedules
+static float schedule_rate(const LrSchedule& s, int64_t step) {
+  if (s.kind == "constant") return s.base_lr;
+  if (s.kind == "step") return s.base_lr * std::pow(s.gamma, static_cast<float>(step / std::max<int64_t>(s.step_size, 1)));
+  const double t = std::min<double>(1.0, static_cast<double>(step) / std::max<int64_t>(s.total_steps, 1));
+  return static_cast<float>(s.eta_min + (s.base_lr - s.eta_min) * 0.5 * (1.0 + std::cos(M_PI * t)));
+}
+
 float LrSchedule::at(int64_t step) const {
-  if (kind == "constant") return base_lr;
-  if (kind == "step") return base_lr * std::pow(gamma, static_cast<float>(step / std::max<int64_t>(step_size, 1)));
-  const double t = std::min<double>(1.0, static_cast<double>(step) / std::max<int64_t>(total_steps, 1));
-  return static_cast<float>(eta_min + (base_lr - eta_min) * 0.5 * (1.0 + std::cos(M_PI * t)));
+  const float lr = schedule_rate(*this, step);
+  if (step >= warmup_steps) return lr;
+  return lr * static_cast<float>(step + 1) / static_cast<float>(warmup_steps);
 }
 
 LrSchedule make_schedule(const std::string& kind, float base_lr, int64_t total_steps, int64_t step_size, float gamma) {

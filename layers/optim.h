@@ -72,10 +72,12 @@ std::unique_ptr<Optimizer> make_optimizer(const std::string& name, NamedTensorLi
 // Learning rate as a function of the global step (0-based) out of total_steps.
 //   constant: lr;  step: lr * gamma^floor(step / step_size);
 //   cosine: eta_min + (lr - eta_min) (1 + cos(pi step / total_steps)) / 2  (per step, no restarts)
+// warmup_steps W > 0 multiplies the first W steps' rate by (step + 1) / W (linear warm-up): a net
+// without normalisation layers at a high rate can diverge in its first hundred steps otherwise.
 struct LrSchedule {
   std::string kind = "constant";
   float base_lr = 0.01f, gamma = 0.1f, eta_min = 0.0f;
-  int64_t step_size = 1, total_steps = 1;
+  int64_t step_size = 1, total_steps = 1, warmup_steps = 0;
   float at(int64_t step) const;
 };
 LrSchedule make_schedule(const std::string& kind, float base_lr, int64_t total_steps, int64_t step_size = 0, float gamma = 0.1f);

@@ -62,9 +62,15 @@ Model build_recipe_model(const TrainRecipe& r, const Dataset& train) {
   return build_model(r.model, mc, init);
 }
 
+int64_t default_warmup_steps(const std::string& model) { return model == "cifar10-cnn" ? 100 : 0; }
+
 TrainedModel train_recipe_model(const TrainRecipe& r, Model model, const RecipeData& data) {
   TrainedModel t{std::move(model), normalization_of(data.train), {}, {}};
-  t.train = train_model(t.model, data.train, t.norm, r.cfg);
+  SIGNET_CHECK(r.warmup_steps >= -1, "--warmup-steps must be >= 0 (or -1: the model's default), got {}",
+               r.warmup_steps);
+  TrainConfig cfg = r.cfg;
+  cfg.warmup_steps = r.warmup_steps >= 0 ? r.warmup_steps : default_warmup_steps(r.model);
+  t.train = train_model(t.model, data.train, t.norm, cfg);
   t.test = evaluate_model(t.model, data.test, t.norm);
   return t;
 }
@@ -78,7 +84,8 @@ nlohmann::json recipe_json(const TrainRecipe& r, const TrainedModel& t, const Da
   const TrainConfig& cfg = r.cfg;
   return {{"command", "train"}, {"model", r.model}, {"dataset", r.dataset}, {"epochs", cfg.epochs},
           {"batch_size", cfg.batch_size}, {"lr", cfg.lr}, {"optimizer", cfg.optimizer},
-          {"schedule", cfg.schedule}, {"seed", cfg.seed}, {"threads", threads},
+          {"schedule", cfg.schedule}, {"seed", cfg.seed},
+          {"warmup_steps", r.warmup_steps >= 0 ? r.warmup_steps : default_warmup_steps(r.model)}, {"threads", threads},
           {"augment", cfg.augment}, {"input_shape", t.model.config.input_shape}, {"train_size", train.size()},
           {"train_seconds", t.train.train_seconds}, {"steps", t.train.steps}, {"epoch_loss", t.train.epoch_loss},
           {"test_accuracy", t.test.accuracy}, {"test_loss", t.test.loss}, {"test_size", t.test.total}, {"out", out}};

@@ -23,7 +23,14 @@ struct TrainRecipe {
   TrainConfig cfg;  // the `signet train` defaults (SGD 0.9, wd 5e-4, lr 0.05 cosine, batch 128)
   float dropout = 0.0f;
   int64_t pad_to = 0, channels = 0, train_limit = 0, test_limit = 0;
+  int64_t warmup_steps = -1;  // linear learning-rate warm-up; -1: default_warmup_steps(model)
 };
+
+// The recipe's learning-rate warm-up for a model trained from scratch at lr 0.05: 100 steps for
+// cifar10-cnn (no normalisation layers: without it, seed 6 diverges to NaN at step 66-78 of the
+// first epoch), 0 for the others (mnist-mlp trains stably; wrn/resnet have batch norm; imdb-lstm
+// uses Adam). `signet embed` from scratch uses the same.
+int64_t default_warmup_steps(const std::string& model);
 
 struct RecipeData {
   Dataset train, test;

@@ -66,6 +66,7 @@ ModelConfig config_for_dataset(const Dataset& train_set, float dropout) {
 
 TrainResult train_model(Model& model, const Dataset& train_set, const Normalization& norm, const TrainConfig& cfg) {
   SIGNET_CHECK(cfg.epochs >= 0, "--epochs must be >= 0, got {}", cfg.epochs);
+  SIGNET_CHECK(cfg.warmup_steps >= 0, "--warmup-steps must be >= 0, got {}", cfg.warmup_steps);
   SIGNET_CHECK(cfg.batch_size > 0, "--batch-size must be positive, got {}", cfg.batch_size);
   SIGNET_CHECK(std::isfinite(cfg.lr) && cfg.lr > 0, "--lr must be a positive number, got {}", cfg.lr);
   SIGNET_CHECK(train_set.num_classes <= model.config.num_classes, "the data set has {} classes but the model only {}",
@@ -83,7 +84,8 @@ TrainResult train_model(Model& model, const Dataset& train_set, const Normalizat
   for (const auto& p : cfg.extra_params) trained.push_back(p);
   auto opt = make_optimizer(cfg.optimizer, trained, cfg.lr, cfg.momentum, cfg.weight_decay, cfg.nesterov);
   const int64_t steps_per_epoch = loader.num_batches();
-  const LrSchedule sched = make_schedule(cfg.schedule, cfg.lr, steps_per_epoch * cfg.epochs);
+  LrSchedule sched = make_schedule(cfg.schedule, cfg.lr, steps_per_epoch * cfg.epochs);
+  sched.warmup_steps = cfg.warmup_steps;
   auto rng = std::make_shared<Rng>(cfg.seed ^ 0x5157'4e45'54ULL);
   model.net->set_rng(rng);
 

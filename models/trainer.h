@@ -24,6 +24,7 @@ struct TrainConfig {
   float lr = 0.05f, momentum = 0.9f, weight_decay = 5e-4f;
   bool nesterov = false;
   std::string schedule = "cosine";
+  int64_t warmup_steps = 0;         // linear learning-rate warm-up over the first steps (0: none)
   uint64_t seed = 1;
   bool progress = true;             // progress bar on stderr
   std::string checkpoint_path;      // written after every epoch when set

@@ -85,6 +85,7 @@ TEST(CliErrors, WrongShapesAndFlags) {
   expect_error(run("train --epochs -3 --out " + d.file("m.safetensors")), "--epochs");
   expect_error(run("train --lr nan --out " + d.file("m.safetensors")), "--lr");
   expect_error(run("train --epochs 1"), "--out");
+  expect_error(run("train --epochs 1 --warmup-steps -7 --out " + d.file("m.safetensors")), "--warmup-steps");
   expect_error(run("bench --model mnist-mlp --input-shape 3,x --steps 1"), "--input-shape");
   const CliRun r = run("frobnicate");
   EXPECT_NE(r.status, 0);

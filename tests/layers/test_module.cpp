@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "engine/ops.h"
 #include "layers/layers.h"
 #include "layers/optim.h"
@@ -123,4 +125,17 @@ TEST(Optim, SchedulesFollowTheirFormulas) {
   EXPECT_FLOAT_EQ(s.at(60), 0.025f);
   EXPECT_THROW(make_schedule("warp", 0.1f, 10), Error);
   EXPECT_THROW(make_optimizer("rmsprop", {}, 0.1f, 0, 0, false), Error);
+}
+
+TEST(Optim, WarmupRampsLinearlyIntoTheSchedule) {
+  LrSchedule c = make_schedule("cosine", 0.1f, 100);
+  c.warmup_steps = 10;
+  EXPECT_NEAR(c.at(0), 0.1f * std::cos(0.0f) * 1 / 10, 1e-7);                    // (0 + 1) / 10 of the rate
+  EXPECT_NEAR(c.at(4), 0.1f * 0.5f * (1 + std::cos(M_PI * 0.04)) * 5 / 10, 1e-7);  // the cosine's own rate, scaled
+  EXPECT_NEAR(c.at(9), 0.1f * 0.5f * (1 + std::cos(M_PI * 0.09)), 1e-7);          // full rate at the last warm-up step
+  EXPECT_NEAR(c.at(50), 0.05f, 1e-6);                                               // untouched after it
+  LrSchedule k = make_schedule("constant", 0.2f, 100);
+  k.warmup_steps = 4;
+  EXPECT_FLOAT_EQ(k.at(1), 0.1f);
+  EXPECT_FLOAT_EQ(k.at(4), 0.2f);
 }
