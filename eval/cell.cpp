@@ -40,7 +40,12 @@ void fill_hidden(Row& r, const HiddenEvidence& ev, double alpha) {
   r.threshold = hidden_ber_threshold(ev.total, alpha);
   r.p_value = ev.p_value;
   r.detected = ev.p_value <= alpha;
-  if (std::isnan(r.threshold)) r.note = fmt::format("{} bits cannot reach p <= {:g}", ev.total, alpha);
+  if (std::isnan(r.threshold)) {
+    // Too few bits for any claim at alpha (N = 4: p >= 1/16): no decision, so no attack can
+    // "succeed" against it either; the BER is still reported.
+    r.detected = -1;
+    r.note = fmt::format("{} bits cannot reach p <= {:g}: BER only, no decision", ev.total, alpha);
+  }
 }
 
 void fill_output(Row& r, const OutputEvidence& ev) {

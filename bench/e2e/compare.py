@@ -9,7 +9,10 @@ median of the round medians and the best round min, and the ratio Signet / PyTor
 Signet is faster).
 
 Usage: bench/e2e/compare.py [--model mnist-mlp] [--batch-size 128] [--threads 2]
-                            [--steps 100] [--warmup 10] [--rounds 5] [--json]
+                            [--steps 100] [--warmup 10] [--rounds 5] [--input-shape 3,64,64] [--json]
+
+The OpenBLAS kernel set each side ran with is printed (signet's `blas_core`): an
+OPENBLAS_CORETYPE in the environment (e.g. Haswell) binds both frameworks to it.
 """
 import argparse
 import json
@@ -35,11 +38,14 @@ def main():
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--signet", default=os.path.join(ROOT, "build", "signet"))
+    ap.add_argument("--input-shape", default="", help="C,H,W (e.g. resnet50 at 3,64,64); default: the model's")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
 
     common = ["--model", a.model, "--batch-size", str(a.batch_size), "--steps", str(a.steps),
               "--warmup", str(a.warmup), "--threads", str(a.threads), "--json"]
+    if a.input_shape:
+        common += ["--input-shape", a.input_shape]
     signet_cmd = [a.signet, "bench"] + common
     # Debian's own interpreter has python3-torch; under pyenv a bare "python3" may be another one.
     torch_python = os.environ.get("SIGNET_TORCH_PYTHON") or (
@@ -64,14 +70,18 @@ def main():
                 "max_ms": max(x["max_ms"] for x in rs)}
 
     s, t = summary(rows["signet"]), summary(rows["pytorch"])
-    result = {"model": a.model, "batch_size": a.batch_size, "threads": a.threads, "steps": a.steps,
+    result = {"model": a.model, "input_shape": a.input_shape or None, "batch_size": a.batch_size,
+              "blas_core": rows["signet"][0].get("blas_core"),
+              "openblas_coretype_env": os.environ.get("OPENBLAS_CORETYPE"), "threads": a.threads, "steps": a.steps,
               "warmup": a.warmup, "rounds": a.rounds, "signet": s, "pytorch": t,
               "torch_version": rows["pytorch"][0].get("torch_version"),
               "ratio_median": s["median_ms"] / t["median_ms"], "ratio_min": s["min_ms"] / t["min_ms"]}
     if a.json:
         print(json.dumps(result))
     else:
-        print(f"\n{a.model} batch {a.batch_size}, {a.threads} threads, {a.rounds} rounds x {a.steps} steps")
+        shape = f" input {a.input_shape}" if a.input_shape else ""
+        print(f"\n{a.model}{shape} batch {a.batch_size}, {a.threads} threads, {a.rounds} rounds x {a.steps} steps, "
+              f"OpenBLAS kernels {result['blas_core']} (OPENBLAS_CORETYPE={result['openblas_coretype_env']})")
         print(f"  signet : median {s['median_ms']:.3f} ms   min {s['min_ms']:.3f}   max {s['max_ms']:.3f}")
         print(f"  pytorch: median {t['median_ms']:.3f} ms   min {t['min_ms']:.3f}   max {t['max_ms']:.3f}"
               f"   (torch {result['torch_version']})")
