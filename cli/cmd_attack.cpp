@@ -9,6 +9,7 @@
 //   overwrite  the attacker embeds its own DeepSigns mark (--scheme deepsigns-hidden|output)
 // Flags are checked before any data is read; a failed attack writes no file.
 #include <chrono>
+#include <cmath>
 #include <functional>
 #include <memory>
 
@@ -36,6 +37,7 @@ struct AttackArgs {
   // overwrite
   std::string scheme = "deepsigns-hidden", layer, keys_out, key_search = "density";
   int64_t wm_bits = 32, wm_keys = 20, candidates = 0;
+  float lambda1 = 0.01f, lambda2 = 0.01f;
   uint64_t attacker_seed = 2;
   // Runs after the model file is written (the attacker's keys file), so that a failed attack
   // leaves no file behind.
@@ -214,6 +216,10 @@ void register_attack(CLI::App& app) {
     c->add_option("--seed", a->attacker_seed, "the attacker's seed (its keys and data order)")->capture_default_str();
     c->add_option("--layer", a->layer, "deepsigns-hidden: the layer to mark (default: the second-to-last)");
     c->add_option("--bits", a->wm_bits, "deepsigns-hidden: signature bits")->capture_default_str();
+    c->add_option("--lambda1", a->lambda1, "deepsigns-hidden: weight of loss1 (cifar10-cnn needs 0.1)")
+        ->capture_default_str();
+    c->add_option("--lambda2", a->lambda2, "deepsigns-hidden: weight of loss2 (cifar10-cnn needs 0.1)")
+        ->capture_default_str();
     c->add_option("--keys", a->wm_keys, "deepsigns-output: key length K")->capture_default_str();
     c->add_option("--candidates", a->candidates, "deepsigns-output: candidate keys K' (default 20 K)");
     c->add_option("--key-search", a->key_search, "deepsigns-output: density | random")->capture_default_str();
@@ -225,8 +231,11 @@ void register_attack(CLI::App& app) {
                    "unknown --scheme '{}' (available: deepsigns-hidden, deepsigns-output)", a->scheme);
       SIGNET_CHECK(a->keys_out.empty() || (a->keys_out != a->out && a->keys_out != a->weights),
                    "--keys-out must differ from --weights and --out");
-      if (a->scheme == "deepsigns-hidden")
+      if (a->scheme == "deepsigns-hidden") {
         SIGNET_CHECK(a->wm_bits >= 1, "--bits must be at least 1, got {}", a->wm_bits);
+        SIGNET_CHECK(a->lambda1 >= 0 && a->lambda2 >= 0 && std::isfinite(a->lambda1) && std::isfinite(a->lambda2),
+                     "--lambda1 and --lambda2 must be finite and >= 0, got {} and {}", a->lambda1, a->lambda2);
+      }
       else
         SIGNET_CHECK(a->wm_keys >= 1, "--keys must be at least 1, got {}", a->wm_keys);
       a->cfg.seed = a->attacker_seed;
@@ -236,11 +245,15 @@ void register_attack(CLI::App& app) {
           HiddenConfig hc;
           hc.layer = a->layer.empty() ? penultimate_layer(m) : a->layer;
           hc.bits = a->wm_bits;
+          hc.lambda1 = a->lambda1;
+          hc.lambda2 = a->lambda2;
           hc.seed = a->attacker_seed;
           HiddenKeys keys = overwrite_attack(m, *train, norm, hc, a->cfg);
           const HiddenEvidence ev = extract_hidden(m, keys);
           j["params"]["layer"] = hc.layer;
           j["params"]["bits"] = hc.bits;
+          j["params"]["lambda1"] = hc.lambda1;
+          j["params"]["lambda2"] = hc.lambda2;
           j["attacker_ber"] = ev.ber;
           j["attacker_p_value"] = ev.p_value;
           j["summary"] = fmt::format("the attacker's {}-bit mark in {}: BER {:.4f}, p-value {:.3g}", ev.total,

@@ -158,6 +158,10 @@ void run_cell(const Cell& c, const MarkedModel& mk, RunContext& ctx, CumulativeS
         HiddenConfig hc;
         hc.layer = mk.hkeys.layer;
         hc.bits = a.attacker_bits > 0 ? a.attacker_bits : mk.hkeys.bits();
+        // The attacker knows the method, so it uses the loss weights that embed a mark in this
+        // model (the owner's: 0.1 for cifar10-cnn, where 0.01 embeds nothing).
+        hc.lambda1 = mk.hkeys.lambda1;
+        hc.lambda2 = mk.hkeys.lambda2;
         hc.seed = c.seed + 1000;
         attacker_h = overwrite_attack(owned, train_set(), norm, hc, tc);
       } else {
