@@ -17,11 +17,11 @@ mkdir -p out
 OWNER="${SIGNET_OWNER:-ACME Corp 2026}"
 
 echo
-echo "== 1/3 Training mnist-mlp on Fashion-MNIST without a watermark (5 epochs, seed 1) =="
+echo "== 1/4 Training mnist-mlp on Fashion-MNIST without a watermark (5 epochs, seed 1) =="
 ./build/signet train --model mnist-mlp --dataset fashion-mnist --epochs 5 --seed 1 --out out/unmarked.safetensors
 
 echo
-echo "== 2/3 Training it with a 32-bit DeepSigns watermark of \"$OWNER\" (layer relu2, same seed) =="
+echo "== 2/4 Training it with a 32-bit DeepSigns watermark of \"$OWNER\" (layer relu2, same seed) =="
 ./build/signet embed --scheme deepsigns-hidden --model mnist-mlp --dataset fashion-mnist --layer relu2 --bits 32 \
   --signature "$OWNER" --epochs 5 --seed 1 --keys-out out/owner.wmk --out out/marked.safetensors
 

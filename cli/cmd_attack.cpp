@@ -44,19 +44,6 @@ struct AttackArgs {
   std::function<void(nlohmann::json&)> after_save;
 };
 
-std::vector<std::string> split_commas(const std::string& s) {
-  std::vector<std::string> out;
-  std::string item;
-  for (char ch : s + ",") {
-    if (ch == ',') {
-      if (!item.empty()) out.push_back(item);
-      item.clear();
-    } else {
-      item += ch;
-    }
-  }
-  return out;
-}
 
 CLI::App* add_attack(CLI::App* parent, const std::string& name, const std::string& help, std::shared_ptr<AttackArgs> a,
                      bool trains) {
@@ -202,7 +189,7 @@ void register_attack(CLI::App& app) {
     c->callback([a] {
       run_attack(*a, false, [a](Model& m, const Dataset*, const Normalization&, nlohmann::json& j) {
         j["params"] = {{"layers", a->layers.empty() ? "all" : a->layers}, {"seed", a->perm_seed}};
-        const PermuteReport rep = permute_units(m, split_commas(a->layers), a->perm_seed);
+        const PermuteReport rep = permute_units(m, split_list(a->layers), a->perm_seed);
         j["permuted"] = rep.taps;
         j["summary"] = fmt::format("permuted the units of {}", fmt::join(rep.taps, ", "));
       });

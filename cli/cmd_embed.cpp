@@ -24,20 +24,6 @@ struct EmbedArgs {
 };
 
 // --scheme deepsigns-output: Algorithm 2 on a trained model (see watermark/deepsigns/output.h).
-// "a,b,c" -> {"a", "b", "c"} (empty items dropped).
-std::vector<std::string> split_list(const std::string& s) {
-  std::vector<std::string> out;
-  std::string item;
-  for (char ch : s + ",") {
-    if (ch == ',') {
-      if (!item.empty()) out.push_back(item);
-      item.clear();
-    } else {
-      item += ch;
-    }
-  }
-  return out;
-}
 
 void run_embed_output(EmbedArgs a) {
   SIGNET_CHECK(!a.from.empty(),

@@ -24,6 +24,20 @@ void print_json(const nlohmann::json& j) {
   std::cout << j.dump() << std::endl;
 }
 
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::string item;
+  for (char ch : s + ",") {
+    if (ch == ',') {
+      if (!item.empty()) out.push_back(item);
+      item.clear();
+    } else {
+      item += ch;
+    }
+  }
+  return out;
+}
+
 Shape parse_shape_flag(const std::string& s, const std::string& flag) {
   Shape out = split_shape(s, flag);
   SIGNET_CHECK(!out.empty(), "{} must be a comma-separated shape such as 1,28,28", flag);

@@ -2,6 +2,7 @@
 #pragma once
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "datasets/dataset.h"
 #include "models/model_io.h"
@@ -18,5 +19,7 @@ Dataset load_split(const std::string& name, const std::string& split, const std:
 void print_json(const nlohmann::json& j);
 // "C,H,W" -> shape; Error naming the flag.
 Shape parse_shape_flag(const std::string& s, const std::string& flag);
+// "a,b,c" -> {"a", "b", "c"} (empty items dropped): list-valued flags such as --layer.
+std::vector<std::string> split_list(const std::string& s);
 
 }  // namespace signet::cli

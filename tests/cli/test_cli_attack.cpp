@@ -9,24 +9,13 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "tests/cli/cli_run.h"
+
 namespace fs = std::filesystem;
 
 namespace {
-struct CliRun {
-  int status;
-  std::string output;
-};
-
-CliRun run(const std::string& args, bool with_stderr = true) {
-  const std::string cmd = std::string(SIGNET_BIN) + " " + args + (with_stderr ? " 2>&1" : " 2>/dev/null");
-  CliRun r{0, ""};
-  FILE* p = popen(cmd.c_str(), "r");
-  std::array<char, 4096> buf;
-  while (size_t n = fread(buf.data(), 1, buf.size(), p)) r.output.append(buf.data(), n);
-  const int st = pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-  return r;
-}
+using signet::testing::CliRun;
+CliRun run(const std::string& args, bool with_stderr = true) { return signet::testing::run_signet(args, with_stderr); }
 
 nlohmann::json run_json(const std::string& args) {
   const CliRun r = run(args + " --json", false);

@@ -9,21 +9,13 @@
 #include <filesystem>
 #include <fstream>
 
+#include "tests/cli/cli_run.h"
+
 namespace fs = std::filesystem;
 
 namespace {
-struct CliRun { int status; std::string output; };
-
-CliRun run(const std::string& args) {
-  const std::string cmd = std::string(SIGNET_BIN) + " " + args + " 2>&1";
-  CliRun r{0, ""};
-  FILE* p = popen(cmd.c_str(), "r");
-  std::array<char, 4096> buf;
-  while (size_t n = fread(buf.data(), 1, buf.size(), p)) r.output.append(buf.data(), n);
-  const int st = pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-  return r;
-}
+using signet::testing::CliRun;
+CliRun run(const std::string& args) { return signet::testing::run_signet(args); }
 
 struct TempDir {
   fs::path path;

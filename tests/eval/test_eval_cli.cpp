@@ -11,24 +11,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/cli/cli_run.h"
+
 namespace fs = std::filesystem;
 
 namespace {
-struct CliRun {
-  int status;
-  std::string output;
-};
-
+using signet::testing::CliRun;
+// Configs name experiments/ relative to the source tree, so the binary runs from there.
 CliRun run(const std::string& args, bool with_stderr = true) {
-  const std::string cmd = "cd " + std::string(SIGNET_SOURCE_DIR) + " && " + std::string(SIGNET_BIN) + " " + args +
-                          (with_stderr ? " 2>&1" : " 2>/dev/null");
-  CliRun r{0, ""};
-  FILE* p = popen(cmd.c_str(), "r");
-  std::array<char, 4096> buf;
-  while (size_t n = fread(buf.data(), 1, buf.size(), p)) r.output.append(buf.data(), n);
-  const int st = pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-  return r;
+  return signet::testing::run_signet(args, with_stderr, SIGNET_SOURCE_DIR);
 }
 
 struct TempDir {

@@ -83,11 +83,7 @@ TrainResult sparse_finetune(Model& model, const PruneReport& masks, const Datase
     if (before) before();
     apply();
   };
-  TrainConfig plain = cfg;
-  plain.taps.clear();
-  plain.extra_params.clear();
-  plain.extra_loss = nullptr;
-  return train_model(model, train, norm, plain);
+  return finetune_attack(model, train, norm, cfg);  // plain cross-entropy, as the thief trains
 }
 
 }  // namespace signet

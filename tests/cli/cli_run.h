@@ -1,0 +1,33 @@
+// Runs the signet binary (SIGNET_BIN) as a user would, for the command-line tests: its exit
+// status (128 + signal when it was killed, so a crash never passes as an error exit) and its
+// output.
+#pragma once
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <string>
+
+namespace signet::testing {
+
+struct CliRun {
+  int status;
+  std::string output;
+};
+
+// `args` go to the shell after the binary; stderr is captured with stdout unless with_stderr is
+// false (then it is dropped, so stdout can be parsed as JSON); `cwd` is where it runs ("" = here).
+inline CliRun run_signet(const std::string& args, bool with_stderr = true, const std::string& cwd = "") {
+  const std::string cmd = (cwd.empty() ? "" : "cd " + cwd + " && ") + std::string(SIGNET_BIN) + " " + args +
+                          (with_stderr ? " 2>&1" : " 2>/dev/null");
+  CliRun r{0, ""};
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return {-1, "popen failed: " + cmd};
+  std::array<char, 4096> buf;
+  while (size_t n = fread(buf.data(), 1, buf.size(), p)) r.output.append(buf.data(), n);
+  const int st = pclose(p);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  return r;
+}
+
+}  // namespace signet::testing
