@@ -9,15 +9,14 @@
 #include "engine/serialize/safetensors.h"
 #include "models/model_io.h"
 #include "models/trainer.h"
+#include "tests/cli/cli_run.h"
 
 namespace fs = std::filesystem;
 using namespace signet;
 
 namespace {
-int run_quiet(const std::string& args) {
-  const std::string cmd = std::string(SIGNET_BIN) + " " + args + " > /dev/null 2>&1";
-  return std::system(cmd.c_str());
-}
+// Exit status of the command (its output is not needed here).
+int run_quiet(const std::string& args) { return signet::testing::run_signet(args).status; }
 
 struct Dir {
   fs::path p = fs::temp_directory_path() / ("signet_predict_" + std::to_string(getpid()));
