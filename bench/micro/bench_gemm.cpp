@@ -1,10 +1,11 @@
-// GEMM and the MLP's layer shapes through Signet's matmul/linear entry points (OpenBLAS),
+// GEMM and the MLP's layer shapes through Signet's matmul/linear entry points (its own blocked GEMM) and OpenBLAS,
 // reported in GFLOP/s and as `roof_pct`, the percentage of the machine's measured FMA roof
 // (bench_roof.cpp; all threads). Issue 8's target: roof_pct >= 85 for N >= 512.
 #include <benchmark/benchmark.h>
 
 #include "bench/micro/roof.h"
 #include "engine/ops.h"
+#include "engine/ops/matmul.h"
 
 using namespace signet;
 
@@ -24,6 +25,20 @@ static void BM_Matmul(benchmark::State& state) {
   state.counters["roof_pct"] = bench::roof_pct(flops);
 }
 BENCHMARK(BM_Matmul)->Arg(128)->Arg(256)->Arg(512)->Arg(1024)->Arg(2048)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// The same products through OpenBLAS (cblas_sgemm), for comparison.
+static void BM_MatmulBlas(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  Tensor a = rand_tensor({n, n}, 1), b = rand_tensor({n, n}, 2), c = Tensor::empty({n, n});
+  const double flops = 2.0 * n * n * n;
+  for (auto _ : state) {
+    cpu::gemm_blas(false, false, n, n, n, 1.0f, a.f32(), n, b.f32(), n, 0.0f, c.f32(), n);
+    benchmark::DoNotOptimize(c.f32());
+  }
+  state.counters["GFLOP/s"] = bench::gflops(flops);
+  state.counters["roof_pct"] = bench::roof_pct(flops);
+}
+BENCHMARK(BM_MatmulBlas)->Arg(128)->Arg(256)->Arg(512)->Arg(1024)->Arg(2048)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // The MLP's first layer at batch 128: [128,784] x [512,784]^T.
 static void BM_LinearMlpFc1(benchmark::State& state) {

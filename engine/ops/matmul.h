@@ -17,7 +17,12 @@ namespace cpu {
 // C[M,N] = alpha * op(A) op(B) + beta * C, all row-major; lda/ldb/ldc are row strides.
 void gemm_ref(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
               int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+// Signet's blocked AVX-512 GEMM (gemm_blocked.h; OpenBLAS when built without AVX-512). Threads
+// itself outside parallel regions, runs single-threaded inside one.
 void gemm_fast(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+               int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+// The same through OpenBLAS's cblas_sgemm (kept for comparison: bench_gemm.cpp).
+void gemm_blas(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 }  // namespace cpu
 

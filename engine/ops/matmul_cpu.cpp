@@ -1,5 +1,11 @@
+// CPU GEMM: the plain-loop reference, Signet's blocked AVX-512 GEMM (gemm_blocked.h) with
+// row-major packers for every transpose combination, and OpenBLAS for comparison and for
+// builds without AVX-512.
 #include <cblas.h>
 
+
+#include "engine/ops/gemm_blocked.h"
+#include "engine/ops/gemm_pack.h"
 #include "engine/ops/matmul.h"
 
 namespace signet::cpu {
@@ -19,13 +25,45 @@ void gemm_ref(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, co
     }
 }
 
-void gemm_fast(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+void gemm_blas(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (M == 0 || N == 0) return;
   cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
               static_cast<blasint>(M), static_cast<blasint>(N), static_cast<blasint>(K), alpha, A,
               static_cast<blasint>(lda), B, static_cast<blasint>(ldb), beta, C,
               static_cast<blasint>(ldc));
+}
+
+namespace gemm {
+template <int MR>
+void gemm_rowmajor(int nt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                   int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  blocked<MR>(
+      M, N, K, nt,
+      [&](int64_t i0, int64_t k0, int64_t mc, int64_t kc, float* dst) {
+        pack_a_rowmajor<MR>(ta, A, lda, i0, k0, mc, kc, dst);
+      },
+      [&](int64_t j0, int64_t k0, int64_t nc, int64_t kc, float* dst) {
+        pack_b_rowmajor(tb, B, ldb, j0, k0, nc, kc, dst);
+      },
+      [&](int64_t i0, int64_t j0, int mr, int nr, const float* ap, const float* bp, int64_t kc, bool first) {
+        kernel<MR>(kc, ap, bp, C + i0 * ldc + j0, ldc, alpha, first ? beta : 1.0f, mr, nr);
+      });
+}
+}  // namespace gemm
+
+void gemm_fast(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+               int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (M == 0 || N == 0) return;
+#if SIGNET_HAVE_AVX512_GEMM
+  const int nt = gemm::threads_for(M, N, K);
+  if (gemm::choose_mr(M, nt) == 12)
+    gemm::gemm_rowmajor<12>(nt, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  else
+    gemm::gemm_rowmajor<8>(nt, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+#else
+  gemm_blas(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+#endif
 }
 
 }  // namespace signet::cpu

@@ -1,4 +1,4 @@
-// matmul / linear: forward, gemm_fast (OpenBLAS) vs gemm_ref with every transpose combination
+// matmul / linear: forward, gemm_fast (Signet's blocked GEMM) and gemm_blas vs gemm_ref with every transpose combination
 // and padded leading dims, transposed and strided operands, gradients, double backward, errors.
 #include <gtest/gtest.h>
 
@@ -35,7 +35,11 @@ TEST(OpsMatmul, Forward) {
 TEST(OpsMatmul, GemmFastMatchesReference) {
   struct Dims { int64_t M, N, K; };
   const std::vector<Dims> dims = {{1, 1, 1}, {3, 5, 7}, {37, 29, 53}, {64, 64, 64},
-                                  {200, 190, 180}, {1, 257, 3}, {129, 1, 65}};
+                                  {200, 190, 180}, {1, 257, 3}, {129, 1, 65},
+                                  // several k-blocks, N past one B panel, threads splitting M
+                                  {100, 3100, 300},
+                                  // few rows: threads split N; rows not a multiple of 8 or 12
+                                  {13, 700, 520}, {40, 96, 17}};
   Rng rng(21);
   for (const Dims& d : dims) {
     for (int combo = 0; combo < 4; ++combo) {
@@ -51,11 +55,14 @@ TEST(OpsMatmul, GemmFastMatchesReference) {
         Tensor Cr = C0.clone(), Cf = C0.clone();
         cpu::gemm_ref(ta, tb, d.M, d.N, d.K, 1.5f, A.f32(), lda, B.f32(), ldb, beta, Cr.f32(), ldc);
         cpu::gemm_fast(ta, tb, d.M, d.N, d.K, 1.5f, A.f32(), lda, B.f32(), ldb, beta, Cf.f32(), ldc);
+        Tensor Cb = C0.clone();
+        cpu::gemm_blas(ta, tb, d.M, d.N, d.K, 1.5f, A.f32(), lda, B.f32(), ldb, beta, Cb.f32(), ldc);
         const std::string what = "gemm M=" + std::to_string(d.M) + " N=" + std::to_string(d.N) +
                                  " K=" + std::to_string(d.K) + " ta=" + std::to_string(ta) +
                                  " tb=" + std::to_string(tb) + " beta=" + std::to_string(beta);
         // sums of K products of size <= 1: absolute error grows with K
         EXPECT_TRUE(all_close(Cf, Cr, 1e-6 * d.K, 1e-5, what));
+        EXPECT_TRUE(all_close(Cb, Cr, 1e-6 * d.K, 1e-5, what + " (blas)"));
         // the padding columns of C are untouched
         EXPECT_TRUE(all_close(Cf.narrow_view(1, d.N, 2).contiguous(),
                               C0.narrow_view(1, d.N, 2).contiguous(), 0, 0, what + " padding"));
