@@ -16,13 +16,13 @@
 // With stride > 1 the last rows/columns of x that no window reaches get a zero gradient, which
 // is why the backward ops take the shape they produce.
 //
-// CPU: the reference is the direct 7-deep loop. The fast path lowers each image to a column
-// matrix (im2col: [C*kh*kw, Ho*Wo]) and runs one GEMM per image, y[n] = W[O, C*kh*kw] col,
-// with the batch split over OpenMP threads (OpenBLAS runs single-threaded inside a parallel
-// region, so there is no nested oversubscription); a batch of one uses BLAS's own threads.
-// 1x1 kernels with stride 1 and no padding skip im2col (the image is its own column matrix).
-// Tiny outputs (Ho*Wo < 16, e.g. resnet50's last stage at 64x64 input) group G images into
-// one GEMM, W [O, K] x [K, G*Ho*Wo]: a GEMM a few columns wide runs far below the FMA roof.
+// CPU: the reference is the direct 7-deep loop. The fast path (conv2d_gemm_cpu.cpp) runs the
+// forward and both gradients as GEMMs on Signet's blocked AVX-512 GEMM with the im2col matrix
+// [C*kh*kw, images*Ho*Wo] never written: its micro-panels are packed straight from the image,
+// and the input gradient's tiles are added back onto the image as they leave the kernel.
+// The batch is split over OpenMP threads, one GEMM per thread over its images (so small
+// outputs such as resnet50's 2x2 last stage still make wide GEMMs); with fewer images than
+// threads, or an uneven split, the GEMM's own threads share the work.
 #pragma once
 #include "engine/tensor.h"
 
@@ -57,12 +57,6 @@ void conv2d_backward_input_fast(const Conv2dGeom& g, const float* dy, const floa
 // dw = backward_weight(dy, x); overwrites dw.
 void conv2d_backward_weight_ref(const Conv2dGeom& g, const float* dy, const float* x, float* dw);
 void conv2d_backward_weight_fast(const Conv2dGeom& g, const float* dy, const float* x, float* dw);
-// One image [C,H,W] -> col [C*kh*kw, Ho*Wo] (zeros where the window is in the padding), and
-// the adjoint: col2im adds col back into im [C,H,W] (which it zeroes first). `ld` is the
-// distance between col's rows (0: Ho*Wo); a larger one places the image's columns inside the
-// wider column matrix of a group of images.
-void im2col(const Conv2dGeom& g, const float* im, float* col, int64_t ld = 0);
-void col2im(const Conv2dGeom& g, const float* col, float* im, int64_t ld = 0);
 }  // namespace cpu
 
 }  // namespace signet

@@ -1,0 +1,252 @@
+// Stride-1 convolutions as GEMMs that read the im2col matrix in place (no packing of it).
+//
+// Pad the image once into xp [C, Hp, Wp] (Hp = H + 2 ph, Wp = W + 2 pw) and compute the output
+// over padded-width rows: column p' = i*Wp + j, j < Wp, of which j < Wo are real and the rest
+// are discarded. Then row k = (c, a, b) of the im2col matrix is xp itself shifted by
+// koff[k] = c*Hp*Wp + a*Wp + b:  X[k, p'] = xp[koff[k] + p'], so the register-tile kernel
+// (gemm_tile_kernel.h) loads B rows straight from xp, and for the weight gradient broadcasts A
+// values straight from it. Packing the im2col matrix, which costs about as much as the FMAs
+// when the layer has few output channels (measured: cifar10-cnn's 64-channel layers ran at
+// 38% of the roof with packed B), disappears; the price is the discarded columns,
+// (Wp - Wo) / Wo = (kw - 1) / Wo of the work (3x3: 6% at 32x32, 12% at 16x16, 25% at 8x8).
+//
+//   forward          yp[o, p']  = sum_k W[o, k] xp[koff[k] + p']           (A = W packed)
+//   weight gradient  dW^T[k, o] = sum_p' xp[koff[k] + p'] dyp[o, p']       (B = dyp^T packed)
+//   input gradient   the forward convolution of dy with the flipped, transposed kernel and
+//                    padding kh-1-ph (exact for stride 1).
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "engine/ops/conv2d_direct.h"
+#include "engine/ops/gemm_blocked.h"
+#include "engine/ops/gemm_pack.h"
+#include "engine/ops/gemm_tile_kernel.h"
+
+#if SIGNET_HAVE_AVX512_GEMM
+namespace signet::cpu {
+namespace {
+
+using gemm::NR;
+
+struct Padded {
+  int64_t Hp, Wp, Pp, K, xp_size;
+  std::vector<int64_t>* koff;
+};
+
+// Per-thread scratch that survives between calls (steady-state steps allocate nothing).
+struct Scratch {
+  std::vector<int64_t> koff;
+  std::vector<float> wt;  // flipped/transposed weights (input gradient), on the caller's thread
+};
+Scratch& scratch() {
+  thread_local Scratch s;
+  return s;
+}
+
+Padded padded_geom(const Conv2dGeom& g) {
+  Padded p;
+  p.Hp = g.H + 2 * g.ph;
+  p.Wp = g.W + 2 * g.pw;
+  p.Pp = g.Ho * p.Wp;
+  p.K = g.C * g.kh * g.kw;
+  // The last tile reads up to 31 floats past the last real column, plus kw-1 (see koff).
+  p.xp_size = g.C * p.Hp * p.Wp + g.kw + 64;
+  std::vector<int64_t>& ko = scratch().koff;
+  ko.resize(std::max<int64_t>(p.K, 1));
+  for (int64_t c = 0, k = 0; c < g.C; ++c)
+    for (int64_t a = 0; a < g.kh; ++a)
+      for (int64_t b = 0; b < g.kw; ++b) ko[k++] = (c * p.Hp + a) * p.Wp + b;
+  p.koff = &ko;
+  return p;
+}
+
+// xp's interior = image xn (the border and the slack stay as zeroed at first use).
+void pad_into(const Conv2dGeom& g, const Padded& p, const float* xn, float* xp) {
+  for (int64_t c = 0; c < g.C; ++c)
+    for (int64_t i = 0; i < g.H; ++i)
+      std::memcpy(xp + (c * p.Hp + i + g.ph) * p.Wp + g.pw, xn + (c * g.H + i) * g.W, g.W * sizeof(float));
+}
+
+template <int MR>
+void forward_images(const Conv2dGeom& g, const float* x, const float* w, const float* bias, float* y,
+                    int64_t count) {
+  const Padded p = padded_geom(g);
+  const int64_t K = p.K, O = g.O, Mr = gemm::round_up(O, MR);
+  const int64_t kc_blk = gemm::balanced_block(std::max<int64_t>(K, 1), gemm::kKcMax, 8);
+  const int64_t* koff = p.koff->data();
+  // All of W, packed once: k-block pc occupies Mr * kc floats from Mr * pc.
+  float* wpack = gemm::thread_buffer(1, std::max<int64_t>(Mr * K, 1));
+  for (int64_t pc = 0; pc < K; pc += kc_blk)
+    gemm::pack_a_rowmajor<MR>(false, w, K, 0, pc, O, std::min(kc_blk, K - pc), wpack + Mr * pc);
+  float* xp = gemm::thread_buffer(0, p.xp_size + O * p.Pp);
+  float* yp = xp + p.xp_size;
+  std::fill(xp, xp + p.xp_size, 0.0f);
+  for (int64_t n = 0; n < count; ++n) {
+    pad_into(g, p, x + n * g.C * g.H * g.W, xp);
+    if (K == 0) std::fill(yp, yp + O * p.Pp, 0.0f);
+    for (int64_t pc = 0; pc < K; pc += kc_blk) {
+      const int64_t kc = std::min(kc_blk, K - pc);
+      const float* ap = wpack + Mr * pc;
+      for (int64_t jr = 0; jr < p.Pp; jr += NR) {
+        const int nr = static_cast<int>(std::min<int64_t>(NR, p.Pp - jr));
+        for (int64_t ir = 0; ir < O; ir += MR) {
+          const int mr = static_cast<int>(std::min<int64_t>(MR, O - ir));
+          gemm::tile_kernel<MR, false, true>(kc, ap + ir * kc, nullptr, xp + jr, koff + pc, yp + ir * p.Pp + jr,
+                                             p.Pp, 1.0f, pc == 0 ? 0.0f : 1.0f, mr, nr);
+        }
+      }
+    }
+    float* yn = y + n * O * g.Ho * g.Wo;
+    for (int64_t o = 0; o < O; ++o) {
+      const float b = bias ? bias[o] : 0.0f;
+      for (int64_t i = 0; i < g.Ho; ++i) {
+        const float* s = yp + o * p.Pp + i * p.Wp;
+        float* d = yn + (o * g.Ho + i) * g.Wo;
+#pragma omp simd
+        for (int64_t j = 0; j < g.Wo; ++j) d[j] = s[j] + b;
+      }
+    }
+  }
+}
+
+// accT [K, O] = sum over the images of X_n dyp_n^T (overwritten).
+template <int MR>
+void weight_images(const Conv2dGeom& g, const float* dy, const float* x, float* accT, int64_t count) {
+  const Padded p = padded_geom(g);
+  const int64_t K = p.K, O = g.O, Oq = gemm::round_up(O, NR), P = g.Ho * g.Wo;
+  const int64_t kc_blk = gemm::balanced_block(std::max<int64_t>(p.Pp, 1), gemm::kKcMax, 8);
+  const int64_t* koff = p.koff->data();
+  float* xp = gemm::thread_buffer(0, p.xp_size);
+  // dyp^T packed as O/32 panels [Pp][32]: dst[q][p'][oo] = dy[q*32 + oo, p'] (0 in the
+  // discarded columns and past O).
+  float* bpack = gemm::thread_buffer(1, std::max<int64_t>(Oq * p.Pp, 1));
+  std::fill(xp, xp + p.xp_size, 0.0f);
+  if (count == 0 || p.Pp == 0) std::fill(accT, accT + K * O, 0.0f);
+  for (int64_t n = 0; n < count; ++n) {
+    pad_into(g, p, x + n * g.C * g.H * g.W, xp);
+    const float* dyn = dy + n * O * P;
+    std::fill(bpack, bpack + Oq * p.Pp, 0.0f);
+    for (int64_t o = 0; o < O; ++o) {
+      float* panel = bpack + (o / NR) * p.Pp * NR + o % NR;
+      for (int64_t i = 0; i < g.Ho; ++i)
+        for (int64_t j = 0; j < g.Wo; ++j) panel[(i * p.Wp + j) * NR] = dyn[o * P + i * g.Wo + j];
+    }
+    for (int64_t pc = 0; pc < p.Pp; pc += kc_blk) {
+      const int64_t kc = std::min(kc_blk, p.Pp - pc);
+      const float beta = n == 0 && pc == 0 ? 0.0f : 1.0f;
+      for (int64_t q = 0; q < Oq; q += NR) {
+        const int nr = static_cast<int>(std::min<int64_t>(NR, O - q));
+        const float* bp = bpack + q * p.Pp + pc * NR;
+        for (int64_t ir = 0; ir < K; ir += MR) {
+          const int mr = static_cast<int>(std::min<int64_t>(MR, K - ir));
+          int64_t aoff[MR];
+          for (int r = 0; r < MR; ++r) aoff[r] = koff[ir + (r < mr ? r : 0)] + pc;
+          gemm::tile_kernel<MR, true, false>(kc, xp, aoff, bp, nullptr, accT + ir * O + q, O, 1.0f, beta, mr, nr);
+        }
+      }
+    }
+  }
+}
+
+int threads_for(const Conv2dGeom& g) {
+  if (omp_in_parallel()) return 1;
+  const double flops = 2.0 * g.N * g.O * g.Ho * g.Wo * g.C * g.kh * g.kw;
+  return flops < 1.0e6 ? 1 : omp_get_max_threads();
+}
+
+// body(n0, count, t) over an even split of the batch; returns the threads that ran.
+template <class Body>
+int split_batch(const Conv2dGeom& g, int T, Body&& body) {
+  int team = 1;
+#pragma omp parallel num_threads(T) if (T > 1)
+  {
+    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    if (t == 0) team = nt;
+    body(g.N * t / nt, g.N * (t + 1) / nt - g.N * t / nt, t);
+  }
+  return team;
+}
+
+template <class Fn>
+void with_mr(int64_t M, Fn&& fn) {
+  if (gemm::choose_mr(M, 1) == 12)
+    fn(std::integral_constant<int, 12>{});
+  else
+    fn(std::integral_constant<int, 8>{});
+}
+
+// Whole images per thread: the batch must split evenly enough (else the packed path, whose
+// GEMM threads share one product, is used).
+bool splits_well(const Conv2dGeom& g, int T) { return T == 1 || g.N % T == 0 || g.N >= 4 * T; }
+}  // namespace
+
+bool conv2d_direct_applies(const Conv2dGeom& g) {
+  if (g.N == 0 || g.Ho * g.Wo == 0) return false;
+  // One GEMM per image over Ho*Wp columns in tiles of 32, of which Ho*Wo are real: use it when
+  // at least 85% of the computed columns are (3x3: 16x16 and larger; 1x1: 8x8 and larger), or
+  // 75% for up to 128 output channels, where packing the im2col matrix costs the packed path
+  // most. Measured (bench_conv.cpp, 3x3, 2 threads): wrn-16-4's 256-channel 8x8 layer (67%
+  // real) ran at 58% of the roof here against 73% packed; cifar10-cnn's 64-channel 16x16
+  // layers at 77% here against 38-45% packed; resnet50's 1x1 convs at 2x2 (13% real) 8x slower.
+  if (g.sh != 1 || g.sw != 1 || !splits_well(g, threads_for(g))) return false;
+  const double real = static_cast<double>(g.Ho * g.Wo) /
+                      static_cast<double>(gemm::round_up(g.Ho * (g.W + 2 * g.pw), NR));
+  return real >= 0.85 || (real >= 0.75 && g.O <= 128);
+}
+
+void conv2d_direct(const Conv2dGeom& g, const float* x, const float* w, const float* bias, float* y) {
+  const int64_t in_sz = g.C * g.H * g.W, out_sz = g.O * g.Ho * g.Wo;
+  with_mr(g.O, [&](auto mr) {
+    constexpr int MR = decltype(mr)::value;
+    split_batch(g, threads_for(g), [&](int64_t n0, int64_t count, int) {
+      if (count > 0) forward_images<MR>(g, x + n0 * in_sz, w, bias, y + n0 * out_sz, count);
+    });
+  });
+}
+
+bool conv2d_direct_backward_input_applies(const Conv2dGeom& g) {
+  if (g.sh != 1 || g.sw != 1 || g.ph > g.kh - 1 || g.pw > g.kw - 1) return false;
+  const Conv2dGeom t{g.N, g.O, g.Ho, g.Wo, g.C, g.kh, g.kw, 1, 1, g.kh - 1 - g.ph, g.kw - 1 - g.pw, g.H, g.W};
+  return conv2d_direct_applies(t);
+}
+
+void conv2d_direct_backward_input(const Conv2dGeom& g, const float* dy, const float* w, float* dx) {
+  // dx = conv2d(dy, w'), w'[c, o, a, b] = w[o, c, kh-1-a, kw-1-b], padding kh-1-ph, kw-1-pw.
+  const Conv2dGeom t{g.N, g.O, g.Ho, g.Wo, g.C, g.kh, g.kw, 1, 1, g.kh - 1 - g.ph, g.kw - 1 - g.pw, g.H, g.W};
+  std::vector<float>& wt = scratch().wt;
+  const int64_t kk = g.kh * g.kw;
+  wt.resize(std::max<int64_t>(g.O * g.C * kk, 1));
+  for (int64_t o = 0; o < g.O; ++o)
+    for (int64_t c = 0; c < g.C; ++c)
+      for (int64_t e = 0; e < kk; ++e) wt[(c * g.O + o) * kk + (kk - 1 - e)] = w[(o * g.C + c) * kk + e];
+  conv2d_direct(t, dy, wt.data(), nullptr, dx);
+}
+
+void conv2d_direct_backward_weight(const Conv2dGeom& g, const float* dy, const float* x, float* dw) {
+  const int64_t K = g.C * g.kh * g.kw, wsz = g.O * K;
+  const int64_t in_sz = g.C * g.H * g.W, out_sz = g.O * g.Ho * g.Wo;
+  const int T = threads_for(g);
+  thread_local std::vector<float> accs_mine;
+  accs_mine.resize(std::max<int64_t>(T * wsz, 1));
+  float* accs = accs_mine.data();  // (a thread_local named inside the region is the worker's own)
+  int team = 1;
+  with_mr(K, [&](auto mr) {
+    constexpr int MR = decltype(mr)::value;
+    team = split_batch(g, T, [&](int64_t n0, int64_t count, int t) {
+      weight_images<MR>(g, dy + n0 * out_sz, x + n0 * in_sz, accs + t * wsz, count);
+    });
+  });
+  // dw[o, k] = sum over threads, in thread order, of accT[k, o].
+  for (int64_t o = 0; o < g.O; ++o)
+    for (int64_t k = 0; k < K; ++k) {
+      float s = 0.0f;
+      for (int t = 0; t < team; ++t) s += accs[t * wsz + k * g.O + o];
+      dw[o * K + k] = s;
+    }
+}
+
+}  // namespace signet::cpu
+#endif
