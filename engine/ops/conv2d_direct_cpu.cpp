@@ -17,6 +17,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -30,6 +31,11 @@ namespace signet::cpu {
 namespace {
 
 using gemm::NR;
+
+// k-block of the forward product. B is read in place, so a long block costs no packing
+// buffer: it only has to keep the tile's image rows in L1 (kc/9 channels x 3 rows x ~34 floats
+// for 3x3) and saves the C round trips between blocks.
+constexpr int64_t kDirectKcMax = 512;  // measured: 256 and 1024 within noise of 512
 
 struct Padded {
   int64_t Hp, Wp, Pp, K, xp_size;
@@ -75,31 +81,51 @@ void forward_images(const Conv2dGeom& g, const float* x, const float* w, const f
                     int64_t count) {
   const Padded p = padded_geom(g);
   const int64_t K = p.K, O = g.O, Mr = gemm::round_up(O, MR);
-  const int64_t kc_blk = gemm::balanced_block(std::max<int64_t>(K, 1), gemm::kKcMax, 8);
+  const int64_t kc_blk = gemm::balanced_block(std::max<int64_t>(K, 1), kDirectKcMax, 8);
   const int64_t* koff = p.koff->data();
   // All of W, packed once: k-block pc occupies Mr * kc floats from Mr * pc.
   float* wpack = gemm::thread_buffer(1, std::max<int64_t>(Mr * K, 1));
   for (int64_t pc = 0; pc < K; pc += kc_blk)
     gemm::pack_a_rowmajor<MR>(false, w, K, 0, pc, O, std::min(kc_blk, K - pc), wpack + Mr * pc);
-  float* xp = gemm::thread_buffer(0, p.xp_size + O * p.Pp);
+  // Output rows a multiple of 32 wide: tiles are whole pieces of output rows, stored in place
+  // (no discarded columns, no yp buffer). Otherwise tiles run over padded-width rows into yp.
+  const bool row_tiles = g.Wo % NR == 0;
+  const int64_t P = g.Ho * g.Wo;
+  float* xp = gemm::thread_buffer(0, p.xp_size + (row_tiles ? 0 : O * p.Pp));
   float* yp = xp + p.xp_size;
   std::fill(xp, xp + p.xp_size, 0.0f);
   for (int64_t n = 0; n < count; ++n) {
     pad_into(g, p, x + n * g.C * g.H * g.W, xp);
-    if (K == 0) std::fill(yp, yp + O * p.Pp, 0.0f);
+    float* yn = y + n * O * P;
+    if (K == 0) {
+      for (int64_t o = 0; o < O; ++o) std::fill(yn + o * P, yn + (o + 1) * P, bias ? bias[o] : 0.0f);
+      continue;
+    }
     for (int64_t pc = 0; pc < K; pc += kc_blk) {
       const int64_t kc = std::min(kc_blk, K - pc);
       const float* ap = wpack + Mr * pc;
+      const float beta = pc == 0 ? 0.0f : 1.0f;
+      if (row_tiles) {
+        for (int64_t i = 0; i < g.Ho; ++i)
+          for (int64_t j = 0; j < g.Wo; j += NR)
+            for (int64_t ir = 0; ir < O; ir += MR) {
+              const int mr = static_cast<int>(std::min<int64_t>(MR, O - ir));
+              gemm::tile_kernel<MR, false, true>(kc, ap + ir * kc, nullptr, xp + i * p.Wp + j, koff + pc,
+                                                 yn + ir * P + i * g.Wo + j, P, 1.0f, beta, mr, NR,
+                                                 bias && pc == 0 ? bias + ir : nullptr);
+            }
+        continue;
+      }
       for (int64_t jr = 0; jr < p.Pp; jr += NR) {
         const int nr = static_cast<int>(std::min<int64_t>(NR, p.Pp - jr));
         for (int64_t ir = 0; ir < O; ir += MR) {
           const int mr = static_cast<int>(std::min<int64_t>(MR, O - ir));
           gemm::tile_kernel<MR, false, true>(kc, ap + ir * kc, nullptr, xp + jr, koff + pc, yp + ir * p.Pp + jr,
-                                             p.Pp, 1.0f, pc == 0 ? 0.0f : 1.0f, mr, nr);
+                                             p.Pp, 1.0f, beta, mr, nr);
         }
       }
     }
-    float* yn = y + n * O * g.Ho * g.Wo;
+    if (row_tiles) continue;
     for (int64_t o = 0; o < O; ++o) {
       const float b = bias ? bias[o] : 0.0f;
       for (int64_t i = 0; i < g.Ho; ++i) {
@@ -192,8 +218,10 @@ bool conv2d_direct_applies(const Conv2dGeom& g) {
   // real) ran at 58% of the roof here against 73% packed; cifar10-cnn's 64-channel 16x16
   // layers at 77% here against 38-45% packed; resnet50's 1x1 convs at 2x2 (13% real) 8x slower.
   if (g.sh != 1 || g.sw != 1 || !splits_well(g, threads_for(g))) return false;
-  const double real = static_cast<double>(g.Ho * g.Wo) /
-                      static_cast<double>(gemm::round_up(g.Ho * (g.W + 2 * g.pw), NR));
+  // (Rows a multiple of 32 wide are tiled exactly: see forward_images.)
+  const double real = g.Wo % NR == 0 ? 1.0
+                                     : static_cast<double>(g.Ho * g.Wo) /
+                                           static_cast<double>(gemm::round_up(g.Ho * (g.W + 2 * g.pw), NR));
   return real >= 0.85 || (real >= 0.75 && g.O <= 128);
 }
 

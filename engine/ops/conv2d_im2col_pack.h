@@ -14,6 +14,7 @@
 
 #include "engine/ops/conv2d.h"
 #include "engine/ops/gemm_blocked.h"
+#include "engine/ops/gemm_pack.h"
 
 #if SIGNET_HAVE_AVX512_GEMM
 #include <immintrin.h>
@@ -22,6 +23,9 @@
 namespace signet::cpu::conv_pack {
 
 using gemm::NR;
+#if SIGNET_HAVE_AVX512_GEMM
+using gemm::transpose16;
+#endif
 
 
 using gemm::NR;
@@ -245,33 +249,6 @@ inline void pack_x_b_avx512(const Cols& cs, const float* x, int64_t j0, int64_t 
       _mm512_store_ps(dst + k * NR + 16, g1.n ? load_x16(cs, g1, kr, x) : _mm512_setzero_ps());
     }
   }
-}
-
-// Transposes the 16 x 16 block in r[] (r[i] = row i) in place: 8 unpacks, 16 in-lane
-// shuffles, then a 4 x 4 transpose of 128-bit lanes (16 lane shuffles).
-inline void transpose16(__m512 r[16]) {
-  __m512 t[16];
-  for (int i = 0; i < 16; i += 2) {  // t[i] lane L: r_i[4L], r_i+1[4L], r_i[4L+1], r_i+1[4L+1]
-    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-  }
-  for (int i = 0; i < 16; i += 4) {  // r[4a + b] lane L: rows 4a..4a+3 of column 4L + b
-    r[i] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
-    r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
-    r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
-    r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
-  }
-  for (int b = 0; b < 4; ++b) {  // column 4L + b = lane L of r[b], r[4+b], r[8+b], r[12+b]
-    const __m512 v0 = _mm512_shuffle_f32x4(r[b], r[4 + b], _MM_SHUFFLE(1, 0, 1, 0));
-    const __m512 v1 = _mm512_shuffle_f32x4(r[b], r[4 + b], _MM_SHUFFLE(3, 2, 3, 2));
-    const __m512 v2 = _mm512_shuffle_f32x4(r[8 + b], r[12 + b], _MM_SHUFFLE(1, 0, 1, 0));
-    const __m512 v3 = _mm512_shuffle_f32x4(r[8 + b], r[12 + b], _MM_SHUFFLE(3, 2, 3, 2));
-    t[b] = _mm512_shuffle_f32x4(v0, v2, _MM_SHUFFLE(2, 0, 2, 0));
-    t[4 + b] = _mm512_shuffle_f32x4(v0, v2, _MM_SHUFFLE(3, 1, 3, 1));
-    t[8 + b] = _mm512_shuffle_f32x4(v1, v3, _MM_SHUFFLE(2, 0, 2, 0));
-    t[12 + b] = _mm512_shuffle_f32x4(v1, v3, _MM_SHUFFLE(3, 1, 3, 1));
-  }
-  for (int i = 0; i < 16; ++i) r[i] = t[i];
 }
 
 // Weight-gradient B micro-panels (B = X^T: rows are columns of X, NR k's per row), sw == 1:

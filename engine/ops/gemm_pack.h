@@ -7,7 +7,57 @@
 
 #include "engine/ops/gemm_blocked.h"
 
+#if SIGNET_HAVE_AVX512_GEMM
+#include <immintrin.h>
+#endif
+
 namespace signet::cpu::gemm {
+
+#if SIGNET_HAVE_AVX512_GEMM
+// Transposes the 16 x 16 block in r[] (r[i] = row i) in place: 8 unpacks, 16 in-lane
+// shuffles, then a 4 x 4 transpose of 128-bit lanes (16 lane shuffles).
+inline void transpose16(__m512 r[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 16; i += 2) {  // t[i] lane L: r_i[4L], r_i+1[4L], r_i[4L+1], r_i+1[4L+1]
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {  // r[4a + b] lane L: rows 4a..4a+3 of column 4L + b
+    r[i] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int b = 0; b < 4; ++b) {  // column 4L + b = lane L of r[b], r[4+b], r[8+b], r[12+b]
+    const __m512 v0 = _mm512_shuffle_f32x4(r[b], r[4 + b], _MM_SHUFFLE(1, 0, 1, 0));
+    const __m512 v1 = _mm512_shuffle_f32x4(r[b], r[4 + b], _MM_SHUFFLE(3, 2, 3, 2));
+    const __m512 v2 = _mm512_shuffle_f32x4(r[8 + b], r[12 + b], _MM_SHUFFLE(1, 0, 1, 0));
+    const __m512 v3 = _mm512_shuffle_f32x4(r[8 + b], r[12 + b], _MM_SHUFFLE(3, 2, 3, 2));
+    t[b] = _mm512_shuffle_f32x4(v0, v2, _MM_SHUFFLE(2, 0, 2, 0));
+    t[4 + b] = _mm512_shuffle_f32x4(v0, v2, _MM_SHUFFLE(3, 1, 3, 1));
+    t[8 + b] = _mm512_shuffle_f32x4(v1, v3, _MM_SHUFFLE(2, 0, 2, 0));
+    t[12 + b] = _mm512_shuffle_f32x4(v1, v3, _MM_SHUFFLE(3, 1, 3, 1));
+  }
+  for (int i = 0; i < 16; ++i) r[i] = t[i];
+}
+
+// dst[k * dst_ld + r] = src[r * ld + k] for r < rows (<= 16), k < cols; lanes r in
+// [rows, out_lanes) of each dst row are written as zeros (out_lanes <= 16). Packing an operand
+// whose k runs along its rows (A not transposed, B transposed) is this transpose; one float
+// at a time it cost as much as the products of the MLP's layers.
+inline void transpose_block(const float* src, int64_t ld, int rows, int64_t cols, float* dst, int64_t dst_ld,
+                            int out_lanes) {
+  const __mmask16 store = static_cast<__mmask16>((1u << out_lanes) - 1);
+  for (int64_t k0 = 0; k0 < cols; k0 += 16) {
+    const int kn = static_cast<int>(std::min<int64_t>(16, cols - k0));
+    const __mmask16 load = static_cast<__mmask16>((1u << kn) - 1);
+    __m512 r[16];
+    for (int i = 0; i < 16; ++i) r[i] = i < rows ? _mm512_maskz_loadu_ps(load, src + i * ld + k0) : _mm512_setzero_ps();
+    transpose16(r);
+    for (int l = 0; l < kn; ++l) _mm512_mask_storeu_ps(dst + (k0 + l) * dst_ld, store, r[l]);
+  }
+}
+#endif
 
 // Packs rows [i0, i0+mc) x columns [k0, k0+kc) of op(A) into MR-row micro-panels (see the
 // contract in gemm_blocked.h). ta: A is stored [K, M].
@@ -24,6 +74,10 @@ void pack_a_rowmajor(bool ta, const float* A, int64_t lda, int64_t i0, int64_t k
         for (int r = rows; r < MR; ++r) d[r] = 0.0f;
       }
     } else {  // each row r: kc consecutive floats, written MR apart
+#if SIGNET_HAVE_AVX512_GEMM
+      transpose_block(A + (i0 + p) * lda + k0, lda, rows, kc, dst, MR, MR);
+      continue;
+#endif
       for (int r = 0; r < MR; ++r) {
         float* d = dst + r;
         if (r >= rows) {
@@ -50,6 +104,12 @@ inline void pack_b_rowmajor(bool tb, const float* B, int64_t ldb, int64_t j0, in
         for (int c = cols; c < NR; ++c) d[c] = 0.0f;
       }
     } else {
+#if SIGNET_HAVE_AVX512_GEMM
+      for (int half = 0; half < 2; ++half)
+        transpose_block(B + (j0 + q + half * 16) * ldb + k0, ldb, std::clamp(cols - half * 16, 0, 16), kc,
+                        dst + half * 16, NR, 16);
+      continue;
+#endif
       for (int c = 0; c < NR; ++c) {
         float* d = dst + c;
         if (c >= cols) {

@@ -6,7 +6,8 @@
 //   acc[r, c] = sum_{k < kc} A(r, k) * B(k, c),  r < MR, c < 32
 //   A(r, k) = a[k*MR + r]           (packed)    or  a[aoff[r] + k]  (AIndirect)
 //   B(k, c) = b[k*32 + c] (aligned) (packed)    or  b[boff[k] + c]  (BIndirect)
-//   C[r, c] = alpha * acc + beta * C[r, c]   for r < mr, c < nr (beta == 0: C not read).
+//   C[r, c] = alpha * acc + beta * C[r, c] (+ rbias[r])   for r < mr, c < nr (beta == 0: C
+//   not read; rbias optional, a per-row bias such as a convolution's).
 // An MR x 32 tile of C lives in 2*MR zmm registers for the whole k-loop: each step loads a
 // 32-float row of B (two loads), broadcasts MR values of A and issues 2*MR FMAs (24 FMAs per
 // 14 loads for MR = 12), enough to keep Zen 5's two 512-bit FMA pipes busy. Rows r >= mr of
@@ -24,7 +25,8 @@ namespace signet::cpu::gemm {
 
 template <int MR, bool AIndirect, bool BIndirect>
 inline void tile_kernel(int64_t kc, const float* a, const int64_t* aoff, const float* b, const int64_t* boff,
-                        float* c, int64_t ldc, float alpha, float beta, int mr, int nr) {
+                        float* c, int64_t ldc, float alpha, float beta, int mr, int nr,
+                        const float* rbias = nullptr) {
   // Start fetching the C tile now: it is read/written after the k-loop, and in large products
   // it sits in L3 or memory (without this, 2048^3 ran at 67% of the roof single-threaded
   // instead of 84%; prefetching A and B ahead inside the loop was tried and did not pay).
@@ -71,6 +73,11 @@ inline void tile_kernel(int64_t kc, const float* a, const int64_t* aoff, const f
     if (beta != 0.0f) {
       v0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, cr), v0);
       v1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, cr + 16), v1);
+    }
+    if (rbias) {
+      const __m512 rb = _mm512_set1_ps(rbias[r]);
+      v0 = _mm512_add_ps(v0, rb);
+      v1 = _mm512_add_ps(v1, rb);
     }
     _mm512_mask_storeu_ps(cr, m0, v0);
     _mm512_mask_storeu_ps(cr + 16, m1, v1);

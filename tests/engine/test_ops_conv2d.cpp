@@ -75,7 +75,9 @@ TEST(OpsConv2d, FastMatchesReference) {
       // 3 images on 2 threads (the GEMM's threads split it), 49-pixel outputs, 40 rows;
       // stride 2 with 25-pixel outputs and 24 rows (a multiple of 8 and of 12).
       {4, 32, 32, 32, 13, 3, 3, 1, 1, 1, 1}, {3, 20, 7, 7, 40, 3, 3, 1, 1, 1, 1},
-      {5, 6, 9, 9, 24, 3, 3, 2, 2, 1, 1}};
+      {5, 6, 9, 9, 24, 3, 3, 2, 2, 1, 1},
+      // 32-wide output rows (tiled exactly) with two k-blocks (K = 576).
+      {2, 64, 32, 32, 8, 3, 3, 1, 1, 1, 1}};
   Rng rng(101);
   for (const Geo& q : geos) {
     const Conv2dGeom g = conv2d_geom("test", {q.N, q.C, q.H, q.W}, {q.O, q.C, q.kh, q.kw}, q.sh, q.sw, q.ph, q.pw);
