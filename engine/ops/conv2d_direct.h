@@ -9,14 +9,10 @@ namespace signet::cpu {
 #if SIGNET_HAVE_AVX512_GEMM
 bool conv2d_direct_applies(const Conv2dGeom& g);
 void conv2d_direct(const Conv2dGeom& g, const float* x, const float* w, const float* bias, float* y);
-bool conv2d_direct_backward_input_applies(const Conv2dGeom& g);
-void conv2d_direct_backward_input(const Conv2dGeom& g, const float* dy, const float* w, float* dx);
 void conv2d_direct_backward_weight(const Conv2dGeom& g, const float* dy, const float* x, float* dw);
 #else
 inline bool conv2d_direct_applies(const Conv2dGeom&) { return false; }
 inline void conv2d_direct(const Conv2dGeom&, const float*, const float*, const float*, float*) {}
-inline bool conv2d_direct_backward_input_applies(const Conv2dGeom&) { return false; }
-inline void conv2d_direct_backward_input(const Conv2dGeom&, const float*, const float*, float*) {}
 inline void conv2d_direct_backward_weight(const Conv2dGeom&, const float*, const float*, float*) {}
 #endif
 }  // namespace signet::cpu

@@ -12,8 +12,7 @@
 //
 //   forward          yp[o, p']  = sum_k W[o, k] xp[koff[k] + p']           (A = W packed)
 //   weight gradient  dW^T[k, o] = sum_p' xp[koff[k] + p'] dyp[o, p']       (B = dyp^T packed)
-//   input gradient   the forward convolution of dy with the flipped, transposed kernel and
-//                    padding kh-1-ph (exact for stride 1).
+// (The input gradient of a stride-1 layer is a forward convolution: conv2d_gemm_cpu.cpp.)
 #include <omp.h>
 
 #include <algorithm>
@@ -45,7 +44,6 @@ struct Padded {
 // Per-thread scratch that survives between calls (steady-state steps allocate nothing).
 struct Scratch {
   std::vector<int64_t> koff;
-  std::vector<float> wt;  // flipped/transposed weights (input gradient), on the caller's thread
 };
 Scratch& scratch() {
   thread_local Scratch s;
@@ -150,15 +148,17 @@ void weight_images(const Conv2dGeom& g, const float* dy, const float* x, float* 
   // discarded columns and past O).
   float* bpack = gemm::thread_buffer(1, std::max<int64_t>(Oq * p.Pp, 1));
   std::fill(xp, xp + p.xp_size, 0.0f);
+  std::fill(bpack, bpack + Oq * p.Pp, 0.0f);  // the discarded columns stay zero
   if (count == 0 || p.Pp == 0) std::fill(accT, accT + K * O, 0.0f);
   for (int64_t n = 0; n < count; ++n) {
     pad_into(g, p, x + n * g.C * g.H * g.W, xp);
     const float* dyn = dy + n * O * P;
-    std::fill(bpack, bpack + Oq * p.Pp, 0.0f);
-    for (int64_t o = 0; o < O; ++o) {
+    // 16 channels x one output row at a time, transposed in registers.
+    for (int64_t o = 0; o < O; o += 16) {
+      const int rows = static_cast<int>(std::min<int64_t>(16, O - o));
       float* panel = bpack + (o / NR) * p.Pp * NR + o % NR;
       for (int64_t i = 0; i < g.Ho; ++i)
-        for (int64_t j = 0; j < g.Wo; ++j) panel[(i * p.Wp + j) * NR] = dyn[o * P + i * g.Wo + j];
+        gemm::transpose_block(dyn + o * P + i * g.Wo, P, rows, g.Wo, panel + i * p.Wp * NR, NR, 16);
     }
     for (int64_t pc = 0; pc < p.Pp; pc += kc_blk) {
       const int64_t kc = std::min(kc_blk, p.Pp - pc);
@@ -233,24 +233,6 @@ void conv2d_direct(const Conv2dGeom& g, const float* x, const float* w, const fl
       if (count > 0) forward_images<MR>(g, x + n0 * in_sz, w, bias, y + n0 * out_sz, count);
     });
   });
-}
-
-bool conv2d_direct_backward_input_applies(const Conv2dGeom& g) {
-  if (g.sh != 1 || g.sw != 1 || g.ph > g.kh - 1 || g.pw > g.kw - 1) return false;
-  const Conv2dGeom t{g.N, g.O, g.Ho, g.Wo, g.C, g.kh, g.kw, 1, 1, g.kh - 1 - g.ph, g.kw - 1 - g.pw, g.H, g.W};
-  return conv2d_direct_applies(t);
-}
-
-void conv2d_direct_backward_input(const Conv2dGeom& g, const float* dy, const float* w, float* dx) {
-  // dx = conv2d(dy, w'), w'[c, o, a, b] = w[o, c, kh-1-a, kw-1-b], padding kh-1-ph, kw-1-pw.
-  const Conv2dGeom t{g.N, g.O, g.Ho, g.Wo, g.C, g.kh, g.kw, 1, 1, g.kh - 1 - g.ph, g.kw - 1 - g.pw, g.H, g.W};
-  std::vector<float>& wt = scratch().wt;
-  const int64_t kk = g.kh * g.kw;
-  wt.resize(std::max<int64_t>(g.O * g.C * kk, 1));
-  for (int64_t o = 0; o < g.O; ++o)
-    for (int64_t c = 0; c < g.C; ++c)
-      for (int64_t e = 0; e < kk; ++e) wt[(c * g.O + o) * kk + (kk - 1 - e)] = w[(o * g.C + c) * kk + e];
-  conv2d_direct(t, dy, wt.data(), nullptr, dx);
 }
 
 void conv2d_direct_backward_weight(const Conv2dGeom& g, const float* dy, const float* x, float* dw) {

@@ -15,12 +15,14 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <vector>
 
 #include "engine/ops/conv2d.h"
 #include "engine/ops/conv2d_direct.h"
 #include "engine/ops/gemm_blocked.h"
 #include "engine/ops/conv2d_im2col_pack.h"
 #include "engine/ops/gemm_pack.h"
+#include "engine/ops/gemm_tile_kernel.h"
 #include "engine/ops/matmul.h"
 
 namespace signet::cpu {
@@ -30,30 +32,50 @@ using gemm::NR;
 using namespace conv_pack;
 
 // ---------------------------------------------------------------- the three products
-// y = W X (+ bias). trans_w: w is stored [K, O] (a 1x1 kernel's input gradient: dx = W^T dy).
+// y = W X (+ bias) for `count` images. With few columns the kernel broadcasts W straight
+// from its rows instead of packing it: each packed weight would serve only 2 x columns FLOPs
+// (measured: resnet50's 512-channel 2x2 layer, 32 columns per thread, 37% of the roof with
+// W packed, 59% in place; its 4x4 layer 60% and 71%).
+constexpr int64_t kWeightsInPlaceCols = 256;
+
 template <int MR>
 void forward_gemm(const Conv2dGeom& g, const KRow* table, const float* x, const float* w, const float* bias,
-                  float* y, int64_t count, int nt, bool trans_w = false) {
+                  float* y, int64_t count, int nt) {
   const Cols cs(g, table);
   const int64_t K = g.C * g.kh * g.kw, P = cs.P, O = g.O;
   if (bias)
     for (int64_t i = 0; i < count; ++i)
       for (int64_t o = 0; o < O; ++o) std::fill(y + (i * O + o) * P, y + (i * O + o + 1) * P, bias[o]);
+#if SIGNET_HAVE_AVX512_GEMM
+  const bool w_in_place = count * P <= kWeightsInPlaceCols;
+#else
+  const bool w_in_place = false;
+#endif
+  auto run_tile = [&](int64_t i0, int mr, int nr, const float* ap, const float* bp, int64_t kc, int64_t k0,
+                      float* c, int64_t ldc, float beta) {
+#if SIGNET_HAVE_AVX512_GEMM
+    if (w_in_place) {
+      int64_t aoff[MR];
+      for (int r = 0; r < MR; ++r) aoff[r] = (i0 + std::min(r, mr - 1)) * K + k0;
+      return gemm::tile_kernel<MR, true, false>(kc, w, aoff, bp, nullptr, c, ldc, 1.0f, beta, mr, nr);
+    }
+#endif
+    gemm::kernel<MR>(kc, ap, bp, c, ldc, 1.0f, beta, mr, nr);
+  };
   gemm::blocked<MR>(
       O, count * P, K, nt,
       [&](int64_t i0, int64_t k0, int64_t mc, int64_t kc, float* dst) {
-        gemm::pack_a_rowmajor<MR>(trans_w, w, trans_w ? O : K, i0, k0, mc, kc, dst);
+        if (!w_in_place) gemm::pack_a_rowmajor<MR>(false, w, K, i0, k0, mc, kc, dst);
       },
       [&](int64_t j0, int64_t k0, int64_t nc, int64_t kc, float* dst) { pack_x_b(cs, x, j0, k0, nc, kc, dst); },
-      [&](int64_t i0, int64_t j0, int mr, int nr, const float* ap, const float* bp, int64_t kc, bool first) {
-        const float beta = first && !bias ? 0.0f : 1.0f;
+      [&](int64_t i0, int64_t j0, int mr, int nr, const float* ap, const float* bp, int64_t kc, int64_t k0) {
+        const float beta = k0 == 0 && !bias ? 0.0f : 1.0f;
         const int64_t img = j0 / P, p = j0 % P;
         if (p + nr <= P) {  // the tile lies in one image: store in place
-          gemm::kernel<MR>(kc, ap, bp, y + (img * O + i0) * P + p, P, 1.0f, beta, mr, nr);
-          return;
+          return run_tile(i0, mr, nr, ap, bp, kc, k0, y + (img * O + i0) * P + p, P, beta);
         }
         alignas(64) float t[MR * NR];
-        gemm::kernel<MR>(kc, ap, bp, t, NR, 1.0f, 0.0f, mr, nr);
+        run_tile(i0, mr, nr, ap, bp, kc, k0, t, NR, 0.0f);
         cs.for_each_image_run(j0, nr, [&](int64_t im, int64_t px, int64_t len, int64_t off) {
           for (int r = 0; r < mr; ++r) {
             float* d = y + (im * O + i0 + r) * P + px;
@@ -97,22 +119,25 @@ void fold_tile(const Cols& cs, const float* t, int64_t i0, int64_t j0, int mr, i
 }
 
 // Single-threaded: tiles of different rows fold onto overlapping pixels.
+// Rows [c0*kh*kw, c1*kh*kw) of dX (input channels c0..c1-1) for `count` images; writes only
+// those channels of dx, so threads may take disjoint channel ranges.
 template <int MR>
 void input_gemm(const Conv2dGeom& g, const KRow* table, const float* dy, const float* w, float* dx,
-                int64_t count) {
+                int64_t count, int64_t c0, int64_t c1) {
   const Cols cs(g, table);
-  const int64_t K = g.C * g.kh * g.kw, P = cs.P;
-  std::fill(dx, dx + count * cs.in_sz, 0.0f);
+  const int64_t K = g.C * g.kh * g.kw, P = cs.P, kk = g.kh * g.kw, m0 = c0 * kk;
+  for (int64_t n = 0; n < count; ++n)
+    std::fill(dx + n * cs.in_sz + c0 * g.H * g.W, dx + n * cs.in_sz + c1 * g.H * g.W, 0.0f);
   gemm::blocked<MR>(
-      K, count * P, g.O, 1,
+      (c1 - c0) * kk, count * P, g.O, 1,
       [&](int64_t i0, int64_t k0, int64_t mc, int64_t kc, float* dst) {
-        gemm::pack_a_rowmajor<MR>(true, w, K, i0, k0, mc, kc, dst);
+        gemm::pack_a_rowmajor<MR>(true, w, K, m0 + i0, k0, mc, kc, dst);
       },
       [&](int64_t j0, int64_t k0, int64_t nc, int64_t kc, float* dst) { pack_dy_b(cs, dy, j0, k0, nc, kc, dst); },
-      [&](int64_t i0, int64_t j0, int mr, int nr, const float* ap, const float* bp, int64_t kc, bool) {
+      [&](int64_t i0, int64_t j0, int mr, int nr, const float* ap, const float* bp, int64_t kc, int64_t) {
         alignas(64) float t[MR * NR];
         gemm::kernel<MR>(kc, ap, bp, t, NR, 1.0f, 0.0f, mr, nr);
-        fold_tile<MR>(cs, t, i0, j0, mr, nr, dx);
+        fold_tile<MR>(cs, t, m0 + i0, j0, mr, nr, dx);
       });
 }
 
@@ -127,7 +152,8 @@ void weight_gemm(const Conv2dGeom& g, const KRow* table, const float* dy, const 
         pack_dy_a<MR>(cs, dy, i0, k0, mc, kc, dst);
       },
       [&](int64_t j0, int64_t k0, int64_t nc, int64_t kc, float* dst) { pack_xt_b(cs, x, K, j0, k0, nc, kc, dst); },
-      [&](int64_t i0, int64_t j0, int mr, int nr, const float* ap, const float* bp, int64_t kc, bool first) {
+      [&](int64_t i0, int64_t j0, int mr, int nr, const float* ap, const float* bp, int64_t kc, int64_t k0) {
+        const bool first = k0 == 0;
         gemm::kernel<MR>(kc, ap, bp, dw + i0 * K + j0, K, 1.0f, first ? 0.0f : 1.0f, mr, nr);
       });
 }
@@ -164,10 +190,6 @@ void with_mr(int64_t M, int threads, Fn&& fn) {
 // Whole images per thread when the batch divides well; else the GEMM's threads share one.
 bool by_image(const Conv2dGeom& g, int T) { return T > 1 && (g.N % T == 0 || g.N >= 4 * T); }
 
-bool is_pointwise(const Conv2dGeom& g) {
-  return g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
-}
-
 template <class Fn>
 void forward_split(const Conv2dGeom& g, int T, Fn&& run) {  // run(n0, count, nt)
   if (!by_image(g, T)) return run(0, g.N, T);
@@ -191,29 +213,40 @@ void conv2d_fast(const Conv2dGeom& g, const float* x, const float* w, const floa
 }
 
 void conv2d_backward_input_fast(const Conv2dGeom& g, const float* dy, const float* w, float* dx) {
-  if (conv2d_direct_backward_input_applies(g)) return conv2d_direct_backward_input(g, dy, w, dx);
   const int64_t in_sz = g.C * g.H * g.W, out_sz = g.O * g.Ho * g.Wo;
-  if (is_pointwise(g)) {
-    // dx [C, P] = W^T dy [O, P] per image: the forward product of dy with W^T, tiles stored in
-    // place (no folding).
-    const Conv2dGeom t{g.N, g.O, g.Ho, g.Wo, g.C, 1, 1, 1, 1, 0, 0, g.H, g.W};
-    const int T = conv_threads(t);
-    const KRow* table = krow_table(t);
-    with_mr(g.C, by_image(t, T) ? 1 : T, [&](auto mr) {
-      constexpr int MR = decltype(mr)::value;
-      forward_split(t, T, [&](int64_t n0, int64_t count, int nt) {
-        forward_gemm<MR>(t, table, dy + n0 * out_sz, w, nullptr, dx + n0 * in_sz, count, nt, true);
-      });
-    });
-    return;
+  if (g.sh == 1 && g.sw == 1 && g.ph <= g.kh - 1 && g.pw <= g.kw - 1 && g.N * g.H * g.W >= 256) {
+    // Stride 1: dx = conv2d(dy, w') with w'[c, o, a, b] = w[o, c, kh-1-a, kw-1-b] and padding
+    // kh-1-ph, kw-1-pw, a forward convolution (direct or packed, no folding). Measured on
+    // wrn-16-4's 256-channel 8x8 layer: 60% of the roof folding tiles, 77% this way. Not for
+    // tiny images (resnet50's 2x2 at 64x64 input, 64 columns): rearranging the 2.4M weights
+    // then costs more than the product (23% of the roof against 28% folding).
+    const Conv2dGeom t{g.N, g.O, g.Ho, g.Wo, g.C, g.kh, g.kw, 1, 1, g.kh - 1 - g.ph, g.kw - 1 - g.pw, g.H, g.W};
+    thread_local std::vector<float> wt;
+    const int64_t kk = g.kh * g.kw;
+    wt.resize(std::max<int64_t>(g.O * g.C * kk, 1));
+    for (int64_t o = 0; o < g.O; ++o)
+      for (int64_t c = 0; c < g.C; ++c)
+        for (int64_t e = 0; e < kk; ++e) wt[(c * g.O + o) * kk + (kk - 1 - e)] = w[(o * g.C + c) * kk + e];
+    return conv2d_fast(t, dy, wt.data(), nullptr, dx);
   }
-  // Tiles of different rows fold onto overlapping pixels: one GEMM per thread, own images.
-  const int T = std::min<int64_t>(conv_threads(g), std::max<int64_t>(g.N, 1));
+  // Tiles of different rows fold onto overlapping pixels of the same channel, so threads take
+  // their own images or, with few columns per image (each thread would pack all of W for a
+  // handful of products), their own input channels.
+  const int T = conv_threads(g);
+  const KRow* table = krow_table(g);
   with_mr(g.C * g.kh * g.kw, 1, [&](auto mr) {
     constexpr int MR = decltype(mr)::value;
-    for_each_share(g, T, [&](int64_t n0, int64_t count, int) {
-      if (count > 0) input_gemm<MR>(g, krow_table(g), dy + n0 * out_sz, w, dx + n0 * in_sz, count);
-    });
+    if (by_image(g, T) && g.N / T * g.Ho * g.Wo >= 256) {
+      for_each_share(g, T, [&](int64_t n0, int64_t count, int) {
+        if (count > 0) input_gemm<MR>(g, table, dy + n0 * out_sz, w, dx + n0 * in_sz, count, 0, g.C);
+      });
+      return;
+    }
+#pragma omp parallel num_threads(T) if (T > 1)
+    {
+      const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+      input_gemm<MR>(g, table, dy, w, dx, g.N, g.C * t / nt, g.C * (t + 1) / nt);
+    }
   });
 }
 

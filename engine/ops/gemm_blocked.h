@@ -11,9 +11,9 @@
 //   pack_b(j0, k0, nc, kc, dst): B[k0:k0+kc, j0:j0+nc] as ceil(nc/NR) micro-panels, each
 //     [kc][NR] (dst[q*kc*NR + k*NR + c] = B[k0 + k, j0 + q*NR + c]), columns past nc zero.
 //     j0 - (start of the panel) is always a multiple of NR, so threads can pack parts.
-//   tile(i0, j0, mr, nr, a_panel, b_panel, kc, first): computes one MR x NR block (mr x nr of
-//     it valid) of A B over this k-block and stores it; `first` is true for the first k-block
-//     (so a writer can apply beta there and accumulate afterwards).
+//   tile(i0, j0, mr, nr, a_panel, b_panel, kc, k0): computes one MR x NR block (mr x nr of
+//     it valid) of A B over the k-block [k0, k0+kc) and stores it (so a writer applies beta at
+//     k0 == 0 and accumulates afterwards; one that reads A in place offsets it by k0).
 // The loop nest: N in blocks of NC (B panel in L3) > K in blocks of KC > M in blocks of MC
 // (A block in L2) > NR columns (B micro-panel, KC x NR = 32 KiB, in L1) > MR rows.
 // Threads split M (each packs its own A block) when there are enough row panels, otherwise N
@@ -145,7 +145,7 @@ void blocked(int64_t M, int64_t N, int64_t K, int nt, PackA&& pack_a, PackB&& pa
             const int nr = static_cast<int>(std::min<int64_t>(NR, nc - jr));
             for (int64_t ir = 0; ir < mc; ir += MR) {
               const int mr = static_cast<int>(std::min<int64_t>(MR, mc - ir));
-              tile(ic + ir, jc + jr, mr, nr, apack + ir * kc, bpack + q * kc * NR, kc, pc == 0);
+              tile(ic + ir, jc + jr, mr, nr, apack + ir * kc, bpack + q * kc * NR, kc, pc);
             }
           }
         }

@@ -46,7 +46,8 @@ void gemm_rowmajor(int nt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, fl
       [&](int64_t j0, int64_t k0, int64_t nc, int64_t kc, float* dst) {
         pack_b_rowmajor(tb, B, ldb, j0, k0, nc, kc, dst);
       },
-      [&](int64_t i0, int64_t j0, int mr, int nr, const float* ap, const float* bp, int64_t kc, bool first) {
+      [&](int64_t i0, int64_t j0, int mr, int nr, const float* ap, const float* bp, int64_t kc, int64_t k0) {
+        const bool first = k0 == 0;
         kernel<MR>(kc, ap, bp, C + i0 * ldc + j0, ldc, alpha, first ? beta : 1.0f, mr, nr);
       });
 }

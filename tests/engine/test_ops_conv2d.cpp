@@ -77,7 +77,9 @@ TEST(OpsConv2d, FastMatchesReference) {
       {4, 32, 32, 32, 13, 3, 3, 1, 1, 1, 1}, {3, 20, 7, 7, 40, 3, 3, 1, 1, 1, 1},
       {5, 6, 9, 9, 24, 3, 3, 2, 2, 1, 1},
       // 32-wide output rows (tiled exactly) with two k-blocks (K = 576).
-      {2, 64, 32, 32, 8, 3, 3, 1, 1, 1, 1}};
+      {2, 64, 32, 32, 8, 3, 3, 1, 1, 1, 1},
+      // Input gradients folded by input-channel ranges (tiny images) and by images (stride 2).
+      {4, 64, 3, 3, 64, 3, 3, 1, 1, 1, 1},   {4, 8, 34, 34, 8, 3, 3, 2, 2, 1, 1}};
   Rng rng(101);
   for (const Geo& q : geos) {
     const Conv2dGeom g = conv2d_geom("test", {q.N, q.C, q.H, q.W}, {q.O, q.C, q.kh, q.kw}, q.sh, q.sw, q.ph, q.pw);
