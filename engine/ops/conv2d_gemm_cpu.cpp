@@ -19,6 +19,7 @@
 
 #include "engine/ops/conv2d.h"
 #include "engine/ops/conv2d_direct.h"
+#include "engine/ops/conv2d_winograd.h"
 #include "engine/ops/gemm_blocked.h"
 #include "engine/ops/conv2d_im2col_pack.h"
 #include "engine/ops/gemm_pack.h"
@@ -200,6 +201,7 @@ void forward_split(const Conv2dGeom& g, int T, Fn&& run) {  // run(n0, count, nt
 }  // namespace
 
 void conv2d_fast(const Conv2dGeom& g, const float* x, const float* w, const float* bias, float* y) {
+  if (conv2d_winograd_applies(g)) return conv2d_winograd(g, x, w, bias, y);
   if (conv2d_direct_applies(g)) return conv2d_direct(g, x, w, bias, y);
   const int T = conv_threads(g);
   const int64_t in_sz = g.C * g.H * g.W, out_sz = g.O * g.Ho * g.Wo;

@@ -79,7 +79,11 @@ TEST(OpsConv2d, FastMatchesReference) {
       // 32-wide output rows (tiled exactly) with two k-blocks (K = 576).
       {2, 64, 32, 32, 8, 3, 3, 1, 1, 1, 1},
       // Input gradients folded by input-channel ranges (tiny images) and by images (stride 2).
-      {4, 64, 3, 3, 64, 3, 3, 1, 1, 1, 1},   {4, 8, 34, 34, 8, 3, 3, 2, 2, 1, 1}};
+      {4, 64, 3, 3, 64, 3, 3, 1, 1, 1, 1},   {4, 8, 34, 34, 8, 3, 3, 2, 2, 1, 1},
+      // Winograd F(2x2, 3x3): odd output sizes (partial tiles), no padding, padding 2, and a
+      // batch over threads with tiles crossing images (7 x 5 tiles per image).
+      {2, 16, 9, 11, 20, 3, 3, 1, 1, 1, 1},  {2, 24, 10, 10, 16, 3, 3, 1, 1, 0, 0},
+      {2, 16, 6, 6, 16, 3, 3, 1, 1, 2, 2},   {4, 32, 13, 10, 24, 3, 3, 1, 1, 1, 1}};
   Rng rng(101);
   for (const Geo& q : geos) {
     const Conv2dGeom g = conv2d_geom("test", {q.N, q.C, q.H, q.W}, {q.O, q.C, q.kh, q.kw}, q.sh, q.sw, q.ph, q.pw);

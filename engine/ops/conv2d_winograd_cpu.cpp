@@ -1,0 +1,243 @@
+// 3x3 stride-1 convolutions by Winograd's minimal filtering F(2x2, 3x3) (Lavin & Gray 2016).
+//
+// Each 2x2 block of outputs ("tile") is computed from the 4x4 input patch d that covers it:
+//   y_tile = A^T [ (G g G^T) (.) (B^T d B) ] A        (. = elementwise, per channel pair)
+// summed over input channels. With U = G g G^T and V = B^T d B (both 4x4), the sum over c at
+// each of the 16 positions xi is a matrix product: M_xi[o, tile] = sum_c U_xi[o, c] V_xi[c, tile].
+// That is 16 GEMMs of O x C x tiles, i.e. 16/4 = 4 multiplies per output per (o, c) instead of
+// 9: 2.25x fewer FLOPs in the products, at the price of the transforms (vectorised over 16
+// tiles) and slightly different rounding (the transforms add and subtract up to 9 terms).
+//
+// Tiles run in blocks of 32 (one register-tile width): transform the block's inputs into
+// V [16][C][32] (the GEMM's packed B layout), 16 kernel sweeps into M [16][O][32], transform
+// M back into 2x2 outputs. The 4x4 patches of 16 consecutive tiles are the rows of a stride-2
+// 4x4 "im2col" (conv2d_im2col_pack.h's load_x16). Matrices (F(2,3)):
+//   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]   G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]
+//   A^T = [1 1 1 0; 0 1 -1 -1]
+#include "engine/ops/conv2d_winograd.h"
+
+#if SIGNET_HAVE_AVX512_GEMM
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "engine/ops/conv2d_im2col_pack.h"
+#include "engine/ops/gemm_blocked.h"
+
+namespace signet::cpu {
+namespace {
+
+using conv_pack::Cols;
+using conv_pack::Group16;
+using gemm::NR;
+
+// The patches as a convolution geometry: tile (ty, tx) reads x[2ty - ph + i, 2tx - pw + j].
+Conv2dGeom patch_geom(const Conv2dGeom& g) {
+  return {g.N, g.C, g.H, g.W, g.O, 4, 4, 2, 2, g.ph, g.pw, (g.Ho + 1) / 2, (g.Wo + 1) / 2};
+}
+
+// U = G g G^T for every (o, c), packed as the GEMM's A: up[xi][o / MR][c][o % MR].
+template <int MR>
+void transform_weights(const Conv2dGeom& g, const float* w, float* up) {
+  const int64_t Mr = gemm::round_up(g.O, MR), C = g.C;
+  std::fill(up, up + 16 * Mr * C, 0.0f);
+  for (int64_t o = 0; o < g.O; ++o)
+    for (int64_t c = 0; c < C; ++c) {
+      const float* k = w + (o * C + c) * 9;
+      float t[4][3];  // G g
+      for (int b = 0; b < 3; ++b) {
+        t[0][b] = k[b];
+        t[1][b] = 0.5f * (k[b] + k[3 + b] + k[6 + b]);
+        t[2][b] = 0.5f * (k[b] - k[3 + b] + k[6 + b]);
+        t[3][b] = k[6 + b];
+      }
+      for (int i = 0; i < 4; ++i) {
+        const float u[4] = {t[i][0], 0.5f * (t[i][0] + t[i][1] + t[i][2]), 0.5f * (t[i][0] - t[i][1] + t[i][2]),
+                            t[i][2]};
+        for (int j = 0; j < 4; ++j) up[((i * 4 + j) * Mr + o / MR * MR) * C + c * MR + o % MR] = u[j];
+      }
+    }
+}
+
+// V = B^T d B for 16 tiles at once (d[i*4 + j] = patch element (i, j) of each tile).
+inline void transform_input(const __m512 d[16], __m512 v[16]) {
+  __m512 t[16];
+  for (int j = 0; j < 4; ++j) {
+    t[0 + j] = _mm512_sub_ps(d[0 + j], d[8 + j]);
+    t[4 + j] = _mm512_add_ps(d[4 + j], d[8 + j]);
+    t[8 + j] = _mm512_sub_ps(d[8 + j], d[4 + j]);
+    t[12 + j] = _mm512_sub_ps(d[4 + j], d[12 + j]);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    v[i + 0] = _mm512_sub_ps(t[i + 0], t[i + 2]);
+    v[i + 1] = _mm512_add_ps(t[i + 1], t[i + 2]);
+    v[i + 2] = _mm512_sub_ps(t[i + 2], t[i + 1]);
+    v[i + 3] = _mm512_sub_ps(t[i + 1], t[i + 3]);
+  }
+}
+
+// Stores output rows u = 0, 1 of 16 tiles (lanes) of channel o: y0 = (Y_u0, Y_u1) interleaved.
+inline void store_tiles(const Conv2dGeom& g, const Group16& grp, float* yo, __m512 yu0, __m512 yu1, int u) {
+  const __m512i lo_idx = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  const __m512i hi_idx = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
+  const __m512 lo = _mm512_permutex2var_ps(yu0, lo_idx, yu1), hi = _mm512_permutex2var_ps(yu0, hi_idx, yu1);
+  for (int r = 0; r < grp.n; ++r) {
+    const Group16::Run& run = grp.run[r];
+    const int64_t oy = 2 * run.i + u;
+    if (oy >= g.Ho) continue;
+    // float e of (lo, hi) is output column 2*run.j + e - 2*run.off
+    const int64_t e0 = 2 * run.off, e1 = std::min<int64_t>(2 * (run.off + run.len), e0 + g.Wo - 2 * run.j);
+    const uint32_t m = e1 > e0 ? static_cast<uint32_t>(((uint64_t{1} << (e1 - e0)) - 1) << e0) : 0u;
+    float* base = yo + run.img * g.O * g.Ho * g.Wo + oy * g.Wo + 2 * run.j - e0;
+    _mm512_mask_storeu_ps(base, static_cast<__mmask16>(m & 0xFFFFu), lo);
+    _mm512_mask_storeu_ps(base + 16, static_cast<__mmask16>(m >> 16), hi);
+  }
+}
+
+// Loads of the 4x4 patches from padded images: xp[img][c][row][col] = x[img][c][row - ph][col
+// - pw - kFront] (zero outside), rows 0..2*th+1, so every patch is in bounds and element (i, j)
+// of 16 consecutive tiles in a tile row is the even floats of 32 at row 2ty + i, column
+// 2tx + j: two loads and a permute, no masks (the first version gathered each one with the
+// padding checks of conv_pack::load_x16 and spent as long on them as on the products).
+constexpr int64_t kFront = 32;  // floats before each row: a run's loads may start up to 30 early
+
+struct PaddedTiles {
+  int64_t Hp, Wp, img_sz;  // per image: C * Hp * Wp
+};
+
+PaddedTiles padded_tiles(const Conv2dGeom& g, const Conv2dGeom& pg) {
+  PaddedTiles p;
+  p.Hp = 2 * pg.Ho + 2;
+  p.Wp = kFront + 2 * pg.Wo + 2 + 32;
+  p.img_sz = g.C * p.Hp * p.Wp;
+  return p;
+}
+
+void pad_image(const Conv2dGeom& g, const PaddedTiles& p, const float* xn, float* xp) {
+  for (int64_t c = 0; c < g.C; ++c)
+    for (int64_t r = 0; r < g.H; ++r)
+      std::copy(xn + (c * g.H + r) * g.W, xn + (c * g.H + r + 1) * g.W,
+                xp + (c * p.Hp + r + g.ph) * p.Wp + kFront + g.pw);
+}
+
+template <int MR>
+void winograd_images(const Conv2dGeom& g, const float* x, const float* up, const float* bias, float* y,
+                     int64_t count) {
+  const Conv2dGeom pg = patch_geom(g);
+  const Cols cs(pg, conv_pack::krow_table(pg));
+  const PaddedTiles pt = padded_tiles(g, pg);
+  const int64_t C = g.C, O = g.O, Mr = gemm::round_up(O, MR), t_img = pg.Ho * pg.Wo;
+  const int64_t in_sz = C * g.H * g.W, out_sz = O * g.Ho * g.Wo;
+  // Images per chunk: enough for a block of 32 tiles when images are small.
+  const int64_t ipb = std::min(count, std::max<int64_t>(1, (NR + t_img - 1) / t_img));
+  float* vbuf = gemm::thread_buffer(0, 16 * C * NR + 16 * Mr * NR);
+  float* mbuf = vbuf + 16 * C * NR;
+  float* xp = gemm::thread_buffer(1, ipb * pt.img_sz);
+  std::fill(xp, xp + ipb * pt.img_sz, 0.0f);
+  const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  for (int64_t n0 = 0; n0 < count; n0 += ipb) {
+    const int64_t imgs = std::min(ipb, count - n0), tiles = imgs * t_img;
+    for (int64_t i = 0; i < imgs; ++i) pad_image(g, pt, x + (n0 + i) * in_sz, xp + i * pt.img_sz);
+    for (int64_t tb = 0; tb < tiles; tb += NR) {
+      const int64_t nt = std::min<int64_t>(NR, tiles - tb);
+      const Group16 grp[2] = {conv_pack::make_group(cs, tb, std::min<int64_t>(16, nt)),
+                              conv_pack::make_group(cs, tb + 16, std::max<int64_t>(0, nt - 16))};
+      for (int64_t c = 0; c < C; ++c)
+        for (int h = 0; h < 2; ++h) {
+          __m512 d[16], v[16];
+          for (int e = 0; e < 16; ++e) d[e] = _mm512_setzero_ps();
+          for (int r = 0; r < grp[h].n; ++r) {
+            const Group16::Run& run = grp[h].run[r];
+            const __mmask16 m = static_cast<__mmask16>(((1u << run.len) - 1) << run.off);
+            const float* base =
+                xp + ((run.img * C + c) * pt.Hp + 2 * run.i) * pt.Wp + kFront + 2 * (run.j - run.off);
+            for (int i = 0; i < 4; ++i)
+              for (int j = 0; j < 4; ++j) {
+                const float* q = base + i * pt.Wp + j;
+                const __m512 w = _mm512_permutex2var_ps(_mm512_loadu_ps(q), even, _mm512_loadu_ps(q + 16));
+                d[i * 4 + j] = _mm512_mask_mov_ps(d[i * 4 + j], m, w);
+              }
+          }
+          transform_input(d, v);
+          for (int xi = 0; xi < 16; ++xi) _mm512_store_ps(vbuf + (xi * C + c) * NR + h * 16, v[xi]);
+        }
+      for (int xi = 0; xi < 16; ++xi)
+        for (int64_t ir = 0; ir < O; ir += MR)
+          gemm::kernel<MR>(C, up + (xi * Mr + ir) * C, vbuf + xi * C * NR, mbuf + (xi * Mr + ir) * NR, NR, 1.0f,
+                           0.0f, static_cast<int>(std::min<int64_t>(MR, O - ir)), NR);
+      for (int64_t o = 0; o < O; ++o) {
+        const __m512 b = _mm512_set1_ps(bias ? bias[o] : 0.0f);
+        for (int h = 0; h < 2; ++h) {
+          if (!grp[h].n) continue;
+          __m512 m[16];
+          for (int xi = 0; xi < 16; ++xi) m[xi] = _mm512_load_ps(mbuf + (xi * Mr + o) * NR + h * 16);
+          __m512 s0[4], s1[4];
+          for (int j = 0; j < 4; ++j) {
+            s0[j] = _mm512_add_ps(_mm512_add_ps(m[j], m[4 + j]), m[8 + j]);
+            s1[j] = _mm512_sub_ps(_mm512_sub_ps(m[4 + j], m[8 + j]), m[12 + j]);
+          }
+          const __m512 y00 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(s0[0], s0[1]), s0[2]), b);
+          const __m512 y01 = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(s0[1], s0[2]), s0[3]), b);
+          const __m512 y10 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(s1[0], s1[1]), s1[2]), b);
+          const __m512 y11 = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(s1[1], s1[2]), s1[3]), b);
+          float* yo = y + n0 * out_sz + o * g.Ho * g.Wo;
+          store_tiles(g, grp[h], yo, y00, y01, 0);
+          store_tiles(g, grp[h], yo, y10, y11, 1);
+        }
+      }
+    }
+  }
+}
+
+int threads_for(const Conv2dGeom& g) {
+  if (omp_in_parallel()) return 1;
+  const double flops = 2.0 * g.N * g.O * g.Ho * g.Wo * g.C * 9;
+  return flops < 1.0e6 ? 1 : omp_get_max_threads();
+}
+}  // namespace
+
+bool conv2d_winograd_applies(const Conv2dGeom& g) {
+  static const bool enabled = [] {
+    const char* v = std::getenv("SIGNET_WINOGRAD");
+    return !(v && std::string(v) == "0");
+  }();
+  if (!enabled) return false;
+  // Worth it with enough channels for the products to outweigh the transforms, and images of
+  // at least 8x8 outputs; the whole input-channel sum in one k-block (C <= 1024). Measured
+  // (bench_conv.cpp, 2 threads, ms, im2col GEMM -> Winograd): wrn-16-4 64@32 10.3 -> 6.7,
+  // 128@16 11.6 -> 6.2, 256@8 11.9 -> 7.8; cifar10-cnn 32@32 5.3 -> 4.9, 64@16 5.9 -> 3.7;
+  // but resnet50's 256-channel 4x4 layer 0.8 -> 2.6 (4 tiles per image).
+  const int T = threads_for(g);
+  const bool splits = T == 1 || g.N % T == 0 || g.N >= 4 * T;
+  return g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.ph <= 2 && g.pw <= 2 && g.C >= 16 &&
+         g.C <= 1024 && g.O >= 16 && g.Ho >= 8 && g.Wo >= 8 && g.N > 0 && splits;
+}
+
+void conv2d_winograd(const Conv2dGeom& g, const float* x, const float* w, const float* bias, float* y) {
+  const int64_t in_sz = g.C * g.H * g.W, out_sz = g.O * g.Ho * g.Wo;
+  auto run = [&](auto mr_tag) {
+    constexpr int MR = decltype(mr_tag)::value;
+    thread_local std::vector<float> up_mine;
+    up_mine.resize(16 * gemm::round_up(g.O, MR) * g.C + 16);
+    float* up = up_mine.data();
+    transform_weights<MR>(g, w, up);
+    const int T = threads_for(g);
+#pragma omp parallel num_threads(T) if (T > 1)
+    {
+      const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+      const int64_t n0 = g.N * t / nt, n1 = g.N * (t + 1) / nt;
+      if (n1 > n0) winograd_images<MR>(g, x + n0 * in_sz, up, bias, y + n0 * out_sz, n1 - n0);
+    }
+  };
+  if (gemm::choose_mr(g.O, 1) == 12)
+    run(std::integral_constant<int, 12>{});
+  else
+    run(std::integral_constant<int, 8>{});
+}
+
+}  // namespace signet::cpu
+#endif
