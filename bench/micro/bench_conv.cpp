@@ -1,13 +1,15 @@
-// Convolution at the CNN's layer shapes through Signet's op entry points (im2col + GEMM):
+// Convolution at the paper models' layer shapes through Signet's op entry points:
 //   GFLOP/s = 2 N O Ho Wo C kh kw per call (forward; each backward op costs the same), and
 //   roof_pct = that rate as a percentage of the machine's measured FMA roof (bench_roof.cpp).
 // Issue 8's target: conv forward of the CNN's layers at >= 70% of the roof.
-// Arguments: a layer index into kLayers (3x3 kernels, padding 1):
+// Arguments: a layer index into kLayers (3x3 kernels with padding 1 unless said):
 //   0..3  cifar10-cnn at batch 128: 3->32 @32x32, 32->32 @32x32, 32->64 @16x16, 64->64 @16x16
 //   4..6  wrn-16-4's bulk at batch 64: 64->64 @32x32, 128->128 @16x16, 256->256 @8x8
 //   7     wrn-16-4's stride-2 block entry at batch 64: 64->128 @32x32 -> 16x16
 //   8, 9  resnet50's 3x3 convs of layer3 and layer4 at 64x64 input, batch 16: 256->256 @4x4,
-//         512->512 @2x2 (outputs of 16 and 4 pixels: images grouped into one GEMM)
+//         512->512 @2x2 (outputs of 16 and 4 pixels: many images per GEMM)
+//   10..12 resnet50's 1x1 convs there: layer3 conv3 256->1024 @4x4, layer4.0 conv1
+//         1024->512 @4x4, layer4.0 downsample 1024->2048 @4x4 stride 2
 // (batch norm and pooling: bench_norm_pool.cpp)
 #include <benchmark/benchmark.h>
 
@@ -17,11 +19,12 @@
 using namespace signet;
 
 namespace {
-struct Layer { int64_t N, C, O, H, stride; };
+struct Layer { int64_t N, C, O, H, stride, k = 3; };
 constexpr Layer kLayers[] = {{128, 3, 32, 32, 1},  {128, 32, 32, 32, 1}, {128, 32, 64, 16, 1},
                              {128, 64, 64, 16, 1}, {64, 64, 64, 32, 1},  {64, 128, 128, 16, 1},
                              {64, 256, 256, 8, 1}, {64, 64, 128, 32, 2}, {16, 256, 256, 4, 1},
-                             {16, 512, 512, 2, 1}};
+                             {16, 512, 512, 2, 1}, {16, 256, 1024, 4, 1, 1}, {16, 1024, 512, 4, 1, 1},
+                             {16, 1024, 2048, 4, 2, 1}};
 
 Tensor rand_tensor(const Shape& s, uint64_t seed) {
   Rng rng(seed);
@@ -30,8 +33,9 @@ Tensor rand_tensor(const Shape& s, uint64_t seed) {
   return t;
 }
 
-int64_t out_size(const Layer& l) { return (l.H + 2 - 3) / l.stride + 1; }
-double conv_flops(const Layer& l) { return 2.0 * l.N * l.O * out_size(l) * out_size(l) * l.C * 9; }
+int64_t pad(const Layer& l) { return (l.k - 1) / 2; }
+int64_t out_size(const Layer& l) { return (l.H + 2 * pad(l) - l.k) / l.stride + 1; }
+double conv_flops(const Layer& l) { return 2.0 * l.N * l.O * out_size(l) * out_size(l) * l.C * l.k * l.k; }
 Shape x_shape(const Layer& l) { return {l.N, l.C, l.H, l.H}; }
 Shape y_shape(const Layer& l) { return {l.N, l.O, out_size(l), out_size(l)}; }
 
@@ -39,47 +43,48 @@ void finish(benchmark::State& state, const Layer& l, double flops) {
   state.counters["GFLOP/s"] = bench::gflops(flops);
   state.counters["roof_pct"] = bench::roof_pct(flops);
   state.SetLabel("N" + std::to_string(l.N) + " " + std::to_string(l.C) + "->" + std::to_string(l.O) + " @" +
-                 std::to_string(l.H) + "x" + std::to_string(l.H) + (l.stride > 1 ? " s2" : ""));
+                 std::to_string(l.H) + "x" + std::to_string(l.H) + (l.stride > 1 ? " s2" : "") +
+                 (l.k == 1 ? " 1x1" : ""));
 }
 }  // namespace
 
 static void BM_Conv2dForward(benchmark::State& state) {
   const Layer l = kLayers[state.range(0)];
-  Tensor x = rand_tensor(x_shape(l), 1), w = rand_tensor({l.O, l.C, 3, 3}, 2), b = rand_tensor({l.O}, 3);
-  for (auto _ : state) benchmark::DoNotOptimize(conv2d(x, w, b, l.stride, 1).f32());
+  Tensor x = rand_tensor(x_shape(l), 1), w = rand_tensor({l.O, l.C, l.k, l.k}, 2), b = rand_tensor({l.O}, 3);
+  for (auto _ : state) benchmark::DoNotOptimize(conv2d(x, w, b, l.stride, pad(l)).f32());
   finish(state, l, conv_flops(l));
 }
-BENCHMARK(BM_Conv2dForward)->DenseRange(0, 9)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Conv2dForward)->DenseRange(0, 12)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 static void BM_Conv2dBackwardInput(benchmark::State& state) {
   const Layer l = kLayers[state.range(0)];
-  Tensor g = rand_tensor(y_shape(l), 4), w = rand_tensor({l.O, l.C, 3, 3}, 2);
+  Tensor g = rand_tensor(y_shape(l), 4), w = rand_tensor({l.O, l.C, l.k, l.k}, 2);
   for (auto _ : state)
-    benchmark::DoNotOptimize(conv2d_backward_input(g, w, x_shape(l), l.stride, l.stride, 1, 1).f32());
+    benchmark::DoNotOptimize(conv2d_backward_input(g, w, x_shape(l), l.stride, l.stride, pad(l), pad(l)).f32());
   finish(state, l, conv_flops(l));
 }
-BENCHMARK(BM_Conv2dBackwardInput)->DenseRange(0, 9)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Conv2dBackwardInput)->DenseRange(0, 12)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 static void BM_Conv2dBackwardWeight(benchmark::State& state) {
   const Layer l = kLayers[state.range(0)];
   Tensor g = rand_tensor(y_shape(l), 4), x = rand_tensor(x_shape(l), 1);
-  const Shape ws{l.O, l.C, 3, 3};
-  for (auto _ : state) benchmark::DoNotOptimize(conv2d_backward_weight(g, x, ws, l.stride, l.stride, 1, 1).f32());
+  const Shape ws{l.O, l.C, l.k, l.k};
+  for (auto _ : state) benchmark::DoNotOptimize(conv2d_backward_weight(g, x, ws, l.stride, l.stride, pad(l), pad(l)).f32());
   finish(state, l, conv_flops(l));
 }
-BENCHMARK(BM_Conv2dBackwardWeight)->DenseRange(0, 9)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Conv2dBackwardWeight)->DenseRange(0, 12)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // The whole training-step backward of one layer through autograd: dx, dw and dbias.
 static void BM_Conv2dBackwardAutograd(benchmark::State& state) {
   const Layer l = kLayers[state.range(0)];
-  Tensor x = rand_tensor(x_shape(l), 1), w = rand_tensor({l.O, l.C, 3, 3}, 2), b = rand_tensor({l.O}, 3);
+  Tensor x = rand_tensor(x_shape(l), 1), w = rand_tensor({l.O, l.C, l.k, l.k}, 2), b = rand_tensor({l.O}, 3);
   x.set_requires_grad(true);
   w.set_requires_grad(true);
   b.set_requires_grad(true);
   Tensor g = rand_tensor(y_shape(l), 4);
   for (auto _ : state) {
     state.PauseTiming();
-    Tensor y = conv2d(x, w, b, l.stride, 1);
+    Tensor y = conv2d(x, w, b, l.stride, pad(l));
     state.ResumeTiming();
     const auto grads = grad(y, {x, w, b}, g);
     benchmark::DoNotOptimize(grads[0].f32());
