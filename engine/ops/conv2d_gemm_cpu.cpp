@@ -298,6 +298,7 @@ void conv2d_backward_input_fast(const Conv2dGeom& g, const float* dy, const floa
 }
 
 void conv2d_backward_weight_fast(const Conv2dGeom& g, const float* dy, const float* x, float* dw) {
+  if (conv2d_winograd_weight_applies(g)) return conv2d_winograd_weight(g, dy, x, dw);
   if (conv2d_direct_applies(g)) return conv2d_direct_backward_weight(g, dy, x, dw);
   const int T = conv_threads(g);
   const int64_t K = g.C * g.kh * g.kw, wsz = g.O * K;

@@ -1,6 +1,6 @@
 // 3x3 stride-1 convolutions by Winograd's F(2x2, 3x3): conv2d_winograd_cpu.cpp. Used by the
 // fast convolution (conv2d_gemm_cpu.cpp) where conv2d_winograd_applies says so, for the forward
-// product and (through the flipped kernel) the input gradient. SIGNET_WINOGRAD=0 in the
+// product, (through the flipped kernel) the input gradient, and the weight gradient. SIGNET_WINOGRAD=0 in the
 // environment turns it off (then every product is an im2col GEMM, rounded as the reference).
 #pragma once
 #include "engine/ops/conv2d.h"
@@ -10,8 +10,13 @@ namespace signet::cpu {
 #if SIGNET_HAVE_AVX512_GEMM
 bool conv2d_winograd_applies(const Conv2dGeom& g);
 void conv2d_winograd(const Conv2dGeom& g, const float* x, const float* w, const float* bias, float* y);
+// The weight gradient the same way (conv2d_winograd_wgrad_cpu.cpp); dw overwritten.
+bool conv2d_winograd_weight_applies(const Conv2dGeom& g);
+void conv2d_winograd_weight(const Conv2dGeom& g, const float* dy, const float* x, float* dw);
 #else
 inline bool conv2d_winograd_applies(const Conv2dGeom&) { return false; }
 inline void conv2d_winograd(const Conv2dGeom&, const float*, const float*, const float*, float*) {}
+inline bool conv2d_winograd_weight_applies(const Conv2dGeom&) { return false; }
+inline void conv2d_winograd_weight(const Conv2dGeom&, const float*, const float*, float*) {}
 #endif
 }  // namespace signet::cpu

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "engine/ops/conv2d_im2col_pack.h"
+#include "engine/ops/conv2d_winograd_tiles.h"
 #include "engine/ops/gemm_blocked.h"
 
 namespace signet::cpu {
@@ -34,11 +35,7 @@ namespace {
 using conv_pack::Cols;
 using conv_pack::Group16;
 using gemm::NR;
-
-// The patches as a convolution geometry: tile (ty, tx) reads x[2ty - ph + i, 2tx - pw + j].
-Conv2dGeom patch_geom(const Conv2dGeom& g) {
-  return {g.N, g.C, g.H, g.W, g.O, 4, 4, 2, 2, g.ph, g.pw, (g.Ho + 1) / 2, (g.Wo + 1) / 2};
-}
+using namespace winograd;
 
 // U = G g G^T for every (o, c), packed as the GEMM's A: up[xi][o / MR][c][o % MR].
 template <int MR>
@@ -63,23 +60,6 @@ void transform_weights(const Conv2dGeom& g, const float* w, float* up) {
     }
 }
 
-// V = B^T d B for 16 tiles at once (d[i*4 + j] = patch element (i, j) of each tile).
-inline void transform_input(const __m512 d[16], __m512 v[16]) {
-  __m512 t[16];
-  for (int j = 0; j < 4; ++j) {
-    t[0 + j] = _mm512_sub_ps(d[0 + j], d[8 + j]);
-    t[4 + j] = _mm512_add_ps(d[4 + j], d[8 + j]);
-    t[8 + j] = _mm512_sub_ps(d[8 + j], d[4 + j]);
-    t[12 + j] = _mm512_sub_ps(d[4 + j], d[12 + j]);
-  }
-  for (int i = 0; i < 16; i += 4) {
-    v[i + 0] = _mm512_sub_ps(t[i + 0], t[i + 2]);
-    v[i + 1] = _mm512_add_ps(t[i + 1], t[i + 2]);
-    v[i + 2] = _mm512_sub_ps(t[i + 2], t[i + 1]);
-    v[i + 3] = _mm512_sub_ps(t[i + 1], t[i + 3]);
-  }
-}
-
 // Stores output rows u = 0, 1 of 16 tiles (lanes) of channel o: y0 = (Y_u0, Y_u1) interleaved.
 inline void store_tiles(const Conv2dGeom& g, const Group16& grp, float* yo, __m512 yu0, __m512 yu1, int u) {
   const __m512i lo_idx = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
@@ -98,32 +78,6 @@ inline void store_tiles(const Conv2dGeom& g, const Group16& grp, float* yo, __m5
   }
 }
 
-// Loads of the 4x4 patches from padded images: xp[img][c][row][col] = x[img][c][row - ph][col
-// - pw - kFront] (zero outside), rows 0..2*th+1, so every patch is in bounds and element (i, j)
-// of 16 consecutive tiles in a tile row is the even floats of 32 at row 2ty + i, column
-// 2tx + j: two loads and a permute, no masks (the first version gathered each one with the
-// padding checks of conv_pack::load_x16 and spent as long on them as on the products).
-constexpr int64_t kFront = 32;  // floats before each row: a run's loads may start up to 30 early
-
-struct PaddedTiles {
-  int64_t Hp, Wp, img_sz;  // per image: C * Hp * Wp
-};
-
-PaddedTiles padded_tiles(const Conv2dGeom& g, const Conv2dGeom& pg) {
-  PaddedTiles p;
-  p.Hp = 2 * pg.Ho + 2;
-  p.Wp = kFront + 2 * pg.Wo + 2 + 32;
-  p.img_sz = g.C * p.Hp * p.Wp;
-  return p;
-}
-
-void pad_image(const Conv2dGeom& g, const PaddedTiles& p, const float* xn, float* xp) {
-  for (int64_t c = 0; c < g.C; ++c)
-    for (int64_t r = 0; r < g.H; ++r)
-      std::copy(xn + (c * g.H + r) * g.W, xn + (c * g.H + r + 1) * g.W,
-                xp + (c * p.Hp + r + g.ph) * p.Wp + kFront + g.pw);
-}
-
 template <int MR>
 void winograd_images(const Conv2dGeom& g, const float* x, const float* up, const float* bias, float* y,
                      int64_t count) {
@@ -138,7 +92,6 @@ void winograd_images(const Conv2dGeom& g, const float* x, const float* up, const
   float* mbuf = vbuf + 16 * C * NR;
   float* xp = gemm::thread_buffer(1, ipb * pt.img_sz);
   std::fill(xp, xp + ipb * pt.img_sz, 0.0f);
-  const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
   for (int64_t n0 = 0; n0 < count; n0 += ipb) {
     const int64_t imgs = std::min(ipb, count - n0), tiles = imgs * t_img;
     for (int64_t i = 0; i < imgs; ++i) pad_image(g, pt, x + (n0 + i) * in_sz, xp + i * pt.img_sz);
@@ -149,19 +102,7 @@ void winograd_images(const Conv2dGeom& g, const float* x, const float* up, const
       for (int64_t c = 0; c < C; ++c)
         for (int h = 0; h < 2; ++h) {
           __m512 d[16], v[16];
-          for (int e = 0; e < 16; ++e) d[e] = _mm512_setzero_ps();
-          for (int r = 0; r < grp[h].n; ++r) {
-            const Group16::Run& run = grp[h].run[r];
-            const __mmask16 m = static_cast<__mmask16>(((1u << run.len) - 1) << run.off);
-            const float* base =
-                xp + ((run.img * C + c) * pt.Hp + 2 * run.i) * pt.Wp + kFront + 2 * (run.j - run.off);
-            for (int i = 0; i < 4; ++i)
-              for (int j = 0; j < 4; ++j) {
-                const float* q = base + i * pt.Wp + j;
-                const __m512 w = _mm512_permutex2var_ps(_mm512_loadu_ps(q), even, _mm512_loadu_ps(q + 16));
-                d[i * 4 + j] = _mm512_mask_mov_ps(d[i * 4 + j], m, w);
-              }
-          }
+          load_patches(pt, grp[h], xp, c, C, d);
           transform_input(d, v);
           for (int xi = 0; xi < 16; ++xi) _mm512_store_ps(vbuf + (xi * C + c) * NR + h * 16, v[xi]);
         }

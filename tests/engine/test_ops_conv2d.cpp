@@ -81,9 +81,14 @@ TEST(OpsConv2d, FastMatchesReference) {
       // Input gradients folded by input-channel ranges (tiny images) and by images (stride 2).
       {4, 64, 3, 3, 64, 3, 3, 1, 1, 1, 1},   {4, 8, 34, 34, 8, 3, 3, 2, 2, 1, 1},
       // Winograd F(2x2, 3x3): odd output sizes (partial tiles), no padding, padding 2, and a
-      // batch over threads with tiles crossing images (7 x 5 tiles per image).
-      {2, 16, 9, 11, 20, 3, 3, 1, 1, 1, 1},  {2, 24, 10, 10, 16, 3, 3, 1, 1, 0, 0},
-      {2, 16, 6, 6, 16, 3, 3, 1, 1, 2, 2},   {4, 32, 13, 10, 24, 3, 3, 1, 1, 1, 1}};
+      // batch over threads with tiles crossing images (7 x 5 tiles per image); channel counts
+      // that are (16, 32) and are not (24, 20) multiples of 16 (the weight gradient's rule).
+      {2, 16, 9, 11, 32, 3, 3, 1, 1, 1, 1},  {2, 24, 10, 10, 16, 3, 3, 1, 1, 0, 0},
+      {2, 16, 6, 6, 16, 3, 3, 1, 1, 2, 2},   {4, 32, 13, 10, 24, 3, 3, 1, 1, 1, 1},
+      // Winograd weight gradient (>= 64 channels): two chunks of tiles per thread (one 24x24
+      // image each); odd output size; images smaller than a chunk.
+      {4, 64, 24, 24, 64, 3, 3, 1, 1, 1, 1}, {2, 64, 9, 11, 64, 3, 3, 1, 1, 1, 1},
+      {6, 64, 8, 8, 80, 3, 3, 1, 1, 1, 1}};
   Rng rng(101);
   for (const Geo& q : geos) {
     const Conv2dGeom g = conv2d_geom("test", {q.N, q.C, q.H, q.W}, {q.O, q.C, q.kh, q.kw}, q.sh, q.sw, q.ph, q.pw);

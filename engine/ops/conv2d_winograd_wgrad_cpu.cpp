@@ -1,0 +1,206 @@
+// Weight gradient of 3x3 stride-1 convolutions by Winograd F(2x2, 3x3).
+//
+// The forward tile is Y = A^T [(G g G^T) . V] A with V = B^T d B (conv2d_winograd_cpu.cpp).
+// Its adjoint in g, summed over tiles and images:
+//   dW[o, c] = G^T S[o, c] G,   S_xi[o, c] = sum_tiles Z_xi[o, tile] V_xi[c, tile],
+//   Z = A dY A^T (4x4 from each 2x2 block of the output gradient).
+// So the 3x3 x 9-pixel correlation becomes 16 GEMMs O x C reduced over tiles (2.25x fewer
+// multiplies), plus the transforms. Tiles are taken in chunks of about 256 (whole images);
+// for each chunk V and Z are transformed for 16 tiles at a time, transposed in registers into
+// the kernel's packed layouts (Vt: [xi][C/32][tile][32], Zp: [xi][O/8][tile][8]) and the 16
+// products accumulate into a per-thread S [16][O][C]; at the end S is summed over threads and
+// mapped back with G^T S G.
+#include "engine/ops/conv2d_winograd.h"
+
+#if SIGNET_HAVE_AVX512_GEMM
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "engine/ops/conv2d_im2col_pack.h"
+#include "engine/ops/conv2d_winograd_tiles.h"
+#include "engine/ops/gemm_blocked.h"
+#include "engine/ops/gemm_pack.h"
+
+namespace signet::cpu {
+namespace {
+
+using conv_pack::Cols;
+using conv_pack::Group16;
+using gemm::NR;
+using namespace winograd;
+
+constexpr int64_t kChunkTiles = 256;
+
+// dY[u][v] of the group's 16 tiles (lanes) for output channel plane dyo = dy[img 0][o]:
+// out[u*2 + v]. Zero outside the output (odd sizes) and in lanes outside the group's runs.
+inline void load_dy_tiles(const Conv2dGeom& g, const Group16& grp, const float* dyo, int64_t img_stride,
+                          __m512 out[4]) {
+  const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+  for (int e = 0; e < 4; ++e) out[e] = _mm512_setzero_ps();
+  for (int r = 0; r < grp.n; ++r) {
+    const Group16::Run& run = grp.run[r];
+    const __mmask16 lanes = static_cast<__mmask16>(((1u << run.len) - 1) << run.off);
+    // float e of a 32-float window is output column 2*run.j + e - 2*run.off
+    const int64_t e0 = 2 * run.off, e1 = std::min<int64_t>(2 * (run.off + run.len), e0 + g.Wo - 2 * run.j);
+    const uint32_t m = e1 > e0 ? static_cast<uint32_t>(((uint64_t{1} << (e1 - e0)) - 1) << e0) : 0u;
+    for (int u = 0; u < 2; ++u) {
+      const int64_t oy = 2 * run.i + u;
+      if (oy >= g.Ho) continue;
+      const float* base = dyo + run.img * img_stride + oy * g.Wo + 2 * run.j - e0;
+      const __m512 lo = _mm512_maskz_loadu_ps(static_cast<__mmask16>(m & 0xFFFFu), base);
+      const __m512 hi = _mm512_maskz_loadu_ps(static_cast<__mmask16>(m >> 16), base + 16);
+      out[u * 2] = _mm512_mask_mov_ps(out[u * 2], lanes, _mm512_permutex2var_ps(lo, even, hi));
+      out[u * 2 + 1] = _mm512_mask_mov_ps(out[u * 2 + 1], lanes, _mm512_permutex2var_ps(lo, odd, hi));
+    }
+  }
+}
+
+// Z = A dY A^T for 16 tiles: A = [1 0; 1 1; 1 -1; 0 -1].
+inline void transform_dy(const __m512 dy[4], __m512 z[16]) {
+  const __m512 t[4][2] = {{dy[0], dy[1]},
+                          {_mm512_add_ps(dy[0], dy[2]), _mm512_add_ps(dy[1], dy[3])},
+                          {_mm512_sub_ps(dy[0], dy[2]), _mm512_sub_ps(dy[1], dy[3])},
+                          {_mm512_sub_ps(_mm512_setzero_ps(), dy[2]), _mm512_sub_ps(_mm512_setzero_ps(), dy[3])}};
+  for (int i = 0; i < 4; ++i) {
+    z[i * 4 + 0] = t[i][0];
+    z[i * 4 + 1] = _mm512_add_ps(t[i][0], t[i][1]);
+    z[i * 4 + 2] = _mm512_sub_ps(t[i][0], t[i][1]);
+    z[i * 4 + 3] = _mm512_sub_ps(_mm512_setzero_ps(), t[i][1]);
+  }
+}
+
+struct Buffers {
+  std::vector<float> S, Zp, stage;
+};
+
+// S [16][O][C] += (or =, first) the products of images [0, count) of x / dy.
+void accumulate_images(const Conv2dGeom& g, const float* x, const float* dy, int64_t count, float* S) {
+  const Conv2dGeom pg = patch_geom(g);
+  const Cols cs(pg, conv_pack::krow_table(pg));
+  const PaddedTiles pt = padded_tiles(g, pg);
+  const int64_t C = g.C, O = g.O, Cp = gemm::round_up(C, NR), t_img = pg.Ho * pg.Wo;
+  const int64_t ipc = std::min(count, std::max<int64_t>(1, kChunkTiles / t_img));  // images per chunk
+  const int64_t kt_max = gemm::round_up(ipc * t_img, 16);
+  const int64_t in_sz = C * g.H * g.W, out_sz = O * g.Ho * g.Wo;
+  thread_local Buffers b;
+  b.Zp.resize(16 * O * kt_max);
+  b.stage.resize(16 * 16 * 16);
+  float* Vt = gemm::thread_buffer(0, 16 * Cp * kt_max);
+  float* xp = gemm::thread_buffer(1, ipc * pt.img_sz);
+  std::fill(Vt, Vt + 16 * Cp * kt_max, 0.0f);  // channels past C stay zero
+  std::fill(xp, xp + ipc * pt.img_sz, 0.0f);
+  float* stage = b.stage.data();  // [xi][16][16], transposed into the packed layouts
+  bool first = true;
+  for (int64_t n0 = 0; n0 < count; n0 += ipc, first = false) {
+    const int64_t imgs = std::min(ipc, count - n0), tiles = imgs * t_img, kt = gemm::round_up(tiles, 16);
+    for (int64_t i = 0; i < imgs; ++i) pad_image(g, pt, x + (n0 + i) * in_sz, xp + i * pt.img_sz);
+    for (int64_t tg = 0; tg < kt; tg += 16) {
+      const Group16 grp = conv_pack::make_group(cs, tg, std::min<int64_t>(16, tiles - tg));
+      for (int64_t c0 = 0; c0 < C; c0 += 16) {  // V, 16 channels x 16 tiles at a time
+        for (int cc = 0; cc < 16; ++cc) {
+          __m512 d[16], v[16];
+          if (c0 + cc < C) {
+            load_patches(pt, grp, xp, c0 + cc, C, d);
+            transform_input(d, v);
+          } else {
+            for (int e = 0; e < 16; ++e) v[e] = _mm512_setzero_ps();
+          }
+          for (int xi = 0; xi < 16; ++xi) _mm512_storeu_ps(stage + (xi * 16 + cc) * 16, v[xi]);
+        }
+        for (int xi = 0; xi < 16; ++xi) {
+          __m512 r[16];
+          for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(stage + (xi * 16 + i) * 16);
+          gemm::transpose16(r);  // r[t] = the 16 channels of tile t
+          float* dst = Vt + (xi * Cp + c0 / NR * NR) * kt_max + tg * NR + c0 % NR;
+          for (int t = 0; t < 16; ++t) _mm512_storeu_ps(dst + t * NR, r[t]);
+        }
+      }
+      for (int64_t o0 = 0; o0 < O; o0 += 16) {  // Z, 16 output channels x 16 tiles
+        for (int oo = 0; oo < 16; ++oo) {
+          __m512 q[4], z[16];
+          load_dy_tiles(g, grp, dy + n0 * out_sz + (o0 + oo) * g.Ho * g.Wo, out_sz, q);
+          transform_dy(q, z);
+          for (int xi = 0; xi < 16; ++xi) _mm512_storeu_ps(stage + (xi * 16 + oo) * 16, z[xi]);
+        }
+        for (int xi = 0; xi < 16; ++xi) {
+          __m512 r[16];
+          for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(stage + (xi * 16 + i) * 16);
+          gemm::transpose16(r);  // r[t] = the 16 output channels of tile t
+          float* p0 = b.Zp.data() + ((xi * O + o0) * kt_max + tg * 8);
+          float* p1 = p0 + 8 * kt_max;  // the next panel of 8 channels
+          for (int t = 0; t < 16; ++t) {
+            _mm256_storeu_ps(p0 + t * 8, _mm512_castps512_ps256(r[t]));
+            _mm256_storeu_ps(p1 + t * 8, _mm512_extractf32x8_ps(r[t], 1));
+          }
+        }
+      }
+    }
+    for (int xi = 0; xi < 16; ++xi)
+      for (int64_t o = 0; o < O; o += 8)
+        for (int64_t q = 0; q < C; q += NR)
+          gemm::kernel<8>(kt, b.Zp.data() + (xi * O + o) * kt_max, Vt + (xi * Cp + q) * kt_max,
+                          S + (xi * O + o) * C + q, C, 1.0f, first ? 0.0f : 1.0f, 8,
+                          static_cast<int>(std::min<int64_t>(NR, C - q)));
+  }
+  if (count == 0) std::fill(S, S + 16 * O * C, 0.0f);
+}
+
+int threads_for(const Conv2dGeom& g) {
+  if (omp_in_parallel()) return 1;
+  const double flops = 2.0 * g.N * g.O * g.Ho * g.Wo * g.C * 9;
+  return flops < 1.0e6 ? 1 : omp_get_max_threads();
+}
+}  // namespace
+
+bool conv2d_winograd_weight_applies(const Conv2dGeom& g) {
+  // The transposes take channels 16 at a time. Below 64 channels the transforms cost more than
+  // the saved multiplies. Measured (bench_conv.cpp, ms, direct -> Winograd): wrn-16-4 64@32
+  // 12.1 -> 10.8, 128@16 14.0 -> 9.0, 256@8 13.0 -> 11.0; cifar10-cnn 64@16 6.3 -> 6.2,
+  // 32@32 6.1 -> 9.2, 32->64@16 3.4 -> 4.2.
+  return conv2d_winograd_applies(g) && g.O % 16 == 0 && g.C % 16 == 0 && g.C >= 64 && g.O >= 64;
+}
+
+void conv2d_winograd_weight(const Conv2dGeom& g, const float* dy, const float* x, float* dw) {
+  const int64_t in_sz = g.C * g.H * g.W, out_sz = g.O * g.Ho * g.Wo, OC = g.O * g.C;
+  const int T = threads_for(g);
+  std::vector<float*> parts(T, nullptr);
+#pragma omp parallel num_threads(T) if (T > 1)
+  {
+    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    thread_local std::vector<float> S;
+    S.resize(16 * OC);
+    parts[t] = S.data();
+    const int64_t n0 = g.N * t / nt, n1 = g.N * (t + 1) / nt;
+    accumulate_images(g, x + n0 * in_sz, dy + n0 * out_sz, n1 - n0, S.data());
+#pragma omp barrier
+    // dW[o, c] = G^T (sum over threads of S[., o, c]) G, G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1].
+#pragma omp for schedule(static)
+    for (int64_t oc = 0; oc < OC; ++oc) {
+      float s[16];
+      for (int xi = 0; xi < 16; ++xi) {
+        float v = 0.0f;
+        for (int p = 0; p < nt; ++p) v += parts[p][xi * OC + oc];
+        s[xi] = v;
+      }
+      float r[3][4];  // G^T S
+      for (int j = 0; j < 4; ++j) {
+        r[0][j] = s[j] + 0.5f * (s[4 + j] + s[8 + j]);
+        r[1][j] = 0.5f * (s[4 + j] - s[8 + j]);
+        r[2][j] = 0.5f * (s[4 + j] + s[8 + j]) + s[12 + j];
+      }
+      float* d = dw + oc * 9;
+      for (int a = 0; a < 3; ++a) {
+        d[a * 3 + 0] = r[a][0] + 0.5f * (r[a][1] + r[a][2]);
+        d[a * 3 + 1] = 0.5f * (r[a][1] - r[a][2]);
+        d[a * 3 + 2] = 0.5f * (r[a][1] + r[a][2]) + r[a][3];
+      }
+    }
+  }
+}
+
+}  // namespace signet::cpu
+#endif
