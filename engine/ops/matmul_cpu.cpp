@@ -3,9 +3,14 @@
 // builds without AVX-512.
 #include <cblas.h>
 
+#include <algorithm>
+
 
 #include "engine/ops/gemm_blocked.h"
 #include "engine/ops/gemm_pack.h"
+#if SIGNET_HAVE_AVX512_GEMM
+#include <immintrin.h>
+#endif
 #include "engine/ops/matmul.h"
 
 namespace signet::cpu {
@@ -53,9 +58,59 @@ void gemm_rowmajor(int nt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, fl
 }
 }  // namespace gemm
 
+namespace {
+// A product with a handful of rows (a vector-matrix product, e.g. the DeepSigns regularizer's
+// [1, 512] x [512, 32] and [1, 32] x [32, 512]): row by row, 16 outputs at a time kept in a
+// register over the whole k loop. The blocked path pads the rows to a tile of 8 and packs B
+// for a single use; plain loops kept c in memory (a store per k) and summed dot products
+// lane by lane. Measured on the regularizer's forward + backward (bench_wm_regularizer.cpp):
+// 10.8 us blocked, 10.2 us plain loops, 7.8 us this way.
+void gemm_few_rows(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                   const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  for (int64_t i = 0; i < M; ++i) {
+    float* c = C + i * ldc;
+    auto a_at = [&](int64_t k) { return ta ? A[k * lda + i] : A[i * lda + k]; };
+    auto finish = [&](int64_t j, float acc) { c[j] = alpha * acc + (beta == 0.0f ? 0.0f : beta * c[j]); };
+#if SIGNET_HAVE_AVX512_GEMM
+    if (!tb) {
+      for (int64_t j0 = 0; j0 < N; j0 += 16) {
+        const __mmask16 m = static_cast<__mmask16>(N - j0 >= 16 ? 0xFFFF : (1u << (N - j0)) - 1);
+        __m512 acc = _mm512_setzero_ps();
+        for (int64_t k = 0; k < K; ++k)
+          acc = _mm512_fmadd_ps(_mm512_set1_ps(a_at(k)), _mm512_maskz_loadu_ps(m, B + k * ldb + j0), acc);
+        __m512 v = _mm512_mul_ps(_mm512_set1_ps(alpha), acc);
+        if (beta != 0.0f) v = _mm512_fmadd_ps(_mm512_set1_ps(beta), _mm512_maskz_loadu_ps(m, c + j0), v);
+        _mm512_mask_storeu_ps(c + j0, m, v);
+      }
+      continue;
+    }
+    if (!ta) {
+      const float* a = A + i * lda;
+      for (int64_t j = 0; j < N; ++j) {
+        const float* b = B + j * ldb;
+        __m512 acc = _mm512_setzero_ps();
+        for (int64_t k = 0; k < K; k += 16) {
+          const __mmask16 m = static_cast<__mmask16>(K - k >= 16 ? 0xFFFF : (1u << (K - k)) - 1);
+          acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + k), _mm512_maskz_loadu_ps(m, b + k), acc);
+        }
+        finish(j, _mm512_reduce_add_ps(acc));
+      }
+      continue;
+    }
+#endif
+    for (int64_t j = 0; j < N; ++j) {
+      float acc = 0.0f;
+      for (int64_t k = 0; k < K; ++k) acc += a_at(k) * (tb ? B[j * ldb + k] : B[k * ldb + j]);
+      finish(j, acc);
+    }
+  }
+}
+}  // namespace
+
 void gemm_fast(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (M == 0 || N == 0) return;
+  if (M <= 2) return gemm_few_rows(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 #if SIGNET_HAVE_AVX512_GEMM
   const int nt = gemm::threads_for(M, N, K);
   if (gemm::choose_mr(M, nt) == 12)
