@@ -13,6 +13,9 @@
 //
 // Measured against the previous im2col + OpenBLAS path in bench/RESULTS.md (bench_conv.cpp).
 #include <omp.h>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 #include <algorithm>
 #include <vector>
@@ -97,26 +100,49 @@ void forward_gemm(const Conv2dGeom& g, const KRow* table, const float* x, const 
 template <int MR>
 void fold_tile(const Cols& cs, const float* t, int64_t i0, int64_t j0, int mr, int nr, float* dx) {
   const Conv2dGeom& g = cs.g;
+  // The tile's runs of columns inside one output row, decoded once for all its rows.
+  struct Run {
+    int64_t img, i, j, len, off;
+  } runs[NR];
+  int nrun = 0;
+  for (int64_t done = 0; done < nr;) {
+    const int64_t col = j0 + done, img = col / cs.P, px = col % cs.P, i = px / g.Wo, j = px % g.Wo;
+    const int64_t len = std::min<int64_t>(nr - done, g.Wo - j);
+    runs[nrun++] = {img, i, j, len, done};
+    done += len;
+  }
   for (int r = 0; r < mr; ++r) {
     const KRow& kr = cs.rows[i0 + r];
-    const float* tr = t + r * NR;
-    int64_t done = 0;
-    while (done < nr) {  // runs of columns inside one output row
-      const int64_t col = j0 + done, img = col / cs.P, px = col % cs.P, i = px / g.Wo, j = px % g.Wo;
-      const int64_t len = std::min<int64_t>(nr - done, g.Wo - j);
-      const int64_t ih = i * g.sh - g.ph + kr.a;
-      if (ih >= 0 && ih < g.H) {
-        const int64_t lo = std::clamp(kr.j0, j, j + len), hi = std::clamp(kr.j1, lo, j + len);
-        float* dst = dx + img * cs.in_sz + kr.c_off + ih * g.W - g.pw + kr.b;
-        const float* s = tr + done - j;  // s[jj] is output column jj
-        if (g.sw == 1) {
+    for (int q = 0; q < nrun; ++q) {
+      const Run& run = runs[q];
+      const int64_t ih = run.i * g.sh - g.ph + kr.a;
+      if (ih < 0 || ih >= g.H) continue;
+      const int64_t lo = std::clamp(kr.j0, run.j, run.j + run.len), hi = std::clamp(kr.j1, lo, run.j + run.len);
+      float* dst = dx + run.img * cs.in_sz + kr.c_off + ih * g.W - g.pw + kr.b;
+      const float* s = t + r * NR + run.off - run.j;  // s[jj] is output column jj
+      if (g.sw == 1) {
 #pragma omp simd
-          for (int64_t jj = lo; jj < hi; ++jj) dst[jj] += s[jj];
-        } else {
-          for (int64_t jj = lo; jj < hi; ++jj) dst[jj * g.sw] += s[jj];
-        }
+        for (int64_t jj = lo; jj < hi; ++jj) dst[jj] += s[jj];
+        continue;
       }
-      done += len;
+#if SIGNET_HAVE_AVX512_GEMM
+      if (g.sw == 2) {  // 16 columns at a time onto the even floats of a 32-float window
+        const __m512i spread_lo = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
+        const __m512i spread_hi = _mm512_set_epi32(15, 15, 14, 14, 13, 13, 12, 12, 11, 11, 10, 10, 9, 9, 8, 8);
+        for (int64_t jj = lo; jj < hi; jj += 16) {
+          const uint32_t m = hi - jj >= 16 ? 0xFFFFu : (1u << (hi - jj)) - 1;
+          const __m512 v = _mm512_maskz_loadu_ps(static_cast<__mmask16>(m), s + jj);
+          const __mmask16 m_lo = static_cast<__mmask16>(_pdep_u32(m & 0xFFu, 0x5555u));
+          const __mmask16 m_hi = static_cast<__mmask16>(_pdep_u32(m >> 8, 0x5555u));
+          float* d = dst + 2 * jj;
+          _mm512_mask_storeu_ps(d, m_lo, _mm512_add_ps(_mm512_maskz_loadu_ps(m_lo, d), _mm512_permutexvar_ps(spread_lo, v)));
+          _mm512_mask_storeu_ps(d + 16, m_hi,
+                                _mm512_add_ps(_mm512_maskz_loadu_ps(m_hi, d + 16), _mm512_permutexvar_ps(spread_hi, v)));
+        }
+        continue;
+      }
+#endif
+      for (int64_t jj = lo; jj < hi; ++jj) dst[jj * g.sw] += s[jj];
     }
   }
 }

@@ -28,6 +28,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import safetensors_io  # noqa: E402
+from make_cnn import Cifar10CNN  # noqa: E402
 from make_mlp import MnistMLP  # noqa: E402
 
 
@@ -52,9 +53,9 @@ def read_idx(path):
     return np.frombuffer(data, dtype=dt, offset=off).reshape(dims)
 
 
-def load_model(weights, ignore_extra=False):
+def load_model(weights, ignore_extra=False, name="mnist-mlp"):
     tensors, _meta = safetensors_io.read(weights)
-    model = MnistMLP()
+    model = MnistMLP() if name == "mnist-mlp" else Cifar10CNN(in_shape=(1, 28, 28))
     wanted = set(model.state_dict())
     if ignore_extra:
         tensors = {k: v for k, v in tensors.items() if k in wanted}
@@ -64,8 +65,10 @@ def load_model(weights, ignore_extra=False):
 
 
 def main():
-    ap = argparse.ArgumentParser(description="Fashion-MNIST test accuracy of Signet mnist-mlp weights")
-    ap.add_argument("--weights", required=True, help="safetensors file with fc1/fc2/fc3 weights")
+    ap = argparse.ArgumentParser(description="Fashion-MNIST test accuracy of Signet mnist-mlp or "
+                                 "cifar10-cnn (trained on the 28x28 images) weights")
+    ap.add_argument("--weights", required=True, help="safetensors file with the model's parameters")
+    ap.add_argument("--model", default="mnist-mlp", choices=["mnist-mlp", "cifar10-cnn"])
     ap.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
     ap.add_argument("--mean", type=float, default=0.2860)
     ap.add_argument("--std", type=float, default=0.3530)
@@ -74,7 +77,7 @@ def main():
                     help="drop entries that are not model parameters before strict loading")
     args = ap.parse_args()
 
-    model = load_model(args.weights, args.ignore_extra)
+    model = load_model(args.weights, args.ignore_extra, args.model)
     images = read_idx(os.path.join(args.data_dir, "t10k-images-idx3-ubyte.gz"))
     labels = read_idx(os.path.join(args.data_dir, "t10k-labels-idx1-ubyte.gz")).astype(np.int64)
     if images.shape[0] != labels.shape[0]:
