@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "engine/ops/conv2d_direct.h"
+#include "engine/ops/conv2d_threads.h"
 #include "engine/ops/gemm_blocked.h"
 #include "engine/ops/gemm_pack.h"
 #include "engine/ops/gemm_tile_kernel.h"
@@ -30,6 +31,7 @@ namespace signet::cpu {
 namespace {
 
 using gemm::NR;
+using namespace conv_split;
 
 // k-block of the forward product. B is read in place, so a long block costs no packing
 // buffer: it only has to keep the tile's image rows in L1 (kc/9 channels x 3 rows x ~34 floats
@@ -177,36 +179,6 @@ void weight_images(const Conv2dGeom& g, const float* dy, const float* x, float* 
   }
 }
 
-int threads_for(const Conv2dGeom& g) {
-  if (omp_in_parallel()) return 1;
-  const double flops = 2.0 * g.N * g.O * g.Ho * g.Wo * g.C * g.kh * g.kw;
-  return flops < 1.0e6 ? 1 : omp_get_max_threads();
-}
-
-// body(n0, count, t) over an even split of the batch; returns the threads that ran.
-template <class Body>
-int split_batch(const Conv2dGeom& g, int T, Body&& body) {
-  int team = 1;
-#pragma omp parallel num_threads(T) if (T > 1)
-  {
-    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-    if (t == 0) team = nt;
-    body(g.N * t / nt, g.N * (t + 1) / nt - g.N * t / nt, t);
-  }
-  return team;
-}
-
-template <class Fn>
-void with_mr(int64_t M, Fn&& fn) {
-  if (gemm::choose_mr(M, 1) == 12)
-    fn(std::integral_constant<int, 12>{});
-  else
-    fn(std::integral_constant<int, 8>{});
-}
-
-// Whole images per thread: the batch must split evenly enough (else the packed path, whose
-// GEMM threads share one product, is used).
-bool splits_well(const Conv2dGeom& g, int T) { return T == 1 || g.N % T == 0 || g.N >= 4 * T; }
 }  // namespace
 
 bool conv2d_direct_applies(const Conv2dGeom& g) {
@@ -217,7 +189,7 @@ bool conv2d_direct_applies(const Conv2dGeom& g) {
   // most. Measured (bench_conv.cpp, 3x3, 2 threads): wrn-16-4's 256-channel 8x8 layer (67%
   // real) ran at 58% of the roof here against 73% packed; cifar10-cnn's 64-channel 16x16
   // layers at 77% here against 38-45% packed; resnet50's 1x1 convs at 2x2 (13% real) 8x slower.
-  if (g.sh != 1 || g.sw != 1 || !splits_well(g, threads_for(g))) return false;
+  if (g.sh != 1 || g.sw != 1 || !splits_evenly(g, threads(g))) return false;
   // (Rows a multiple of 32 wide are tiled exactly: see forward_images.)
   const double real = g.Wo % NR == 0 ? 1.0
                                      : static_cast<double>(g.Ho * g.Wo) /
@@ -227,9 +199,9 @@ bool conv2d_direct_applies(const Conv2dGeom& g) {
 
 void conv2d_direct(const Conv2dGeom& g, const float* x, const float* w, const float* bias, float* y) {
   const int64_t in_sz = g.C * g.H * g.W, out_sz = g.O * g.Ho * g.Wo;
-  with_mr(g.O, [&](auto mr) {
+  with_mr(g.O, 1, [&](auto mr) {
     constexpr int MR = decltype(mr)::value;
-    split_batch(g, threads_for(g), [&](int64_t n0, int64_t count, int) {
+    for_each_share(g, threads(g), [&](int64_t n0, int64_t count, int) {
       if (count > 0) forward_images<MR>(g, x + n0 * in_sz, w, bias, y + n0 * out_sz, count);
     });
   });
@@ -238,14 +210,14 @@ void conv2d_direct(const Conv2dGeom& g, const float* x, const float* w, const fl
 void conv2d_direct_backward_weight(const Conv2dGeom& g, const float* dy, const float* x, float* dw) {
   const int64_t K = g.C * g.kh * g.kw, wsz = g.O * K;
   const int64_t in_sz = g.C * g.H * g.W, out_sz = g.O * g.Ho * g.Wo;
-  const int T = threads_for(g);
+  const int T = threads(g);
   thread_local std::vector<float> accs_mine;
   accs_mine.resize(std::max<int64_t>(T * wsz, 1));
   float* accs = accs_mine.data();  // (a thread_local named inside the region is the worker's own)
   int team = 1;
-  with_mr(K, [&](auto mr) {
+  with_mr(K, 1, [&](auto mr) {
     constexpr int MR = decltype(mr)::value;
-    team = split_batch(g, T, [&](int64_t n0, int64_t count, int t) {
+    team = for_each_share(g, T, [&](int64_t n0, int64_t count, int t) {
       weight_images<MR>(g, dy + n0 * out_sz, x + n0 * in_sz, accs + t * wsz, count);
     });
   });

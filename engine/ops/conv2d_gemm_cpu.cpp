@@ -22,6 +22,7 @@
 
 #include "engine/ops/conv2d.h"
 #include "engine/ops/conv2d_direct.h"
+#include "engine/ops/conv2d_threads.h"
 #include "engine/ops/conv2d_winograd.h"
 #include "engine/ops/gemm_blocked.h"
 #include "engine/ops/conv2d_im2col_pack.h"
@@ -34,6 +35,7 @@ namespace {
 
 using gemm::NR;
 using namespace conv_pack;
+using namespace conv_split;
 
 // ---------------------------------------------------------------- the three products
 // y = W X (+ bias) for `count` images. With few columns the kernel broadcasts W straight
@@ -187,35 +189,6 @@ void weight_gemm(const Conv2dGeom& g, const KRow* table, const float* dy, const 
       });
 }
 
-// Threads for a convolution: none inside another parallel region or below ~1 MFLOP.
-int conv_threads(const Conv2dGeom& g) {
-  if (omp_in_parallel()) return 1;
-  const double flops = 2.0 * g.N * g.O * g.Ho * g.Wo * g.C * g.kh * g.kw;
-  return flops < 1.0e6 ? 1 : omp_get_max_threads();
-}
-
-// Splits the batch over up to T threads: body(n0, count, t). Returns the threads that ran.
-template <class Body>
-int for_each_share(const Conv2dGeom& g, int T, Body&& body) {
-  int team = 1;
-#pragma omp parallel num_threads(T) if (T > 1)
-  {
-    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-    if (t == 0) team = nt;
-    const int64_t n0 = g.N * t / nt, n1 = g.N * (t + 1) / nt;
-    body(n0, n1 - n0, t);
-  }
-  return team;
-}
-
-template <class Fn>
-void with_mr(int64_t M, int threads, Fn&& fn) {
-  if (gemm::choose_mr(M, threads) == 12)
-    fn(std::integral_constant<int, 12>{});
-  else
-    fn(std::integral_constant<int, 8>{});
-}
-
 // w'[c, o, a, b] = w[o, c, kh-1-a, kw-1-b]: the kernel whose forward convolution of dy is the
 // input gradient of a stride-1 layer. In a per-thread buffer. Written row by row of w' (for 1x1
 // a register transpose): the loop over o inside c, one float at a time, cost resnet50's
@@ -242,9 +215,6 @@ const float* flipped_weights(const Conv2dGeom& g, const float* w) {
   return wt.data();
 }
 
-// Whole images per thread when the batch divides well; else the GEMM's threads share one.
-bool by_image(const Conv2dGeom& g, int T) { return T > 1 && (g.N % T == 0 || g.N >= 4 * T); }
-
 template <class Fn>
 void forward_split(const Conv2dGeom& g, int T, Fn&& run) {  // run(n0, count, nt)
   if (!by_image(g, T)) return run(0, g.N, T);
@@ -257,7 +227,7 @@ void forward_split(const Conv2dGeom& g, int T, Fn&& run) {  // run(n0, count, nt
 void conv2d_fast(const Conv2dGeom& g, const float* x, const float* w, const float* bias, float* y) {
   if (conv2d_winograd_applies(g)) return conv2d_winograd(g, x, w, bias, y);
   if (conv2d_direct_applies(g)) return conv2d_direct(g, x, w, bias, y);
-  const int T = conv_threads(g);
+  const int T = threads(g);
   const int64_t in_sz = g.C * g.H * g.W, out_sz = g.O * g.Ho * g.Wo;
   const KRow* table = krow_table(g);  // read by every thread
   with_mr(g.O, by_image(g, T) ? 1 : T, [&](auto mr) {
@@ -279,7 +249,7 @@ void conv2d_backward_input_fast(const Conv2dGeom& g, const float* dy, const floa
     const Conv2dGeom t{g.N, g.O, g.Ho, g.Wo, g.C, 1, 1, 1, 1, 0, 0, g.Ho, g.Wo};
     const bool strided = g.sh > 1 || g.sw > 1;
     Tensor tmp = Tensor::empty({strided ? std::max<int64_t>(g.N * g.C * g.Ho * g.Wo, 1) : 1});
-    const int T = conv_threads(t);
+    const int T = threads(t);
     with_mr(g.C, T, [&](auto mr) {
       constexpr int MR = decltype(mr)::value;
       forward_gemm<MR>(t, krow_table(t), dy, w, nullptr, strided ? tmp.f32() : dx, g.N, T, true);
@@ -305,7 +275,7 @@ void conv2d_backward_input_fast(const Conv2dGeom& g, const float* dy, const floa
   // Tiles of different rows fold onto overlapping pixels of the same channel, so threads take
   // their own images or, with few columns per image (each thread would pack all of W for a
   // handful of products), their own input channels.
-  const int T = conv_threads(g);
+  const int T = threads(g);
   const KRow* table = krow_table(g);
   with_mr(g.C * g.kh * g.kw, 1, [&](auto mr) {
     constexpr int MR = decltype(mr)::value;
@@ -326,7 +296,7 @@ void conv2d_backward_input_fast(const Conv2dGeom& g, const float* dy, const floa
 void conv2d_backward_weight_fast(const Conv2dGeom& g, const float* dy, const float* x, float* dw) {
   if (conv2d_winograd_weight_applies(g)) return conv2d_winograd_weight(g, dy, x, dw);
   if (conv2d_direct_applies(g)) return conv2d_direct_backward_weight(g, dy, x, dw);
-  const int T = conv_threads(g);
+  const int T = threads(g);
   const int64_t K = g.C * g.kh * g.kw, wsz = g.O * K;
   const int64_t in_sz = g.C * g.H * g.W, out_sz = g.O * g.Ho * g.Wo;
   // Images per thread only when each thread's reduction is long: with resnet50's 2x2 outputs

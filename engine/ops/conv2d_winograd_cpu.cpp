@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "engine/ops/conv2d_im2col_pack.h"
+#include "engine/ops/conv2d_threads.h"
 #include "engine/ops/conv2d_winograd_tiles.h"
 #include "engine/ops/gemm_blocked.h"
 
@@ -134,11 +135,6 @@ void winograd_images(const Conv2dGeom& g, const float* x, const float* up, const
   }
 }
 
-int threads_for(const Conv2dGeom& g) {
-  if (omp_in_parallel()) return 1;
-  const double flops = 2.0 * g.N * g.O * g.Ho * g.Wo * g.C * 9;
-  return flops < 1.0e6 ? 1 : omp_get_max_threads();
-}
 }  // namespace
 
 bool conv2d_winograd_applies(const Conv2dGeom& g) {
@@ -152,8 +148,7 @@ bool conv2d_winograd_applies(const Conv2dGeom& g) {
   // (bench_conv.cpp, 2 threads, ms, im2col GEMM -> Winograd): wrn-16-4 64@32 10.3 -> 6.7,
   // 128@16 11.6 -> 6.2, 256@8 11.9 -> 7.8; cifar10-cnn 32@32 5.3 -> 4.9, 64@16 5.9 -> 3.7;
   // but resnet50's 256-channel 4x4 layer 0.8 -> 2.6 (4 tiles per image).
-  const int T = threads_for(g);
-  const bool splits = T == 1 || g.N % T == 0 || g.N >= 4 * T;
+  const bool splits = conv_split::splits_evenly(g, conv_split::threads(g));
   return g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.ph <= 2 && g.pw <= 2 && g.C >= 16 &&
          g.C <= 1024 && g.O >= 16 && g.Ho >= 8 && g.Wo >= 8 && g.N > 0 && splits;
 }
@@ -166,7 +161,7 @@ void conv2d_winograd(const Conv2dGeom& g, const float* x, const float* w, const 
     up_mine.resize(16 * gemm::round_up(g.O, MR) * g.C + 16);
     float* up = up_mine.data();
     transform_weights<MR>(g, w, up);
-    const int T = threads_for(g);
+    const int T = conv_split::threads(g);
 #pragma omp parallel num_threads(T) if (T > 1)
     {
       const int t = omp_get_thread_num(), nt = omp_get_num_threads();

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "engine/ops/conv2d_im2col_pack.h"
+#include "engine/ops/conv2d_threads.h"
 #include "engine/ops/conv2d_winograd_tiles.h"
 #include "engine/ops/gemm_blocked.h"
 #include "engine/ops/gemm_pack.h"
@@ -149,11 +150,6 @@ void accumulate_images(const Conv2dGeom& g, const float* x, const float* dy, int
   if (count == 0) std::fill(S, S + 16 * O * C, 0.0f);
 }
 
-int threads_for(const Conv2dGeom& g) {
-  if (omp_in_parallel()) return 1;
-  const double flops = 2.0 * g.N * g.O * g.Ho * g.Wo * g.C * 9;
-  return flops < 1.0e6 ? 1 : omp_get_max_threads();
-}
 }  // namespace
 
 bool conv2d_winograd_weight_applies(const Conv2dGeom& g) {
@@ -166,7 +162,7 @@ bool conv2d_winograd_weight_applies(const Conv2dGeom& g) {
 
 void conv2d_winograd_weight(const Conv2dGeom& g, const float* dy, const float* x, float* dw) {
   const int64_t in_sz = g.C * g.H * g.W, out_sz = g.O * g.Ho * g.Wo, OC = g.O * g.C;
-  const int T = threads_for(g);
+  const int T = conv_split::threads(g);
   std::vector<float*> parts(T, nullptr);
 #pragma omp parallel num_threads(T) if (T > 1)
   {
