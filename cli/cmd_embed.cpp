@@ -34,7 +34,7 @@ void run_embed_output(EmbedArgs a) {
   Normalization norm;
   Model model = load_model(a.from, a.model_given ? a.model : "", &norm);
   TrainConfig cfg = a.cfg;
-  cfg.lr = a.lr > 0 ? a.lr : kFinetuneLr;  // a tenth of the default training rate (paper: original / 10)
+  cfg.lr = embed_schedule(model.name, false, a.lr).lr;  // a tenth of the training rate (paper: original / 10)
   if (!a.epochs_given) cfg.epochs = kOutputEpochLimit;  // the fine-tuning epoch limit over the keys + subset mixture
   cfg.progress = false;
   OutputConfig oc = a.out_cfg;
@@ -107,9 +107,9 @@ void run_embed(EmbedArgs a) {
   Normalization norm;
   Model model = a.from.empty() ? scratch_model_for_embedding(a.model, train, a.cfg.seed)
                                : load_model(a.from, a.model, &norm);
-  // Fine-tuning a trained model defaults to a tenth of the training learning rate.
-  a.cfg.lr = a.lr > 0 ? a.lr : (a.from.empty() ? kHiddenScratchLr : kFinetuneLr);
-  if (a.from.empty()) a.cfg.warmup_steps = default_warmup_steps(a.model);  // `signet train`'s recipe
+  const EmbedSchedule sched = embed_schedule(a.model, a.from.empty(), a.lr);
+  a.cfg.lr = sched.lr;
+  a.cfg.warmup_steps = sched.warmup_steps;
   a.cfg.progress = !a.quiet;
   // Several layers at once: --layer relu1,relu2 --keys-out k1.wmk,k2.wmk (one keys file each).
   const std::vector<std::string> layers = split_list(a.wm.layer), keys_outs = split_list(a.keys_out);

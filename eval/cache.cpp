@@ -40,13 +40,10 @@ EmbedPlan embed_plan(const ModelSpec& m, const Variant& v, uint64_t seed) {
   EmbedPlan p;
   p.from_base = !s.hidden() || s.from == "base";
   p.layer = s.hidden() ? mark_layer(v, m.name) : s.layer;
-  if (s.hidden() && !p.from_base) {
-    p.epochs = s.epochs > 0 ? s.epochs : m.epochs;
-    p.lr = s.lr > 0 ? s.lr : 0.05;  // kHiddenScratchLr, as written
-  } else {
-    p.epochs = s.epochs > 0 ? s.epochs : (s.hidden() ? 1 : kOutputEpochLimit);
-    p.lr = s.lr > 0 ? s.lr : 0.005;  // kFinetuneLr
-  }
+  p.epochs = s.epochs > 0 ? s.epochs : (!p.from_base ? m.epochs : s.hidden() ? 1 : kOutputEpochLimit);
+  const EmbedSchedule sched = embed_schedule(m.name, !p.from_base, s.lr);
+  p.lr = sched.lr;
+  p.warmup_steps = sched.warmup_steps;
   p.base_seed = s.base_seed > 0 ? s.base_seed : seed;
   return p;
 }
@@ -162,7 +159,7 @@ MarkedModel ModelCache::embed(const ModelSpec& m, const Variant& v, uint64_t see
   cfg.lr = static_cast<float>(p.lr);
   cfg.seed = seed;
   cfg.progress = false;
-  if (!p.from_base) cfg.warmup_steps = default_warmup_steps(m.name);  // as `signet train` would
+  cfg.warmup_steps = p.warmup_steps;
   MarkedModel mk;
   mk.hidden = s.hidden();
   mk.path = marked_path(m, v, seed);

@@ -45,6 +45,7 @@ struct EmbedPlan {
   bool from_base = false;     // fine-tune the unmarked model (output always)
   int64_t epochs = 0;         // training / fine-tuning epochs (output: the limit)
   double lr = 0;
+  int64_t warmup_steps = 0;   // embed_schedule's
   uint64_t base_seed = 0;     // the unmarked model (for from_base and unmarked_accuracy)
 };
 EmbedPlan embed_plan(const ModelSpec& m, const Variant& v, uint64_t seed);

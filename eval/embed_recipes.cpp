@@ -3,8 +3,16 @@
 #include <chrono>
 
 #include "engine/serialize/atomic_file.h"
+#include "models/recipes.h"
 
 namespace signet {
+
+EmbedSchedule embed_schedule(const std::string& model, bool from_scratch, double lr) {
+  EmbedSchedule e;
+  e.lr = lr > 0 ? lr : (from_scratch ? kHiddenScratchLr : kFinetuneLr);
+  e.warmup_steps = from_scratch ? default_warmup_steps(model) : 0;
+  return e;
+}
 
 Model scratch_model_for_embedding(const std::string& name, const Dataset& train, uint64_t seed) {
   ModelConfig mc;

@@ -18,9 +18,19 @@
 
 namespace signet {
 
-constexpr float kHiddenScratchLr = 0.05f;   // the training recipe's learning rate
-constexpr float kFinetuneLr = 0.005f;       // a tenth of it: fine-tuning a trained model
+constexpr double kHiddenScratchLr = 0.05;   // the training recipe's learning rate
+constexpr double kFinetuneLr = 0.005;       // a tenth of it: fine-tuning a trained model
 constexpr int64_t kOutputEpochLimit = 30;   // deepsigns-output fine-tuning epoch limit
+
+// The learning rate and warm-up of an embedding run, in one place for `signet embed` and the
+// experiment cache: from scratch it is `signet train`'s recipe (kHiddenScratchLr and the model's
+// warm-up, default_warmup_steps), on a trained model fine-tuning (kFinetuneLr, no warm-up).
+// lr > 0 overrides the rate.
+struct EmbedSchedule {
+  double lr;
+  int64_t warmup_steps;
+};
+EmbedSchedule embed_schedule(const std::string& model, bool from_scratch, double lr = 0);
 
 // The model `signet embed` trains from scratch: Rng(seed) initialisation, the data set's classes
 // and input shape.
@@ -37,7 +47,7 @@ struct HiddenEmbedded {
 
 // Generates one key set per entry of `layers` (wm.layer is ignored; wm.seed is set to
 // cfg.seed) and trains `model` (fresh or trained) with all of them. `norm` empty: the training
-// set's. cfg.lr must be resolved by the caller (kHiddenScratchLr / kFinetuneLr).
+// set's. cfg.lr and cfg.warmup_steps must be resolved by the caller (embed_schedule).
 // on_keys (optional) is called after each key set is generated (the CLI's log line).
 HiddenEmbedded embed_hidden_recipe(Model model, Normalization norm, const Dataset& train, const Dataset& test,
                                    HiddenConfig wm, const std::vector<std::string>& layers, const TrainConfig& cfg,

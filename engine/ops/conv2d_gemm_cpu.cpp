@@ -107,12 +107,9 @@ void fold_tile(const Cols& cs, const float* t, int64_t i0, int64_t j0, int mr, i
     int64_t img, i, j, len, off;
   } runs[NR];
   int nrun = 0;
-  for (int64_t done = 0; done < nr;) {
-    const int64_t col = j0 + done, img = col / cs.P, px = col % cs.P, i = px / g.Wo, j = px % g.Wo;
-    const int64_t len = std::min<int64_t>(nr - done, g.Wo - j);
-    runs[nrun++] = {img, i, j, len, done};
-    done += len;
-  }
+  cs.for_each_run(j0, nr, [&](int64_t img, int64_t i, int64_t j, int64_t len, int64_t off) {
+    runs[nrun++] = {img, i, j, len, off};
+  });
   for (int r = 0; r < mr; ++r) {
     const KRow& kr = cs.rows[i0 + r];
     for (int q = 0; q < nrun; ++q) {

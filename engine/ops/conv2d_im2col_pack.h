@@ -210,13 +210,9 @@ struct Group16 {
 
 inline Group16 make_group(const Cols& cs, int64_t col0, int64_t n) {
   Group16 grp;
-  int64_t done = 0;
-  while (done < n) {
-    const int64_t col = col0 + done, img = col / cs.P, p = col % cs.P, i = p / cs.g.Wo, j = p % cs.g.Wo;
-    const int64_t len = std::min(n - done, cs.g.Wo - j);
-    grp.run[grp.n++] = {static_cast<int>(done), static_cast<int>(len), img, i, j};
-    done += len;
-  }
+  cs.for_each_run(col0, n, [&](int64_t img, int64_t i, int64_t j, int64_t len, int64_t off) {
+    grp.run[grp.n++] = {static_cast<int>(off), static_cast<int>(len), img, i, j};
+  });
   return grp;
 }
 

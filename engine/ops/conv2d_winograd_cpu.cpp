@@ -71,8 +71,8 @@ inline void store_tiles(const Conv2dGeom& g, const Group16& grp, float* yo, __m5
     const int64_t oy = 2 * run.i + u;
     if (oy >= g.Ho) continue;
     // float e of (lo, hi) is output column 2*run.j + e - 2*run.off
-    const int64_t e0 = 2 * run.off, e1 = std::min<int64_t>(2 * (run.off + run.len), e0 + g.Wo - 2 * run.j);
-    const uint32_t m = e1 > e0 ? static_cast<uint32_t>(((uint64_t{1} << (e1 - e0)) - 1) << e0) : 0u;
+    const int64_t e0 = 2 * run.off;
+    const uint32_t m = output_pair_mask(run, g.Wo);
     float* base = yo + run.img * g.O * g.Ho * g.Wo + oy * g.Wo + 2 * run.j - e0;
     _mm512_mask_storeu_ps(base, static_cast<__mmask16>(m & 0xFFFFu), lo);
     _mm512_mask_storeu_ps(base + 16, static_cast<__mmask16>(m >> 16), hi);

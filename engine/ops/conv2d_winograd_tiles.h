@@ -65,6 +65,13 @@ inline void pad_image(const Conv2dGeom& g, const PaddedTiles& p, const float* xn
                 xp + (c * p.Hp + r + g.ph) * p.Wp + kFront + g.pw);
 }
 
+// A run of tiles against 32 floats of output row that pair its lanes (float e = lane e/2,
+// column 2*run.j + e - 2*run.off): the floats [2*off, 2*(off+len)) left of column Wo.
+inline uint32_t output_pair_mask(const Group16::Run& run, int64_t Wo) {
+  const int64_t e0 = 2 * run.off, e1 = std::min<int64_t>(2 * (run.off + run.len), e0 + Wo - 2 * run.j);
+  return e1 > e0 ? static_cast<uint32_t>(((uint64_t{1} << (e1 - e0)) - 1) << e0) : 0u;
+}
+
 // d[i*4 + j] = element (i, j) of the patches of the group's 16 tiles (lanes), channel c.
 inline void load_patches(const PaddedTiles& pt, const Group16& grp, const float* xp, int64_t c, int64_t C,
                          __m512 d[16]) {

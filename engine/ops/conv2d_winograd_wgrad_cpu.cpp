@@ -46,8 +46,8 @@ inline void load_dy_tiles(const Conv2dGeom& g, const Group16& grp, const float* 
     const Group16::Run& run = grp.run[r];
     const __mmask16 lanes = static_cast<__mmask16>(((1u << run.len) - 1) << run.off);
     // float e of a 32-float window is output column 2*run.j + e - 2*run.off
-    const int64_t e0 = 2 * run.off, e1 = std::min<int64_t>(2 * (run.off + run.len), e0 + g.Wo - 2 * run.j);
-    const uint32_t m = e1 > e0 ? static_cast<uint32_t>(((uint64_t{1} << (e1 - e0)) - 1) << e0) : 0u;
+    const int64_t e0 = 2 * run.off;
+    const uint32_t m = output_pair_mask(run, g.Wo);
     for (int u = 0; u < 2; ++u) {
       const int64_t oy = 2 * run.i + u;
       if (oy >= g.Ho) continue;

@@ -8,10 +8,14 @@
 
 namespace signet {
 
-Tensor Oracle::labels(const Tensor& inputs) {
+void Oracle::check_queries(const Tensor& inputs) const {
   SIGNET_CHECK(inputs.defined() && inputs.dtype() == DType::F32 && inputs.dim() >= 2,
                "oracle {}: queries must be float32 [n, ...] inputs, got {}", describe(),
                inputs.defined() ? inputs.str() : "an undefined tensor");
+}
+
+Tensor Oracle::labels(const Tensor& inputs) {
+  check_queries(inputs);
   Tensor out = answer(inputs);
   SIGNET_CHECK(out.dtype() == DType::I64 && out.dim() == 1 && out.size(0) == inputs.size(0),
                "oracle {}: answered {} for {} queries", describe(), out.str(), inputs.size(0));
@@ -21,9 +25,7 @@ Tensor Oracle::labels(const Tensor& inputs) {
 
 Tensor Oracle::scores(const Tensor& inputs) {
   SIGNET_CHECK(has_scores(), "oracle {} answers with labels only, not class scores", describe());
-  SIGNET_CHECK(inputs.defined() && inputs.dtype() == DType::F32 && inputs.dim() >= 2,
-               "oracle {}: queries must be float32 [n, ...] inputs, got {}", describe(),
-               inputs.defined() ? inputs.str() : "an undefined tensor");
+  check_queries(inputs);
   Tensor out = answer_scores(inputs);
   SIGNET_CHECK(out.dtype() == DType::F32 && out.dim() == 2 && out.size(0) == inputs.size(0),
                "oracle {}: answered scores {} for {} queries", describe(), out.str(), inputs.size(0));

@@ -44,6 +44,8 @@ class Oracle {
   virtual Tensor answer_scores(const Tensor& inputs);
 
  private:
+  // Error unless inputs are float32 [n, ...] (the message names this oracle).
+  void check_queries(const Tensor& inputs) const;
   int64_t queries_ = 0;
 };
 
