@@ -6,7 +6,8 @@
 //   quantize   every Linear/Conv2d weight tensor to 2^--bits levels between its min and max
 //   permute    reorders the units of hidden layers (--layers, default all) and the next layer's
 //              inputs: the same function, a scrambled unit order
-//   overwrite  the attacker embeds its own DeepSigns mark (--scheme deepsigns-hidden|output)
+//   overwrite  the attacker embeds its own mark of a registered scheme (--scheme, with that
+//              scheme's options as flags)
 // Flags are checked before any data is read; a failed attack writes no file.
 #include <chrono>
 #include <cmath>
@@ -15,6 +16,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/scheme_flags.h"
 #include "watermark/attacks/attacks.h"
 
 namespace signet::cli {
@@ -35,9 +37,8 @@ struct AttackArgs {
   std::string layers;
   uint64_t perm_seed = 1;
   // overwrite
-  std::string scheme = "deepsigns-hidden", layer, keys_out, key_search = "density";
-  int64_t wm_bits = 32, wm_keys = 20, candidates = 0;
-  float lambda1 = 0.01f, lambda2 = 0.01f;
+  std::string scheme = "deepsigns-hidden", keys_out;
+  SchemeFlags flags;
   uint64_t attacker_seed = 2;
   // Runs after the model file is written (the attacker's keys file), so that a failed attack
   // leaves no file behind.
@@ -198,80 +199,46 @@ void register_attack(CLI::App& app) {
   {  // overwrite
     auto a = make_args("overwrite");
     a->cfg.epochs = 5;
-    auto* c = add_attack(attack, "overwrite", "Embed the attacker's own DeepSigns watermark over the owner's", a, true);
-    c->add_option("--scheme", a->scheme, "deepsigns-hidden | deepsigns-output")->capture_default_str();
+    auto* c = add_attack(attack, "overwrite", "Embed the attacker's own watermark (same scheme) over the owner's", a,
+                         true);
+    c->add_option("--scheme", a->scheme, "the attacker's scheme: " + scheme_names())->capture_default_str();
     c->add_option("--seed", a->attacker_seed, "the attacker's seed (its keys and data order)")->capture_default_str();
-    c->add_option("--layer", a->layer, "deepsigns-hidden: the layer to mark (default: the second-to-last)");
-    c->add_option("--bits", a->wm_bits, "deepsigns-hidden: signature bits")->capture_default_str();
-    c->add_option("--lambda1", a->lambda1, "deepsigns-hidden: weight of loss1 (cifar10-cnn needs 0.1)")
-        ->capture_default_str();
-    c->add_option("--lambda2", a->lambda2, "deepsigns-hidden: weight of loss2 (cifar10-cnn needs 0.1)")
-        ->capture_default_str();
-    c->add_option("--keys", a->wm_keys, "deepsigns-output: key length K")->capture_default_str();
-    c->add_option("--candidates", a->candidates, "deepsigns-output: candidate keys K' (default 20 K)");
-    c->add_option("--key-search", a->key_search, "deepsigns-output: density | random")->capture_default_str();
-    c->add_option("--epochs", a->cfg.epochs, "epochs (deepsigns-output: the fine-tuning epoch limit)")
-        ->capture_default_str();
+    a->flags.add_to(c);
+    c->add_option("--epochs", a->cfg.epochs, "epochs (schemes that fine-tune: the epoch limit)")->capture_default_str();
     c->add_option("--keys-out", a->keys_out, "where to write the attacker's keys (optional)");
     c->callback([a] {
-      SIGNET_CHECK(a->scheme == "deepsigns-hidden" || a->scheme == "deepsigns-output",
-                   "unknown --scheme '{}' (available: deepsigns-hidden, deepsigns-output)", a->scheme);
+      const Scheme& scheme = scheme_from_flag(a->scheme);
+      const SchemeParams params = a->flags.params_for(scheme);
+      scheme.check(params);
+      SIGNET_CHECK(scheme.key_sets(params) == 1, "the overwriting attacker marks one key set (one --layer)");
       SIGNET_CHECK(a->keys_out.empty() || (a->keys_out != a->out && a->keys_out != a->weights),
                    "--keys-out must differ from --weights and --out");
-      if (a->scheme == "deepsigns-hidden") {
-        SIGNET_CHECK(a->wm_bits >= 1, "--bits must be at least 1, got {}", a->wm_bits);
-        SIGNET_CHECK(a->lambda1 >= 0 && a->lambda2 >= 0 && std::isfinite(a->lambda1) && std::isfinite(a->lambda2),
-                     "--lambda1 and --lambda2 must be finite and >= 0, got {} and {}", a->lambda1, a->lambda2);
-      }
-      else
-        SIGNET_CHECK(a->wm_keys >= 1, "--keys must be at least 1, got {}", a->wm_keys);
       a->cfg.seed = a->attacker_seed;
-      run_attack(*a, true, [a](Model& m, const Dataset* train, const Normalization& norm, nlohmann::json& j) {
-        j["params"] = {{"scheme", a->scheme}, {"seed", a->attacker_seed}, {"train", train_params(a->cfg)}};
-        if (a->scheme == "deepsigns-hidden") {
-          HiddenConfig hc;
-          hc.layer = a->layer.empty() ? penultimate_layer(m) : a->layer;
-          hc.bits = a->wm_bits;
-          hc.lambda1 = a->lambda1;
-          hc.lambda2 = a->lambda2;
-          hc.seed = a->attacker_seed;
-          HiddenKeys keys = overwrite_attack(m, *train, norm, hc, a->cfg);
-          const HiddenEvidence ev = extract_hidden(m, keys);
-          j["params"]["layer"] = hc.layer;
-          j["params"]["bits"] = hc.bits;
-          j["params"]["lambda1"] = hc.lambda1;
-          j["params"]["lambda2"] = hc.lambda2;
-          j["attacker_ber"] = ev.ber;
-          j["attacker_p_value"] = ev.p_value;
-          j["summary"] = fmt::format("the attacker's {}-bit mark in {}: BER {:.4f}, p-value {:.3g}", ev.total,
-                                     hc.layer, ev.ber, ev.p_value);
-          if (!a->keys_out.empty())
-            a->after_save = [path = a->keys_out, keys](nlohmann::json& out) {
-              out["attacker_keys_sha256"] = save_hidden_keys(path, keys);
-            };
-        } else {
-          OutputConfig oc;
-          oc.keys = a->wm_keys;
-          oc.candidates = a->candidates;
-          oc.key_search = a->key_search;
-          oc.seed = a->attacker_seed;
-          if (!a->layer.empty()) oc.layer = a->layer;
-          OutputKeys keys = overwrite_output_attack(m, *train, norm, oc, a->cfg);
-          LocalModelOracle self(m, norm, "attacked");
-          const OutputEvidence ev = verify_output(self, keys);
-          j["params"]["keys"] = oc.keys;
-          j["params"]["key_search"] = oc.key_search;
-          j["attacker_mismatches"] = ev.mismatches;
-          j["attacker_theta"] = ev.theta;
-          j["attacker_detected"] = ev.detected;
-          j["summary"] = fmt::format("the attacker's {} keys: {} mismatches (theta {}), {}", ev.keys, ev.mismatches,
-                                     ev.theta, ev.detected ? "detected" : "not detected");
-          if (!a->keys_out.empty())
-            a->after_save = [path = a->keys_out, keys](nlohmann::json& out) {
-              out["attacker_keys_sha256"] = save_output_keys(path, keys);
-            };
+      run_attack(*a, true, [a, &scheme, params](Model& m, const Dataset* train, const Normalization& norm,
+                                                nlohmann::json& j) {
+        j["params"] = {{"scheme", scheme.info().name}, {"seed", a->attacker_seed}, {"train", train_params(a->cfg)}};
+        for (const auto& [k, v] : params.values()) j["params"][k] = v;
+        // The attacker's keys are reproducible from its seed: an experiment, not an owner.
+        KeyRandomness kr;
+        kr.key_seed = a->attacker_seed;
+        kr.domain = "attacker";
+        TrainConfig cfg = a->cfg;
+        cfg.progress = !a->quiet;
+        EmbedJob job{std::move(m), norm, true, train, nullptr, cfg, params, kr, nullptr};
+        Embedded e = scheme.embed(std::move(job));
+        m = std::move(e.model);
+        const Evidence ev = scheme.extract(m, norm, *e.keys[0], scheme.default_alpha(*e.keys[0]));
+        for (const auto& [k, v] : ev.details.items()) j["attacker_" + k] = v;
+        j["attacker_p_value"] = ev.p_value;
+        j["attacker_claimed"] = ev.claimed;
+        j["summary"] = fmt::format("the attacker's mark ({}): {}, p-value {:.3g}", e.keys[0]->summary(), ev.text,
+                                   ev.p_value);
+        if (!a->keys_out.empty()) {
+          a->after_save = [path = a->keys_out, keys = e.keys[0]](nlohmann::json& out) {
+            out["attacker_keys_sha256"] = save_keys(path, *keys);
+          };
+          j["attacker_keys"] = a->keys_out;
         }
-        if (!a->keys_out.empty()) j["attacker_keys"] = a->keys_out;
       });
     });
   }

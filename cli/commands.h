@@ -18,6 +18,9 @@ void register_verify(CLI::App& app);
 void register_finetune(CLI::App& app);
 void register_attack(CLI::App& app);
 void register_reproduce(CLI::App& app);
+void register_identity(CLI::App& app);
+void register_certify(CLI::App& app);
+void register_schemes(CLI::App& app);
 
 // `signet evaluate --config` and `signet reproduce` (cli/cmd_evaluate.cpp): runs an experiment
 // config and writes its results and report.

@@ -21,6 +21,9 @@ int main(int argc, char** argv) {
   signet::cli::register_finetune(app);
   signet::cli::register_attack(app);
   signet::cli::register_reproduce(app);
+  signet::cli::register_identity(app);
+  signet::cli::register_certify(app);
+  signet::cli::register_schemes(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

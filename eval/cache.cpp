@@ -37,10 +37,11 @@ nlohmann::json read_json(const std::string& path) {
 
 EmbedPlan embed_plan(const ModelSpec& m, const Variant& v, uint64_t seed) {
   const SchemeSpec& s = *v.spec;
+  const SchemeInfo& info = s.impl->info();
   EmbedPlan p;
-  p.from_base = !s.hidden() || s.from == "base";
-  p.layer = s.hidden() ? mark_layer(v, m.name) : s.layer;
-  p.epochs = s.epochs > 0 ? s.epochs : (!p.from_base ? m.epochs : s.hidden() ? 1 : kOutputEpochLimit);
+  p.from_base = !info.from_scratch || s.from == "base";
+  p.layer = mark_layer(v, m.name);
+  p.epochs = s.epochs > 0 ? s.epochs : (!p.from_base ? m.epochs : info.finetune_epochs);
   const EmbedSchedule sched = embed_schedule(m.name, !p.from_base, s.lr);
   p.lr = sched.lr;
   p.warmup_steps = sched.warmup_steps;
@@ -53,18 +54,23 @@ std::string base_name(const std::string& model, int64_t epochs, uint64_t seed) {
 }
 
 std::string marked_name(const ModelSpec& m, const Variant& v, uint64_t seed) {
-  const SchemeSpec& s = *v.spec;
+  const SchemeInfo& info = v.spec->impl->info();
   const EmbedPlan p = embed_plan(m, v, seed);
   const std::string how = p.from_base ? fmt::format("from-e{}-s{}-e{}", m.epochs, p.base_seed, p.epochs)
                                       : fmt::format("scratch-e{}", p.epochs);
-  if (s.hidden()) {
-    const std::string sig = s.signature.empty() ? "" : "-sig" + sha256_hex(s.signature).substr(0, 12);
-    return fmt::format("{}-hidden-{}-N{}-c{}-kf{:g}-l{:g}-{:g}{}-{}-lr{:g}-s{}", m.name, p.layer, v.n, s.wm_classes,
-                       s.key_fraction, s.lambda1, s.lambda2, sig, how, p.lr, seed);
-  }
-  return fmt::format("{}-output-K{}-{}-c{}-fs{}-kr{}-p{:g}{}-{}-lr{:g}-s{}", m.name, v.n, s.key_search, s.candidates,
-                     s.finetune_subset, s.key_repeat, s.confidence, s.layer.empty() ? "" : "-" + s.layer, how, p.lr,
-                     seed);
+  // "k2": keys from a key seed and domain (watermark/verify/key_rng.h), not the training seed.
+  const std::string opts = sha256_hex(info.name + "|" + v.params.canonical()).substr(0, 12);
+  return fmt::format("{}-{}-{}{}-{}-lr{:g}-s{}-k2-{}", m.name, info.short_label, info.size_symbol, v.n, how, p.lr,
+                     seed, opts);
+}
+
+// The keys of one grid watermark: the cell's seed, in a domain naming the variant's options (the
+// scheme adds its name, the model and the layer).
+static KeyRandomness grid_keys(const Variant& v, uint64_t seed) {
+  KeyRandomness k;
+  k.key_seed = seed;
+  k.domain = "grid/" + v.params.canonical();
+  return k;
 }
 
 ModelCache::ModelCache(std::string dir, std::string dataset, std::string data_dir, const RecipeData& data)
@@ -137,13 +143,12 @@ MarkedModel ModelCache::load_marked(const ModelSpec& m, const Variant& v, uint64
   MarkedModel mk;
   mk.path = marked_path(m, v, seed);
   mk.keys_path = stem(mk.path) + ".wmk";
-  mk.hidden = v.spec->hidden();
   mk.model = load_model(mk.path, m.name, &mk.norm);
-  if (mk.hidden) {
-    mk.hkeys = load_hidden_keys(mk.keys_path);
-  } else {
-    mk.okeys = load_output_keys(mk.keys_path);
-  }
+  const LoadedKeys lk = load_keys(mk.keys_path);
+  SIGNET_CHECK(lk.scheme == v.spec->impl, "{}: holds {} keys, expected {}", mk.keys_path, lk.scheme->info().name,
+               v.spec->scheme);
+  mk.scheme = lk.scheme;
+  mk.keys = lk.keys;
   const nlohmann::json j = read_json(stem(mk.path) + ".json");
   mk.accuracy = j.at("test_accuracy").get<double>();
   mk.unmarked_accuracy = j.value("unmarked_test_accuracy", kNaN);
@@ -161,58 +166,28 @@ MarkedModel ModelCache::embed(const ModelSpec& m, const Variant& v, uint64_t see
   cfg.progress = false;
   cfg.warmup_steps = p.warmup_steps;
   MarkedModel mk;
-  mk.hidden = s.hidden();
+  mk.scheme = s.impl;
   mk.path = marked_path(m, v, seed);
   mk.keys_path = stem(mk.path) + ".wmk";
   mk.unmarked_accuracy = base.accuracy;
   const std::string tmp_model = stem(mk.path) + ".part.safetensors", tmp_keys = stem(mk.path) + ".part.wmk";
   fs::create_directories(dir_ + "/marked");
-  nlohmann::json j = {{"name", marked_name(m, v, seed)}, {"model", m.name}, {"dataset", dataset_},
-                      {"scheme", s.scheme}, {"seed", seed}, {"epochs", p.epochs}, {"lr", p.lr},
-                      {"from", p.from_base ? base.path : "scratch"}, {"unmarked_test_accuracy", base.accuracy}};
-  if (mk.hidden) {
-    HiddenConfig wm;
-    wm.bits = v.n;
-    wm.classes = s.wm_classes;
-    wm.key_fraction = s.key_fraction;
-    wm.lambda1 = static_cast<float>(s.lambda1);
-    wm.lambda2 = static_cast<float>(s.lambda2);
-    wm.owner = s.signature;
-    Model start = p.from_base ? clone_model(base.model) : scratch_model_for_embedding(m.name, data_.train, seed);
-    HiddenEmbedded e = embed_hidden_recipe(std::move(start), p.from_base ? base.norm : Normalization{}, data_.train,
-                                           data_.test, wm, {p.layer}, cfg);
-    mk.embed_seconds = e.embed_seconds;
-    std::vector<std::string> shas;
-    save_hidden_embedding(tmp_model, {tmp_keys}, e, seed, dataset_, &shas);
-    const HiddenEvidence ev = extract_hidden(e.model, e.keys[0]);
-    mk.model = std::move(e.model);
-    mk.norm = e.norm;
-    mk.hkeys = e.keys[0];
-    mk.accuracy = e.test.accuracy;
-    j.update({{"layer", p.layer}, {"bits", v.n}, {"train_seconds", e.train.train_seconds}, {"ber", ev.ber},
-              {"p_value", ev.p_value}, {"keys_sha256", shas[0]}});
-  } else {
-    OutputConfig oc;
-    oc.keys = v.n;
-    oc.key_search = s.key_search;
-    oc.candidates = s.candidates;
-    oc.finetune_subset = s.finetune_subset;
-    oc.key_repeat = s.key_repeat;
-    oc.confidence = s.confidence;
-    oc.layer = s.layer;
-    OutputEmbedded e = embed_output_recipe(clone_model(base.model), base.norm, data_.train, data_.test, oc, cfg);
-    mk.embed_seconds = e.embed_seconds;
-    const std::string sha = save_output_embedding(tmp_model, tmp_keys, base.path, e, seed, dataset_);
-    mk.model = std::move(e.model);
-    mk.norm = e.norm;
-    mk.okeys = e.keys;
-    mk.accuracy = e.after.accuracy;
-    j.update({{"keys", v.n}, {"finetune_epochs", e.report.finetune_epochs}, {"search_seconds", e.report.search_seconds},
-              {"finetune_seconds", e.report.finetune_seconds}, {"mismatches", e.self.mismatches},
-              {"theta", e.self.theta}, {"keys_sha256", sha}});
-  }
-  j["test_accuracy"] = mk.accuracy;
-  j["embed_seconds"] = mk.embed_seconds;
+  Model start = p.from_base ? clone_model(base.model) : scratch_model_for_embedding(m.name, data_.train, seed);
+  EmbedJob job{std::move(start), p.from_base ? base.norm : Normalization{}, p.from_base, &data_.train, &data_.test,
+               cfg, v.params, grid_keys(v, seed), nullptr};
+  Embedded e = s.impl->embed(std::move(job));
+  const std::vector<std::string> shas =
+      save_embedding(tmp_model, {tmp_keys}, e, seed, dataset_, p.from_base ? base.path : "");
+  mk.embed_seconds = e.embed_seconds;
+  mk.accuracy = e.accuracy;
+  mk.model = std::move(e.model);
+  mk.norm = e.norm;
+  mk.keys = e.keys.at(0);
+  nlohmann::json j = e.report;
+  j.update({{"name", marked_name(m, v, seed)}, {"model", m.name}, {"dataset", dataset_}, {"scheme", s.scheme},
+            {"options", v.params.values()}, {"seed", seed}, {"epochs", p.epochs}, {"lr", p.lr},
+            {"from", p.from_base ? base.path : "scratch"}, {"unmarked_test_accuracy", base.accuracy},
+            {"keys_sha256", shas[0]}, {"test_accuracy", mk.accuracy}, {"embed_seconds", mk.embed_seconds}});
   if (!has_marked(m, v, seed)) {
     fs::rename(tmp_model, mk.path);
     fs::rename(tmp_keys, mk.keys_path);
@@ -233,10 +208,6 @@ MarkedModel ModelCache::marked(const ModelSpec& m, const Variant& v, uint64_t se
   } else {
     mk = embed(m, v, seed, base ? *base : this->base(m.name, m.epochs, p.base_seed));
   }
-  if (mk.hidden)
-    mk.reference = mk.hkeys.ref_activations.defined()
-                       ? mk.hkeys.ref_activations
-                       : get_activations(mk.model, mk.hkeys.key_inputs, mk.hkeys.norm, mk.hkeys.layer);
   return mk;
 }
 

@@ -5,8 +5,10 @@
 //   `signet train --model M --dataset fashion-mnist --epochs E --seed S` writes (models/recipes.h),
 //   so models pre-trained by hand are used as they are. Data sets other than fashion-mnist get
 //   their own subdirectory <cache>/<dataset>/ (the spec with ':' and '/' replaced by '_').
-// Marked models: <cache>/[<dataset>/]marked/<name>.{safetensors,wmk,json}; the name holds every
-//   embedding parameter, so configs that agree share them (marked_name()).
+// Marked models: <cache>/[<dataset>/]marked/<name>.{safetensors,wmk,json}; the name holds the
+//   model, the variant, the recipe and a hash of every scheme option, so configs that agree share
+//   them (marked_name()). Keys come from the key seed = the cell's seed in the domain
+//   (scheme, model, layer, options): reproducible, and no two key sets of a grid coincide.
 // A missing entry is made with the default recipes (eval/embed_recipes.h) and written
 // atomically (model, then keys, then the .json that marks the entry complete).
 #pragma once
@@ -16,8 +18,7 @@
 
 #include "eval/grid.h"
 #include "models/recipes.h"
-#include "watermark/deepsigns/hidden.h"
-#include "watermark/deepsigns/output.h"
+#include "watermark/scheme.h"
 
 namespace signet::eval {
 
@@ -31,19 +32,17 @@ struct BaseModel {
 struct MarkedModel {
   Model model;
   Normalization norm;
-  bool hidden = true;
-  HiddenKeys hkeys;
-  OutputKeys okeys;
-  Tensor reference;  // hidden: the marked model's activations on the key inputs [K, M]
+  const Scheme* scheme = nullptr;
+  std::shared_ptr<SchemeKeys> keys;
   double accuracy = 0, unmarked_accuracy = 0, embed_seconds = 0;
   std::string path, keys_path;
 };
 
 // How a watermark variant is embedded, with the recipe's defaults resolved.
 struct EmbedPlan {
-  std::string layer;          // hidden: the marked tap
-  bool from_base = false;     // fine-tune the unmarked model (output always)
-  int64_t epochs = 0;         // training / fine-tuning epochs (output: the limit)
+  std::string layer;          // the marked tap (the scheme's layer())
+  bool from_base = false;     // fine-tune the unmarked model (always for schemes that cannot train with it)
+  int64_t epochs = 0;         // training / fine-tuning epochs (or the scheme's limit)
   double lr = 0;
   int64_t warmup_steps = 0;   // embed_schedule's
   uint64_t base_seed = 0;     // the unmarked model (for from_base and unmarked_accuracy)

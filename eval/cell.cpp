@@ -8,7 +8,6 @@
 
 #include "watermark/attacks/attacks.h"
 #include "watermark/attacks/oracle_attacks.h"
-#include "watermark/deepsigns/align.h"
 #include "watermark/verify/stats.h"
 
 namespace signet::eval {
@@ -17,6 +16,11 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
+void set_size_column(Row& r, const std::string& column, int64_t n) {
+  if (column == "bits") r.bits = n;
+  if (column == "keys") r.keys = n;
+}
+
 Row base_row(const Cell& c, const MarkedModel& mk, const RunContext& ctx) {
   Row r;
   r.config = ctx.cfg.name;
@@ -24,7 +28,7 @@ Row base_row(const Cell& c, const MarkedModel& mk, const RunContext& ctx) {
   r.model = c.model->name;
   r.scheme = c.wm.spec->scheme;
   r.watermark = c.wm.label;
-  (c.wm.spec->hidden() ? r.bits : r.keys) = c.wm.n;
+  set_size_column(r, c.wm.spec->impl->info().size_option, c.wm.n);
   r.attack = attack_name(c);
   r.strength = c.strength;
   r.seed = c.seed;
@@ -34,26 +38,18 @@ Row base_row(const Cell& c, const MarkedModel& mk, const RunContext& ctx) {
   return r;
 }
 
-void fill_hidden(Row& r, const HiddenEvidence& ev, double alpha) {
-  r.metric = "ber";
-  r.value = ev.ber;
-  r.threshold = hidden_ber_threshold(ev.total, alpha);
+void fill(Row& r, const Evidence& ev) {
+  r.metric = ev.metric;
+  r.value = ev.value;
+  r.threshold = ev.threshold;
   r.p_value = ev.p_value;
-  r.detected = ev.p_value <= alpha;
+  r.detected = ev.claimed;
   if (std::isnan(r.threshold)) {
-    // Too few bits for any claim at alpha (N = 4: p >= 1/16): no decision, so no attack can
-    // "succeed" against it either; the BER is still reported.
+    // Too few bits (or keys) for any claim at alpha (N = 4: p >= 1/16): no decision, so no attack
+    // can "succeed" against it either; the statistic is still reported.
     r.detected = -1;
-    r.note = fmt::format("{} bits cannot reach p <= {:g}: BER only, no decision", ev.total, alpha);
+    r.note = fmt::format("{} of size {} cannot reach p <= alpha: {} only, no decision", r.scheme, ev.total, ev.metric);
   }
-}
-
-void fill_output(Row& r, const OutputEvidence& ev) {
-  r.metric = "mismatches";
-  r.value = static_cast<double>(ev.mismatches);
-  r.threshold = static_cast<double>(ev.theta);
-  r.p_value = ev.p_value;
-  r.detected = ev.detected;
 }
 
 TrainConfig attack_train(double lr, int64_t epochs, uint64_t seed) {
@@ -85,13 +81,28 @@ std::shared_ptr<Oracle> make_oracle(const std::string& attack, double s, uint64_
   if (attack == "score-perturbation") return std::make_shared<ScorePerturbationOracle>(o, s, seed);
   return o;
 }
-}  // namespace
-
-double hidden_ber_threshold(int64_t total, double alpha) {
-  for (int64_t m = 0; m <= total; ++m)
-    if (match_p_value(total, m) <= alpha) return static_cast<double>(total - m) / static_cast<double>(total);
-  return kNaN;
+// The attacker embeds its own mark of the owner's scheme over the owner's, on `model` in place:
+// the owner's options (it knows the method and the settings that embed a mark in this model),
+// not the owner's personal ones (a signature string), at the attack's size; its keys from the key
+// seed = the cell's seed + 1000. Returns the attacker's keys.
+std::shared_ptr<SchemeKeys> overwrite(const Cell& c, Model& model, const Normalization& norm, const Dataset& train,
+                                      const Dataset& test) {
+  const AttackSpec& a = *c.attack;
+  const Scheme& scheme = *c.wm.spec->impl;
+  SchemeParams params = scheme.params();
+  for (const SchemeOption& o : scheme.options())
+    if (!o.personal) params.set(o.name, c.wm.params.text(o.name));
+  if (a.attacker_size > 0) params.set(scheme.info().size_option, std::to_string(a.attacker_size));
+  KeyRandomness kr;
+  kr.key_seed = c.seed + 1000;
+  kr.domain = "attacker/" + params.canonical();
+  const TrainConfig tc = attack_train(a.lr, static_cast<int64_t>(c.strength), c.seed + 1000);
+  EmbedJob job{std::move(model), norm, true, &train, nullptr, tc, params, kr, nullptr};
+  Embedded e = scheme.embed(std::move(job));
+  model = std::move(e.model);
+  return e.keys.at(0);
 }
+}  // namespace
 
 void run_cell(const Cell& c, const MarkedModel& mk, RunContext& ctx, CumulativeState& state, std::vector<Row>& out) {
   const AttackSpec& a = *c.attack;
@@ -105,10 +116,9 @@ void run_cell(const Cell& c, const MarkedModel& mk, RunContext& ctx, CumulativeS
   Model* suspect = &owned;
   Normalization norm = mk.norm;
   double accuracy = kNaN;
-  HiddenKeys hkeys = mk.hkeys;
-  bool attacker_row = false;
-  HiddenKeys attacker_h;
-  OutputKeys attacker_o;
+  const Scheme& scheme = *mk.scheme;
+  std::shared_ptr<SchemeKeys> keys = mk.keys;
+  std::shared_ptr<SchemeKeys> attacker_keys;
   std::string note;
 
   if (name == "unmarked") {
@@ -118,7 +128,7 @@ void run_cell(const Cell& c, const MarkedModel& mk, RunContext& ctx, CumulativeS
     accuracy = b.accuracy;
     row.suspect = fmt::format("{}-s{}", c.suspect->name, c.suspect_seed);
     row.marked_accuracy = kNaN;
-    if (mk.hidden && c.suspect->name != c.model->name) hkeys.layer = penultimate_tap(c.suspect->name);
+    keys = scheme.for_suspect(mk.keys, owned);
   } else if (name == "finetune" && a.cumulative) {
     const std::string key = fmt::format("{}|{}|{}|{}", c.model->name, c.wm.label, c.seed, static_cast<const void*>(&a));
     if (state.key != key || state.epochs > c.strength) {
@@ -152,31 +162,16 @@ void run_cell(const Cell& c, const MarkedModel& mk, RunContext& ctx, CumulativeS
       const PermuteReport rep = permute_units(owned, layers, c.seed);
       note = fmt::format("permuted {}", fmt::join(rep.taps, ", "));
     } else if (name == "overwrite") {
-      const TrainConfig tc = attack_train(a.lr, static_cast<int64_t>(c.strength), c.seed + 1000);
-      attacker_row = true;
-      if (mk.hidden) {
-        HiddenConfig hc;
-        hc.layer = mk.hkeys.layer;
-        hc.bits = a.attacker_bits > 0 ? a.attacker_bits : mk.hkeys.bits();
-        // The attacker knows the method, so it uses the loss weights that embed a mark in this
-        // model (the owner's: 0.1 for cifar10-cnn, where 0.01 embeds nothing).
-        hc.lambda1 = mk.hkeys.lambda1;
-        hc.lambda2 = mk.hkeys.lambda2;
-        hc.seed = c.seed + 1000;
-        attacker_h = overwrite_attack(owned, train_set(), norm, hc, tc);
-      } else {
-        OutputConfig oc;
-        oc.keys = a.attacker_keys > 0 ? a.attacker_keys : mk.okeys.size();
-        oc.seed = c.seed + 1000;
-        oc.finetune_subset = a.samples;
-        attacker_o = overwrite_output_attack(owned, train, norm, oc, tc);
-      }
+      attacker_keys = overwrite(c, owned, norm, train_set(), ctx.data.test);
     }
   }
 
-  // Test accuracy: the marked model's is known; oracle attacks measure the service's answers.
+  const SchemeInfo& info = scheme.info();
+  const double alpha = ctx.cfg.alpha > 0 ? ctx.cfg.alpha : scheme.default_alpha(*keys);
+  // Schemes with black-box verification are verified through the oracle, as a service would be.
   std::shared_ptr<Oracle> oracle;
-  if (!mk.hidden) oracle = make_oracle(name, c.strength, c.seed, *suspect, norm);
+  if (info.black_box) oracle = make_oracle(name, c.strength, c.seed, *suspect, norm);
+  // Test accuracy: the marked model's is known; oracle attacks measure the service's answers.
   if (std::isnan(accuracy)) {
     if (name == "none") accuracy = mk.accuracy;
     else if (oracle_attack(name)) accuracy = oracle_accuracy(*oracle, ctx.data.test);
@@ -192,41 +187,36 @@ void run_cell(const Cell& c, const MarkedModel& mk, RunContext& ctx, CumulativeS
     r.seconds = since(t0);
     out.push_back(r);
   };
-  if (mk.hidden) {
+  if (oracle) {
+    Row r = row;
+    r.extraction = "labels";
+    fill(r, scheme.query(*oracle, *keys, alpha));
+    finish(r);
+  } else {
     for (const std::string& ex : a.extraction) {
       Row r = row;
       r.extraction = ex;
       if (ex == "aligned") {
-        // The aligned BER is reported without a decision: the assignment pulls unrelated models
-        // onto the owner's reference too, so its binomial p-value is not calibrated (README,
-        // "undoing a permutation"). Ownership stays decided by the plain extraction.
-        fill_hidden(r, extract_hidden_aligned(*suspect, hkeys, mk.reference), ctx.cfg.alpha);
+        // The aligned statistic is reported without a decision: the assignment pulls unrelated
+        // models onto the owner's reference too, so its binomial p-value is not calibrated
+        // (README, "undoing a permutation"). Ownership stays decided by the plain extraction.
+        SIGNET_CHECK(scheme.can_align(), "extraction \"aligned\": scheme {} has no aligned extraction", info.name);
+        Model marked = clone_model(mk.model);
+        fill(r, scheme.extract_aligned(*suspect, *keys, &marked));
         r.threshold = r.p_value = kNaN;
         r.detected = -1;
         r.note = (r.note.empty() ? "" : r.note + "; ") + "aligned: BER only, no ownership decision";
       } else {
-        fill_hidden(r, extract_hidden(*suspect, hkeys), ctx.cfg.alpha);
+        fill(r, scheme.extract(*suspect, norm, *keys, alpha));
       }
       finish(r);
     }
-    if (attacker_row) {
-      Row r = row;
-      r.extraction = "attacker";
-      fill_hidden(r, extract_hidden(*suspect, attacker_h), ctx.cfg.alpha);
-      finish(r);
-    }
-  } else {
+  }
+  if (attacker_keys) {
     Row r = row;
-    r.extraction = "labels";
-    fill_output(r, verify_output(*oracle, mk.okeys));
+    r.extraction = "attacker";
+    fill(r, scheme.extract(*suspect, norm, *attacker_keys, scheme.default_alpha(*attacker_keys)));
     finish(r);
-    if (attacker_row) {
-      Row ra = row;
-      ra.extraction = "attacker";
-      LocalModelOracle self(*suspect, norm, "attacked");
-      fill_output(ra, verify_output(self, attacker_o));
-      finish(ra);
-    }
   }
 }
 
@@ -235,21 +225,15 @@ void run_overhead_cell(const Cell& c, const BaseModel& base, RunContext& ctx, st
   MarkedModel mk = ctx.cache.marked(*c.model, c.wm, c.seed, /*fresh=*/true, &base);
   Row r = base_row(c, mk, ctx);
   r.attack = "none";
-  r.extraction = mk.hidden ? "plain" : "labels";
+  r.extraction = mk.scheme->info().black_box ? "labels" : "plain";
   r.test_accuracy = mk.accuracy;
   r.unmarked_accuracy = base.accuracy;
   r.baseline_seconds = base.train_seconds;
   const EmbedPlan p = embed_plan(*c.model, c.wm, c.seed);
-  if (mk.hidden) {
-    const HiddenEvidence ev = extract_hidden(mk.model, mk.hkeys);
-    r.p_value = ev.p_value;
-    r.detected = ev.p_value <= ctx.cfg.alpha;
-  } else {
-    LocalModelOracle self(mk.model, mk.norm, "marked");
-    const OutputEvidence ev = verify_output(self, mk.okeys);
-    r.p_value = ev.p_value;
-    r.detected = ev.detected;
-  }
+  const double alpha = ctx.cfg.alpha > 0 ? ctx.cfg.alpha : mk.scheme->default_alpha(*mk.keys);
+  const Evidence ev = mk.scheme->extract(mk.model, mk.norm, *mk.keys, alpha);
+  r.p_value = ev.p_value;
+  r.detected = ev.claimed;
   r.metric = "runtime_ratio";
   r.value = p.from_base ? (base.train_seconds + mk.embed_seconds) / base.train_seconds
                         : mk.embed_seconds / base.train_seconds;

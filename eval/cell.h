@@ -11,18 +11,22 @@
 //   quantize   every weight tensor to 2^s levels
 //   permute    the units of `layers` (default: the mark's layer; ["all"]: every hidden layer)
 //              permuted with the cell's seed
-//   overwrite  the attacker embeds its own mark of the same scheme (attacker seed = seed + 1000,
-//              same layer and N / K unless attacker_bits / attacker_keys), s epochs at `lr`
-//              (output: the epoch limit); an extra row (extraction "attacker") reads its mark
-//   unmarked   the suspect is an unmarked model (integrity); hidden keys are read at the
-//              suspect's own second-to-last layer when it is another architecture
-//   input-noise / score-rounding / score-perturbation   the output mark is verified through the
-//              oracle wrapper (watermark/attacks/oracle_attacks.h); test accuracy is the
-//              service's (its answers on the test set)
-// Extraction: hidden marks per the attack's `extraction` ("plain": extract_hidden; "aligned":
-// extract_hidden_aligned against the marked model's activations on the key inputs: BER only,
-// no p-value or decision, since alignment pulls unrelated models onto the owner's reference
-// too); output marks through a label oracle ("labels").
+//   overwrite  the attacker embeds its own mark of the same scheme through Scheme::embed on the
+//              stolen model (the owner's options but not its personal ones, e.g. a signature
+//              string; size attacker_bits / attacker_keys, else the owner's; key seed and data
+//              order seed + 1000), s epochs at `lr` (or the scheme's epoch limit); an extra row
+//              (extraction "attacker") reads the attacker's mark
+//   unmarked   the suspect is an unmarked model (integrity); the keys are those the scheme reads
+//              a suspect of that architecture with (Scheme::for_suspect: deepsigns-hidden reads
+//              the suspect's own second-to-last layer when it is another architecture)
+//   input-noise / score-rounding / score-perturbation   schemes with black-box verification are
+//              queried through the oracle wrapper (watermark/attacks/oracle_attacks.h); test
+//              accuracy is the service's (its answers on the test set)
+// Extraction: schemes with black-box verification through a label oracle ("labels"); the others
+// white-box per the attack's `extraction` ("plain": Scheme::extract; "aligned":
+// Scheme::extract_aligned against the marked model: reported without p-value or decision, since
+// alignment pulls unrelated models onto the owner's reference too). alpha: the config's, else
+// the scheme's default for the keys.
 #pragma once
 #include <string>
 #include <vector>
@@ -44,10 +48,6 @@ struct CumulativeState {
   Model model;
   double epochs = 0;
 };
-
-// The largest BER at which a hidden mark of `total` bits is still claimed (p <= alpha); NaN when
-// even a perfect match is not enough (2^-total > alpha).
-double hidden_ber_threshold(int64_t total, double alpha);
 
 void run_cell(const Cell& cell, const MarkedModel& mk, RunContext& ctx, CumulativeState& state,
               std::vector<Row>& out);

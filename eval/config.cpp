@@ -43,29 +43,36 @@ ModelSpec parse_model(TomlTable t) {
 
 SchemeSpec parse_scheme(TomlTable t) {
   SchemeSpec s;
-  s.scheme = t.required_str("scheme", {"deepsigns-hidden", "deepsigns-output"});
+  std::vector<std::string> names;
+  for (const Scheme* sc : all_schemes()) names.push_back(sc->info().name);
+  s.scheme = t.required_str("scheme", names);
+  s.impl = &find_scheme(s.scheme);
+  const SchemeInfo& info = s.impl->info();
   s.label = t.str("label", "");
   s.models = t.strings("models", {});
-  s.from = t.str("from", s.hidden() ? "scratch" : "base", s.hidden() ? std::vector<std::string>{"scratch", "base"}
-                                                                      : std::vector<std::string>{"base"});
+  s.from = t.str("from", info.from_scratch ? "scratch" : "base",
+                 info.from_scratch ? std::vector<std::string>{"scratch", "base"} : std::vector<std::string>{"base"});
   s.epochs = t.integer("epochs", -1, 1, 100000);
   s.lr = t.number("lr", -1, 1e-9, 10);
   s.base_seed = static_cast<uint64_t>(t.integer("base_seed", 0, 0, kMaxI));
-  if (s.hidden()) {
-    s.layer = t.str("layer", "");
-    s.bits = t.integers("bits", {32}, 1, 4096);
-    s.wm_classes = t.integer("wm_classes", 1, 1, 1000);
-    s.key_fraction = t.number("key_fraction", 0.01, 1e-6, 1);
-    s.lambda1 = t.number("lambda1", 0.01, 0, 1e6);
-    s.lambda2 = t.number("lambda2", 0.01, 0, 1e6);
-    s.signature = t.str("signature", "");
-  } else {
-    s.keys = t.integers("keys", {20}, 1, 100000);
-    s.key_search = t.str("key_search", "density", {"density", "random"});
-    s.candidates = t.integer("candidates", 0, 0, 10000000);
-    s.finetune_subset = t.integer("finetune_subset", 0, 0, kMaxI);
-    s.key_repeat = t.integer("key_repeat", 0, 0, 1000000);
-    s.confidence = t.number("confidence", 0.999, 0.5, 1 - 1e-12);
+  s.params = s.impl->params();
+  for (const SchemeOption& o : s.impl->options()) {
+    const auto lo = static_cast<int64_t>(o.min), hi = static_cast<int64_t>(o.max);
+    if (o.name == info.size_option) {
+      s.sizes = t.integers(o.name, {std::stoll(o.default_value)}, lo, hi);
+      if (s.sizes.empty()) t.fail(o.name, "must not be empty");
+    } else if (o.type == SchemeOption::Type::Integer) {
+      s.params.set(o.name, std::to_string(t.integer(o.name, std::stoll(o.default_value), lo, hi)));
+    } else if (o.type == SchemeOption::Type::Real) {
+      s.params.set(o.name, fmt::format("{}", t.number(o.name, std::stod(o.default_value), o.min, o.max)));
+    } else {
+      s.params.set(o.name, t.str(o.name, o.default_value, o.choices));
+    }
+  }
+  try {
+    s.impl->check(s.params);
+  } catch (const Error& e) {
+    t.fail("scheme", e.what());
   }
   t.finish();
   return s;
@@ -101,8 +108,10 @@ AttackSpec parse_attack(TomlTable t) {
   if (n == "prune") a.finetune_epochs = t.integer("finetune_epochs", 1, 0, 100000);
   if (n == "permute") a.layers = t.strings("layers", {});
   if (n == "overwrite") {
-    a.attacker_bits = t.integer("attacker_bits", 0, 0, 4096);
-    a.attacker_keys = t.integer("attacker_keys", 0, 0, 100000);
+    // attacker_bits / attacker_keys: the same setting, named after the usual size options.
+    const int64_t bits = t.integer("attacker_bits", 0, 0, 4096), keys = t.integer("attacker_keys", 0, 0, 100000);
+    if (bits > 0 && keys > 0) t.fail("attacker_keys", "give attacker_bits or attacker_keys, not both");
+    a.attacker_size = bits > 0 ? bits : keys;
   }
   if (n == "unmarked") {
     a.same_seeds = seeds_of(t, "same_seeds", {});
@@ -166,7 +175,7 @@ Config parse_config(const std::string& text, const std::string& path) {
   c.dataset = t.str("dataset", "fashion-mnist");
   c.data_dir = t.str("data_dir", "");
   c.seeds = seeds_of(t, "seeds", {1});
-  c.alpha = t.number("alpha", 1e-6, 1e-300, 0.5);
+  c.alpha = t.number("alpha", 0, 0, 0.5);  // 0: each scheme's default
   for (TomlTable m : t.tables("models")) c.models.push_back(parse_model(m));
   for (TomlTable s : t.tables("schemes")) c.schemes.push_back(parse_scheme(s));
   for (TomlTable a : t.tables("attacks")) c.attacks.push_back(parse_attack(a));

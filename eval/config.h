@@ -11,7 +11,8 @@
 //   title = "..."            # required: the report's heading
 //   description = "..."      # [""] markdown paragraph for the report
 //   kind = "grid"            # ["grid"] | "overhead" (paper Figure 9: embedding time / training time)
-//   dataset = "fashion-mnist"  data_dir = ""   seeds = [1]   alpha = 1e-6 (hidden mark: claim if p <= alpha)
+//   dataset = "fashion-mnist"  data_dir = ""   seeds = [1]
+//   alpha = 0                # claim when p <= alpha [0: each scheme's default, `signet schemes`]
 //
 //   [[models]]               # one or more
 //   name = "mnist-mlp"       # registry name
@@ -19,17 +20,19 @@
 //   seeds = [1, 2]           # [the top-level seeds]
 //
 //   [[schemes]]              # one or more watermarks
-//   scheme = "deepsigns-hidden" | "deepsigns-output"
-//   label = "..."            # [auto: "hidden N=32" / "output K=20"]
+//   scheme = "deepsigns-hidden"   # any registered scheme (`signet schemes`)
+//   label = "..."            # [auto: "<short label> <symbol>=<n>", e.g. "hidden N=32" / "output K=20"]
 //   models = [...]           # [all] only these models
-//   from = "scratch"|"base"  # hidden ["scratch": trained with the mark]; output: "base" only
-//   epochs = 5               # [hidden scratch: the model's epochs; hidden base: 1; output: limit 30]
+//   from = "scratch"|"base"  # ["scratch" when the scheme can train with the mark, else "base" only]
+//   epochs = 5               # [scratch: the model's epochs; base: the scheme's fine-tuning epochs]
 //   lr = 0.05                # [scratch 0.05, base 0.005]
 //   base_seed = 1            # [0: the cell's seed] unmarked model seed (keys still use the cell's seed)
-//   hidden:  layer ("" = second-to-last), bits [32] (int or list: one watermark per value),
-//            wm_classes [1], key_fraction [0.01], lambda1 [0.01], lambda2 [0.01], signature [""]
-//   output:  keys [20] (int or list), key_search ["density"|"random"], candidates [0 = 20 K],
-//            finetune_subset [0 = all], key_repeat [0 = auto], confidence [0.999]
+//   <option> = ...           # each of the scheme's options (`signet schemes`), e.g. deepsigns-hidden:
+//                            # layer, bits, wm_classes, key_fraction, lambda1, lambda2, signature;
+//                            # deepsigns-output: keys, key_search, candidates, finetune_subset, ...
+//                            # The size option (bits, keys) takes an int or a list: one watermark each.
+// Keys come from the key seed = the cell's seed, in a domain of (scheme, model, layer, options),
+// so no two key sets of a grid coincide and the grid is reproducible (watermark/verify/key_rng.h).
 //
 //   [[attacks]]              # grid kind: one or more
 //   attack = "none" | "finetune" | "prune" | "quantize" | "permute" | "overwrite" | "unmarked" |
@@ -45,7 +48,8 @@
 //                            # continue one model (epochs are totals)
 //   finetune_epochs = 1      # prune: sparse fine-tuning epochs after pruning (0 = none)
 //   layers = [...]           # permute: taps ([] = the mark's layer, ["all"] = every hidden layer)
-//   attacker_bits / attacker_keys = 0    # overwrite: [0 = the owner's]; attacker seed = seed + 1000
+//   attacker_bits / attacker_keys = 0    # overwrite: the attacker's size option [0 = the owner's];
+//                            # attacker seed = seed + 1000 (its keys and data order)
 //   same_seeds = [2, 3]  other_seeds = [2, 3]  other_models = [...]   # unmarked: suspects
 //
 //   [figure]     x = "strength"  y = "value"  y2 = "test_accuracy"  series = ["extraction"]
@@ -66,6 +70,8 @@
 #include <string>
 #include <vector>
 
+#include "watermark/scheme.h"
+
 namespace signet::eval {
 
 struct ModelSpec {
@@ -75,15 +81,14 @@ struct ModelSpec {
 };
 
 struct SchemeSpec {
-  std::string scheme, label, from, layer, signature, key_search = "density";
+  std::string scheme, label, from;
+  const Scheme* impl = nullptr;  // the registered scheme
   std::vector<std::string> models;
   int64_t epochs = -1;  // -1: the recipe's
   double lr = -1;       // -1: the recipe's
   uint64_t base_seed = 0;
-  std::vector<int64_t> bits{32}, keys{20};
-  int64_t wm_classes = 1, candidates = 0, finetune_subset = 0, key_repeat = 0;
-  double key_fraction = 0.01, lambda1 = 0.01, lambda2 = 0.01, confidence = 0.999;
-  bool hidden() const { return scheme == "deepsigns-hidden"; }
+  SchemeParams params;         // the scheme's options (defaults filled in)
+  std::vector<int64_t> sizes;  // values of the scheme's size option: one watermark each
 };
 
 struct AttackSpec {
@@ -91,7 +96,8 @@ struct AttackSpec {
   std::vector<double> strengths;
   std::vector<std::string> models, schemes, extraction{"plain"}, layers, other_models;
   double lr = 0.005;
-  int64_t samples = 0, finetune_epochs = 1, attacker_bits = 0, attacker_keys = 0;
+  int64_t samples = 0, finetune_epochs = 1;
+  int64_t attacker_size = 0;  // overwrite: the attacker's size option (bits, keys); 0: the owner's
   bool cumulative = true;
   std::vector<uint64_t> same_seeds, other_seeds;
 };
@@ -123,7 +129,7 @@ struct CheckSpec {
 struct Config {
   std::string path, name, title, description, kind = "grid", dataset = "fashion-mnist", data_dir;
   std::vector<uint64_t> seeds{1};
-  double alpha = 1e-6;
+  double alpha = 0;  // 0: each scheme's default (deepsigns-hidden 1e-6; deepsigns-output 1 - its p)
   std::vector<ModelSpec> models;
   std::vector<SchemeSpec> schemes;
   std::vector<AttackSpec> attacks;

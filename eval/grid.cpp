@@ -17,15 +17,18 @@ bool names(const std::vector<std::string>& list, const std::string& a, const std
 
 std::vector<Variant> variants_of(const SchemeSpec& s) {
   std::vector<Variant> out;
-  const std::vector<int64_t>& ns = s.hidden() ? s.bits : s.keys;
+  const SchemeInfo& info = s.impl->info();
+  const std::vector<int64_t>& ns = s.sizes;
   for (int64_t n : ns) {
-    Variant v{&s, n, ""};
+    Variant v{&s, n, "", s.params};
+    v.params.set(info.size_option, std::to_string(n));
     if (!s.label.empty()) {
-      v.label = ns.size() > 1 ? fmt::format("{} {}={}", s.label, s.hidden() ? "N" : "K", n) : s.label;
-    } else if (s.hidden()) {
-      v.label = fmt::format("hidden N={}{}", n, s.from == "base" ? " (fine-tuned)" : "");
+      v.label = ns.size() > 1 ? fmt::format("{} {}={}", s.label, info.size_symbol, n) : s.label;
     } else {
-      v.label = fmt::format("output K={}{}", n, s.key_search == "random" ? " (random keys)" : "");
+      // A scheme that can train with its mark says when it was fine-tuned in instead.
+      std::string note = s.impl->variant_note(v.params);
+      if (note.empty() && info.from_scratch && s.from == "base") note = "fine-tuned";
+      v.label = fmt::format("{} {}={}{}", info.short_label, info.size_symbol, n, note.empty() ? "" : " (" + note + ")");
     }
     out.push_back(v);
   }
@@ -33,7 +36,7 @@ std::vector<Variant> variants_of(const SchemeSpec& s) {
 }
 
 std::string mark_layer(const Variant& v, const std::string& model) {
-  return v.spec->layer.empty() ? penultimate_tap(model) : v.spec->layer;
+  return v.spec->impl->layer(v.params, model);
 }
 
 std::vector<Cell> expand_grid(const Config& c) {
@@ -51,7 +54,7 @@ std::vector<Cell> expand_grid(const Config& c) {
           }
           for (const AttackSpec& a : c.attacks) {
             if (!names(a.models, m.name) || !names(a.schemes, s.scheme, v.label)) continue;
-            if (oracle_attack(a.attack) && s.hidden()) continue;
+            if (oracle_attack(a.attack) && !s.impl->info().black_box) continue;
             Cell cell = base;
             cell.attack = &a;
             if (a.attack == "unmarked") {

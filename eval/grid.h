@@ -5,7 +5,8 @@
 //  - A watermark ("variant") is one [[schemes]] entry with one bits / keys value.
 //  - Seeds: the model's `seeds`, else the config's.
 //  - An attack applies to the models and schemes it names (all when none are named); the oracle
-//    attacks (input-noise, score-rounding, score-perturbation) only to output-layer marks.
+//    attacks (input-noise, score-rounding, score-perturbation) only to schemes with black-box
+//    verification.
 //  - attack "unmarked": one cell per suspect: the same model with each of same_seeds, and each
 //    other model (other_models, default every other [[models]] entry) with each of other_seeds.
 //  - kind "overhead": one cell per model, watermark and seed (no attack).
@@ -19,8 +20,9 @@ namespace signet::eval {
 
 struct Variant {
   const SchemeSpec* spec = nullptr;
-  int64_t n = 0;        // bits (hidden) or keys (output)
+  int64_t n = 0;        // the scheme's size option (bits, keys)
   std::string label;    // "hidden N=32", "output K=20", or the config's label
+  SchemeParams params;  // the scheme's options with the size set to n
 };
 
 struct Cell {
@@ -39,7 +41,7 @@ std::vector<Cell> expand_grid(const Config& c);
 std::string describe_cell(const Cell& cell);
 // The attack column of a cell ("overhead" cells: "none").
 std::string attack_name(const Cell& cell);
-// The mark's layer: the scheme's layer, else the model's second-to-last tap.
+// The mark's layer (the scheme's: its option, else the model's second-to-last tap).
 std::string mark_layer(const Variant& v, const std::string& model);
 
 }  // namespace signet::eval

@@ -150,19 +150,13 @@ std::string report_markdown(const Config& c, const RunOptions& o, const std::vec
       for (const ModelSpec& m : c.models) {
         if (!s.models.empty() && std::find(s.models.begin(), s.models.end(), m.name) == s.models.end()) continue;
         p = embed_plan(m, v, 1);
-        per_model.push_back(fmt::format("{} {} epochs{}", m.name, p.epochs, s.hidden() ? " at " + p.layer : ""));
+        per_model.push_back(fmt::format("{} {} epochs at {}", m.name, p.epochs, p.layer));
       }
       if (per_model.empty()) continue;
-      if (s.hidden())
-        md += fmt::format("- {}: DeepSigns hidden layer, {} bits, {} at lr {:g} ({}){}.\n", v.label, v.n,
-                          p.from_base ? "fine-tuning the unmarked model" : "trained from scratch with the mark", p.lr,
-                          fmt::join(per_model, "; "),
-                          s.base_seed ? fmt::format(", unmarked model of seed {}", s.base_seed) : "");
-      else
-        md += fmt::format("- {}: DeepSigns output layer, K = {} keys ({} search), fine-tuning the unmarked model at lr "
-                          "{:g} until 99% of the candidates are right (limit {} epochs){}.\n",
-                          v.label, v.n, s.key_search, p.lr, p.epochs,
-                          s.base_seed ? fmt::format("; unmarked model of seed {}, key seed = the cell's seed", s.base_seed) : "");
+      md += fmt::format("- {}: {}, {} at lr {:g} ({}){}.\n", v.label, s.impl->describe(v.params),
+                        p.from_base ? "fine-tuning the unmarked model" : "trained from scratch with the mark", p.lr,
+                        fmt::join(per_model, "; "),
+                        s.base_seed ? fmt::format("; unmarked model of seed {}", s.base_seed) : "");
     }
   }
   for (const AttackSpec& a : c.attacks) {
@@ -178,13 +172,19 @@ std::string report_markdown(const Config& c, const RunOptions& o, const std::vec
     if (!a.models.empty()) extra += fmt::format("; models {}", fmt::join(a.models, ", "));
     if (!a.schemes.empty()) extra += fmt::format("; watermarks {}", fmt::join(a.schemes, ", "));
     const bool unused = a.attack == "none" || a.attack == "permute" || a.attack == "unmarked";
-    md += fmt::format("- Attack `{}`{}{}; hidden-mark extraction {} (output marks: labels).\n", a.attack,
+    md += fmt::format("- Attack `{}`{}{}; white-box extraction {} (black-box schemes: labels).\n", a.attack,
                       unused ? "" : fmt::format(" at strengths {}", fmt::join(a.strengths, ", ")),
                       extra.empty() ? "" : " (" + extra + ")", fmt::join(a.extraction, ", "));
   }
-  md += fmt::format("- Decisions: hidden mark claimed when p <= {:g} (exact binomial tail); output mark detected when "
-                    "mismatches < theta (Eq. 5). An attack succeeds (robustness SoK) when accuracy stays within 5 "
-                    "points of the marked model and the mark is not detected.\n\n", c.alpha);
+  std::string decisions;
+  for (const SchemeSpec& sc : c.schemes)
+    if (decisions.find(sc.scheme) == std::string::npos)
+      decisions += fmt::format("{}{}: claimed when p <= {} (null: {})", decisions.empty() ? "" : "; ", sc.scheme,
+                               c.alpha > 0 ? fmt::format("{:g}", c.alpha) : "the scheme's default alpha",
+                               sc.impl->info().null_hypothesis);
+  md += fmt::format("- Decisions, exact tests: {}. Keys: key seed = the cell's seed, one domain per (scheme, model, "
+                    "layer, options). An attack succeeds (robustness SoK) when accuracy stays within 5 points of the "
+                    "marked model and the mark is not detected.\n\n", decisions);
   if (!c.restore_notes.empty()) md += "## Reduced settings, and the paper's\n\n" + c.restore_notes + "\n\n";
   // ------------------------------------------------------------------ checks
   if (!checks.empty()) {

@@ -41,7 +41,7 @@ struct Files {
     const CliRun t = run("train --model mnist-mlp " + data + " --epochs 2 --out " + trained);
     EXPECT_EQ(t.status, 0) << t.output;
     const CliRun e = run("embed --scheme deepsigns-hidden " + data + " --epochs 5 --bits 16 --key-fraction 0.3 "
-                         "--lambda1 0.1 --lambda2 0.1 "
+                         "--lambda1 0.1 --lambda2 0.1 --key-seed 1 "
                          "--keys-out " + keys + " --out " + marked);
     EXPECT_EQ(e.status, 0) << e.output;
   }
@@ -157,7 +157,7 @@ TEST(CliAttack, VerifyThroughAnAttackedService) {
   const Files& f = files();
   const std::string keys = f.file("out.wmk"), marked = f.file("out-marked.safetensors");
   const CliRun e = run("embed --scheme deepsigns-output " + f.data + " --from " + f.trained +
-                       " --keys 4 --candidates 20 --key-search random --lr 0.05 --keys-out " + keys + " --out " + marked);
+                       " --keys 4 --candidates 20 --key-search random --lr 0.05 --key-seed 1 --keys-out " + keys + " --out " + marked);
   ASSERT_EQ(e.status, 0) << e.output;
   const nlohmann::json clean = run_json("verify --keys " + keys + " --weights " + marked);
   EXPECT_TRUE(clean.value("detected", false)) << clean.dump();

@@ -49,9 +49,11 @@ TEST(EvalConfig, MinimalConfigHasTheDefaults) {
   EXPECT_EQ(c.kind, "grid");
   EXPECT_EQ(c.dataset, "fashion-mnist");
   EXPECT_EQ(c.seeds, (std::vector<uint64_t>{1}));
-  EXPECT_DOUBLE_EQ(c.alpha, 1e-6);
+  EXPECT_DOUBLE_EQ(c.alpha, 0);  // each scheme's default
   ASSERT_EQ(c.schemes.size(), 1u);
-  EXPECT_EQ(c.schemes[0].bits, (std::vector<int64_t>{32}));
+  EXPECT_EQ(c.schemes[0].sizes, (std::vector<int64_t>{32}));
+  EXPECT_EQ(c.schemes[0].params.integer("bits"), 32);
+  EXPECT_EQ(c.schemes[0].impl->info().name, "deepsigns-hidden");
   EXPECT_EQ(c.schemes[0].from, "scratch");
   ASSERT_EQ(c.attacks.size(), 1u);
   EXPECT_EQ(c.attacks[0].strengths, (std::vector<double>{0}));
@@ -149,20 +151,30 @@ signature = "ACME"
 )", "exp.toml");
   const ModelSpec& m = c.models[0];
   const auto hidden = variants_of(c.schemes[0]), output = variants_of(c.schemes[1]), tuned = variants_of(c.schemes[2]);
-  EXPECT_EQ(marked_name(m, hidden[0], 1), "mnist-mlp-hidden-relu2-N32-c1-kf0.01-l0.01-0.01-scratch-e5-lr0.05-s1");
-  EXPECT_EQ(marked_name(m, output[1], 4), "mnist-mlp-output-K30-density-c0-fs0-kr0-p0.999-from-e5-s1-e30-lr0.005-s4");
+  // Readable parts (model, variant, recipe, seed), then a hash of every scheme option.
+  const std::string h = marked_name(m, hidden[0], 1), o = marked_name(m, output[1], 4);
+  EXPECT_EQ(h.substr(0, h.rfind('-')), "mnist-mlp-hidden-N32-scratch-e5-lr0.05-s1-k2") << h;
+  EXPECT_EQ(o.substr(0, o.rfind('-')), "mnist-mlp-output-K30-from-e5-s1-e30-lr0.005-s4-k2") << o;
   EXPECT_EQ(output[0].label, "output K=20");
   const std::string t = marked_name(m, tuned[0], 2);
-  EXPECT_NE(t.find("-l0.01-0.5-sig"), std::string::npos) << t;
   EXPECT_NE(t.find("from-e5-s2-e1-lr0.005-s2"), std::string::npos) << t;
   EXPECT_EQ(tuned[0].label, "hidden N=32 (fine-tuned)");
+  // Every option is in the name: the signature and lambda2 alone make tuned differ from the
+  // same settings without them.
+  const Config plain = parse_config(std::string(kMinimal) + R"(
+[[schemes]]
+scheme = "deepsigns-hidden"
+from = "base"
+)", "exp.toml");
+  const std::string p = marked_name(m, variants_of(plain.schemes[1])[0], 2);
+  EXPECT_EQ(p.substr(0, p.rfind('-')), t.substr(0, t.rfind('-')));
+  EXPECT_NE(p, t);
 
   static const signet::RecipeData none;
   ModelCache fm("cache", "fashion-mnist", "", none), syn("cache", "synthetic:1x28x28", "", none);
   EXPECT_EQ(fm.base_path("mnist-mlp", 5, 2), "cache/mnist-mlp-e5-s2.safetensors");
   EXPECT_EQ(syn.base_path("mnist-mlp", 5, 2), "cache/synthetic_1x28x28/mnist-mlp-e5-s2.safetensors");
-  EXPECT_EQ(fm.marked_path(m, hidden[0], 1),
-            "cache/marked/mnist-mlp-hidden-relu2-N32-c1-kf0.01-l0.01-0.01-scratch-e5-lr0.05-s1.safetensors");
+  EXPECT_EQ(fm.marked_path(m, hidden[0], 1), "cache/marked/" + h + ".safetensors");
 }
 
 TEST(EvalConfig, ShippedConfigsParse) {

@@ -10,6 +10,7 @@
 #include "eval/report.h"
 #include "eval/results.h"
 #include "eval/runner.h"
+#include "watermark/verify/stats.h"
 
 using namespace signet;
 using namespace signet::eval;
@@ -87,9 +88,9 @@ TEST(EvalResults, RowFiltersCompareNumbersAsNumbers) {
 }
 
 TEST(EvalResults, HiddenThresholdIsTheLargestClaimedBer) {
-  EXPECT_DOUBLE_EQ(hidden_ber_threshold(32, 1e-6), 2.0 / 32);  // 30 of 32 bits: p = 1.2e-7
-  EXPECT_TRUE(std::isnan(hidden_ber_threshold(16, 1e-6)));     // 2^-16 > 1e-6
-  EXPECT_DOUBLE_EQ(hidden_ber_threshold(16, 1e-3), 1.0 / 16);
+  EXPECT_DOUBLE_EQ(ber_threshold(32, 1e-6), 2.0 / 32);  // 30 of 32 bits: p = 1.2e-7
+  EXPECT_TRUE(std::isnan(ber_threshold(16, 1e-6)));     // 2^-16 > 1e-6
+  EXPECT_DOUBLE_EQ(ber_threshold(16, 1e-3), 1.0 / 16);
 }
 
 TEST(EvalResults, ChecksAndReportTables) {

@@ -38,7 +38,6 @@ TEST(SlowDeepSignsHidden, FashionMnistMlp32BitsFidelityAndIntegrity) {
   HiddenConfig wc;
   wc.layer = "relu2";
   wc.bits = 32;
-  wc.seed = 1;
   Rng key_rng(1 ^ 0x6B657973ULL);
   HiddenKeys keys = key_generation(marked, train, norm, wc, key_rng);
   embed_hidden(marked, train, norm, keys, recipe(1));

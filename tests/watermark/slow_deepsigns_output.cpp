@@ -30,13 +30,13 @@ TEST(SlowDeepSignsOutput, FashionMnistMlpK20DetectionFidelityIntegrity) {
   const double acc_unmarked = evaluate_model(model, test, norm).accuracy;
   OutputConfig oc;
   oc.keys = 20;
-  oc.seed = 1;
   TrainConfig ft;
   ft.epochs = 30;
   ft.lr = 0.005f;
   ft.progress = false;
   OutputEmbedReport rep;
-  const OutputKeys keys = embed_output(model, train, norm, oc, ft, &rep);
+  Rng key_rng(1);
+  const OutputKeys keys = embed_output(model, train, norm, oc, ft, key_rng, &rep);
   const double acc_marked = evaluate_model(model, test, norm).accuracy;
   LocalModelOracle marked(model, norm, "marked");
   const OutputEvidence ev = verify_output(marked, keys);

@@ -80,14 +80,16 @@ struct PermuteReport {
 PermuteReport permute_units(Model& model, const std::vector<std::string>& taps, uint64_t seed);
 
 // --- Overwriting: the attacker embeds its own DeepSigns hidden-layer watermark (its own random
-// keys and signature from `attacker_seed`, same layer and bit count as a typical owner — it
-// knows the method, not the keys) by fine-tuning on the training data for cfg.epochs epochs.
+// keys and signature from key_rng, same layer and bit count as a typical owner — it knows the
+// method, not the keys) by fine-tuning on the training data for cfg.epochs epochs.
 // Returns the attacker's keys (so a report can show the attacker's mark is in too).
+// (The CLI and the evaluation grid overwrite any scheme through Scheme::embed on the stolen
+// model; these are the same for DeepSigns, kept for tests that drive the parts directly.)
 HiddenKeys overwrite_attack(Model& model, const Dataset& train, const Normalization& norm, const HiddenConfig& attacker,
-                            const TrainConfig& cfg);
+                            const TrainConfig& cfg, Rng& key_rng);
 // The same against an output-layer mark (paper Table 4): the attacker embeds its own K keys
-// with embed_output (its own seed, density key search) on the stolen model. Returns its keys.
+// with embed_output (density key search) on the stolen model. Returns its keys.
 OutputKeys overwrite_output_attack(Model& model, const Dataset& train, const Normalization& norm,
-                                   const OutputConfig& attacker, const TrainConfig& cfg);
+                                   const OutputConfig& attacker, const TrainConfig& cfg, Rng& key_rng);
 
 }  // namespace signet

@@ -107,7 +107,6 @@ HiddenKeys key_generation(Model& model, const Dataset& train, const Normalizatio
   k.norm = norm;
   k.lambda1 = cfg.lambda1;
   k.lambda2 = cfg.lambda2;
-  k.seed = cfg.seed;
   // Select_Gaussian_Classes: s distinct classes.
   std::vector<int64_t> all(S);
   for (int64_t i = 0; i < S; ++i) all[i] = i;
@@ -264,7 +263,7 @@ TrainResult embed_hidden(Model& model, const Dataset& train, const Normalization
 }
 
 // ------------------------------------------------------------------ keys file
-std::string save_hidden_keys(const std::string& path, const HiddenKeys& k) {
+NamedTensors hidden_keys_tensors(const HiddenKeys& k) {
   NamedTensors nt;
   nt.tensors = {{"A", k.A},
                 {"b", k.b},
@@ -279,17 +278,26 @@ std::string save_hidden_keys(const std::string& path, const HiddenKeys& k) {
   nt.metadata["signet.layer"] = k.layer;
   nt.metadata["signet.dataset"] = k.dataset;
   nt.metadata["signet.owner"] = k.owner;
-  nt.metadata["signet.signature_source"] = k.owner.empty() ? "random bits from the seed" : "SHA-256 of the owner string";
+  nt.metadata["signet.signature_source"] = k.owner.empty() ? "random bits from the key generator" : "SHA-256 of the owner string";
   nt.metadata["signet.bits"] = std::to_string(k.bits());
   nt.metadata["signet.lambda1"] = fmt::format("{}", k.lambda1);
   nt.metadata["signet.lambda2"] = fmt::format("{}", k.lambda2);
   nt.metadata["signet.separation_margin"] = fmt::format("{}", k.margin);
-  nt.metadata["signet.seed"] = std::to_string(k.seed);
-  return write_keys_file(path, std::move(nt), "deepsigns-hidden", k.norm);
+  return nt;
+}
+
+std::string save_hidden_keys(const std::string& path, const HiddenKeys& k) {
+  return write_keys_file(path, hidden_keys_tensors(k), "deepsigns-hidden", k.norm);
 }
 
 HiddenKeys load_hidden_keys(const std::string& path, std::string* sha256) {
   const KeysFile kf = read_keys_file(path);
+  if (sha256) *sha256 = kf.sha256;
+  return hidden_keys_from_file(kf);
+}
+
+HiddenKeys hidden_keys_from_file(const KeysFile& kf) {
+  const std::string& path = kf.path;
   const NamedTensors& nt = kf.nt;
   auto meta = [&kf](const std::string& key) -> const std::string& { return kf.meta(key); };
   SIGNET_CHECK(kf.scheme == "deepsigns-hidden", "{}: holds keys of scheme '{}', not deepsigns-hidden{}", path, kf.scheme,
@@ -312,7 +320,6 @@ HiddenKeys load_hidden_keys(const std::string& path, std::string* sha256) {
   try {
     k.lambda1 = std::stof(meta("signet.lambda1"));
     k.lambda2 = std::stof(meta("signet.lambda2"));
-    k.seed = std::stoull(meta("signet.seed"));
   } catch (const std::logic_error&) {
     throw Error(fmt::format("{}: bad number in the keys metadata", path));
   }
@@ -327,7 +334,6 @@ HiddenKeys load_hidden_keys(const std::string& path, std::string* sha256) {
                     k.ref_activations.size(0) == k.key_inputs.size(0) && k.ref_activations.size(1) == k.A.size(0)),
                "{}: ref_activations is {}, expected float32 [{} trigger inputs, {} features]", path,
                k.ref_activations.defined() ? k.ref_activations.str() : "", k.key_inputs.size(0), k.A.size(0));
-  if (sha256) *sha256 = kf.sha256;
   return k;
 }
 

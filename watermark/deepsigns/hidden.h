@@ -3,7 +3,7 @@
 //
 // Keys (secret, kept by the owner):  the layer, the chosen classes T, trigger inputs X_key (1% of
 // the training images of those classes), the projection A [M, N] ~ N(0, 1), the signature
-// b [s, N] (random from the seed, or SHA-256 of an owner string so its origin can be shown),
+// b [s, N] (random from the key generator, or SHA-256 of an owner string so its origin can be shown),
 // and the trained centres mu [S, M].
 // Embedding: cross-entropy + WM_activity_regularizer on the layer's activations while training
 //   from scratch or fine-tuning; mu starts at the class means of the layer's activations; the
@@ -19,6 +19,7 @@
 #include "datasets/dataset.h"
 #include "models/trainer.h"
 #include "watermark/deepsigns/wm_regularizer.h"
+#include "watermark/verify/keys_file.h"
 
 namespace signet {
 
@@ -29,7 +30,6 @@ struct HiddenConfig {
   double key_fraction = 0.01;   // share of the chosen classes' training images in X_key
   float lambda1 = 0.01f, lambda2 = 0.01f;
   std::string owner;            // when set, b = bits of SHA-256(owner) (extended by counter)
-  uint64_t seed = 1;
 };
 
 struct HiddenKeys {
@@ -48,7 +48,6 @@ struct HiddenKeys {
   Normalization norm;  // applied to key_inputs before they reach the model
   float lambda1 = 0.01f, lambda2 = 0.01f;
   float margin = 0;    // separation cap of loss1 (set by embed_hidden from the initial centres)
-  uint64_t seed = 0;
   std::map<std::string, std::string> extra;  // more metadata (model hash, ...)
   int64_t bits() const { return A.size(1); }
 };
@@ -90,5 +89,8 @@ TrainResult embed_hidden(Model& model, const Dataset& train, const Normalization
 // metadata, written atomically with mode 0600. Returns the file's SHA-256.
 std::string save_hidden_keys(const std::string& path, const HiddenKeys& keys);
 HiddenKeys load_hidden_keys(const std::string& path, std::string* sha256 = nullptr);
+// The same in parts, for the Scheme (watermark/scheme.h): tensors + metadata, and back.
+NamedTensors hidden_keys_tensors(const HiddenKeys& keys);
+HiddenKeys hidden_keys_from_file(const KeysFile& file);
 
 }  // namespace signet

@@ -121,7 +121,7 @@ OutputCandidates generate_key_candidates(Model& model, const Dataset& train, con
 }
 
 OutputKeys embed_output(Model& model, const Dataset& train, const Normalization& norm, const OutputConfig& cfg,
-                        const TrainConfig& train_cfg, OutputEmbedReport* report) {
+                        const TrainConfig& train_cfg, Rng& rng, OutputEmbedReport* report) {
   SIGNET_CHECK(cfg.keys >= 1, "--keys must be at least 1, got {}", cfg.keys);
   SIGNET_CHECK(cfg.key_accuracy_target > 0 && cfg.key_accuracy_target <= 1,
                "the key accuracy target must be in (0, 1], got {}", cfg.key_accuracy_target);
@@ -133,7 +133,6 @@ OutputKeys embed_output(Model& model, const Dataset& train, const Normalization&
   keys.model = model.name;
   keys.dataset = train.name;
   keys.norm = norm;
-  keys.seed = cfg.seed;
   keys.num_classes = C;
   keys.confidence = cfg.confidence;
   keys.theta = compute_mismatch_threshold(cfg.confidence, cfg.keys, C);
@@ -145,7 +144,6 @@ OutputKeys embed_output(Model& model, const Dataset& train, const Normalization&
                             cfg.keys, cfg.confidence, C, C, cfg.keys, 1 - cfg.confidence, need));
   }
   OutputEmbedReport rep;
-  Rng rng(cfg.seed ^ 0x6F75747075744BULL);
 
   // 1 Key Generation 1.
   const OutputCandidates cand = generate_key_candidates(model, train, norm, cfg, keys, rng);
@@ -253,8 +251,8 @@ OutputEvidence verify_output(Oracle& oracle, const OutputKeys& keys) {
 }
 
 // ------------------------------------------------------------------ keys file
-std::string save_output_keys(const std::string& path, const OutputKeys& k) {
-  SIGNET_CHECK(k.key_inputs.defined() && k.key_labels.defined(), "save_output_keys: no keys to write to {}", path);
+NamedTensors output_keys_tensors(const OutputKeys& k) {
+  SIGNET_CHECK(k.key_inputs.defined() && k.key_labels.defined(), "output keys: no key inputs to write");
   NamedTensors nt;
   nt.tensors = {{"key_inputs", k.key_inputs.contiguous()}, {"key_labels", k.key_labels.contiguous()}};
   if (k.key_density.defined()) nt.tensors.emplace_back("key_density", k.key_density.contiguous());
@@ -276,12 +274,21 @@ std::string save_output_keys(const std::string& path, const OutputKeys& k) {
   nt.metadata["signet.eps"] = fmt::format("{}", k.eps);
   nt.metadata["signet.density_threshold"] = std::to_string(k.density_threshold);
   nt.metadata["signet.pca_explained"] = fmt::format("{}", k.pca.explained);
-  nt.metadata["signet.seed"] = std::to_string(k.seed);
-  return write_keys_file(path, std::move(nt), "deepsigns-output", k.norm);
+  return nt;
+}
+
+std::string save_output_keys(const std::string& path, const OutputKeys& k) {
+  return write_keys_file(path, output_keys_tensors(k), "deepsigns-output", k.norm);
 }
 
 OutputKeys load_output_keys(const std::string& path, std::string* sha256) {
   const KeysFile kf = read_keys_file(path);
+  if (sha256) *sha256 = kf.sha256;
+  return output_keys_from_file(kf);
+}
+
+OutputKeys output_keys_from_file(const KeysFile& kf) {
+  const std::string& path = kf.path;
   const NamedTensors& nt = kf.nt;
   auto meta = [&kf](const std::string& key) -> const std::string& { return kf.meta(key); };
   const std::string& scheme = kf.scheme;
@@ -309,7 +316,6 @@ OutputKeys load_output_keys(const std::string& path, std::string* sha256) {
     k.eps = std::stof(meta("signet.eps"));
     k.density_threshold = std::stoll(meta("signet.density_threshold"));
     k.pca.explained = std::stod(meta("signet.pca_explained"));
-    k.seed = std::stoull(meta("signet.seed"));
   } catch (const std::logic_error&) {
     throw Error(fmt::format("{}: bad number in the keys metadata", path));
   }
@@ -324,7 +330,6 @@ OutputKeys load_output_keys(const std::string& path, std::string* sha256) {
   const int64_t theta = compute_mismatch_threshold(k.confidence, k.size(), k.num_classes);
   SIGNET_CHECK(theta == k.theta, "{}: stored theta {} disagrees with Eq. (5) for K={}, C={}, p={} (which gives {})",
                path, k.theta, k.size(), k.num_classes, k.confidence, theta);
-  if (sha256) *sha256 = kf.sha256;
   return k;
 }
 

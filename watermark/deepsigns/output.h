@@ -49,6 +49,7 @@
 #include "datasets/dataset.h"
 #include "models/trainer.h"
 #include "watermark/deepsigns/key_search.h"
+#include "watermark/verify/keys_file.h"
 #include "watermark/verify/oracle.h"
 
 namespace signet {
@@ -63,7 +64,6 @@ struct OutputConfig {
   int64_t finetune_subset = 0;        // training images mixed with the keys (0 or > N: all)
   int64_t key_repeat = 0;             // copies of each key per fine-tuning epoch (0: auto)
   double key_accuracy_target = 0.99;  // stop fine-tuning once this share of the K' keys is right
-  uint64_t seed = 1;
 };
 
 struct OutputKeys {
@@ -79,7 +79,6 @@ struct OutputKeys {
   double confidence = 0.999; // p
   int64_t theta = 0;         // detected when mismatches < theta
   Normalization norm;        // the model's input normalisation at embedding time
-  uint64_t seed = 0;
   std::map<std::string, std::string> extra;  // model hashes and other metadata
   int64_t size() const { return key_labels.numel(); }
 };
@@ -126,9 +125,10 @@ OutputCandidates generate_key_candidates(Model& model, const Dataset& train, con
                                          const OutputConfig& cfg, OutputKeys& keys, Rng& rng);
 // Steps 1-3 on a trained model: fine-tunes `model` in place (it becomes the marked model) and
 // returns the selected keys. train_cfg gives the optimizer, learning rate, batch size and the
-// epoch limit (train_cfg.epochs); its seed is the fine-tuning data order.
+// epoch limit (train_cfg.epochs); its seed is the fine-tuning data order. Every key choice
+// (candidates, labels, fine-tuning subset, Key Generation 2) draws from key_rng.
 OutputKeys embed_output(Model& model, const Dataset& train, const Normalization& norm, const OutputConfig& cfg,
-                        const TrainConfig& train_cfg, OutputEmbedReport* report = nullptr);
+                        const TrainConfig& train_cfg, Rng& key_rng, OutputEmbedReport* report = nullptr);
 
 OutputEvidence verify_output(Oracle& oracle, const OutputKeys& keys);
 
@@ -136,5 +136,8 @@ OutputEvidence verify_output(Oracle& oracle, const OutputKeys& keys);
 // threshold, K, C, theta, p, seed, model name and hashes. Returns the file's SHA-256.
 std::string save_output_keys(const std::string& path, const OutputKeys& keys);
 OutputKeys load_output_keys(const std::string& path, std::string* sha256 = nullptr);
+// The same in parts, for the Scheme (watermark/scheme.h): tensors + metadata, and back.
+NamedTensors output_keys_tensors(const OutputKeys& keys);
+OutputKeys output_keys_from_file(const KeysFile& file);
 
 }  // namespace signet

@@ -40,4 +40,10 @@ double binomial_upper_tail(int64_t n, int64_t k, double p) {
 
 double match_p_value(int64_t n, int64_t matches) { return binomial_upper_tail(n, matches, 0.5); }
 
+double ber_threshold(int64_t n, double alpha) {
+  for (int64_t m = 0; m <= n; ++m)
+    if (match_p_value(n, m) <= alpha) return static_cast<double>(n - m) / static_cast<double>(n);
+  return std::nan("");
+}
+
 }  // namespace signet

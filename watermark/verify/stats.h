@@ -16,5 +16,8 @@ double compute_BER(const std::vector<int>& extracted, const std::vector<int>& si
 double log_binomial_pmf(int64_t n, int64_t k, double p);
 double binomial_upper_tail(int64_t n, int64_t k, double p);  // P[X >= k]
 double match_p_value(int64_t n, int64_t matches);
+// The largest BER at which n bits are still claimed (match_p_value <= alpha); NaN when even a
+// perfect match is not enough (2^-n > alpha).
+double ber_threshold(int64_t n, double alpha);
 
 }  // namespace signet

@@ -1,0 +1,239 @@
+// deepsigns-hidden behind the Scheme interface (watermark/scheme.h): the parts are in hidden.h.
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+#include <limits>
+
+#include "watermark/deepsigns/align.h"
+#include "watermark/deepsigns/hidden.h"
+#include "watermark/deepsigns/output.h"
+#include "watermark/deepsigns/schemes.h"
+#include "watermark/verify/stats.h"
+
+namespace signet {
+namespace {
+
+class HiddenSchemeKeys final : public SchemeKeys {
+ public:
+  explicit HiddenSchemeKeys(HiddenKeys k) : k_(std::move(k)) {}
+  std::string scheme() const override { return kDeepSignsHidden; }
+  int64_t size() const override { return k_.bits(); }
+  std::string model() const override { return k_.model; }
+  std::string layer() const override { return k_.layer; }
+  Normalization norm() const override { return k_.norm; }
+  ModelConfig suspect_config() const override {
+    ModelConfig c;
+    c.input_shape = Shape(k_.key_inputs.shape().begin() + 1, k_.key_inputs.shape().end());
+    if (k_.mu.defined()) c.num_classes = k_.mu.size(0);
+    return c;
+  }
+  nlohmann::json describe() const override {
+    return {{"layer", k_.layer}, {"bits", k_.b.numel()}, {"classes", k_.classes},
+            {"trigger_inputs", k_.key_inputs.size(0)}};
+  }
+  std::string summary() const override {
+    return fmt::format("layer {}, {} bits", k_.layer, k_.b.numel());
+  }
+  NamedTensors to_file() const override { return hidden_keys_tensors(k_); }
+  std::shared_ptr<SchemeKeys> clone() const override { return std::make_shared<HiddenSchemeKeys>(*this); }
+  const HiddenKeys& keys() const { return k_; }
+  HiddenKeys& keys() { return k_; }
+
+ private:
+  HiddenKeys k_;
+};
+
+const HiddenKeys& hidden_of(const SchemeKeys& k) {
+  const auto* h = dynamic_cast<const HiddenSchemeKeys*>(&k);
+  SIGNET_CHECK(h != nullptr, "{} keys given to the {} scheme", k.scheme(), kDeepSignsHidden);
+  return h->keys();
+}
+
+Evidence to_evidence(const HiddenEvidence& h, double alpha) {
+  Evidence e;
+  e.metric = "ber";
+  e.value = h.ber;
+  e.threshold = ber_threshold(h.total, alpha);
+  e.matches = h.matches;
+  e.total = h.total;
+  e.p_value = h.p_value;
+  e.claimed = h.p_value <= alpha;
+  e.details = {{"ber", h.ber}, {"bits", h.total}, {"matches", h.matches}};
+  e.text = fmt::format("BER {:.4f} ({}/{} bits)", h.ber, h.matches, h.total);
+  return e;
+}
+
+std::vector<std::string> layers_of(const SchemeParams& p) {
+  std::vector<std::string> out;
+  const std::string& s = p.text("layer");
+  size_t start = 0;
+  while (start <= s.size()) {
+    const size_t end = s.find(',', start);
+    const std::string item = s.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    if (!item.empty()) out.push_back(item);
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return out;
+}
+
+class DeepSignsHidden final : public Scheme {
+ public:
+  const SchemeInfo& info() const override {
+    static const SchemeInfo i = [] {
+      SchemeInfo s;
+      s.name = kDeepSignsHidden;
+      s.summary = "N-bit signature in the mean activation of chosen classes at a hidden layer";
+      s.paper = "DeepSigns (Rouhani, Chen, Koushanfar; ASPLOS'19), Section 3.1";
+      s.white_box = true;
+      s.from_scratch = true;
+      s.size_option = "bits";
+      s.size_symbol = "N";
+      s.short_label = "hidden";
+      s.metric = "ber";
+      s.null_hypothesis = "an unrelated model's extracted bits match the signature like fair coins: "
+                          "matches ~ Binomial(N, 1/2)";
+      s.default_alpha = 1e-6;
+      s.finetune_epochs = 1;
+      return s;
+    }();
+    return i;
+  }
+
+  const std::vector<SchemeOption>& options() const override {
+    using T = SchemeOption::Type;
+    static const std::vector<SchemeOption> o = {
+        {"layer", T::Text, "", "layer (tap) carrying the mark; a comma-separated list marks several (default: the "
+                               "second-to-last layer)"},
+        {"bits", T::Integer, "32", "signature bits per chosen class (N)", 1, 4096},
+        {"wm_classes", T::Integer, "1", "number of Gaussian classes carrying bits (s)", 1, 1000},
+        {"key_fraction", T::Real, "0.01", "share of the chosen classes' training images used as trigger inputs",
+         1e-6, 1},
+        {"lambda1", T::Real, "0.01", "weight of loss1 (centre isolation)", 0, 1e6},
+        {"lambda2", T::Real, "0.01", "weight of loss2 (signature)", 0, 1e6},
+        {"signature", T::Text, "", "owner string: the signature is its SHA-256 bits (default: random bits)", 0, 0,
+         {}, true},
+    };
+    return o;
+  }
+
+  int64_t key_sets(const SchemeParams& p) const override {
+    return std::max<int64_t>(1, static_cast<int64_t>(layers_of(p).size()));
+  }
+
+  std::string layer(const SchemeParams& p, const std::string& model) const override {
+    const std::vector<std::string> l = layers_of(p);
+    return l.empty() ? penultimate_tap(model) : fmt::format("{}", fmt::join(l, ","));
+  }
+
+  std::string describe(const SchemeParams& p) const override {
+    return fmt::format("DeepSigns hidden layer, {} bits{}", p.integer("bits"),
+                       p.text("signature").empty() ? "" : " from an owner string");
+  }
+
+  Embedded embed(EmbedJob job) const override {
+    SIGNET_CHECK(job.train != nullptr, "{}: no data to embed with", kDeepSignsHidden);
+    Embedded e;
+    e.model = std::move(job.model);
+    e.norm = job.norm.mean.empty() ? normalization_of(*job.train) : job.norm;
+    std::vector<std::string> layers = layers_of(job.params);
+    if (layers.empty()) layers.push_back(penultimate_layer(e.model));
+    if (job.from_trained && job.test) e.accuracy_before = evaluate_model(e.model, *job.test, e.norm).accuracy;
+    HiddenConfig wm;
+    wm.bits = job.params.integer("bits");
+    wm.classes = job.params.integer("wm_classes");
+    wm.key_fraction = job.params.real("key_fraction");
+    wm.lambda1 = static_cast<float>(job.params.real("lambda1"));
+    wm.lambda2 = static_cast<float>(job.params.real("lambda2"));
+    wm.owner = job.params.text("signature");
+    std::vector<HiddenKeys> keys;
+    const auto t0 = std::chrono::steady_clock::now();
+    for (const std::string& layer : layers) {
+      HiddenConfig c = wm;
+      c.layer = layer;
+      // Each layer's keys from its own generator: under a key seed, domains keep them apart.
+      const KeyRandomness kr = job.keys.under(kDeepSignsHidden).under(e.model.name).under(layer);
+      Rng rng = kr.make();
+      keys.push_back(key_generation(e.model, *job.train, e.norm, c, rng));
+      kr.record(keys.back().extra);
+      if (job.log)
+        job.log(fmt::format("embedding {} bits in layer {} of {} (classes {}, {} trigger inputs){}",
+                            keys.back().b.numel(), layer, e.model.name, fmt::join(keys.back().classes, ","),
+                            keys.back().key_inputs.size(0),
+                            job.from_trained ? ", fine-tuning a trained model" : ", training from scratch"));
+    }
+    std::vector<HiddenKeys*> ptrs;
+    for (HiddenKeys& k : keys) ptrs.push_back(&k);
+    const TrainResult tr = embed_hidden(e.model, *job.train, e.norm, ptrs, job.train_cfg);
+    e.embed_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    e.accuracy = job.test ? evaluate_model(e.model, *job.test, e.norm).accuracy : -1;
+    nlohmann::json per_layer = nlohmann::json::array();
+    for (HiddenKeys& k : keys) {
+      k.extra["signet.dataset"] = job.train->name;
+      const HiddenEvidence ev = extract_hidden(e.model, k);
+      per_layer.push_back({{"layer", k.layer}, {"bits", k.b.numel()}, {"classes", k.classes}, {"ber", ev.ber},
+                           {"matches", ev.matches}, {"p_value", ev.p_value}});
+      e.lines.push_back(fmt::format("layer {}: BER {:.4f} ({}/{} bits) on the marked model", k.layer, ev.ber,
+                                    ev.matches, ev.total));
+      e.keys.push_back(std::make_shared<HiddenSchemeKeys>(std::move(k)));
+    }
+    e.report = {{"train_seconds", tr.train_seconds}, {"epochs", tr.epochs_run}};
+    if (per_layer.size() == 1) {
+      e.report.update(per_layer[0]);
+    } else {
+      e.report["layers"] = per_layer;
+    }
+    return e;
+  }
+
+  std::shared_ptr<SchemeKeys> read_keys(const KeysFile& file) const override {
+    auto k = std::make_shared<HiddenSchemeKeys>(hidden_keys_from_file(file));
+    k->provenance = file.nt.metadata;
+    return k;
+  }
+
+  Evidence extract(Model& suspect, const Normalization&, const SchemeKeys& keys, double alpha) const override {
+    return to_evidence(extract_hidden(suspect, hidden_of(keys)), alpha);
+  }
+
+  std::shared_ptr<SchemeKeys> for_suspect(const std::shared_ptr<SchemeKeys>& keys, Model& suspect) const override {
+    if (suspect.name == keys->model()) return keys;
+    // Another architecture: read its second-to-last layer, the layer the owner would have marked.
+    auto other = std::static_pointer_cast<HiddenSchemeKeys>(keys->clone());
+    other->keys().layer = penultimate_layer(suspect);
+    return other;
+  }
+
+  bool can_align() const override { return true; }
+
+  Evidence extract_aligned(Model& suspect, const SchemeKeys& keys, Model* marked) const override {
+    const HiddenKeys& k = hidden_of(keys);
+    Tensor reference = k.ref_activations;
+    if (marked) {
+      reference = get_activations(*marked, k.key_inputs, k.norm, k.layer);
+    } else {
+      SIGNET_CHECK(reference.defined(),
+                   "the keys hold no reference activations (made before they were stored): give the owner's "
+                   "marked model to align to");
+    }
+    const AlignedExtraction al = align_and_extract(suspect, k, reference);
+    Evidence e = to_evidence(al.evidence, 0);
+    // Alignment pulls unrelated models onto the reference too (align.h): no decision.
+    e.claimed = false;
+    e.threshold = std::nan("");
+    e.details["alignment_residual"] = al.residual;
+    e.text = fmt::format("aligned BER {:.4f} ({}/{} bits), residual {:.3g}", al.evidence.ber, al.evidence.matches,
+                         al.evidence.total, al.residual);
+    return e;
+  }
+};
+
+}  // namespace
+
+const Scheme& deepsigns_hidden_scheme() {
+  static const DeepSignsHidden s;
+  return s;
+}
+
+}  // namespace signet
