@@ -37,7 +37,7 @@ struct AttackArgs {
   std::string layers;
   uint64_t perm_seed = 1;
   // overwrite
-  std::string scheme = "deepsigns-hidden", keys_out;
+  std::string scheme = all_schemes().front()->info().name, keys_out;
   SchemeFlags flags;
   uint64_t attacker_seed = 2;
   // Runs after the model file is written (the attacker's keys file), so that a failed attack

@@ -12,10 +12,9 @@
 // profiler's clock reads add a little to each op, so the step times of a profiled run are for
 // reading the table, not for comparing with unprofiled runs.
 //
-// --deepsigns: each step also adds the DeepSigns regularizer (WM_activity_regularizer) on the
-// model's watermarked layer (penultimate_tap), as `signet embed` trains it: s = 1 chosen class,
-// N = 32 bits, lambda1 = lambda2 = 0.01, centres trained by the same SGD. With --profile, its
-// row's "% step" is the regularizer's share of a training step (issue 8: at most 1%).
+// --scheme S: each step also adds the scheme's per-step embedding term (Scheme::training_term; for
+// the DeepSigns hidden-layer mark, WM_activity_regularizer on the second-to-last layer as
+// `signet embed` trains it). With --profile, its row's "% step" is the term's share of a step.
 #include <cblas.h>
 
 #include <algorithm>
@@ -27,42 +26,12 @@
 #include "engine/ops.h"
 #include "engine/profiler.h"
 #include "models/trainer.h"
-#include "watermark/deepsigns/wm_regularizer.h"
+#include "cli/scheme_flags.h"
 
 namespace signet::cli {
 
-namespace {
-// The DeepSigns embedding term of --deepsigns: keys drawn once, centres mu trainable.
-struct DeepSignsTerm {
-  std::string tap;
-  Tensor mu, A, b;
-  std::vector<int64_t> T{0};
-
-  DeepSignsTerm(Model& model, const Tensor& x, int64_t classes, Rng& rng) : tap(penultimate_tap(model.name)) {
-    Taps taps;
-    taps.wanted = {tap};
-    {
-      NoGradGuard ng;
-      model(x, &taps);
-    }
-    const int64_t M = features(taps.require(tap)).size(1), N = 32;
-    mu = Tensor::empty({classes, M});
-    for (int64_t i = 0; i < mu.numel(); ++i) mu.f32()[i] = 0.1f * static_cast<float>(rng.normal());
-    mu.set_requires_grad(true);
-    A = Tensor::empty({M, N});
-    for (int64_t i = 0; i < A.numel(); ++i) A.f32()[i] = static_cast<float>(rng.normal());
-    b = Tensor::empty({1, N});
-    for (int64_t i = 0; i < N; ++i) b.f32()[i] = static_cast<float>(rng.below(2));
-  }
-  static Tensor features(const Tensor& act) { return act.dim() == 2 ? act : flatten(act, 1); }
-  Tensor loss(const Taps& taps, const Tensor& y) const {
-    return WM_activity_regularizer(features(taps.require(tap)), y, mu, T, A, b, 0.01f, 0.01f, 1.0f);
-  }
-};
-}  // namespace
-
 void register_bench(CLI::App& app) {
-  struct Args { std::string model = "mnist-mlp", input_shape; int64_t batch = 128, steps = 50, warmup = 10, classes = 0; int threads = 0; bool json = false, profile = false, deepsigns = false; };
+  struct Args { std::string model = "mnist-mlp", input_shape; int64_t batch = 128, steps = 50, warmup = 10, classes = 0; int threads = 0; bool json = false, profile = false; std::string scheme; };
   auto a = std::make_shared<Args>();
   auto* c = app.add_subcommand("bench", "Time training steps on synthetic data");
   c->add_option("--model", a->model, "model name")->capture_default_str();
@@ -74,7 +43,9 @@ void register_bench(CLI::App& app) {
   c->add_option("--threads", a->threads, "threads (0: all cores)");
   c->add_flag("--json", a->json, "print one JSON object on stdout");
   c->add_flag("--profile", a->profile, "print time per op type and per layer over the timed steps");
-  c->add_flag("--deepsigns", a->deepsigns, "add the DeepSigns regularizer on the watermarked layer to each step");
+  c->add_option("--scheme", a->scheme,
+                "add this scheme's embedding term to each step (schemes with a per-step regularizer: e.g. the "
+                "DeepSigns hidden-layer one on the second-to-last layer)");
   c->callback([a] {
     set_threads(a->threads);
     SIGNET_CHECK(a->steps > 0 && a->warmup >= 0 && a->batch > 0, "--steps and --batch-size must be positive, --warmup >= 0");
@@ -98,14 +69,20 @@ void register_bench(CLI::App& app) {
     const int64_t label_classes = model.loss == "bce" ? 2 : mc.num_classes;
     Tensor y = Tensor::empty({a->batch}, DType::I64);
     for (int64_t i = 0; i < a->batch; ++i) y.i64()[i] = static_cast<int64_t>(rng.below(label_classes));
-    std::unique_ptr<DeepSignsTerm> wm;
-    if (a->deepsigns) wm = std::make_unique<DeepSignsTerm>(model, x, label_classes, rng);
+    std::unique_ptr<TrainingTerm> wm;
+    if (!a->scheme.empty()) {
+      wm = scheme_from_flag(a->scheme).training_term(model, x, label_classes, rng);
+      SIGNET_CHECK(wm != nullptr, "--scheme {} adds no per-step term to training (it fine-tunes on its keys)",
+                   a->scheme);
+    }
     NamedTensorList params = model.net->named_parameters();
-    if (wm) params.emplace_back("deepsigns.mu", wm->mu);
+    if (wm)
+      for (const auto& p : wm->params()) params.push_back(p);
     auto opt = make_optimizer("sgd", params, 0.01f, 0.9f, 0.0f, false);
     model.net->train(true);
     Taps taps;
-    if (wm) taps.wanted = {wm->tap};
+    if (wm)
+      for (const std::string& t : wm->taps()) taps.wanted.insert(t);
     std::vector<double> ms;
     for (int64_t s = 0; s < a->warmup + a->steps; ++s) {
       if (a->profile && s == a->warmup) profiler::enable();

@@ -16,7 +16,7 @@ namespace signet::cli {
 
 namespace {
 struct EmbedArgs {
-  std::string scheme = "deepsigns-hidden", model = "mnist-mlp", dataset = "fashion-mnist", data_dir, from, keys_out, out;
+  std::string scheme = all_schemes().front()->info().name, model = "mnist-mlp", dataset = "fashion-mnist", data_dir, from, keys_out, out;
   SchemeFlags flags;
   TrainConfig cfg;
   float lr = -1;

@@ -129,7 +129,7 @@ struct CheckSpec {
 struct Config {
   std::string path, name, title, description, kind = "grid", dataset = "fashion-mnist", data_dir;
   std::vector<uint64_t> seeds{1};
-  double alpha = 0;  // 0: each scheme's default (deepsigns-hidden 1e-6; deepsigns-output 1 - its p)
+  double alpha = 0;  // 0: each scheme's default (Scheme::default_alpha)
   std::vector<ModelSpec> models;
   std::vector<SchemeSpec> schemes;
   std::vector<AttackSpec> attacks;

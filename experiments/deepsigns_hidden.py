@@ -43,7 +43,7 @@ def fidelity(a, work):
     common = ["--model", "mnist-mlp", "--dataset", "fashion-mnist", "--epochs", a.epochs, "--quiet"]
     unmarked = signet("train", *common, "--seed", a.seed, "--out", f"{work}/unmarked.safetensors")
     marked = signet("embed", "--scheme", "deepsigns-hidden", *common, "--layer", "relu2", "--bits", a.bits,
-                    "--seed", a.seed, "--keys-out", f"{work}/keys.wmk", "--out", f"{work}/marked.safetensors")
+                    "--seed", a.seed, "--key-seed", a.seed, "--keys-out", f"{work}/keys.wmk", "--out", f"{work}/marked.safetensors")
     rows = []
     ex = signet("extract", "--keys", f"{work}/keys.wmk", "--weights", f"{work}/marked.safetensors")
     rows.append(dict(model="marked", seed=a.seed, test_accuracy=marked["test_accuracy"], ber=ex["ber"],
@@ -80,7 +80,7 @@ def capacity(a, work):
     unmarked = signet("train", *common, "--seed", a.seed, "--out", f"{work}/unmarked.safetensors")
     for n in [int(x) for x in a.bits.split(",")]:
         r = signet("embed", "--scheme", "deepsigns-hidden", *common, "--layer", "relu2", "--bits", n,
-                   "--seed", a.seed, "--keys-out", f"{work}/keys{n}.wmk", "--out", f"{work}/marked{n}.safetensors")
+                   "--seed", a.seed, "--key-seed", a.seed, "--keys-out", f"{work}/keys{n}.wmk", "--out", f"{work}/marked{n}.safetensors")
         rows.append(dict(bits=n, ber=r["ber"], test_accuracy=r["test_accuracy"], p_value=r["p_value"],
                          unmarked_accuracy=unmarked["test_accuracy"], train_seconds=r["train_seconds"]))
     base = os.path.join(REPORTS, "deepsigns_hidden_capacity")

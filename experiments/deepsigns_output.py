@@ -149,7 +149,7 @@ def main():
         def embed(base, tag, key_search, seed):
             keys, out = f"{w}/{tag}.wmk", f"{w}/{tag}.safetensors"
             r = signet("embed", "--scheme", "deepsigns-output", *data, "--from", models[base]["path"], "--keys", a.keys,
-                       "--key-search", key_search, "--seed", seed, "--keys-out", keys, "--out", out)
+                       "--key-search", key_search, "--seed", seed, "--key-seed", seed, "--keys-out", keys, "--out", out)
             r["keys_path"], r["out_path"] = keys, out
             return r
 

@@ -8,6 +8,35 @@
 
 namespace signet {
 
+SchemeOption integer_option(std::string name, int64_t def, double min, double max, std::string help) {
+  SchemeOption o;
+  o.name = std::move(name);
+  o.type = SchemeOption::Type::Integer;
+  o.default_value = std::to_string(def);
+  o.help = std::move(help);
+  o.min = min;
+  o.max = max;
+  return o;
+}
+
+SchemeOption real_option(std::string name, double def, double min, double max, std::string help) {
+  SchemeOption o = integer_option(std::move(name), 0, min, max, std::move(help));
+  o.type = SchemeOption::Type::Real;
+  o.default_value = fmt::format("{}", def);
+  return o;
+}
+
+SchemeOption text_option(std::string name, std::string def, std::string help, std::vector<std::string> choices,
+                         bool personal) {
+  SchemeOption o;
+  o.name = std::move(name);
+  o.default_value = std::move(def);
+  o.help = std::move(help);
+  o.choices = std::move(choices);
+  o.personal = personal;
+  return o;
+}
+
 SchemeParams::SchemeParams(std::string scheme, const std::vector<SchemeOption>& options)
     : scheme_(std::move(scheme)), options_(options) {
   for (const SchemeOption& o : options_) values_[o.name] = o.default_value;

@@ -39,6 +39,11 @@ struct SchemeOption {
   bool personal = false;  // the owner's own value (a signature string): an overwriting attacker does not copy it
 };
 
+SchemeOption integer_option(std::string name, int64_t def, double min, double max, std::string help);
+SchemeOption real_option(std::string name, double def, double min, double max, std::string help);
+SchemeOption text_option(std::string name, std::string def, std::string help, std::vector<std::string> choices = {},
+                         bool personal = false);
+
 // The values of one scheme's options, defaults filled in; set() checks type, range and choices.
 class SchemeParams {
  public:
@@ -130,6 +135,16 @@ struct Embedded {
   std::vector<std::string> lines;  // the same for humans
 };
 
+// A scheme's per-step embedding term on synthetic keys, for `signet bench --scheme`: the taps it
+// reads, extra trainable tensors, and the loss added to each step.
+class TrainingTerm {
+ public:
+  virtual ~TrainingTerm() = default;
+  virtual std::vector<std::string> taps() const = 0;
+  virtual NamedTensorList params() const = 0;
+  virtual Tensor loss(const Taps& taps, const Tensor& labels) const = 0;
+};
+
 class Scheme {
  public:
   virtual ~Scheme() = default;
@@ -161,6 +176,10 @@ class Scheme {
   // label ("random keys"; "" when none).
   virtual std::string describe(const SchemeParams& p) const = 0;
   virtual std::string variant_note(const SchemeParams& p) const { return ""; }
+  // The per-step term for benchmarks (keys drawn from rng); null when embedding adds none.
+  virtual std::unique_ptr<TrainingTerm> training_term(Model& model, const Tensor& x, int64_t classes, Rng& rng) const {
+    return nullptr;
+  }
   // The decision level a verifier uses when none is given.
   virtual double default_alpha(const SchemeKeys& keys) const { return info().default_alpha; }
 };

@@ -1,4 +1,5 @@
-// The registry: every scheme Signet knows, in the order `signet schemes` lists them. A new
+// The registry: every scheme Signet knows, in the order `signet schemes` lists them (the first is
+// the default of `signet embed --scheme`). A new
 // scheme adds one line here (an explicit list: self-registering objects in a static library
 // would be dropped by the linker).
 #include <fmt/format.h>

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <limits>
 
+#include "engine/autograd.h"
+#include "engine/ops.h"
 #include "watermark/deepsigns/align.h"
 #include "watermark/deepsigns/hidden.h"
 #include "watermark/deepsigns/output.h"
@@ -78,6 +80,38 @@ std::vector<std::string> layers_of(const SchemeParams& p) {
   return out;
 }
 
+// WM_activity_regularizer on the model's second-to-last layer (s = 1, N = 32), keys drawn once,
+// centres mu trainable: what one embedding step adds.
+class RegularizerTerm final : public TrainingTerm {
+ public:
+  RegularizerTerm(Model& model, const Tensor& x, int64_t classes, Rng& rng) : tap_(penultimate_tap(model.name)) {
+    Taps taps;
+    taps.wanted = {tap_};
+    {
+      NoGradGuard ng;
+      model(x, &taps);
+    }
+    const int64_t M = features(taps.require(tap_)).size(1), N = 32;
+    mu_ = Tensor::empty({classes, M});
+    for (int64_t i = 0; i < mu_.numel(); ++i) mu_.f32()[i] = 0.1f * static_cast<float>(rng.normal());
+    mu_.set_requires_grad(true);
+    A_ = Tensor::empty({M, N});
+    for (int64_t i = 0; i < A_.numel(); ++i) A_.f32()[i] = static_cast<float>(rng.normal());
+    b_ = Tensor::empty({1, N});
+    for (int64_t i = 0; i < N; ++i) b_.f32()[i] = static_cast<float>(rng.below(2));
+  }
+  std::vector<std::string> taps() const override { return {tap_}; }
+  NamedTensorList params() const override { return {{"watermark.mu", mu_}}; }
+  Tensor loss(const Taps& taps, const Tensor& y) const override {
+    return WM_activity_regularizer(features(taps.require(tap_)), y, mu_, {0}, A_, b_, 0.01f, 0.01f, 1.0f);
+  }
+
+ private:
+  static Tensor features(const Tensor& act) { return act.dim() == 2 ? act : flatten(act, 1); }
+  std::string tap_;
+  Tensor mu_, A_, b_;
+};
+
 class DeepSignsHidden final : public Scheme {
  public:
   const SchemeInfo& info() const override {
@@ -102,18 +136,16 @@ class DeepSignsHidden final : public Scheme {
   }
 
   const std::vector<SchemeOption>& options() const override {
-    using T = SchemeOption::Type;
     static const std::vector<SchemeOption> o = {
-        {"layer", T::Text, "", "layer (tap) carrying the mark; a comma-separated list marks several (default: the "
-                               "second-to-last layer)"},
-        {"bits", T::Integer, "32", "signature bits per chosen class (N)", 1, 4096},
-        {"wm_classes", T::Integer, "1", "number of Gaussian classes carrying bits (s)", 1, 1000},
-        {"key_fraction", T::Real, "0.01", "share of the chosen classes' training images used as trigger inputs",
-         1e-6, 1},
-        {"lambda1", T::Real, "0.01", "weight of loss1 (centre isolation)", 0, 1e6},
-        {"lambda2", T::Real, "0.01", "weight of loss2 (signature)", 0, 1e6},
-        {"signature", T::Text, "", "owner string: the signature is its SHA-256 bits (default: random bits)", 0, 0,
-         {}, true},
+        text_option("layer", "", "layer (tap) carrying the mark; a comma-separated list marks several (default: the "
+                                 "second-to-last layer)"),
+        integer_option("bits", 32, 1, 4096, "signature bits per chosen class (N)"),
+        integer_option("wm_classes", 1, 1, 1000, "number of Gaussian classes carrying bits (s)"),
+        real_option("key_fraction", 0.01, 1e-6, 1, "share of the chosen classes' training images used as trigger inputs"),
+        real_option("lambda1", 0.01, 0, 1e6, "weight of loss1 (centre isolation)"),
+        real_option("lambda2", 0.01, 0, 1e6, "weight of loss2 (signature)"),
+        text_option("signature", "", "owner string: the signature is its SHA-256 bits (default: random bits)", {},
+                    /*personal=*/true),
     };
     return o;
   }
@@ -176,7 +208,8 @@ class DeepSignsHidden final : public Scheme {
                            {"matches", ev.matches}, {"p_value", ev.p_value}});
       e.lines.push_back(fmt::format("layer {}: BER {:.4f} ({}/{} bits) on the marked model", k.layer, ev.ber,
                                     ev.matches, ev.total));
-      e.keys.push_back(std::make_shared<HiddenSchemeKeys>(std::move(k)));
+      e.keys.push_back(std::make_shared<HiddenSchemeKeys>(k));
+      e.keys.back()->provenance = k.extra;
     }
     e.report = {{"train_seconds", tr.train_seconds}, {"epochs", tr.epochs_run}};
     if (per_layer.size() == 1) {
@@ -203,6 +236,10 @@ class DeepSignsHidden final : public Scheme {
     auto other = std::static_pointer_cast<HiddenSchemeKeys>(keys->clone());
     other->keys().layer = penultimate_layer(suspect);
     return other;
+  }
+
+  std::unique_ptr<TrainingTerm> training_term(Model& model, const Tensor& x, int64_t classes, Rng& rng) const override {
+    return std::make_unique<RegularizerTerm>(model, x, classes, rng);
   }
 
   bool can_align() const override { return true; }

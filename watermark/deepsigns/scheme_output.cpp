@@ -72,20 +72,17 @@ class DeepSignsOutput final : public Scheme {
   }
 
   const std::vector<SchemeOption>& options() const override {
-    using T = SchemeOption::Type;
     constexpr double kMax = 9.0e15;
     static const std::vector<SchemeOption> o = {
-        {"keys", T::Integer, "20", "key length K", 1, 100000},
-        {"candidates", T::Integer, "0", "candidate keys K' (0: 20 K)", 0, 10000000},
-        {"key_search", T::Text, "density", "density (PCA + eps-ball, the paper) | random (the released code)", 0, 0,
-         {"density", "random"}},
-        {"explained_variance", T::Real, "0.95", "share of the activation variance the density search's PCA keeps",
-         1e-6, 1},
-        {"confidence", T::Real, "0.999", "decision threshold p of Eq. (5)", 0.5, 1 - 1e-12},
-        {"finetune_subset", T::Integer, "0", "training images mixed with the keys (0: all)", 0, kMax},
-        {"key_repeat", T::Integer, "0", "copies of each candidate key per epoch (0: keys are 1/6 of the mixture)", 0,
-         1000000},
-        {"layer", T::Text, "", "the density search's tap (default: the second-to-last layer)"},
+        integer_option("keys", 20, 1, 100000, "key length K"),
+        integer_option("candidates", 0, 0, 10000000, "candidate keys K' (0: 20 K)"),
+        text_option("key_search", "density", "density (PCA + eps-ball, the paper) | random (the released code)",
+                    {"density", "random"}),
+        real_option("explained_variance", 0.95, 1e-6, 1, "share of the activation variance the density search's PCA keeps"),
+        real_option("confidence", 0.999, 0.5, 1 - 1e-12, "decision threshold p of Eq. (5)"),
+        integer_option("finetune_subset", 0, 0, kMax, "training images mixed with the keys (0: all)"),
+        integer_option("key_repeat", 0, 0, 1000000, "copies of each candidate key per epoch (0: keys are 1/6 of the mixture)"),
+        text_option("layer", "", "the density search's tap (default: the second-to-last layer)"),
     };
     return o;
   }
@@ -165,7 +162,8 @@ class DeepSignsOutput final : public Scheme {
                                   100 * rep.candidate_key_accuracy, rep.survivors, rep.candidates));
     e.lines.push_back(fmt::format("marked model: {}/{} mismatches (theta {}), p-value {:.3g}, {}", ev.mismatches,
                                   ev.keys, ev.theta, ev.p_value, ev.detected ? "detected" : "NOT detected"));
-    e.keys.push_back(std::make_shared<OutputSchemeKeys>(std::move(keys)));
+    e.keys.push_back(std::make_shared<OutputSchemeKeys>(keys));
+    e.keys.back()->provenance = keys.extra;
     return e;
   }
 
