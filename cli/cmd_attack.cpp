@@ -6,6 +6,8 @@
 //   quantize   every Linear/Conv2d weight tensor to 2^--bits levels between its min and max
 //   permute    reorders the units of hidden layers (--layers, default all) and the next layer's
 //              inputs: the same function, a scrambled unit order
+//   distill    model extraction: a fresh model (--student) trained on the stolen model's labels
+//              or scores (--answers) for the thief's own inputs, within a query budget
 //   overwrite  the attacker embeds its own mark of a registered scheme (--scheme, with that
 //              scheme's options as flags)
 // Flags are checked before any data is read; a failed attack writes no file.
@@ -40,6 +42,9 @@ struct AttackArgs {
   std::string scheme = all_schemes().front()->info().name, keys_out;
   SchemeFlags flags;
   uint64_t attacker_seed = 2;
+  // distill
+  std::string student, answers = "labels", thief_dataset;
+  int64_t queries = 0;
   // Runs after the model file is written (the attacker's keys file), so that a failed attack
   // leaves no file behind.
   std::function<void(nlohmann::json&)> after_save;
@@ -117,7 +122,7 @@ nlohmann::json train_params(const TrainConfig& c) {
 }  // namespace
 
 void register_attack(CLI::App& app) {
-  auto* attack = app.add_subcommand("attack", "Removal attacks on a model: finetune, prune, quantize, permute, overwrite");
+  auto* attack = app.add_subcommand("attack", "Removal attacks on a model: finetune, prune, quantize, permute, distill, overwrite");
   attack->require_subcommand(1);
   auto make_args = [](const std::string& name) {
     auto a = std::make_shared<AttackArgs>();
@@ -193,6 +198,56 @@ void register_attack(CLI::App& app) {
         const PermuteReport rep = permute_units(m, split_list(a->layers), a->perm_seed);
         j["permuted"] = rep.taps;
         j["summary"] = fmt::format("permuted the units of {}", fmt::join(rep.taps, ", "));
+      });
+    });
+  }
+  {  // distill
+    auto a = make_args("distill");
+    a->cfg.epochs = 10;
+    a->cfg.lr = 0.05f;
+    auto* c = add_attack(attack, "distill",
+                         "Model extraction: train a fresh model on the stolen model's answers to the thief's inputs", a,
+                         true);
+    c->add_option("--student", a->student, "the thief's architecture (default: the stolen model's)");
+    c->add_option("--answers", a->answers, "what the stolen service answers: labels | scores")->capture_default_str();
+    c->add_option("--queries", a->queries, "inputs the thief may query (0: all of its data)")->capture_default_str();
+    c->add_option("--thief-dataset", a->thief_dataset,
+                  "the thief's own inputs: this data set's training split (default: --dataset's; its labels are "
+                  "not used)");
+    c->add_option("--epochs", a->cfg.epochs, "training epochs of the student (constant learning rate)")
+        ->capture_default_str();
+    c->add_option("--seed", a->cfg.seed, "seed of the student's initialisation, the queried inputs and the order")
+        ->capture_default_str();
+    c->callback([a] {
+      SIGNET_CHECK(a->answers == "labels" || a->answers == "scores", "--answers must be labels or scores, got '{}'",
+                   a->answers);
+      SIGNET_CHECK(a->queries >= 0, "--queries must be >= 0 (0: all of the thief's data), got {}", a->queries);
+      SIGNET_CHECK(a->cfg.epochs >= 1, "--epochs must be at least 1, got {}", a->cfg.epochs);
+      if (!a->student.empty()) require_model_name(a->student);
+      run_attack(*a, true, [a](Model& m, const Dataset* train, const Normalization& norm, nlohmann::json& j) {
+        const Dataset thief = a->thief_dataset.empty() ? *train : load_split(a->thief_dataset, "train", a->data_dir);
+        const Shape in(thief.images.shape().begin() + 1, thief.images.shape().end());
+        SIGNET_CHECK(in == m.config.input_shape, "--thief-dataset {} has inputs {}, the stolen model takes {}",
+                     a->thief_dataset, shape_str(in), shape_str(m.config.input_shape));
+        const std::string arch = a->student.empty() ? m.name : a->student;
+        Rng init(a->cfg.seed);
+        Model student = build_model(arch, m.config, init);
+        LocalModelOracle teacher(std::move(m), norm, "stolen model");
+        DistillConfig dc;
+        dc.answers = a->answers;
+        dc.queries = a->queries;
+        dc.train = a->cfg;
+        const DistillReport rep = distill_attack(teacher, student, thief, norm, dc);
+        m = std::move(student);
+        j["params"] = {{"student", arch}, {"answers", a->answers}, {"queries_limit", a->queries},
+                       {"thief_dataset", a->thief_dataset.empty() ? a->dataset : a->thief_dataset},
+                       {"train", train_params(a->cfg)}};
+        j["queries"] = rep.queries;
+        j["agreement"] = rep.agreement;
+        j["epoch_loss"] = rep.train.epoch_loss;
+        j["summary"] = fmt::format("a fresh {} trained on {} {} answers: it agrees with the stolen model on {:.1f}% "
+                                   "of them",
+                                   arch, rep.queries, a->answers, 100 * rep.agreement);
       });
     });
   }

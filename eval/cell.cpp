@@ -163,6 +163,18 @@ void run_cell(const Cell& c, const MarkedModel& mk, RunContext& ctx, CumulativeS
       note = fmt::format("permuted {}", fmt::join(rep.taps, ", "));
     } else if (name == "overwrite") {
       attacker_keys = overwrite(c, owned, norm, train_set(), ctx.data.test);
+    } else if (name == "distill") {
+      // The thief queries the marked model as a service and trains its own model on the answers.
+      LocalModelOracle teacher(std::move(owned), norm, "stolen model");
+      Rng init(c.seed + 2000);
+      owned = build_model(a.student.empty() ? c.model->name : a.student, mk.model.config, init);
+      DistillConfig dc;
+      dc.answers = a.answers;
+      dc.queries = a.samples;
+      dc.train = attack_train(a.lr, static_cast<int64_t>(c.strength), c.seed + 2000);
+      const DistillReport rep = distill_attack(teacher, owned, train, norm, dc);
+      note = fmt::format("{} {} queries, student {} agrees on {:.1f}%", rep.queries, a.answers, owned.name,
+                         100 * rep.agreement);
     }
   }
 

@@ -16,6 +16,9 @@
 //              string; size attacker_bits / attacker_keys, else the owner's; key seed and data
 //              order seed + 1000), s epochs at `lr` (or the scheme's epoch limit); an extra row
 //              (extraction "attacker") reads the attacker's mark
+//   distill    the thief trains a fresh model (`student`, default the same architecture,
+//              initialised from seed + 2000) for s epochs at `lr` on the marked model's answers
+//              (`answers`: labels or scores) to `samples` of the training inputs (0: all)
 //   unmarked   the suspect is an unmarked model (integrity); the keys are those the scheme reads
 //              a suspect of that architecture with (Scheme::for_suspect: deepsigns-hidden reads
 //              the suspect's own second-to-last layer when it is another architecture)

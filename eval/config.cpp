@@ -18,8 +18,9 @@ namespace {
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr int64_t kMaxI = std::numeric_limits<int64_t>::max();
 
-const std::vector<std::string> kAttacks = {"none",     "finetune",  "prune",       "quantize",       "permute",
-                                           "overwrite", "unmarked", "input-noise", "score-rounding", "score-perturbation"};
+const std::vector<std::string> kAttacks = {"none",      "finetune", "prune",       "quantize",       "permute",
+                                           "overwrite", "distill",  "unmarked",    "input-noise",    "score-rounding",
+                                           "score-perturbation"};
 
 std::vector<uint64_t> seeds_of(TomlTable& t, const std::string& key, const std::vector<uint64_t>& def) {
   std::vector<int64_t> d(def.begin(), def.end());
@@ -93,7 +94,8 @@ AttackSpec parse_attack(TomlTable t) {
     a.strengths = t.numbers("strengths", {}, lo, hi);
     if (a.strengths.empty()) t.fail("strengths", "is required for attack '" + n + "' (e.g. strengths = [1, 2])");
     for (double s : a.strengths)
-      if ((n == "quantize" || n == "score-rounding" || n == "finetune" || n == "overwrite") && s != std::floor(s))
+      if ((n == "quantize" || n == "score-rounding" || n == "finetune" || n == "overwrite" || n == "distill") &&
+          s != std::floor(s))
         t.fail("strengths", fmt::format("{} strengths are whole numbers, got {}", n, s));
   }
   a.models = t.strings("models", {});
@@ -103,6 +105,19 @@ AttackSpec parse_attack(TomlTable t) {
   if (n == "finetune" || n == "prune" || n == "overwrite") {
     a.lr = t.number("lr", 0.005, 1e-9, 10);
     a.samples = t.integer("samples", 0, 0, kMaxI);
+  }
+  if (n == "distill") {
+    a.lr = t.number("lr", 0.05, 1e-9, 10);
+    a.samples = t.integer("samples", 0, 0, kMaxI);  // the query budget (0: the whole training split)
+    a.answers = t.str("answers", "labels", {"labels", "scores"});
+    a.student = t.str("student", "");
+    if (!a.student.empty()) {
+      try {
+        require_model_name(a.student);
+      } catch (const Error& e) {
+        t.fail("student", e.what());
+      }
+    }
   }
   if (n == "finetune") a.cumulative = t.boolean("cumulative", true);
   if (n == "prune") a.finetune_epochs = t.integer("finetune_epochs", 1, 0, 100000);
@@ -156,7 +171,9 @@ FigureSpec parse_figure(TomlTable t) {
 }  // namespace
 
 const std::vector<std::string>& attack_names() { return kAttacks; }
-bool attack_trains(const std::string& a) { return a == "finetune" || a == "prune" || a == "overwrite"; }
+bool attack_trains(const std::string& a) {
+  return a == "finetune" || a == "prune" || a == "overwrite" || a == "distill";
+}
 bool oracle_attack(const std::string& a) {
   return a == "input-noise" || a == "score-rounding" || a == "score-perturbation";
 }

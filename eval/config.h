@@ -35,8 +35,8 @@
 // so no two key sets of a grid coincide and the grid is reproducible (watermark/verify/key_rng.h).
 //
 //   [[attacks]]              # grid kind: one or more
-//   attack = "none" | "finetune" | "prune" | "quantize" | "permute" | "overwrite" | "unmarked" |
-//            "input-noise" | "score-rounding" | "score-perturbation"
+//   attack = "none" | "finetune" | "prune" | "quantize" | "permute" | "overwrite" | "distill" |
+//            "unmarked" | "input-noise" | "score-rounding" | "score-perturbation"
 //   strengths = [...]        # finetune: epochs; prune: fraction; quantize: bits; overwrite: the
 //                            # attacker's epochs; input-noise / score-perturbation: sigma;
 //                            # score-rounding: decimals; none / permute / unmarked: unused ([0])
@@ -51,6 +51,10 @@
 //   attacker_bits / attacker_keys = 0    # overwrite: the attacker's size option [0 = the owner's];
 //                            # attacker seed = seed + 1000 (its keys and data order)
 //   same_seeds = [2, 3]  other_seeds = [2, 3]  other_models = [...]   # unmarked: suspects
+//   answers = "labels"|"scores"  student = ""  lr = 0.05  samples = 0   # distill: strengths are
+//                            # the student's epochs; samples the query budget (the training split's
+//                            # inputs, seeded subset; 0 = all); student the thief's architecture
+//                            # ("" = the marked model's), initialised from seed + 2000
 //
 //   [figure]     x = "strength"  y = "value"  y2 = "test_accuracy"  series = ["extraction"]
 //                rows = "scheme"  cols = "model"  where = { metric = "ber" }  threshold = true
@@ -98,6 +102,7 @@ struct AttackSpec {
   double lr = 0.005;
   int64_t samples = 0, finetune_epochs = 1;
   int64_t attacker_size = 0;  // overwrite: the attacker's size option (bits, keys); 0: the owner's
+  std::string answers = "labels", student;  // distill: what the service answers; the thief's model
   bool cumulative = true;
   std::vector<uint64_t> same_seeds, other_seeds;
 };

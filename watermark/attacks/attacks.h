@@ -19,6 +19,7 @@
 #include "models/trainer.h"
 #include "watermark/deepsigns/hidden.h"
 #include "watermark/deepsigns/output.h"
+#include "watermark/verify/oracle.h"
 
 namespace signet {
 
@@ -91,5 +92,25 @@ HiddenKeys overwrite_attack(Model& model, const Dataset& train, const Normalizat
 // with embed_output (density key search) on the stolen model. Returns its keys.
 OutputKeys overwrite_output_attack(Model& model, const Dataset& train, const Normalization& norm,
                                    const OutputConfig& attacker, const TrainConfig& cfg, Rng& key_rng);
+
+// --- Distillation (model extraction): the thief owns inputs (thief_data's images; its labels
+// are not used) and can query the stolen model, as a service, for up to cfg.queries of them
+// (0: all; a seeded random subset otherwise). It trains `student` (a fresh model of its choice)
+// on the answers: labels (cross-entropy on the teacher's labels) or scores (soft-target
+// cross-entropy on the teacher's class probabilities), plain SGD with cfg.train's optimizer,
+// learning rate, batch size and epochs at a constant rate; cfg.train.seed picks the queried
+// inputs and the batch order. norm: the student's input normalisation.
+struct DistillConfig {
+  std::string answers = "labels";  // labels | scores
+  int64_t queries = 0;
+  TrainConfig train;
+};
+struct DistillReport {
+  int64_t queries = 0;    // inputs the stolen model answered
+  double agreement = 0;   // share of the queried inputs where the student answers as the teacher
+  TrainResult train;
+};
+DistillReport distill_attack(Oracle& teacher, Model& student, const Dataset& thief_data, const Normalization& norm,
+                             const DistillConfig& cfg);
 
 }  // namespace signet
