@@ -77,6 +77,7 @@ TEST(CliAttack, EveryAttackWritesAModelFile) {
       {"overwrite-output",
        "overwrite" + in + f.data + " --scheme deepsigns-output --keys 4 --candidates 20 --key-search random --epochs 30 --lr 0.05",
        "attacker_mismatches"},
+      {"distill", "distill" + in + f.data + " --epochs 1 --queries 100 --answers scores", "agreement"},
   };
   for (const Case& c : cases) {
     const std::string out = f.file(c.name + ".safetensors");
@@ -116,8 +117,11 @@ TEST(CliAttack, BadFlagsAreRefusedWithoutWritingAFile) {
   expect_refused("attack quantize --weights " + f.file("missing.safetensors") + " --bits 4 --out " + out, out,
                  "missing.safetensors");
   expect_refused("attack quantize" + in + "--bits 4 --out " + f.trained, f.file("never"), "--out must differ");
+  expect_refused("attack distill" + in + f.data + " --answers logits --out " + out, out, "--answers");
+  expect_refused("attack distill" + in + f.data + " --student nonet --out " + out, out, "nonet");
+  expect_refused("attack distill" + in + f.data + " --queries -5 --out " + out, out, "--queries");
   // Unknown attack names and missing required flags are command-line errors (CLI11's status).
-  for (const std::string& args : {"attack distill" + in + "--out " + out, "attack prune" + in + "--out " + out}) {
+  for (const std::string& args : {"attack melt" + in + "--out " + out, "attack prune" + in + "--out " + out}) {
     const CliRun r = run(args);
     EXPECT_GT(r.status, 0) << args;
     EXPECT_LT(r.status, 128) << args;
