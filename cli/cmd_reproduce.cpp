@@ -25,6 +25,7 @@ const std::vector<std::pair<std::vector<std::string>, Experiment>>& experiments(
       {{"fig8", "figure8", "figure-8", "capacity"}, {"fig8_capacity.toml", "Figure 8: capacity"}},
       {{"fig9", "figure9", "figure-9", "overhead"}, {"fig9_overhead.toml", "Figure 9: embedding overhead"}},
       {{"permutation", "permute"}, {"permutation.toml", "feature permutation, plain vs aligned extraction"}},
+      {{"distill", "distillation", "extraction"}, {"distill.toml", "distillation (model extraction) from labels and scores"}},
   };
   return e;
 }

@@ -88,12 +88,17 @@ std::vector<Cell> expand_grid(const Config& c) {
   return cells;
 }
 
-std::string attack_name(const Cell& cell) { return cell.attack ? cell.attack->attack : "none"; }
+std::string attack_name(const Cell& cell) {
+  if (!cell.attack) return "none";
+  // Distillation from labels and from scores are different threats: two names in the results.
+  if (cell.attack->attack == "distill") return "distill-" + cell.attack->answers;
+  return cell.attack->attack;
+}
 
 std::string describe_cell(const Cell& cell) {
   std::string s = fmt::format("{} | {} | seed {}", cell.model->name, cell.wm.label, cell.seed);
   if (!cell.attack) return s + " | overhead";
-  const std::string& a = cell.attack->attack;
+  const std::string a = attack_name(cell);
   if (a == "unmarked") return s + fmt::format(" | unmarked suspect {}-s{}", cell.suspect->name, cell.suspect_seed);
   if (a == "none" || a == "permute") return s + " | " + a;
   return s + fmt::format(" | {} {}", a, cell.strength);

@@ -39,7 +39,8 @@ std::vector<Variant> variants_of(const SchemeSpec& s);
 std::vector<Cell> expand_grid(const Config& c);
 // One line for --dry-run and the progress bar: "mnist-mlp | hidden N=32 | seed 1 | prune 0.5".
 std::string describe_cell(const Cell& cell);
-// The attack column of a cell ("overhead" cells: "none").
+// The attack column of a cell ("overhead" cells: "none"; distill: "distill-labels" /
+// "distill-scores").
 std::string attack_name(const Cell& cell);
 // The mark's layer (the scheme's: its option, else the model's second-to-last tap).
 std::string mark_layer(const Variant& v, const std::string& model);
