@@ -21,7 +21,10 @@ class UchidaSchemeKeys final : public SchemeKeys {
   Normalization norm() const override { return k_.norm; }
   ModelConfig suspect_config() const override { return k_.config; }
   nlohmann::json describe() const override {
-    return {{"layer", k_.layer}, {"bits", k_.bits()}, {"carrier_length", k_.X.size(1)}, {"lambda", k_.lambda}};
+    return {{"layer", k_.layer},
+            {"bits", k_.bits()},
+            {"carrier_length", k_.X.size(1)},
+            {"lambda", std::stod(fmt::format("{}", k_.lambda))}};  // as written in the keys file
   }
   std::string summary() const override { return fmt::format("layer {}, {} bits", k_.layer, k_.bits()); }
   NamedTensors to_file() const override { return uchida_keys_tensors(k_); }
