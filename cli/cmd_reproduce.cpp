@@ -25,6 +25,10 @@ const std::vector<std::pair<std::vector<std::string>, Experiment>>& experiments(
       {{"fig8", "figure8", "figure-8", "capacity"}, {"fig8_capacity.toml", "Figure 8: capacity"}},
       {{"fig9", "figure9", "figure-9", "overhead"}, {"fig9_overhead.toml", "Figure 9: embedding overhead"}},
       {{"permutation", "permute"}, {"permutation.toml", "feature permutation, plain vs aligned extraction"}},
+      {{"whitebox", "white-box"},
+       {"whitebox_robustness.toml", "weight and input-gradient marks: integrity, fine-tuning, pruning"}},
+      {{"whitebox-overwrite", "white-box-overwrite"},
+       {"whitebox_overwrite.toml", "weight and input-gradient marks: overwriting"}},
   };
   return e;
 }
