@@ -6,12 +6,15 @@
 
 #include "engine/error.h"
 #include "watermark/deepsigns/schemes.h"
+#include "watermark/gradsigns/schemes.h"
 #include "watermark/scheme.h"
+#include "watermark/uchida/schemes.h"
 
 namespace signet {
 
 const std::vector<const Scheme*>& all_schemes() {
-  static const std::vector<const Scheme*> s = {&deepsigns_hidden_scheme(), &deepsigns_output_scheme()};
+  static const std::vector<const Scheme*> s = {&deepsigns_hidden_scheme(), &deepsigns_output_scheme(), &uchida_scheme(),
+                                                &gradsigns_scheme()};
   return s;
 }
 

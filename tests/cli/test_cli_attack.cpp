@@ -111,7 +111,7 @@ TEST(CliAttack, BadFlagsAreRefusedWithoutWritingAFile) {
   expect_refused("attack quantize" + in + "--bits 0 --out " + out, out, "--bits");
   expect_refused("attack quantize" + in + "--bits 17 --out " + out, out, "--bits");
   expect_refused("attack permute" + in + "--layers relu9 --out " + out, out, "relu9");
-  expect_refused("attack overwrite" + in + f.data + " --scheme uchida --out " + out, out, "--scheme 'uchida'");
+  expect_refused("attack overwrite" + in + f.data + " --scheme no-such-scheme --out " + out, out, "--scheme 'no-such-scheme'");
   expect_refused("attack finetune" + in + f.data + " --lr -1 --out " + out, out, "--lr");
   expect_refused("attack overwrite" + in + f.data + " --lambda1 -0.5 --out " + out, out, "--lambda1");
   expect_refused("attack quantize --weights " + f.file("missing.safetensors") + " --bits 4 --out " + out, out,

@@ -95,7 +95,7 @@ TEST(CliErrors, NanLossNamesTheFlag) {
 
 TEST(CliErrors, EmbedAndExtractBadInput) {
   TempDir d;
-  expect_error(run("embed --scheme uchida --out " + d.file("m.safetensors") + " --keys-out " + d.file("k.wmk")), "uchida");
+  expect_error(run("embed --scheme no-such-scheme --out " + d.file("m.safetensors") + " --keys-out " + d.file("k.wmk")), "no-such-scheme");
   expect_error(run("embed --out " + d.file("m.safetensors")), "--keys-out");
   expect_error(run("embed --model nonet --out " + d.file("m.safetensors") + " --keys-out " + d.file("k.wmk")), "nonet");
   expect_error(run("embed --bits 0 --epochs 1 --out " + d.file("m.safetensors") + " --keys-out " + d.file("k.wmk")), "--bits");
