@@ -217,7 +217,7 @@ void run_cell(const Cell& c, const MarkedModel& mk, RunContext& ctx, CumulativeS
         fill(r, scheme.extract_aligned(*suspect, *keys, &marked));
         r.threshold = r.p_value = kNaN;
         r.detected = -1;
-        r.note = (r.note.empty() ? "" : r.note + "; ") + "aligned: BER only, no ownership decision";
+        r.note = (row.note.empty() ? "" : row.note + "; ") + "aligned: BER only, no ownership decision";
       } else {
         fill(r, scheme.extract(*suspect, norm, *keys, alpha));
       }
