@@ -1,6 +1,7 @@
 #include "serve/model_server.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <chrono>
@@ -68,6 +69,7 @@ struct ModelServer::Impl {
   ClientGate gate;
   httplib::Server http;
   int port = -1;
+  int listen_fd = -1;
   std::atomic<bool> stop_requested{false};
   std::mutex log_mu;
 
@@ -159,6 +161,12 @@ struct ModelServer::Impl {
     http.set_keep_alive_timeout(opt.keep_alive_s);
     http.set_keep_alive_max_count(100000);
     http.set_tcp_nodelay(true);
+    // httplib listens with a backlog of 5: the socket is kept so bind() can raise it (below).
+    http.set_socket_options([this](int sock) {
+      const int yes = 1;
+      setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+      listen_fd = sock;
+    });
     http.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
       trace = RequestTrace{};
       return httplib::Server::HandlerResponse::Unhandled;
@@ -222,6 +230,9 @@ int ModelServer::bind() {
   }
   SIGNET_CHECK(m.port > 0, "cannot listen on {}:{} (address in use, or not an address of this machine)", m.opt.bind,
                m.opt.port);
+  // A burst of clients connecting at once would overflow a backlog of 5: their handshakes stall
+  // for seconds, or fail. listen() again on a listening socket only changes the backlog.
+  if (m.listen_fd >= 0) ::listen(m.listen_fd, SOMAXCONN);
   return m.port;
 }
 

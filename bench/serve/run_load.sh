@@ -28,6 +28,7 @@ SERVER=$!
 for _ in $(seq 200); do [ -s "$TMP/port" ] && break; sleep 0.05; done
 [ -s "$TMP/port" ] || { cat "$TMP/serve.log" >&2; exit 1; }
 PORT=$(cat "$TMP/port")
+echo "load average before: $(cut -d" " -f1-3 /proc/loadavg)"
 echo "model $MODEL, server pid $SERVER on port $PORT; $(nproc) cores; $(date -u +%Y-%m-%dT%H:%MZ); commit $(git rev-parse --short HEAD)"
 OMP_NUM_THREADS=1 "$LOAD" --endpoint "http://127.0.0.1:$PORT" --weights "$MODEL" --seconds "${SECONDS_PER_RUN:-5}" \
   --server-pid "$SERVER"
@@ -35,3 +36,4 @@ kill -TERM "$SERVER"
 wait "$SERVER"
 SERVER=""
 tail -1 "$TMP/serve.log"
+echo "load average after: $(cut -d" " -f1-3 /proc/loadavg)"

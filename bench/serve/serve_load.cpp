@@ -6,7 +6,7 @@
 // and the server's resident memory (VmRSS of --server-pid) is sampled around each run.
 //
 //   signet_serve_load --endpoint http://127.0.0.1:PORT --weights M.safetensors [--seconds 5]
-//                     [--server-pid PID]
+//                     [--server-pid PID] [--batches 1,64] [--clients 1,8,64]
 #include <httplib.h>
 
 #include <algorithm>
@@ -79,6 +79,7 @@ Run over_http(const std::string& endpoint, const Tensor& pool, const std::vector
     threads.emplace_back([&, c] {
       httplib::Client cli(endpoint);
       cli.set_keep_alive(true);
+      cli.set_tcp_nodelay(true);  // headers and body go in two writes: Nagle would hold the body ~40 ms
       cli.set_connection_timeout(10);
       cli.set_read_timeout(30);
       Rng rng(static_cast<uint64_t>(c) + 1);
@@ -91,7 +92,11 @@ Run over_http(const std::string& endpoint, const Tensor& pool, const std::vector
         auto res = cli.Post("/v1/predict", body, json ? serve::kJsonType : serve::kBinaryType);
         lat[static_cast<size_t>(c)].push_back(std::chrono::duration<double, std::milli>(Clock::now() - s).count());
         if (!res || res->status != 200) {
-          ++failed;
+          if (failed++ == 0)
+            std::fprintf(stderr, "first failure (batch %lld, %lld clients): %s\n", static_cast<long long>(batch),
+                         static_cast<long long>(clients),
+                         res ? fmt::format("HTTP {} {}", res->status, res->body).c_str()
+                             : httplib::to_string(res.error()).c_str());
           continue;
         }
         try {
@@ -135,12 +140,24 @@ int main(int argc, char** argv) {
   std::string endpoint, weights;
   double seconds = 5;
   int server_pid = 0;
+  std::vector<int64_t> batches = {1, 64}, client_counts = {1, 8, 64};
+  auto list = [](const std::string& v) {
+    std::vector<int64_t> out;
+    for (size_t at = 0; at < v.size();) {
+      const size_t comma = std::min(v.find(',', at), v.size());
+      out.push_back(std::stoll(v.substr(at, comma - at)));
+      at = comma + 1;
+    }
+    return out;
+  };
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
     if (k == "--endpoint") endpoint = v;
     else if (k == "--weights") weights = v;
     else if (k == "--seconds") seconds = std::stod(v);
     else if (k == "--server-pid") server_pid = std::stoi(v);
+    else if (k == "--batches") batches = list(v);
+    else if (k == "--clients") client_counts = list(v);
     else {
       std::fprintf(stderr, "unknown flag %s\n", k.c_str());
       return 2;
@@ -163,12 +180,26 @@ int main(int argc, char** argv) {
     std::printf("| mode       | batch | clients | requests |  req/s    | inputs/s  | p50 ms   | p99 ms   | failed | wrong | server RSS MiB |\n");
     std::printf("|------------|-------|---------|----------|-----------|-----------|----------|----------|--------|-------|----------------|\n");
     const long rss_start = rss_kb(server_pid);
-    for (int64_t batch : {1, 64}) {
+    for (int64_t batch : batches) {
+      if (batch < 1 || batch > 256) throw Error("--batches: 1 to 256 inputs per request");
       print(in_process(oracle, pool, batch, seconds));
-      for (int64_t clients : {1, 8, 64}) print(over_http(endpoint, pool, expected, batch, clients, seconds, server_pid));
+      for (int64_t clients : client_counts) print(over_http(endpoint, pool, expected, batch, clients, seconds, server_pid));
     }
-    if (server_pid > 0)
-      std::printf("\nserver RSS: %ld MiB at the start, %ld MiB at the end\n", rss_start / 1024, rss_kb(server_pid) / 1024);
+    if (server_pid > 0) {
+      // Memory must reach a plateau, not grow with the requests served: six more of the
+      // heaviest run (batch 64, 64 clients), the server's RSS after each.
+      std::printf("\nserver RSS: %ld MiB at the start, %ld MiB after the table", rss_start / 1024,
+                  rss_kb(server_pid) / 1024);
+      int64_t more = 0;
+      for (int i = 0; i < 6; ++i) {
+        const Run r = over_http(endpoint, pool, expected, 64, 64, seconds, server_pid);
+        more += r.requests;
+        std::printf(", %ld MiB (%lld requests, %lld failed, %lld wrong)", r.rss_after_kb / 1024,
+                    static_cast<long long>(r.requests), static_cast<long long>(r.failed),
+                    static_cast<long long>(r.wrong));
+      }
+      std::printf(" after 6 more runs of batch 64 x 64 clients\n");
+    }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "signet_serve_load: %s\n", e.what());
     return 1;
