@@ -33,13 +33,22 @@ int64_t InferenceBatcher::model_calls() const {
   return model_calls_;
 }
 
-PredictAnswer InferenceBatcher::predict(const Tensor& inputs, bool want_scores) {
+void InferenceBatcher::arriving(int delta) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    arriving_ += delta;
+  }
+  cv_.notify_all();
+}
+
+PredictAnswer InferenceBatcher::predict(const Tensor& inputs, bool want_scores, bool announced) {
   auto job = std::make_unique<Job>();
   job->inputs = inputs;
   job->want_scores = want_scores;
   std::future<PredictAnswer> answer = job->done.get_future();
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (announced) --arriving_;
     if (stopping_) throw Busy("the server is shutting down");
     if (pending_inputs_ > 0 && pending_inputs_ + inputs.size(0) > max_pending_)
       throw Busy(fmt::format("{} inputs already wait for the model; try again shortly", pending_inputs_));
@@ -57,9 +66,9 @@ void InferenceBatcher::run() {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) return;  // stopping, and nothing left to answer
-      // Give other clients a moment to join this call, unless it is full already.
+      // Give clients whose requests are being read a moment to join this call, unless it is full.
       const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(wait_us_);
-      cv_.wait_until(lock, until, [&] { return stopping_ || pending_inputs_ >= batch_size_; });
+      cv_.wait_until(lock, until, [&] { return stopping_ || arriving_ <= 0 || pending_inputs_ >= batch_size_; });
       int64_t taken = 0;
       while (!queue_.empty()) {
         const int64_t n = queue_.front()->inputs.size(0);

@@ -3,6 +3,10 @@
 // cheaper than many small ones): it waits up to `wait_us` for a call to fill, runs at most one
 // labels call and one scores call per round, and hands each request its rows.
 //
+// The wait is only worth it when another request is on its way: callers announce a request
+// with arriving() as soon as they start reading it, and predict(..., announced = true) takes the
+// announcement back. With nothing announced a call runs at once (a lone client pays no wait).
+//
 // predict() blocks until the request is answered. When more than max_pending inputs already
 // wait, it throws Busy at once (the server answers 503 with Retry-After). stop() answers what
 // is queued, then ends the worker; predict() after stop() throws Busy.
@@ -31,7 +35,9 @@ class InferenceBatcher {
   InferenceBatcher(const InferenceBatcher&) = delete;
   InferenceBatcher& operator=(const InferenceBatcher&) = delete;
 
-  PredictAnswer predict(const Tensor& inputs, bool want_scores);
+  PredictAnswer predict(const Tensor& inputs, bool want_scores, bool announced = false);
+  // A request is being read (+1), or was given up before predict() (-1).
+  void arriving(int delta);
   void stop();
   int64_t model_calls() const;  // oracle calls made so far (fewer than requests when batching works)
 
@@ -50,6 +56,7 @@ class InferenceBatcher {
   std::condition_variable cv_;
   std::deque<std::unique_ptr<Job>> queue_;
   int64_t pending_inputs_ = 0;
+  int64_t arriving_ = 0;
   int64_t model_calls_ = 0;
   bool stopping_ = false;
   std::thread worker_;

@@ -92,7 +92,18 @@ struct ModelServer::Impl {
     return false;
   }
 
+  // Tells the batcher a request is on its way until it is queued or given up.
+  struct Arrival {
+    InferenceBatcher& batcher;
+    bool pending = true;
+    explicit Arrival(InferenceBatcher& b) : batcher(b) { batcher.arriving(+1); }
+    ~Arrival() {
+      if (pending) batcher.arriving(-1);
+    }
+  };
+
   void predict(const httplib::Request& req, httplib::Response& res) {
+    Arrival arrival(batcher);
     if (!authorized(req, res)) return;
     const std::string type = media_type(req.get_header_value("Content-Type"));
     const bool binary = type == kBinaryType || type == "application/x-safetensors";
@@ -124,7 +135,8 @@ struct ModelServer::Impl {
         throw RequestError(429, fmt::format("rate limited: at most {} inputs per second per client", opt.rate_limit));
       }
       if (adm.remaining >= 0) res.set_header("X-Queries-Remaining", std::to_string(adm.remaining));
-      const PredictAnswer a = batcher.predict(r.inputs, r.want_scores);
+      arrival.pending = false;  // predict() takes the announcement back, whatever it throws
+      const PredictAnswer a = batcher.predict(r.inputs, r.want_scores, true);
       if (binary) {
         res.set_content(encode_binary_answer(a), kBinaryType);
       } else {

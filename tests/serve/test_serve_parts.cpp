@@ -144,12 +144,13 @@ TEST(ServeBatcher, ConcurrentRequestsShareModelCallsAndGetTheirOwnRows) {
   const Tensor expected = oracle->labels(x).clone();
   const Tensor expected_scores = oracle->scores(x).clone();
   serve::InferenceBatcher batcher(oracle, 64, 50000, 4096);  // wait up to 50 ms for a call to fill
+  batcher.arriving(16);  // as the server announces requests it is reading
   std::vector<std::thread> clients;
   std::atomic<int> wrong{0};
   for (int c = 0; c < 16; ++c)
     clients.emplace_back([&, c] {
       const Tensor mine = x.narrow_view(0, 2 * c, 2).contiguous();
-      const serve::PredictAnswer a = batcher.predict(mine, c % 2 == 1);
+      const serve::PredictAnswer a = batcher.predict(mine, c % 2 == 1, true);
       for (int i = 0; i < 2; ++i) {
         if (a.labels.i64()[i] != expected.i64()[2 * c + i]) ++wrong;
         // Batches of another size may round differently in the last bits.
@@ -159,7 +160,7 @@ TEST(ServeBatcher, ConcurrentRequestsShareModelCallsAndGetTheirOwnRows) {
     });
   for (auto& t : clients) t.join();
   EXPECT_EQ(wrong.load(), 0);
-  EXPECT_LT(batcher.model_calls(), 16);  // 16 requests were gathered into fewer calls
+  EXPECT_LE(batcher.model_calls(), 4);  // 16 requests gathered into a labels and a scores call (or a few more)
 }
 
 TEST(ServeBatcher, OverloadAndStopAnswerBusy) {
