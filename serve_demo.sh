@@ -21,23 +21,27 @@ cleanup() {
 trap cleanup EXIT
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$TMP/api.key"
 
-# Starts `signet serve` on a port the OS picks; prints the port.
+# Starts `signet serve` NAME WEIGHTS on a port the OS picks; sets PORT.
 serve() {
   local name=$1 weights=$2
   ./build/signet serve --weights "$weights" --port 0 --port-file "$TMP/$name.port" --api-key-file "$TMP/api.key" \
-    2>"$TMP/$name.log" &
+    >/dev/null 2>"$TMP/$name.log" &
   PIDS+=($!)
   for _ in $(seq 200); do [ -s "$TMP/$name.port" ] && break; sleep 0.05; done
   [ -s "$TMP/$name.port" ] || { cat "$TMP/$name.log" >&2; exit 1; }
-  cat "$TMP/$name.port"
+  PORT=$(cat "$TMP/$name.port")
 }
 
 echo
 echo "== 1/3 Serving the marked model (labels only, bearer token) and the unmarked one =="
-MARKED=$(serve marked out/marked-output.safetensors)
-UNMARKED=$(serve unmarked out/unmarked.safetensors)
+serve marked out/marked-output.safetensors
+MARKED=$PORT
+serve unmarked out/unmarked.safetensors
+UNMARKED=$PORT
 echo "   marked:   http://127.0.0.1:$MARKED    unmarked: http://127.0.0.1:$UNMARKED"
-curl -fsS -H "Authorization: Bearer $(cat "$TMP/api.key")" "http://127.0.0.1:$MARKED/v1/model" 2>/dev/null && echo || true
+if command -v curl >/dev/null; then
+  curl -fsS -H "Authorization: Bearer $(cat "$TMP/api.key")" "http://127.0.0.1:$MARKED/v1/model" && echo
+fi
 
 echo
 echo "== 2/3 Verifying the marked model through its API alone =="
