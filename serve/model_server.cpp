@@ -160,6 +160,8 @@ struct ModelServer::Impl {
               {"ms", std::chrono::duration<double, std::milli>(Clock::now() - trace.start).count()}};
     if (!trace.error.empty()) j["error"] = trace.error;
     const std::string line = j.dump() + "\n";
+    // Requests httplib rejects itself never reach the pre-routing handler: start them clean.
+    trace = RequestTrace{};
     std::lock_guard<std::mutex> lock(log_mu);
     std::fwrite(line.data(), 1, line.size(), stderr);
   }
