@@ -145,6 +145,20 @@ TEST(CliServe, RemoteVerificationEqualsLocal) {
   EXPECT_NE(log.find("\"status\":200"), std::string::npos) << log;
 }
 
+TEST(CliServe, AnAttackedServiceAnswersAsTheLocalAttackDoes) {
+  // The service's noise comes from the same seed as the local attack's: the same answers.
+  const Files& f = files();
+  const std::string attack = " --query-noise 0.3 --round-scores 1 --oracle-seed 3";
+  ServeProcess s(f, "attacked", "--weights " + f.marked + " --answer scores" + attack);
+  ASSERT_GT(s.port(), 0) << s.log();
+  const json local = run_json("verify --json --keys " + f.keys + " --weights " + f.marked + attack);
+  const json remote = run_json("verify --json --keys " + f.keys + " --remote " + s.url());
+  EXPECT_EQ(remote["mismatches"], local["mismatches"]) << remote.dump() << "\n" << local.dump();
+  EXPECT_EQ(remote["p_value"], local["p_value"]);
+  const json clean = run_json("verify --json --keys " + f.keys + " --weights " + f.marked);
+  EXPECT_NE(local["oracle"], clean["oracle"]);  // the attack was applied
+}
+
 TEST(CliServe, AuthLimitsAndErrors) {
   const Files& f = files();
   const std::string key = f.file("api.key"), wrong = f.file("wrong.key");
