@@ -23,7 +23,8 @@ HttpOracle::HttpOracle(HttpOracleOptions options) : opt_(std::move(options)) {
   SIGNET_CHECK(opt_.max_queries >= 0, "--max-queries must be >= 0 (0: no limit), got {}", opt_.max_queries);
   client_ = std::make_unique<httplib::Client>(opt_.endpoint);
   SIGNET_CHECK(client_->is_valid(), "cannot make an HTTP client for {}", opt_.endpoint);
-  client_->set_connection_timeout(opt_.timeout_s);
+  // A dead address should fail within seconds, a slow answer may take longer.
+  client_->set_connection_timeout(std::min(opt_.timeout_s, 10));
   client_->set_read_timeout(opt_.timeout_s);
   client_->set_write_timeout(opt_.timeout_s);
   client_->set_keep_alive(true);

@@ -8,7 +8,8 @@
 // Errors are JSON {"error": "<what was wrong>", "status": <code>}: 400 malformed request, 401
 // missing or wrong bearer token, 403 query budget spent, 404/405 no such route, 413 body or
 // batch too large, 415 wrong content type, 429 rate limited (Retry-After), 503 overloaded or
-// shutting down (Retry-After). Each request is one JSON line on stderr (the access log).
+// shutting down (Retry-After). With a query budget, answers carry X-Queries-Remaining. Each
+// request is one JSON line on stderr (the access log).
 //
 // stop() may be called from any thread (a signal watcher): the listening socket closes, requests
 // already received are answered, then run() returns.
