@@ -21,6 +21,7 @@ void register_reproduce(CLI::App& app);
 void register_identity(CLI::App& app);
 void register_certify(CLI::App& app);
 void register_schemes(CLI::App& app);
+void register_serve(CLI::App& app);
 
 // `signet evaluate --config` and `signet reproduce` (cli/cmd_evaluate.cpp): runs an experiment
 // config and writes its results and report.

@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   signet::cli::register_identity(app);
   signet::cli::register_certify(app);
   signet::cli::register_schemes(app);
+  signet::cli::register_serve(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

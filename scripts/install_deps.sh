@@ -9,6 +9,7 @@ PACKAGES=(
   libgtest-dev libbenchmark-dev
   libtoml11-dev gnuplot-nox
   libsodium-dev ccache
+  libcpp-httplib-dev
   dataset-fashion-mnist
 )
 

@@ -106,4 +106,21 @@ Tensor ScorePerturbationOracle::answer_scores(const Tensor& inputs) {
 
 Tensor ScorePerturbationOracle::answer(const Tensor& inputs) { return argmax_lowest(answer_scores(inputs)); }
 
+// ------------------------------------------------------------------ a service's attacks together
+void check_service_attack(const ServiceAttack& a) {
+  SIGNET_CHECK(std::isfinite(a.query_noise) && a.query_noise >= 0, "--query-noise must be >= 0, got {}", a.query_noise);
+  SIGNET_CHECK(std::isfinite(a.perturb_scores) && a.perturb_scores >= 0, "--perturb-scores must be >= 0, got {}",
+               a.perturb_scores);
+  SIGNET_CHECK(a.round_scores == -1 || (a.round_scores >= 0 && a.round_scores <= 8),
+               "--round-scores must be between 0 and 8 decimals, got {}", a.round_scores);
+}
+
+std::shared_ptr<Oracle> attacked_service(std::shared_ptr<Oracle> oracle, const ServiceAttack& a) {
+  check_service_attack(a);
+  if (a.query_noise > 0) oracle = std::make_shared<InputNoiseOracle>(oracle, a.query_noise, a.seed);
+  if (a.perturb_scores > 0) oracle = std::make_shared<ScorePerturbationOracle>(oracle, a.perturb_scores, a.seed + 1);
+  if (a.round_scores >= 0) oracle = std::make_shared<ScoreRoundingOracle>(oracle, a.round_scores);
+  return oracle;
+}
+
 }  // namespace signet

@@ -75,4 +75,15 @@ class ScorePerturbationOracle final : public Oracle {
   Rng rng_;
 };
 
+// An attacked service as `signet verify` and `signet serve` set it up: input noise (sigma > 0),
+// then score perturbation (seed + 1), then rounding (decimals >= 0); each left out when off.
+struct ServiceAttack {
+  double query_noise = 0, perturb_scores = 0;
+  int round_scores = -1;
+  uint64_t seed = 1;
+};
+// Error naming the flags (--query-noise, --perturb-scores, --round-scores) when a value is out of range.
+void check_service_attack(const ServiceAttack& a);
+std::shared_ptr<Oracle> attacked_service(std::shared_ptr<Oracle> oracle, const ServiceAttack& a);
+
 }  // namespace signet
