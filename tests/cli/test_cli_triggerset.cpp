@@ -67,7 +67,7 @@ void embed_and_verify(const std::string& name, const std::string& flags) {
 }  // namespace
 
 TEST(CliTriggerSet, ZhangContentFromScratch) {
-  embed_and_verify("content", " --scheme zhang-content --keys 20 --key-repeat 10 --epochs 8 --reference-epochs 8");
+  embed_and_verify("content", " --scheme zhang-content --source-class 1 --keys 20 --key-repeat 10 --epochs 8 --reference-epochs 8");
 }
 
 TEST(CliTriggerSet, AdiByFineTuning) {

@@ -191,8 +191,14 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 struct Reference {
   std::string what;
-  int64_t matches = 0;
+  std::vector<int64_t> labels;  // its answers to the triggers
+  int64_t matches = 0;          // of them, the trigger labels
 };
+
+std::vector<int64_t> answers(Model& model, const Normalization& norm, const Tensor& inputs) {
+  LocalModelOracle o(model, norm, model.name);
+  return o.labels(inputs).to_vector_i64();
+}
 
 }  // namespace
 
@@ -217,8 +223,9 @@ std::vector<SchemeOption> TriggerSetScheme::common_options(Null null, int64_t de
                      "copies of each trigger per training epoch (0: the triggers are about 1/20 of the mixture)"),
   };
   if (null == Null::Reference) {
-    o.push_back(integer_option("reference_epochs", 2, 1, 1000,
-                               "epochs of the reference model trained without the triggers to measure the null rate"));
+    o.push_back(integer_option("reference_epochs", 0, 0, 1000,
+                               "epochs of the reference model trained without the triggers to measure the null rate "
+                               "(0: the embedding's epochs from scratch, 5 when fine-tuning)"));
     o.push_back(real_option("null_confidence", 0.999, 0.5, 1 - 1e-12,
                             "level of the Clopper-Pearson upper bound on the reference models' agreement"));
   }
@@ -237,6 +244,8 @@ Embedded TriggerSetScheme::embed(EmbedJob job) const {
   const Shape in_shape(job.train->images.shape().begin() + 1, job.train->images.shape().end());
   SIGNET_CHECK(in_shape == job.model.config.input_shape, "the data set's images are [{}] but the model takes [{}]",
                join_shape(in_shape), join_shape(job.model.config.input_shape));
+  SIGNET_CHECK(job.model.config.num_classes == job.train->num_classes, "the model has {} classes, the data set '{}' {}",
+               job.model.config.num_classes, job.train->name, job.train->num_classes);
   Embedded e;
   e.model = std::move(job.model);
   e.norm = job.norm.mean.empty() ? normalization_of(*job.train) : job.norm;
@@ -252,13 +261,13 @@ Embedded TriggerSetScheme::embed(EmbedJob job) const {
   // References for the null rate, before the model learns the triggers.
   std::vector<Reference> refs;
   if (null_kind() == Null::Reference) {
-    if (job.from_trained)
-      refs.push_back({"the unmarked model before fine-tuning", trigger_matches(e.model, e.norm, ts.inputs, ts.labels)});
+    if (job.from_trained) refs.push_back({"the unmarked model before fine-tuning", answers(e.model, e.norm, ts.inputs)});
     if (!job.from_trained || independent_reference()) {
       Rng init(rng.next_u64());
       Model ref = build_model(e.model.name, e.model.config, init);
       TrainConfig rc;
-      rc.epochs = job.params.integer("reference_epochs");
+      const int64_t re = job.params.integer("reference_epochs");
+      rc.epochs = re > 0 ? re : job.from_trained ? kReferenceFinetuneEpochs : job.train_cfg.epochs;
       rc.batch_size = job.train_cfg.batch_size;
       rc.warmup_steps = default_warmup_steps(e.model.name);
       rc.seed = rng.next_u64();
@@ -268,8 +277,14 @@ Embedded TriggerSetScheme::embed(EmbedJob job) const {
       train_model(ref, *job.train, e.norm, rc);
       refs.push_back({fmt::format("a {} trained {} epochs without the triggers (lr {}, key-derived seed)", ref.name,
                                   rc.epochs, rc.lr),
-                      trigger_matches(ref, e.norm, ts.inputs, ts.labels)});
+                      answers(ref, e.norm, ts.inputs)});
     }
+    std::vector<std::vector<int64_t>> seen;
+    for (const Reference& r : refs) seen.push_back(r.labels);
+    choose_labels(job, seen, ts, rng);
+    const auto y = ts.labels.to_vector_i64();
+    for (Reference& r : refs)
+      for (int64_t i = 0; i < K; ++i) r.matches += r.labels[i] == y[i];
   }
 
   const int64_t repeat = trigger_repeat(job.params.integer("key_repeat"), job.train->size(), K);

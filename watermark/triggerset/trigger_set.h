@@ -18,8 +18,11 @@
 //        an unmarked model can agree with many (an unmarked clothing model may send most digits
 //        to one class; an unmarked model labels most frontier inputs right). q0 is measured at
 //        embedding time on unmarked reference models (the unmarked model being fine-tuned, and/or
-//        a reference trained without the triggers) as the one-sided Clopper-Pearson upper
+//        a reference trained as long without the triggers) as the one-sided Clopper-Pearson upper
 //        confidence bound (level null_confidence) of its matches, the largest over references.
+//        The bound covers the sampling of the K triggers, not how much unmarked models differ
+//        from each other; schemes that choose the label (Zhang's target class) therefore take
+//        one the references rarely answer (choose_labels), where unmarked models agree little.
 //      q0 and how it was measured are stored in the keys file (signet.null_*).
 //  - keys files (the trigger inputs as raw [0, 1] pixels, labels, q0) and black-box queries.
 #pragma once
@@ -30,6 +33,9 @@
 #include "watermark/scheme.h"
 
 namespace signet {
+
+// Epochs of the independent reference model when fine-tuning (`signet train`'s default).
+inline constexpr int64_t kReferenceFinetuneEpochs = 5;
 
 struct TriggerKeys {
   std::string scheme, model, dataset;
@@ -96,6 +102,10 @@ class TriggerSetScheme : public Scheme {
   // The K inputs and labels, from `rng` (the key material); `model` is the model being marked
   // (trained when job.from_trained), `norm` its input normalisation.
   virtual TriggerSet generate(const EmbedJob& job, Model& model, const Normalization& norm, Rng& rng) const = 0;
+  // Reference null only: may set the labels from the reference models' answers (one vector of K
+  // answers each), e.g. a target class they rarely answer. Called before the mark is trained.
+  virtual void choose_labels(const EmbedJob& job, const std::vector<std::vector<int64_t>>& reference_answers,
+                             TriggerSet& ts, Rng& rng) const {}
 };
 
 }  // namespace signet

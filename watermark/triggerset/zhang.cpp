@@ -6,10 +6,11 @@
 //                    "TEST", or the owner's logo with --pattern FILE);
 //   zhang-unrelated  images of another data set (MNIST digits for a clothing model);
 //   zhang-noise      training images of a source class plus Gaussian noise.
-// By default the classes (and the pattern's position) are drawn from the key material, so that two
-// owners who keep the defaults mark different mappings. One target class is not a random label:
-// an unmarked model may send many such inputs to it (all digits "1" to one clothing class, say),
-// so the null rate is measured on reference models.
+// One target class is not a random label: an unmarked model may send many such inputs to it (all
+// digits "1" to one clothing class, say), so the null rate is measured on reference models, and by
+// default the target is the class they answer least. The source class and the pattern's position
+// are drawn from the key material by default, so that two owners who keep the defaults mark
+// different mappings.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -30,7 +31,7 @@ class ZhangScheme : public TriggerSetScheme {
   std::string describe(const SchemeParams& p) const override {
     const int64_t t = p.integer("target_class");
     return fmt::format("{}, K = {} triggers labelled {}", info().summary, p.integer("keys"),
-                       t < 0 ? "a class drawn from the key" : fmt::format("class {}", t));
+                       t < 0 ? "the class unmarked references answer least" : fmt::format("class {}", t));
   }
 
  protected:
@@ -38,38 +39,69 @@ class ZhangScheme : public TriggerSetScheme {
   static std::vector<SchemeOption> zhang_options(int64_t source_default, const std::string& source_help) {
     std::vector<SchemeOption> o = common_options(Null::Reference, 100);
     o.push_back(integer_option("target_class", -1, -1, 100000,
-                               "the class every trigger is labelled with (-1: drawn from the key)"));
+                               "the class every trigger is labelled with (-1: the one unmarked references answer least)"));
     o.push_back(integer_option("source_class", source_default, -1, 100000, source_help));
     return o;
   }
-  // The target class: given, or drawn from the key material, so that two owners who keep the
-  // defaults do not mark the same mapping (a model trained on one owner's stamped trousers -> T-shirt
-  // answers another owner's stamped trousers the same way).
-  static int64_t target_class(const EmbedJob& job, const Model& model, Rng& rng) {
-    const int64_t C = model.config.num_classes;
-    int64_t t = job.params.integer("target_class");
-    if (t < 0) t = static_cast<int64_t>(rng.below(static_cast<uint64_t>(C)));
+  // The target class when given (checked against the model), else -1: choose_labels takes the
+  // class the unmarked references answer least for these triggers (ties drawn from the key), so
+  // that unmarked models agree with it little, and two owners who keep the defaults rarely mark
+  // the same mapping (a model trained on stamped trousers -> T-shirt answers anyone's stamped
+  // trousers that way). Until then the labels are a placeholder.
+  static int64_t given_target(const EmbedJob& job, const Model& model) {
+    const int64_t C = model.config.num_classes, t = job.params.integer("target_class");
     SIGNET_CHECK(t < C, "--target-class {} is not a class of the model (0..{})", t, C - 1);
     return t;
   }
-  static Tensor labels_of(int64_t t, int64_t K) { return Tensor::from_vector_i64(std::vector<int64_t>(K, t), {K}); }
-  // content and noise: the triggers are training images of the source class, so it cannot be the
-  // target (checked before any data is read when both are given).
+  static Tensor labels_of(int64_t t, int64_t K) {
+    return Tensor::from_vector_i64(std::vector<int64_t>(K, std::max<int64_t>(t, 0)), {K});
+  }
+  void choose_labels(const EmbedJob& job, const std::vector<std::vector<int64_t>>& answers, TriggerSet& ts,
+                     Rng& rng) const override {
+    const int64_t K = ts.labels.numel();
+    if (job.params.integer("target_class") >= 0) {
+      ts.lines.push_back(fmt::format("labelled class {} (given)", job.params.integer("target_class")));
+      return;
+    }
+    const int64_t C = job.train->num_classes;  // the model's (checked when the embedding starts)
+    const int64_t excluded = source_in_train() ? std::stoll(ts.meta.at("signet.source_class")) : -1;
+    std::vector<int64_t> worst(C, 0);  // per class: the most triggers any reference answers with it
+    for (const auto& a : answers) {
+      std::vector<int64_t> n(C, 0);
+      for (int64_t y : a) ++n[y];
+      for (int64_t c = 0; c < C; ++c) worst[c] = std::max(worst[c], n[c]);
+    }
+    int64_t best = K + 1;
+    std::vector<int64_t> ties;
+    for (int64_t c = 0; c < C; ++c) {
+      if (c == excluded) continue;
+      if (worst[c] < best) ties.clear(), best = worst[c];
+      if (worst[c] == best) ties.push_back(c);
+    }
+    const int64_t t = ties[rng.below(ties.size())];
+    ts.labels = labels_of(t, K);
+    ts.meta["signet.target_class"] = std::to_string(t);
+    ts.lines.push_back(fmt::format("labelled class {}: the references answer it for at most {}/{} triggers (the "
+                                   "fewest of any class; ties drawn from the key)",
+                                   t, best, K));
+  }
+  // content and noise take training images of a source class, which cannot be the target.
+  virtual bool source_in_train() const { return true; }
   static void check_source(const SchemeParams& p) {
     const int64_t s = p.integer("source_class");
     SIGNET_CHECK(s < 0 || s != p.integer("target_class"),
                  "--source-class and --target-class are both {}: the triggers must be images of another class", s);
   }
-  // Training images of the source class (given, or drawn from the key among the other classes).
+  // K training images of the source class (given, or drawn from the key among the classes other
+  // than a given target).
   static void source_from_train(const EmbedJob& job, int64_t t, int64_t K, Rng& rng, TriggerSet& ts) {
     check_source(job.params);
     const int64_t C = job.train->num_classes;
     int64_t s = job.params.integer("source_class");
     if (s < 0) {
-      s = static_cast<int64_t>(rng.below(static_cast<uint64_t>(C - 1)));
-      if (s >= t) ++s;
+      s = static_cast<int64_t>(rng.below(static_cast<uint64_t>(t >= 0 ? C - 1 : C)));
+      if (t >= 0 && s >= t) ++s;
     }
-    SIGNET_CHECK(s != t, "--source-class {} is the target class drawn from the key: give --target-class too", s);
     const auto idx = pick_of_class(job.train->labels, s, K, rng, "the training set " + job.train->name);
     ts.inputs = index_select(job.train->images, 0, Tensor::from_vector_i64(idx, {K})).contiguous();
     ts.meta["signet.source_class"] = std::to_string(s);
@@ -108,7 +140,7 @@ class ZhangContent final : public ZhangScheme {
  protected:
   TriggerSet generate(const EmbedJob& job, Model& model, const Normalization&, Rng& rng) const override {
     const int64_t K = job.params.integer("keys");
-    const int64_t t = target_class(job, model, rng);
+    const int64_t t = given_target(job, model);
     TriggerSet ts;
     source_from_train(job, t, K, rng, ts);
     const std::string& file = job.params.text("pattern");
@@ -126,10 +158,9 @@ class ZhangContent final : public ZhangScheme {
     ts.labels = labels_of(t, K);
     ts.meta["signet.pattern"] = file.empty() ? "text:TEST" : file;
     ts.meta["signet.pattern_box"] = fmt::format("x={} y={} w={} h={}", x, y, p.width(), p.height());
-    ts.lines.push_back(fmt::format("{} stamped at x={}, y={} ({}x{} pixels) on {} training images of class {}, "
-                                   "labelled {}",
+    ts.lines.push_back(fmt::format("{} stamped at x={}, y={} ({}x{} pixels) on {} training images of class {}",
                                    file.empty() ? "\"TEST\"" : file, x, y, p.width(), p.height(), K,
-                                   ts.meta["signet.source_class"], t));
+                                   ts.meta["signet.source_class"]));
     return ts;
   }
 };
@@ -162,7 +193,7 @@ class ZhangNoise final : public ZhangScheme {
   TriggerSet generate(const EmbedJob& job, Model& model, const Normalization&, Rng& rng) const override {
     const int64_t K = job.params.integer("keys");
     const double sd = job.params.real("noise_std");
-    const int64_t t = target_class(job, model, rng);
+    const int64_t t = given_target(job, model);
     TriggerSet ts;
     source_from_train(job, t, K, rng, ts);
     ts.inputs = ts.inputs.clone();
@@ -171,14 +202,15 @@ class ZhangNoise final : public ZhangScheme {
       x[i] = std::min(1.0f, std::max(0.0f, x[i] + static_cast<float>(sd * rng.normal())));  // pixels stay in [0, 1]
     ts.labels = labels_of(t, K);
     ts.meta["signet.noise_std"] = fmt::format("{}", sd);
-    ts.lines.push_back(fmt::format("Gaussian noise (std {}) on {} training images of class {}, labelled {}", sd, K,
-                                   ts.meta["signet.source_class"], t));
+    ts.lines.push_back(fmt::format("Gaussian noise (std {}) on {} training images of class {}", sd, K,
+                                   ts.meta["signet.source_class"]));
     return ts;
   }
 };
 
 class ZhangUnrelated final : public ZhangScheme {
  public:
+  bool source_in_train() const override { return false; }
   const SchemeInfo& info() const override {
     static const SchemeInfo i = [] {
       SchemeInfo s = common_info(kZhangUnrelated, true);
@@ -211,7 +243,7 @@ class ZhangUnrelated final : public ZhangScheme {
                  name);
     const Dataset u = load_dataset(name, "train", job.params.text("unrelated_dir"));
     SIGNET_CHECK(!u.is_tokens(), "--unrelated-dataset {} holds token sequences, not images", name);
-    const int64_t t = target_class(job, model, rng);
+    const int64_t t = given_target(job, model);
     const int64_t s = job.params.integer("source_class");
     const auto idx = pick_of_class(u.labels, s, K, rng, "the unrelated data set " + name);
     TriggerSet ts;
@@ -220,8 +252,8 @@ class ZhangUnrelated final : public ZhangScheme {
     ts.meta["signet.unrelated_dataset"] = name;
     ts.meta["signet.source_class"] = std::to_string(s);
     ts.meta["signet.target_class"] = std::to_string(t);
-    ts.lines.push_back(fmt::format("{} images of {}{} (as [{}]), labelled {}", K, name,
-                                   s < 0 ? "" : fmt::format(", class {}", s), join_shape(model.config.input_shape), t));
+    ts.lines.push_back(fmt::format("{} images of {}{} (as [{}])", K, name, s < 0 ? "" : fmt::format(", class {}", s),
+                                   join_shape(model.config.input_shape)));
     return ts;
   }
 };
