@@ -237,6 +237,20 @@ TEST(TriggerSetSchemes, ZhangUnrelatedFromAnotherDataSet) {
                false);
 }
 
+TEST(TriggerSetSchemes, DefaultTargetIsTheClassTheReferenceAnswersLeast) {
+  // Random images of any class: an unmarked banded model answers most of them with one class.
+  Embedded e = embed_with(zhang_unrelated_scheme(),
+                          {{"keys", "40"}, {"key_repeat", "10"}, {"unrelated_dataset", "synthetic:1x28x28:4:200:10:5"},
+                           {"source_class", "-1"}},
+                          false);
+  const auto& refs = e.report.at("reference_matches");
+  ASSERT_EQ(refs.size(), 1u);
+  // The least answered of 10 classes gets at most 40 / 10 of the 40 triggers.
+  EXPECT_LE(refs[0].at("matches").get<int64_t>(), 4);
+  EXPECT_TRUE(ask(zhang_unrelated_scheme(), e.model, *e.keys[0]).claimed);
+  EXPECT_FALSE(ask(zhang_unrelated_scheme(), trained_model(21), *e.keys[0]).claimed);
+}
+
 TEST(TriggerSetSchemes, AdiRandomLabelsHaveTheChanceNull) {
   Embedded e = embed_with(adi_scheme(), {{"keys", "30"}, {"key_repeat", "10"}}, false);
   EXPECT_DOUBLE_EQ(e.keys[0]->describe().at("null_rate").get<double>(), 0.1);
