@@ -200,6 +200,29 @@ TEST(TriggerSetPatterns, PgmLogoIsReadWithStb) {
   fs::remove(path);
 }
 
+TEST(TriggerSetPatterns, LogoAlphaIsTheStampsOpacity) {
+  // A 2x1 uncompressed 32-bit TGA (stb_image reads it like a PNG with alpha): an opaque white
+  // pixel and a transparent white one.
+  const std::string path = tmp("logo.tga");
+  {
+    std::FILE* f = std::fopen(path.c_str(), "wb");
+    ASSERT_NE(f, nullptr);
+    const unsigned char tga[18 + 8] = {0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 1, 0, 32, 0x28,
+                                       255, 255, 255, 255, 255, 255, 255, 0};
+    std::fwrite(tga, 1, sizeof tga, f);
+    std::fclose(f);
+  }
+  const StampPattern p = image_pattern(path, 1);
+  ASSERT_EQ(p.width(), 2);
+  EXPECT_FLOAT_EQ(p.alpha.f32()[0], 1.0f);
+  EXPECT_FLOAT_EQ(p.alpha.f32()[1], 0.0f);
+  const Tensor img = Tensor::full({1, 1, 3, 3}, 0.25f);
+  const Tensor s = stamp(img, p, 1, 1);
+  EXPECT_FLOAT_EQ(s.f32()[1 * 3 + 1], 1.0f);   // the opaque pixel
+  EXPECT_FLOAT_EQ(s.f32()[1 * 3 + 2], 0.25f);  // the transparent one leaves the image
+  fs::remove(path);
+}
+
 TEST(TriggerSetFrontier, FgsmMovesEveryPixelByEpsWithinRange) {
   Model m = trained_model(5);
   const Tensor x = train_set().images.narrow_view(0, 0, 20).contiguous();
