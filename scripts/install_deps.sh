@@ -8,7 +8,7 @@ PACKAGES=(
   libeigen3-dev libopenblas-openmp-dev nlohmann-json3-dev libcli11-dev libfmt-dev zlib1g-dev
   libgtest-dev libbenchmark-dev
   libtoml11-dev gnuplot-nox
-  libsodium-dev ccache
+  libsodium-dev ccache libstb-dev
   libcpp-httplib-dev
   dataset-fashion-mnist
 )

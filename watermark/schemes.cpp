@@ -9,12 +9,15 @@
 #include "watermark/gradsigns/schemes.h"
 #include "watermark/scheme.h"
 #include "watermark/uchida/schemes.h"
+#include "watermark/triggerset/schemes.h"
 
 namespace signet {
 
 const std::vector<const Scheme*>& all_schemes() {
-  static const std::vector<const Scheme*> s = {&deepsigns_hidden_scheme(), &deepsigns_output_scheme(), &uchida_scheme(),
-                                                &gradsigns_scheme()};
+  static const std::vector<const Scheme*> s = {
+      &deepsigns_hidden_scheme(), &deepsigns_output_scheme(), &uchida_scheme(),      &gradsigns_scheme(),
+      &zhang_noise_scheme(),      &zhang_content_scheme(),   &zhang_unrelated_scheme(), &adi_scheme(),
+      &frontier_stitching_scheme()};
   return s;
 }
 

@@ -1,0 +1,129 @@
+#include "watermark/triggerset/patterns.h"
+
+#include <fmt/format.h>
+#include <stb_image.h>
+
+#include <algorithm>
+#include <map>
+#include <memory>
+
+#include "engine/error.h"
+
+namespace signet {
+
+namespace {
+// 3 columns x 5 rows per letter, '#' = dot. Only what the default pattern needs.
+const std::map<char, const char*>& font() {
+  static const std::map<char, const char*> f = {
+      {'T', "###"
+            ".#."
+            ".#."
+            ".#."
+            ".#."},
+      {'E', "###"
+            "#.."
+            "##."
+            "#.."
+            "###"},
+      {'S', "###"
+            "#.."
+            "###"
+            "..#"
+            "###"},
+  };
+  return f;
+}
+}  // namespace
+
+StampPattern text_pattern(const std::string& text, int64_t scale, float value) {
+  SIGNET_CHECK(!text.empty(), "the pattern text is empty");
+  SIGNET_CHECK(scale >= 1, "the pattern scale must be >= 1, got {}", scale);
+  const int64_t n = static_cast<int64_t>(text.size());
+  const int64_t h = 5 * scale, w = (4 * n - 1) * scale;
+  StampPattern p{Tensor::full({h, w}, value), Tensor::zeros({h, w})};
+  for (int64_t i = 0; i < n; ++i) {
+    auto g = font().find(text[i]);
+    SIGNET_CHECK(g != font().end(), "the built-in font has no letter '{}' (it has T, E, S)", text[i]);
+    for (int64_t r = 0; r < 5; ++r)
+      for (int64_t c = 0; c < 3; ++c) {
+        if (g->second[r * 3 + c] != '#') continue;
+        for (int64_t dy = 0; dy < scale; ++dy)
+          for (int64_t dx = 0; dx < scale; ++dx) p.alpha.f32()[(r * scale + dy) * w + (4 * i + c) * scale + dx] = 1;
+      }
+  }
+  return p;
+}
+
+StampPattern image_pattern(const std::string& path, int64_t scale) {
+  SIGNET_CHECK(scale >= 1, "the pattern scale must be >= 1, got {}", scale);
+  int w = 0, h = 0, n = 0;
+  std::unique_ptr<stbi_uc, void (*)(void*)> px(stbi_load(path.c_str(), &w, &h, &n, 2), stbi_image_free);
+  SIGNET_CHECK(px != nullptr, "cannot read the pattern image {}: {} (give a PNG or PGM file)", path,
+               stbi_failure_reason() ? stbi_failure_reason() : "unknown error");
+  const int64_t H = static_cast<int64_t>(h) * scale, W = static_cast<int64_t>(w) * scale;
+  StampPattern p{Tensor::empty({H, W}), Tensor::empty({H, W})};
+  for (int64_t r = 0; r < H; ++r)
+    for (int64_t c = 0; c < W; ++c) {
+      const stbi_uc* s = px.get() + 2 * ((r / scale) * w + c / scale);
+      p.value.f32()[r * W + c] = static_cast<float>(s[0]) / 255.0f;
+      p.alpha.f32()[r * W + c] = static_cast<float>(s[1]) / 255.0f;
+    }
+  return p;
+}
+
+Tensor stamp(const Tensor& images, const StampPattern& p, int64_t x, int64_t y) {
+  SIGNET_CHECK(images.dim() == 4 && images.dtype() == DType::F32, "stamp: images must be float32 [N, C, H, W]");
+  const int64_t N = images.size(0), C = images.size(1), H = images.size(2), W = images.size(3);
+  SIGNET_CHECK(x >= 0 && y >= 0 && x + p.width() <= W && y + p.height() <= H,
+               "the pattern ({}x{} pixels) at x={}, y={} does not fit in {}x{} images: move it (--pattern-x, "
+               "--pattern-y) or shrink it (--pattern-scale)",
+               p.width(), p.height(), x, y, W, H);
+  Tensor out = images.contiguous().clone();
+  float* o = out.f32();
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t r = 0; r < p.height(); ++r)
+        for (int64_t q = 0; q < p.width(); ++q) {
+          const float a = p.alpha.f32()[r * p.width() + q], v = p.value.f32()[r * p.width() + q];
+          float& d = o[((n * C + c) * H + y + r) * W + x + q];
+          d = a * v + (1 - a) * d;
+        }
+  return out;
+}
+
+Tensor fit_images(const Tensor& images, const Shape& chw) {
+  SIGNET_CHECK(images.dim() == 4 && images.dtype() == DType::F32 && chw.size() == 3,
+               "fit_images: images must be float32 [N, C, H, W] and the target shape [C, H, W]");
+  const Tensor src = images.contiguous();
+  const int64_t N = src.size(0), C0 = src.size(1), H0 = src.size(2), W0 = src.size(3);
+  const int64_t C = chw[0], H = chw[1], W = chw[2];
+  SIGNET_CHECK(C0 == 1 || C0 == C || C == 1, "cannot fit {}-channel images to {} channels", C0, C);
+  Tensor out = Tensor::empty({N, C, H, W});
+  const float* s = src.f32();
+  float* o = out.f32();
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t r = 0; r < H; ++r)
+      for (int64_t q = 0; q < W; ++q) {
+        const int64_t r0 = r * H0 / H, q0 = q * W0 / W;
+        auto at = [&](int64_t c) { return s[((n * C0 + c) * H0 + r0) * W0 + q0]; };
+        float grey = 0;
+        for (int64_t c = 0; c < C0; ++c) grey += at(c);
+        grey /= static_cast<float>(C0);
+        for (int64_t c = 0; c < C; ++c) o[((n * C + c) * H + r) * W + q] = C0 == C ? at(c) : grey;
+      }
+  return out;
+}
+
+std::vector<int64_t> pick_of_class(const Tensor& labels, int64_t cls, int64_t K, Rng& rng, const std::string& what) {
+  std::vector<int64_t> idx;
+  const auto y = labels.to_vector_i64();
+  for (size_t i = 0; i < y.size(); ++i)
+    if (cls < 0 || y[i] == cls) idx.push_back(static_cast<int64_t>(i));
+  SIGNET_CHECK(static_cast<int64_t>(idx.size()) >= K, "{} has {} images{}, fewer than --keys {}", what, idx.size(),
+               cls < 0 ? "" : fmt::format(" of class {}", cls), K);
+  rng.shuffle(idx);
+  idx.resize(K);
+  return idx;
+}
+
+}  // namespace signet
