@@ -150,7 +150,7 @@ std::string report_markdown(const Config& c, const RunOptions& o, const std::vec
       for (const ModelSpec& m : c.models) {
         if (!s.models.empty() && std::find(s.models.begin(), s.models.end(), m.name) == s.models.end()) continue;
         p = embed_plan(m, v, 1);
-        per_model.push_back(fmt::format("{} {} epochs at {}", m.name, p.epochs, p.layer));
+        per_model.push_back(fmt::format("{} {} epochs{}", m.name, p.epochs, p.layer.empty() ? "" : " at " + p.layer));
       }
       if (per_model.empty()) continue;
       md += fmt::format("- {}: {}, {} at lr {:g} ({}){}.\n", v.label, s.impl->describe(v.params),
