@@ -164,14 +164,12 @@ GradSignsEvidence gradsigns_evidence(const Tensor& g, const GradSignsKeys& keys)
   NoGradGuard ng;
   SIGNET_CHECK(g.numel() == keys.K.size(1), "gradient of {} carriers for keys of {}", g.numel(), keys.K.size(1));
   const std::vector<float> z = matmul(keys.K, reshape(g, {g.numel(), 1})).to_vector();
-  std::vector<int> extracted, signature;
-  for (float v : z) extracted.push_back(v > 0 ? 1 : 0);
-  for (float v : keys.b.to_vector()) signature.push_back(v > 0.5f ? 1 : 0);
+  const BitMatch m = match_projected_bits(z, keys.b.to_vector());
   GradSignsEvidence ev;
-  ev.ber = compute_BER(extracted, signature);
-  ev.total = static_cast<int64_t>(signature.size());
-  ev.matches = ev.total - static_cast<int64_t>(std::llround(ev.ber * ev.total));
-  ev.p_value = match_p_value(ev.total, ev.matches);
+  ev.ber = m.ber;
+  ev.total = m.total;
+  ev.matches = m.matches;
+  ev.p_value = m.p_value;
   return ev;
 }
 

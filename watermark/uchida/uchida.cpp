@@ -86,14 +86,12 @@ UchidaEvidence extract_uchida(const Model& model, const UchidaKeys& keys) {
   SIGNET_CHECK(w.numel() == keys.X.size(1), "layer {} of the suspect has {} weights per filter, the keys {}",
                keys.layer, w.numel(), keys.X.size(1));
   const std::vector<float> z = matmul(keys.X, reshape(w, {w.numel(), 1})).to_vector();
-  std::vector<int> extracted, signature;
-  for (float v : z) extracted.push_back(v > 0 ? 1 : 0);
-  for (float v : keys.b.to_vector()) signature.push_back(v > 0.5f ? 1 : 0);
+  const BitMatch m = match_projected_bits(z, keys.b.to_vector());
   UchidaEvidence ev;
-  ev.ber = compute_BER(extracted, signature);
-  ev.total = static_cast<int64_t>(signature.size());
-  ev.matches = ev.total - static_cast<int64_t>(std::llround(ev.ber * ev.total));
-  ev.p_value = match_p_value(ev.total, ev.matches);
+  ev.ber = m.ber;
+  ev.total = m.total;
+  ev.matches = m.matches;
+  ev.p_value = m.p_value;
   return ev;
 }
 

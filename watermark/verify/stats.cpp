@@ -46,4 +46,16 @@ double ber_threshold(int64_t n, double alpha) {
   return std::nan("");
 }
 
+BitMatch match_projected_bits(const std::vector<float>& projections, const std::vector<float>& signature) {
+  std::vector<int> extracted, bits;
+  for (float v : projections) extracted.push_back(v > 0 ? 1 : 0);
+  for (float v : signature) bits.push_back(v > 0.5f ? 1 : 0);
+  BitMatch m;
+  m.ber = compute_BER(extracted, bits);
+  m.total = static_cast<int64_t>(bits.size());
+  m.matches = m.total - static_cast<int64_t>(std::llround(m.ber * static_cast<double>(m.total)));
+  m.p_value = match_p_value(m.total, m.matches);
+  return m;
+}
+
 }  // namespace signet

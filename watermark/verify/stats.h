@@ -20,4 +20,13 @@ double match_p_value(int64_t n, int64_t matches);
 // perfect match is not enough (2^-n > alpha).
 double ber_threshold(int64_t n, double alpha);
 
+// Bits read by the sign of projections (> 0 -> 1) against a 0/1 signature (> 0.5 -> 1): the
+// extraction shared by the projection schemes (Uchida, GradSigns).
+struct BitMatch {
+  double ber = 1;
+  int64_t matches = 0, total = 0;
+  double p_value = 1;
+};
+BitMatch match_projected_bits(const std::vector<float>& projections, const std::vector<float>& signature);
+
 }  // namespace signet
