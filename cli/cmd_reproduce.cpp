@@ -27,7 +27,7 @@ const std::vector<std::pair<std::vector<std::string>, Experiment>>& experiments(
       {{"permutation", "permute"}, {"permutation.toml", "feature permutation, plain vs aligned extraction"}},
       {{"distill", "distillation", "extraction"}, {"distill.toml", "distillation (model extraction) from labels and scores"}},
       {{"blackbox", "black-box", "blackbox-compare"}, {"blackbox_compare.toml", "black-box marks compared under the same attacks"}},
-      {{"trigger-sets", "triggers"}, {"trigger_sets.toml", "trigger-set marks (Zhang, Adi, frontier stitching): fidelity, robustness, integrity"}},
+      {{"trigger-sets", "triggers"}, {"trigger_sets.toml", "the trigger-set marks: fidelity, robustness, integrity"}},
       {{"whitebox", "white-box"},
        {"whitebox_robustness.toml", "weight and input-gradient marks: integrity, fine-tuning, pruning"}},
       {{"whitebox-overwrite", "white-box-overwrite"},
