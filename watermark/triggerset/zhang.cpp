@@ -47,7 +47,8 @@ class ZhangScheme : public TriggerSetScheme {
   // class the unmarked references answer least for these triggers (ties drawn from the key), so
   // that unmarked models agree with it little, and two owners who keep the defaults rarely mark
   // the same mapping (a model trained on stamped trousers -> T-shirt answers anyone's stamped
-  // trousers that way). Until then the labels are a placeholder.
+  // trousers that way). Until choose_labels runs (before any training) every trigger carries class
+  // max(t, 0); nothing reads those labels.
   static int64_t given_target(const EmbedJob& job, const Model& model) {
     const int64_t C = model.config.num_classes, t = job.params.integer("target_class");
     SIGNET_CHECK(t < C, "--target-class {} is not a class of the model (0..{})", t, C - 1);
