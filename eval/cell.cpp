@@ -213,8 +213,8 @@ void run_cell(const Cell& c, const MarkedModel& mk, RunContext& ctx, CumulativeS
         // models onto the owner's reference too, so its binomial p-value is not calibrated
         // (README, "undoing a permutation"). Ownership stays decided by the plain extraction.
         SIGNET_CHECK(scheme.can_align(), "extraction \"aligned\": scheme {} has no aligned extraction", info.name);
-        Model marked = clone_model(mk.model);
-        fill(r, scheme.extract_aligned(*suspect, *keys, &marked));
+        // The reference is the marked model's activations, stored in the keys when they were made.
+        fill(r, scheme.extract_aligned(*suspect, *keys, nullptr));
         r.threshold = r.p_value = kNaN;
         r.detected = -1;
         r.note = (row.note.empty() ? "" : row.note + "; ") + "aligned: BER only, no ownership decision";

@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "datasets/dataset.h"
+#include "engine/error.h"
 #include "models/model_io.h"
 #include "models/trainer.h"
 #include "watermark/verify/key_rng.h"
@@ -183,6 +184,15 @@ class Scheme {
   // The decision level a verifier uses when none is given.
   virtual double default_alpha(const SchemeKeys& keys) const { return info().default_alpha; }
 };
+
+// The scheme's own keys inside `keys` (Wrapper: the scheme's SchemeKeys class, with keys());
+// Error when they were made by another scheme.
+template <class Wrapper>
+const auto& keys_as(const SchemeKeys& keys, const std::string& scheme) {
+  const auto* w = dynamic_cast<const Wrapper*>(&keys);
+  SIGNET_CHECK(w != nullptr && keys.scheme() == scheme, "{} keys given to the {} scheme", keys.scheme(), scheme);
+  return w->keys();
+}
 
 const Scheme& find_scheme(const std::string& name);  // Error listing the registered schemes
 const std::vector<const Scheme*>& all_schemes();

@@ -46,11 +46,7 @@ class HiddenSchemeKeys final : public SchemeKeys {
   HiddenKeys k_;
 };
 
-const HiddenKeys& hidden_of(const SchemeKeys& k) {
-  const auto* h = dynamic_cast<const HiddenSchemeKeys*>(&k);
-  SIGNET_CHECK(h != nullptr, "{} keys given to the {} scheme", k.scheme(), kDeepSignsHidden);
-  return h->keys();
-}
+const HiddenKeys& hidden_of(const SchemeKeys& k) { return keys_as<HiddenSchemeKeys>(k, kDeepSignsHidden); }
 
 Evidence to_evidence(const HiddenEvidence& h, double alpha) {
   Evidence e;

@@ -41,11 +41,7 @@ class OutputSchemeKeys final : public SchemeKeys {
   OutputKeys k_;
 };
 
-const OutputKeys& output_of(const SchemeKeys& k) {
-  const auto* o = dynamic_cast<const OutputSchemeKeys*>(&k);
-  SIGNET_CHECK(o != nullptr, "{} keys given to the {} scheme", k.scheme(), kDeepSignsOutput);
-  return o->keys();
-}
+const OutputKeys& output_of(const SchemeKeys& k) { return keys_as<OutputSchemeKeys>(k, kDeepSignsOutput); }
 
 class DeepSignsOutput final : public Scheme {
  public:

@@ -44,11 +44,7 @@ class GradSignsSchemeKeys final : public SchemeKeys {
   GradSignsKeys k_;
 };
 
-const GradSignsKeys& gradsigns_of(const SchemeKeys& k) {
-  const auto* g = dynamic_cast<const GradSignsSchemeKeys*>(&k);
-  SIGNET_CHECK(g != nullptr, "{} keys given to the {} scheme", k.scheme(), kGradSigns);
-  return g->keys();
-}
+const GradSignsKeys& gradsigns_of(const SchemeKeys& k) { return keys_as<GradSignsSchemeKeys>(k, kGradSigns); }
 
 Evidence to_evidence(const GradSignsEvidence& h, double alpha) {
   Evidence e;

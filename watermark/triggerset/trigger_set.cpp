@@ -180,9 +180,7 @@ class TriggerSchemeKeys final : public SchemeKeys {
 };
 
 const TriggerKeys& trigger_keys_of(const SchemeKeys& k, const std::string& scheme) {
-  const auto* t = dynamic_cast<const TriggerSchemeKeys*>(&k);
-  SIGNET_CHECK(t != nullptr && k.scheme() == scheme, "{} keys given to the {} scheme", k.scheme(), scheme);
-  return t->keys();
+  return keys_as<TriggerSchemeKeys>(k, scheme);
 }
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {

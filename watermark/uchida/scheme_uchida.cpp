@@ -35,11 +35,7 @@ class UchidaSchemeKeys final : public SchemeKeys {
   UchidaKeys k_;
 };
 
-const UchidaKeys& uchida_of(const SchemeKeys& k) {
-  const auto* u = dynamic_cast<const UchidaSchemeKeys*>(&k);
-  SIGNET_CHECK(u != nullptr, "{} keys given to the {} scheme", k.scheme(), kUchida);
-  return u->keys();
-}
+const UchidaKeys& uchida_of(const SchemeKeys& k) { return keys_as<UchidaSchemeKeys>(k, kUchida); }
 
 // The regularizer on the model's default layer with 64 random bits: what one embedding step adds.
 class UchidaTerm final : public TrainingTerm {
