@@ -15,12 +15,13 @@ void os_random_bytes(void* out, size_t n) {
   randombytes_buf(out, n);
 }
 
-Rng KeyRandomness::make(const std::string& sub) const {
+Rng KeyRandomness::make() const {
   std::array<uint64_t, 4> state{};
   if (key_seed) {
     SIGNET_CHECK(sodium_init() >= 0, "libsodium could not be initialised");
     const std::string tag = "signet-key-seed-v1";
-    const std::string msg = tag + '\0' + std::to_string(*key_seed) + '\0' + domain + '\0' + sub;
+    // The trailing NUL is part of the format: keys made with a key seed stay reproducible.
+    const std::string msg = tag + '\0' + std::to_string(*key_seed) + '\0' + domain + '\0';
     unsigned char digest[crypto_hash_sha256_BYTES];
     crypto_hash_sha256(digest, reinterpret_cast<const unsigned char*>(msg.data()), msg.size());
     std::memcpy(state.data(), digest, sizeof(digest));

@@ -21,8 +21,8 @@ struct KeyRandomness {
   std::optional<uint64_t> key_seed;  // empty: the OS CSPRNG
   std::string domain;                // what the keys are for (key seed only)
 
-  // The generator of one key set; `sub` separates key sets of one embedding (e.g. each layer).
-  Rng make(const std::string& sub = "") const;
+  // The generator of one key set (key sets of one embedding differ by domain: under()).
+  Rng make() const;
   // A copy whose domain is extended by `part` (e.g. the layer).
   KeyRandomness under(const std::string& part) const;
   // signet.key_source (and signet.key_seed) for the keys file.
