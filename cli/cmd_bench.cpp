@@ -25,6 +25,7 @@
 #include "cli/common.h"
 #include "engine/ops.h"
 #include "engine/profiler.h"
+#include "engine/thread_governor.h"
 #include "models/trainer.h"
 #include "cli/scheme_flags.h"
 
@@ -85,6 +86,7 @@ void register_bench(CLI::App& app) {
       for (const std::string& t : wm->taps()) taps.wanted.insert(t);
     std::vector<double> ms;
     for (int64_t s = 0; s < a->warmup + a->steps; ++s) {
+      threads::adapt();
       if (a->profile && s == a->warmup) profiler::enable();
       profiler::step_begin();
       const auto t0 = std::chrono::steady_clock::now();
@@ -106,12 +108,15 @@ void register_bench(CLI::App& app) {
     const double median = ms.size() % 2 ? ms[ms.size() / 2] : 0.5 * (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]);
     if (a->json) {
       print_json({{"framework", "signet"}, {"model", a->model}, {"batch_size", a->batch}, {"threads", current_threads()},
+                  {"adaptive_threads", threads::adaptive()}, {"threads_at_end", threads::current()},
                   {"input_shape", mc.input_shape}, {"classes", mc.num_classes}, {"steps", a->steps},
                   {"blas_core", std::string(openblas_get_corename())}, {"median_ms", median}, {"min_ms", ms.front()}, {"max_ms", ms.back()}});
     } else {
-      std::printf("%s batch %lld, input %s, %d threads: median %.3f ms, min %.3f, max %.3f per step (%lld steps)\n",
+      std::printf("%s batch %lld, input %s, %d threads%s: median %.3f ms, min %.3f, max %.3f per step (%lld steps)\n",
                   a->model.c_str(), static_cast<long long>(a->batch), shape_str(mc.input_shape).c_str(),
-                  current_threads(), median, ms.front(), ms.back(), static_cast<long long>(a->steps));
+                  current_threads(),
+                  threads::adaptive() ? fmt::format(" (adaptive, {} at the end)", threads::current()).c_str() : "",
+                  median, ms.front(), ms.back(), static_cast<long long>(a->steps));
     }
     if (a->profile) {
       std::FILE* out = a->json ? stderr : stdout;

@@ -10,6 +10,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "engine/thread_governor.h"
 #include "datasets/augment.h"
 #include "engine/serialize/atomic_file.h"
 #include "eval/grid.h"
@@ -40,13 +41,15 @@ void add_config_run_options(CLI::App* c, ConfigRunArgs& a) {
   c->add_flag("--dry-run", a.dry_run, "list the cells and what each needs from the cache; run nothing");
   c->add_flag("--no-report", a.no_report, "results only, no report or figure");
   c->add_flag("--report-only", a.report_only, "remake the report and figure from RUNS/<name>/results.json");
-  c->add_option("--threads", a.threads, "threads (0: all cores)");
+  c->add_option("--threads", a.threads, "threads (0: all cores; an experiment grid keeps the count fixed)");
   c->add_flag("--json", a.json, "print one JSON object on stdout (summary, checks and rows)");
   c->add_flag("--quiet", a.quiet, "no progress bar");
 }
 
 void run_config_command(const ConfigRunArgs& a) {
-  set_threads(a.threads);
+  SIGNET_CHECK(a.threads >= 0, "--threads must be >= 0, got {}", a.threads);
+  // A grid's results must repeat bit for bit, and some reductions depend on the thread count.
+  threads::configure_fixed(a.threads);
   const eval::Config cfg = eval::load_config(a.config);
   eval::RunOptions o;
   o.cache_dir = a.cache;

@@ -1,20 +1,19 @@
 #include "cli/common.h"
 
-#include <omp.h>
-
 #include <cstdio>
 #include <iostream>
 
 #include "datasets/dataloader.h"
+#include "engine/thread_governor.h"
 
 namespace signet::cli {
 
 void set_threads(int n) {
   SIGNET_CHECK(n >= 0, "--threads must be >= 0, got {}", n);
-  if (n > 0) omp_set_num_threads(n);
+  threads::configure(n);
 }
 
-int current_threads() { return omp_get_max_threads(); }
+int current_threads() { return threads::limit(); }
 
 Dataset load_split(const std::string& name, const std::string& split, const std::string& data_dir) {
   return load_dataset(name, split, data_dir);

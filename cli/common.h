@@ -9,7 +9,8 @@
 
 namespace signet::cli {
 
-// Sets the one OpenMP pool (which OpenBLAS shares) to n threads; 0 keeps the default.
+// --threads: n > 0 fixes the one OpenMP pool (which OpenBLAS shares) at n threads; 0 uses all
+// cores, fewer while other processes keep them busy (engine/thread_governor.h).
 void set_threads(int n);
 int current_threads();
 

@@ -6,6 +6,8 @@
 // the destructor wait for a job in progress to finish, which bounds them by one batch of work.
 #include "datasets/dataloader.h"
 
+#include "engine/thread_governor.h"
+
 #include <algorithm>
 #include <climits>
 #include <cmath>
@@ -118,6 +120,7 @@ void DataLoader::start_epoch(int64_t epoch) {
 }
 
 bool DataLoader::next(Batch& out) {
+  threads::adapt();  // between steps, on the thread that runs the model
   if (epoch_ < 0) start_epoch(0);
   if (cursor_ >= num_batches()) return false;
   if (!worker_.joinable()) {
