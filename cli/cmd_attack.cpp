@@ -27,6 +27,7 @@ namespace {
 struct AttackArgs {
   std::string name, weights, out, model, dataset = "fashion-mnist", data_dir;
   CLI::Option* dataset_opt = nullptr;
+  ModelFileFlags file;
   TrainConfig cfg;
   int threads = 0;
   bool json = false, quiet = false;
@@ -62,6 +63,7 @@ CLI::App* add_attack(CLI::App* parent, const std::string& name, const std::strin
                                         : "data set whose test split is evaluated before and after (optional)");
   if (trains) a->dataset_opt->capture_default_str();
   c->add_option("--data-dir", a->data_dir, "directory of the data set files");
+  add_model_file_flags(c, a->file);
   c->add_option("--threads", a->threads, "threads (0: all cores)");
   c->add_flag("--json", a->json, "print one JSON object on stdout");
   c->add_flag("--quiet", a->quiet, "no progress bar");
@@ -82,12 +84,18 @@ void run_attack(AttackArgs& a, bool trains, const std::function<void(Model&, con
   SIGNET_CHECK(a.out != a.weights, "--out must differ from --weights ({}): the input model is kept", a.out);
   a.cfg.progress = !a.quiet;
   const bool evaluate = trains || a.dataset_opt->count() > 0;
-  Normalization norm;
-  Model model = load_model(a.weights, a.model, &norm);  // first: a bad file fails before any data is read
   Dataset train, test;
   if (trains) train = load_split(a.dataset, "train", a.data_dir);
   if (evaluate) test = load_split(a.dataset, "test", a.data_dir);
-  if (norm.mean.empty() && trains) norm = normalization_of(train);
+  // The data set's input shape is what a PyTorch state dict (no Signet metadata) is read with.
+  const Shape data_shape = evaluate ? example_shape(test) : Shape{};
+  Normalization norm;
+  bool plain = false;
+  Model model = load_model(a.weights, model_hints(a.model, a.file, data_shape, "the data set '" + a.dataset + "'"),
+                           &norm, &plain);
+  // A PyTorch state dict records no normalisation: none unless --input-mean / --input-std.
+  if (norm.mean.empty() && model.config.input_shape.size() == 3 && (trains || plain))
+    norm = plain ? identity_normalization(model.config.input_shape[0]) : normalization_of(train);
   nlohmann::json j = {{"command", "attack"}, {"attack", a.name}, {"model", model.name}, {"weights", a.weights}};
   if (evaluate) j["dataset"] = a.dataset;
   const EvalResult before = evaluate ? evaluate_model(model, test, norm) : EvalResult{};

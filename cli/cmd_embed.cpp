@@ -18,6 +18,7 @@ namespace {
 struct EmbedArgs {
   std::string scheme = all_schemes().front()->info().name, model = "mnist-mlp", dataset = "fashion-mnist", data_dir, from, keys_out, out;
   SchemeFlags flags;
+  ModelFileFlags file;
   TrainConfig cfg;
   float lr = -1;
   uint64_t key_seed = 0;
@@ -61,8 +62,15 @@ void run_embed(EmbedArgs a) {
   const Dataset train = load_split(a.dataset, "train", a.data_dir);
   const Dataset test = load_split(a.dataset, "test", a.data_dir);
   Normalization norm;
+  bool plain = false;
   Model model = a.from.empty() ? scratch_model_for_embedding(a.model, train, a.cfg.seed)
-                               : load_model(a.from, a.model_given ? a.model : "", &norm);
+                               : load_model(a.from,
+                                            model_hints(a.model_given ? a.model : "", a.file, example_shape(train),
+                                                        "the data set '" + a.dataset + "'"),
+                                            &norm, &plain);
+  // A PyTorch state dict records no normalisation: its inputs are the data set's raw pixels unless
+  // --input-mean / --input-std say otherwise; the marked model records what was used.
+  if (plain && norm.mean.empty() && !train.is_tokens()) norm = identity_normalization(model.config.input_shape[0]);
   const EmbedSchedule sched = embed_schedule(model.name, a.from.empty(), a.lr);
   TrainConfig cfg = a.cfg;
   cfg.lr = static_cast<float>(sched.lr);
@@ -121,6 +129,7 @@ void register_embed(CLI::App& app) {
   c->add_option("--dataset", a->dataset, "data set")->capture_default_str();
   c->add_option("--data-dir", a->data_dir, "directory of the data set files");
   c->add_option("--from", a->from, "fine-tune this trained model instead of training from scratch");
+  add_model_file_flags(c, a->file);
   auto* epochs_opt =
       c->add_option("--epochs", a->cfg.epochs,
                     "epochs (schemes that fine-tune a trained model: the epoch limit, default the scheme's)")

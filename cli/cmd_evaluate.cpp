@@ -4,7 +4,9 @@
 //
 // Images smaller than the model's input (e.g. Fashion-MNIST 28x28 for a model trained with
 // --pad-to 32, or grey images for a model trained with --channels 3) are padded / replicated
-// to the model's C,H,W the same way `signet train` did; other mismatches are an Error.
+// to the model's C,H,W the same way `signet train` did; other mismatches are an Error. A model
+// file without Signet metadata (a PyTorch state dict) takes the data set's input shape (or
+// --input-shape) and no normalisation unless --input-mean / --input-std give one.
 #include <filesystem>
 #include <memory>
 
@@ -108,7 +110,7 @@ void run_config_command(const ConfigRunArgs& a) {
 }
 
 void register_evaluate(CLI::App& app) {
-  struct Args { std::string model, weights, dataset = "fashion-mnist", data_dir, split = "test"; int threads = 0; bool json = false; };
+  struct Args { std::string model, weights, dataset = "fashion-mnist", data_dir, split = "test"; ModelFileFlags file; int threads = 0; bool json = false; };
   auto a = std::make_shared<Args>();
   auto cr = std::make_shared<ConfigRunArgs>();
   auto* c = app.add_subcommand("evaluate", "Accuracy of a saved model on a data set, or an experiment grid (--config)");
@@ -118,6 +120,7 @@ void register_evaluate(CLI::App& app) {
   c->add_option("--dataset", a->dataset, "data set")->capture_default_str();
   c->add_option("--data-dir", a->data_dir, "directory of the data set files");
   c->add_option("--split", a->split, "train | test")->capture_default_str();
+  add_model_file_flags(c, a->file);
   add_config_run_options(c, *cr);
   c->callback([a, cr] {
     if (!cr->config.empty()) {
@@ -129,9 +132,13 @@ void register_evaluate(CLI::App& app) {
     a->json = cr->json;
     set_threads(a->threads);
     Normalization norm;
-    Model model = load_model(a->weights, a->model, &norm);
-    const Dataset set = fit_to_model(load_split(a->dataset, a->split, a->data_dir), model);
-    if (norm.mean.empty() && !set.is_tokens())
+    const Dataset raw = load_split(a->dataset, a->split, a->data_dir);
+    bool plain = false;
+    Model model = load_model(
+        a->weights, model_hints(a->model, a->file, example_shape(raw), "the data set '" + a->dataset + "'"), &norm,
+        &plain);
+    const Dataset set = fit_to_model(raw, model);
+    if (norm.mean.empty() && !set.is_tokens() && !plain)
       norm = normalization_of(fit_to_model(load_split(a->dataset, "train", a->data_dir), model));
     const EvalResult r = evaluate_model(model, set, norm);
     if (a->json) {

@@ -19,6 +19,7 @@ void register_extract(CLI::App& app) {
   struct Args {
     std::string keys, align_to, model, certificate, owner_key;
     std::vector<std::string> weights;
+    ModelFileFlags file;
     double alpha = 0;
     int threads = 0;
     bool json = false, align = false;
@@ -27,7 +28,9 @@ void register_extract(CLI::App& app) {
   auto* c = app.add_subcommand("extract", "Extract a watermark from suspect models (white-box) and decide ownership");
   c->add_option("--keys", a->keys, "the owner's keys file")->required();
   c->add_option("--weights", a->weights, "suspect model(s) (.safetensors); repeat to compare several")->required();
-  c->add_option("--model", a->model, "model name for suspect files without Signet metadata (e.g. PyTorch's)");
+  c->add_option("--model", a->model, "model name for suspect files without Signet metadata (e.g. PyTorch's; "
+                "default: recognised from their tensors)");
+  add_model_file_flags(c, a->file);
   c->add_option("--alpha", a->alpha, "significance level for claiming ownership (default: the scheme's)");
   c->add_option("--certificate", a->certificate, "the owner's signed claim (signet certify): checked first");
   c->add_option("--owner-key", a->owner_key, "NAME.pub: the certificate must be signed by this identity");
@@ -48,14 +51,20 @@ void register_extract(CLI::App& app) {
     const bool aligned = a->align || !a->align_to.empty();
     SIGNET_CHECK(!aligned || scheme.can_align(), "scheme {} has no unit-aligned extraction (--align)",
                  scheme.info().name);
-    const ModelConfig fallback = ctx.keys.keys->suspect_config();
+    // Suspects without Signet metadata are read with the keys' input shape when it fits their
+    // weights, and the keys' normalisation unless --input-mean / --input-std say otherwise.
+    const Shape keys_shape = ctx.keys.keys->suspect_config().input_shape;
     const std::string expect = a->model.empty() ? ctx.keys.keys->model() : a->model;
     std::unique_ptr<Model> marked;
-    if (!a->align_to.empty()) marked = std::make_unique<Model>(load_model(a->align_to, expect, nullptr, &fallback));
+    if (!a->align_to.empty()) {
+      const ModelFileFlags shape_only{a->file.input_shape, "", ""};  // the reference's normalisation is not used
+      marked = std::make_unique<Model>(
+          load_model(a->align_to, model_hints(expect, shape_only, keys_shape, "the keys"), nullptr));
+    }
     std::vector<SuspectEvidence> results;
     for (const std::string& w : a->weights) {
       Normalization norm;
-      Model model = load_model(w, a->model, &norm, &fallback);
+      Model model = load_model(w, model_hints(a->model, a->file, keys_shape, "the keys"), &norm);
       if (norm.mean.empty()) norm = ctx.keys.keys->norm();
       const auto keys = scheme.for_suspect(ctx.keys.keys, model);
       SuspectEvidence r{w, sha256_hex(read_file(w)), scheme.extract(model, norm, *keys, ctx.alpha), {}, {}};

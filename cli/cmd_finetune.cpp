@@ -1,7 +1,7 @@
 // signet finetune: continues training a saved model on a data set's training split with plain
 // cross-entropy (no watermark loss): the fine-tuning attack of DeepSigns Section 4.2 / Table 3
 // ("retrain the target model using the original training data ... at the final learning rate").
-// The model file's own input normalisation is kept. Writes the fine-tuned model. The same attack
+// The model file's own input normalisation is kept (a PyTorch state dict has none). Writes the fine-tuned model. The same attack
 // as `signet attack finetune` (watermark/attacks/attacks.h, finetune_attack).
 #include <memory>
 
@@ -15,6 +15,7 @@ namespace signet::cli {
 void register_finetune(CLI::App& app) {
   struct Args {
     std::string model, weights, dataset = "fashion-mnist", data_dir, out;
+    ModelFileFlags file;
     TrainConfig cfg;
     int threads = 0;
     bool json = false, quiet = false;
@@ -28,6 +29,7 @@ void register_finetune(CLI::App& app) {
   c->add_option("--model", a->model, "model name (checked against the file)");
   c->add_option("--dataset", a->dataset, "data set")->capture_default_str();
   c->add_option("--data-dir", a->data_dir, "directory of the data set files");
+  add_model_file_flags(c, a->file);
   c->add_option("--epochs", a->cfg.epochs, "epochs")->capture_default_str();
   c->add_option("--lr", a->cfg.lr, "learning rate")->capture_default_str();
   c->add_option("--batch-size", a->cfg.batch_size, "batch size")->capture_default_str();
@@ -44,8 +46,13 @@ void register_finetune(CLI::App& app) {
     const Dataset train = load_split(a->dataset, "train", a->data_dir);
     const Dataset test = load_split(a->dataset, "test", a->data_dir);
     Normalization norm;
-    Model model = load_model(a->weights, a->model, &norm);
-    if (norm.mean.empty()) norm = normalization_of(train);
+    bool plain = false;
+    Model model = load_model(
+        a->weights, model_hints(a->model, a->file, example_shape(train), "the data set '" + a->dataset + "'"), &norm,
+        &plain);
+    // A PyTorch state dict records no normalisation: none unless --input-mean / --input-std.
+    if (norm.mean.empty() && !train.is_tokens())
+      norm = plain ? identity_normalization(model.config.input_shape[0]) : normalization_of(train);
     const EvalResult before = evaluate_model(model, test, norm);
     TrainConfig cfg = a->cfg;
     cfg.progress = !a->quiet;

@@ -1,6 +1,8 @@
 // `signet info FILE [--json]`: what is inside a safetensors file (ours or PyTorch's) —
 // each tensor's stored dtype, shape, size and value range, the metadata, totals, and the
-// file's SHA-256 so a report can pin exactly which model or key file it looked at.
+// file's SHA-256 so a report can pin exactly which model or key file it looked at. For a file
+// without Signet metadata (a PyTorch state dict) it also says which model its tensors are, as
+// the commands that read models would recognise it (models/model_recognition.h).
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -15,6 +17,7 @@
 #include "engine/error.h"
 #include "engine/serialize/atomic_file.h"
 #include "engine/serialize/safetensors.h"
+#include "models/model_recognition.h"
 
 namespace signet::cli {
 namespace {
@@ -51,6 +54,9 @@ void run_info(const std::string& path, bool as_json) {
   const SafetensorsHeader header = parse_safetensors_header(bytes, path);
   const NamedTensors nt = decode_safetensors(bytes, path);
   const std::string sha = sha256_hex(bytes);
+  // Signet's own files say what they are in their metadata; others are recognised from their tensors.
+  const bool plain = !header.metadata.count("signet.format") && !header.metadata.count("signet.model");
+  const std::string recognised = plain ? describe_recognised_model(nt) : "";
 
   struct Row {
     const SafetensorsEntry* e;
@@ -89,6 +95,7 @@ void run_info(const std::string& path, bool as_json) {
                 {"metadata", header.metadata},
                 {"total_parameters", total_params},
                 {"total_bytes", total_bytes}};
+    if (plain) out["recognised_model"] = recognised;
     fmt::print("{}\n", out.dump(2));
     return;
   }
@@ -122,6 +129,7 @@ void run_info(const std::string& path, bool as_json) {
   fmt::print("\nmetadata ({}):\n", header.metadata.size());
   for (const auto& [k, v] : header.metadata) fmt::print("  {} = {}\n", k, v);
   fmt::print("\ntotal   {} parameters, {} bytes of tensor data\n", total_params, total_bytes);
+  if (plain) fmt::print("model   {}\n", recognised);
 }
 
 }  // namespace

@@ -20,6 +20,7 @@ namespace signet::cli {
 void register_serve(CLI::App& app) {
   struct Args {
     std::string weights, model, bind = "127.0.0.1", port_file, answer = "labels", api_key_file;
+    ModelFileFlags file;
     int port = -1, threads = 0;
     ServiceAttack attack;
     serve::ServeOptions opt;
@@ -29,7 +30,8 @@ void register_serve(CLI::App& app) {
   auto a = std::make_shared<Args>();
   auto* c = app.add_subcommand("serve", "Serve a model over HTTP (POST /v1/predict, GET /v1/model, GET /healthz)");
   c->add_option("--weights", a->weights, "the model file (.safetensors) to serve")->required();
-  c->add_option("--model", a->model, "model name (checked against the file)");
+  c->add_option("--model", a->model, "model name (checked against the file; for a PyTorch state dict, its architecture)");
+  add_model_file_flags(c, a->file);
   c->add_option("--port", a->port, "TCP port (0: a free one, see --port-file)")->required();
   c->add_option("--bind", a->bind, "address to listen on")->capture_default_str();
   c->add_option("--port-file", a->port_file, "write the port listened on to this file once serving");
@@ -72,7 +74,9 @@ void register_serve(CLI::App& app) {
     opt.access_log = !a->quiet;
     if (!a->api_key_file.empty()) opt.api_key = serve::read_api_key_file(a->api_key_file);
 
-    auto local = std::make_shared<LocalModelOracle>(a->weights, Normalization{}, a->model);
+    Normalization norm;
+    Model model = load_model(a->weights, model_hints(a->model, a->file), &norm);
+    auto local = std::make_shared<LocalModelOracle>(std::move(model), norm, a->weights);
     const Model& m = local->model();
     SIGNET_CHECK(!m.takes_tokens(), "signet serve answers models of float32 inputs; {} takes token ids", m.name);
     serve::ServedModel served{attacked_service(local, a->attack), m.name, m.config.input_shape,

@@ -25,6 +25,7 @@ void register_verify(CLI::App& app) {
   struct Args {
     std::string keys, model, certificate, owner_key, remote, api_key_file;
     std::vector<std::string> weights;
+    ModelFileFlags file;
     double alpha = 0, confidence = -1;
     ServiceAttack attack;
     int64_t max_queries = 0;
@@ -39,7 +40,9 @@ void register_verify(CLI::App& app) {
   weights->excludes(remote);
   c->add_option("--api-key-file", a->api_key_file, "--remote: the bearer token the service asks for, in a file");
   c->add_option("--max-queries", a->max_queries, "--remote: refuse to send more inputs than this (0: no limit)");
-  c->add_option("--model", a->model, "model name for suspect files without Signet metadata (e.g. PyTorch's)");
+  c->add_option("--model", a->model, "model name for suspect files without Signet metadata (e.g. PyTorch's; "
+                "default: recognised from their tensors)");
+  add_model_file_flags(c, a->file);
   c->add_option("--alpha", a->alpha, "significance level for claiming ownership (default: the keys')");
   c->add_option("--confidence", a->confidence, "the same as 1 - alpha (DeepSigns' decision threshold p of Eq. (5))");
   c->add_option("--certificate", a->certificate, "the owner's signed claim (signet certify): checked first");
@@ -87,7 +90,12 @@ void register_verify(CLI::App& app) {
       results.push_back(std::move(r));
     }
     for (const std::string& w : a->weights) {
-      auto local = std::make_shared<LocalModelOracle>(w, ctx.keys.keys->norm(), a->model, &fallback);
+      // Suspects without Signet metadata: the keys' input shape when it fits their weights, and the
+      // keys' normalisation unless --input-mean / --input-std say otherwise.
+      Normalization norm;
+      Model m = load_model(w, model_hints(a->model, a->file, fallback.input_shape, "the keys"), &norm);
+      if (norm.mean.empty()) norm = ctx.keys.keys->norm();
+      auto local = std::make_shared<LocalModelOracle>(std::move(m), norm, w);
       // Each suspect's service draws its own noise from the same seed (the same attack on each).
       std::shared_ptr<Oracle> oracle = attacked_service(local, a->attack);
       SuspectEvidence r{w, sha256_hex(read_file(w)), scheme.query(*oracle, *ctx.keys.keys, ctx.alpha), {}, {}};

@@ -43,4 +43,33 @@ Shape parse_shape_flag(const std::string& s, const std::string& flag) {
   return out;
 }
 
+void add_model_file_flags(CLI::App* c, ModelFileFlags& f) {
+  c->add_option("--input-shape", f.input_shape,
+                "C,H,W (L for token models): input shape of a model file without Signet metadata (a PyTorch "
+                "state dict), where its weights and the data do not fix it");
+  c->add_option("--input-mean", f.input_mean,
+                "per-channel mean (comma-separated) to normalise inputs with, for a model file without Signet "
+                "metadata (default: none)");
+  c->add_option("--input-std", f.input_std, "per-channel std, with --input-mean");
+}
+
+ModelHints model_hints(const std::string& model, const ModelFileFlags& f, const Shape& data_shape,
+                       const std::string& data_from) {
+  ModelHints h;
+  h.model = model;
+  if (!f.input_shape.empty()) h.input_shape.given = parse_shape_flag(f.input_shape, "--input-shape");
+  h.norm.mean = split_floats(f.input_mean, "--input-mean");
+  h.norm.stddev = split_floats(f.input_std, "--input-std");
+  SIGNET_CHECK(h.norm.mean.size() == h.norm.stddev.size(), "give --input-mean and --input-std with one value per "
+               "channel each ({} and {} given)", h.norm.mean.size(), h.norm.stddev.size());
+  for (float s : h.norm.stddev) SIGNET_CHECK(s > 0, "--input-std values must be positive, got {}", s);
+  h.input_shape.data = data_shape;
+  if (!data_from.empty()) h.input_shape.data_from = data_from;
+  return h;
+}
+
+Shape example_shape(const Dataset& ds) {
+  return Shape(ds.images.shape().begin() + 1, ds.images.shape().end());
+}
+
 }  // namespace signet::cli

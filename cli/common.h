@@ -1,5 +1,6 @@
 // Helpers shared by the subcommands: threads, data sets with their normalisation, JSON output.
 #pragma once
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -20,6 +21,19 @@ Dataset load_split(const std::string& name, const std::string& split, const std:
 void print_json(const nlohmann::json& j);
 // "C,H,W" -> shape; Error naming the flag.
 Shape parse_shape_flag(const std::string& s, const std::string& flag);
+// --input-shape, --input-mean, --input-std: what a command that reads a model file needs to know
+// about files without Signet metadata (PyTorch state dicts) that neither the weights nor the
+// data say. Empty: not given.
+struct ModelFileFlags {
+  std::string input_shape, input_mean, input_std;
+};
+void add_model_file_flags(CLI::App* c, ModelFileFlags& f);
+// The hints for load_model: --model, the flags above, and the input shape of the data the command
+// has (a data set's, an input tensor's, the keys'), named by data_from in messages.
+ModelHints model_hints(const std::string& model, const ModelFileFlags& f, const Shape& data_shape = {},
+                       const std::string& data_from = "");
+// The shape of one example of a data set ({C, H, W}, or {L} for tokens).
+Shape example_shape(const Dataset& ds);
 // "a,b,c" -> {"a", "b", "c"} (empty items dropped): list-valued flags such as --layer.
 std::vector<std::string> split_list(const std::string& s);
 

@@ -14,6 +14,10 @@ Normalization normalization_of(const Dataset& train_set) {
   return Normalization{mean, stddev};
 }
 
+Normalization identity_normalization(int64_t channels) {
+  return Normalization{std::vector<float>(channels, 0.0f), std::vector<float>(channels, 1.0f)};
+}
+
 Tensor normalise_inputs(const Tensor& x, const Normalization& norm) {
   if (norm.mean.empty()) return x;
   const int64_t C = x.size(1);
@@ -108,18 +112,28 @@ ModelFileInfo read_model_info(const NamedTensors& file, const std::string& path)
   return info;
 }
 
-Model load_model(const std::string& path, const std::string& expect_model, Normalization* norm_out,
-                 const ModelConfig* fallback_config) {
+Model load_model(const std::string& path, const ModelHints& hints, Normalization* norm_out, bool* plain_out) {
   const NamedTensors file = load_safetensors(path);
   ModelFileInfo info = read_model_info(file, path);
   std::string name = info.model;
-  if (name.empty()) {
-    SIGNET_CHECK(!expect_model.empty(), "{}: the file does not say which model it holds; pass --model", path);
-    name = expect_model;
-    if (fallback_config) info.config = *fallback_config;
+  const bool plain = name.empty();  // no Signet metadata: a state dict as PyTorch saves it
+  if (plain) {
+    name = hints.model.empty() ? recognise_architecture(file, path) : hints.model;
+    info.config = infer_model_config(name, file, hints.input_shape, path);
+    info.norm = hints.norm;
+    const int64_t channels = info.config.input_shape.size() == 3 ? info.config.input_shape[0] : 0;
+    SIGNET_CHECK(info.norm.mean.empty() || static_cast<int64_t>(info.norm.mean.size()) == channels,
+                 "{}: --input-mean / --input-std have {} values; the model takes {} channels", path,
+                 info.norm.mean.size(), channels);
   } else {
-    SIGNET_CHECK(expect_model.empty() || expect_model == name, "{}: holds a '{}' model, not '{}' as --model says",
-                 path, name, expect_model);
+    SIGNET_CHECK(hints.norm.mean.empty(), "{}: records its own input normalisation; --input-mean / --input-std "
+                 "are for files without Signet metadata", path);
+    SIGNET_CHECK(hints.model.empty() || hints.model == name, "{}: holds a '{}' model, not '{}' as --model says",
+                 path, name, hints.model);
+    const Shape& given = hints.input_shape.given;
+    SIGNET_CHECK(given.empty() || given == info.config.input_shape,
+                 "{}: the model takes inputs {} (its metadata says so), not {} as --input-shape says", path,
+                 shape_str(info.config.input_shape), shape_str(given));
   }
   Rng init(0);
   Model m = build_model(name, info.config, init);
@@ -132,9 +146,27 @@ Model load_model(const std::string& path, const std::string& expect_model, Norma
       state.emplace_back(n.substr(6), t);
     }
   }
-  load_state_dict(*m.net, state, path);
+  try {
+    load_state_dict(*m.net, state, path);
+  } catch (const Error& e) {
+    if (!plain) throw;
+    throw Error(fmt::format("{} [no Signet metadata: read as {} with {} classes, input {}]", e.what(), name,
+                            info.config.num_classes, shape_str(info.config.input_shape)));
+  }
   if (norm_out) *norm_out = info.norm;
+  if (plain_out) *plain_out = plain;
   return m;
+}
+
+Model load_model(const std::string& path, const std::string& expect_model, Normalization* norm_out,
+                 const ModelConfig* fallback_config) {
+  ModelHints hints;
+  hints.model = expect_model;
+  if (fallback_config) {
+    hints.input_shape.data = fallback_config->input_shape;
+    hints.input_shape.data_from = "the keys";
+  }
+  return load_model(path, hints, norm_out);
 }
 
 void save_checkpoint(const std::string& path, const Model& model, const Optimizer& opt,

@@ -17,6 +17,7 @@
 #include "engine/rng.h"
 #include "engine/serialize/safetensors.h"
 #include "layers/optim.h"
+#include "models/model_recognition.h"
 #include "models/registry.h"
 
 namespace signet {
@@ -28,6 +29,8 @@ struct Normalization {
 // Per-channel mean/std of a training set's images: the normalisation saved with every model
 // (none for token data sets).
 Normalization normalization_of(const Dataset& train_set);
+// Mean 0, std 1 per channel: "no normalisation" where an empty one would mean "not known".
+Normalization identity_normalization(int64_t channels);
 // (x - mean[c]) / std[c] per channel of raw inputs [N, C, ...]; x itself when norm is empty.
 Tensor normalise_inputs(const Tensor& x, const Normalization& norm);
 
@@ -45,8 +48,22 @@ Shape split_shape(const std::string& s, const std::string& what);
 void save_model(const std::string& path, const Model& model, const Normalization& norm,
                 const std::map<std::string, std::string>& extra_metadata = {});
 ModelFileInfo read_model_info(const NamedTensors& file, const std::string& path);
-// Builds the model named in the file (or `expect_model` when the file has no metadata), loads
-// its weights, and checks that `expect_model` (if given) matches. Returns the normalisation.
+
+// What a command knows about the model besides the file, for files without Signet metadata.
+struct ModelHints {
+  std::string model;            // --model: the architecture (checked against the metadata when present)
+  InputShapeHints input_shape;  // --input-shape, and a data set's / input tensor's / keys' input shape
+  Normalization norm;           // --input-mean / --input-std (empty: none given)
+};
+// Builds the model named in the file, loads its weights, and checks the hints against the
+// metadata. Files without Signet metadata (a plain PyTorch state dict) are built as hints.model,
+// else as the architecture their tensors say, with the classes and vocabulary the weights imply
+// and the input shape from the hints or the weights (models/model_recognition.h); they have no
+// normalisation but hints.norm. Returns the normalisation in norm_out, and in plain_out whether
+// the file had no Signet metadata (callers that would guess a normalisation for files that
+// record none must not guess for those).
+Model load_model(const std::string& path, const ModelHints& hints, Normalization* norm_out, bool* plain_out = nullptr);
+// The same with hints {expect_model, {{}, fallback_config->input_shape}}.
 Model load_model(const std::string& path, const std::string& expect_model, Normalization* norm_out,
                  const ModelConfig* fallback_config = nullptr);
 

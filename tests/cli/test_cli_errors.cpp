@@ -65,7 +65,8 @@ TEST(CliErrors, CorruptAndTruncatedSafetensors) {
 
 TEST(CliErrors, WrongShapesAndFlags) {
   TempDir d;
-  // A weights file for another model size: shape mismatch names the tensor.
+  // A file with Signet metadata missing and too few tensors for --model: the error names the
+  // tensors the model needs that are not there.
   std::string header = R"({"fc1.weight":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}})";
   while ((8 + header.size()) % 8) header += ' ';
   std::string bytes(8, '\0');
@@ -73,7 +74,7 @@ TEST(CliErrors, WrongShapesAndFlags) {
   for (int i = 0; i < 8; ++i) bytes[i] = static_cast<char>((n >> (8 * i)) & 0xff);
   bytes += header + std::string(16, '\0');
   write_bytes(d.file("tiny.safetensors"), bytes);
-  expect_error(run("evaluate --model mnist-mlp --weights " + d.file("tiny.safetensors")), "fc1.weight");
+  expect_error(run("evaluate --model mnist-mlp --weights " + d.file("tiny.safetensors")), "fc2.weight, fc3.weight");
   expect_error(run("train --epochs -3 --out " + d.file("m.safetensors")), "--epochs");
   expect_error(run("train --lr nan --out " + d.file("m.safetensors")), "--lr");
   expect_error(run("train --epochs 1"), "--out");
