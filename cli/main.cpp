@@ -1,15 +1,27 @@
 // signet: the command-line entry point. Logs and progress go to stderr; with --json a
-// subcommand prints exactly one JSON object on stdout.
+// subcommand prints exactly one JSON object on stdout. Exit status (docs/exit-codes.md):
+// 0 success, 1 a signet::Error (the message says what to fix), 2 the command line does not
+// parse, 3 an internal error (any other exception: a bug, or memory ran out).
 #include <cstdio>
 #include <exception>
+#include <new>
 
+#include "cli/build_info.h"
 #include "cli/commands.h"
 #include "engine/error.h"
 
 int main(int argc, char** argv) {
-  CLI::App app{"Signet: a deep learning engine for watermarking neural networks"};
+  CLI::App app{"Signet: a deep learning engine for watermarking neural networks", "signet"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "signet 0.1.0");
+  // --json beside --version asks for the build facts as JSON; every subcommand has its own --json.
+  CLI::Option* version_json = app.add_flag("--json", "with --version: print the build facts as one JSON object");
+  CLI::Option* version = app.set_version_flag(
+      "--version",
+      [version_json] {
+        return version_json->count() ? signet::cli::version_json().dump() : signet::cli::version_text();
+      },
+      "Print the version, git commit and build options, then exit");
+  version_json->needs(version);
   signet::cli::register_train(app);
   signet::cli::register_evaluate(app);
   signet::cli::register_predict(app);
@@ -25,6 +37,13 @@ int main(int argc, char** argv) {
   signet::cli::register_certify(app);
   signet::cli::register_schemes(app);
   signet::cli::register_serve(app);
+  // After the subcommands, which would otherwise each repeat it under their own --help.
+  app.footer(
+      "Run `signet COMMAND --help` for a command's flags.\n"
+      "Exit status: 0 success; 1 an error the message explains (a missing or corrupt file, a value out of range, "
+      "an invalid ownership certificate); 2 the command line does not parse (unknown command or flag, missing "
+      "required flag, a value of the wrong type); 3 internal error (out of memory, or a bug: please report it). "
+      "Messages go to stderr as `signet: error: ...`; --json output goes to stdout.");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -35,6 +54,9 @@ int main(int argc, char** argv) {
   } catch (const signet::Error& e) {
     std::fprintf(stderr, "signet: error: %s\n", e.what());
     return 1;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "signet: internal error: out of memory\n");
+    return 3;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "signet: internal error: %s\n", e.what());
     return 3;
