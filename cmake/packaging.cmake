@@ -26,6 +26,8 @@ set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)  # signet_<version>_<arch>.deb
 set(CPACK_DEBIAN_PACKAGE_SECTION science)
 # The run-time libraries come from dpkg-shlibdeps on the binary (dpkg-dev, part of build-essential).
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+# dpkg-shlibdeps asks only for some libopenblas0; the run path above names the OpenMP build's.
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "libopenblas0-openmp")
 # The default data set of `signet train`; every command also works on other data.
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "dataset-fashion-mnist")
 include(CPack)

@@ -81,8 +81,8 @@ data=(--dataset synthetic:1x28x28:10:300:100:3 --quiet --threads 2)
 (
   cd "$TMP"
   "$BIN" train --model mnist-mlp "${data[@]}" --epochs 1 --seed 3 --out plain.safetensors
-  "$BIN" embed --scheme uchida --model mnist-mlp "${data[@]}" --epochs 1 --seed 3 --key-seed 11 \
-    --keys-out owner.wmk --out marked.safetensors
+  "$BIN" embed --scheme uchida --bits 32 --lambda 0.1 --batch-size 32 --model mnist-mlp "${data[@]}" --epochs 1 \
+    --seed 3 --key-seed 11 --keys-out owner.wmk --out marked.safetensors
   "$BIN" extract --keys owner.wmk --weights marked.safetensors --json >marked.json
   "$BIN" extract --keys owner.wmk --weights plain.safetensors --json >plain.json
 ) >&2 || fail "the installed signet failed on train/embed/extract"
