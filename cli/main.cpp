@@ -47,10 +47,12 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    // --help and --version exit 0; every bad flag exits 2 (CLI11's own codes, 105-115, are
-    // an implementation detail scripts should not depend on).
-    const int rc = app.exit(e);
-    return rc == 0 ? 0 : 2;
+    // --help and --version exit 0; every command line the parser rejects exits 2 (CLI11's own
+    // codes, 105-115, are an implementation detail scripts should not depend on), with its
+    // message in the same form as every other error.
+    if (e.get_exit_code() == 0) return app.exit(e);
+    std::fprintf(stderr, "signet: error: %s\nRun with --help for more information.\n", e.what());
+    return 2;
   } catch (const signet::Error& e) {
     std::fprintf(stderr, "signet: error: %s\n", e.what());
     return 1;
