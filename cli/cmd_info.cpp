@@ -89,7 +89,8 @@ void run_info(const std::string& path, bool as_json) {
                 {"metadata", header.metadata},
                 {"total_parameters", total_params},
                 {"total_bytes", total_bytes}};
-    fmt::print("{}\n", out.dump(2));
+    // A file name that is not UTF-8 prints with U+FFFD for its bad bytes.
+    fmt::print("{}\n", out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
     return;
   }
 

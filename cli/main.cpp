@@ -1,10 +1,12 @@
 // signet: the command-line entry point. Logs and progress go to stderr; with --json a
 // subcommand prints exactly one JSON object on stdout. Exit status (docs/exit-codes.md):
-// 0 success, 1 a signet::Error (the message says what to fix), 2 the command line does not
-// parse, 3 an internal error (any other exception: a bug, or memory ran out).
+// 0 success, 1 a signet::Error (the message says what to fix) or memory ran out, 2 the command
+// line does not parse, 3 an internal error (any other exception: a bug).
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <new>
+#include <stdexcept>
 
 #include "cli/build_info.h"
 #include "cli/commands.h"
@@ -42,9 +44,12 @@ int main(int argc, char** argv) {
       "Run `signet COMMAND --help` for a command's flags.\n"
       "Exit status: 0 success; 1 an error the message explains (a missing or corrupt file, a value out of range, "
       "an invalid ownership certificate); 2 the command line does not parse (unknown command or flag, missing "
-      "required flag, a value of the wrong type); 3 internal error (out of memory, or a bug: please report it). "
+      "required flag, a value of the wrong type); 3 internal error (a bug: please report it). "
       "Messages go to stderr as `signet: error: ...`; --json output goes to stdout.");
   try {
+    // No command line reaches an internal error on purpose; this one lets the test of exit
+    // status 3 (tests/cli/test_cli_exit_codes.cpp) check how main() reports one.
+    if (std::getenv("SIGNET_TEST_INTERNAL_ERROR")) throw std::logic_error("SIGNET_TEST_INTERNAL_ERROR is set");
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     // --help and --version exit 0; every command line the parser rejects exits 2 (CLI11's own
@@ -57,8 +62,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "signet: error: %s\n", e.what());
     return 1;
   } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "signet: internal error: out of memory\n");
-    return 3;
+    // The same condition as a tensor allocation failing (engine/tensor.cpp): the user's to fix.
+    std::fprintf(stderr, "signet: error: out of memory: try a smaller batch size or model\n");
+    return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "signet: internal error: %s\n", e.what());
     return 3;
