@@ -6,9 +6,9 @@
 
 #include "signet_git_version.h"  // generated at build time by cmake/git_version.cmake
 
-// Set by CMakeLists.txt on this file alone, from the configuration.
+// Set on this file alone from the configuration (cmake/version_and_man.cmake).
 #ifndef SIGNET_VERSION
-#error "SIGNET_VERSION and the other build facts come from CMakeLists.txt"
+#error "SIGNET_VERSION and the other build facts come from cmake/version_and_man.cmake"
 #endif
 
 namespace signet::cli {
@@ -62,9 +62,14 @@ std::string commit_text(const BuildFacts& b) {
 
 std::string version_text() {
   const BuildFacts b;
+  const std::string target =
+      b.march.empty() ? "the compiler's default (no -march for this build type)" : "-march=" + b.march;
+  const std::string isa = b.isa.empty() ? "baseline" : fmt::format("{}", fmt::join(b.isa, " "));
   const std::string kernels = b.kernels == "avx512"
                                   ? "AVX-512 (Signet's own GEMM and convolution kernels)"
                                   : "OpenBLAS GEMM (no AVX-512 at build time: Signet's own kernels are off)";
+  const std::string cuda = b.cuda_toolkit ? "toolkit found at build time (CPU backend only)"
+                                          : "toolkit not found (CPU backend only)";
   return fmt::format(
       "signet {}\n"
       "commit      {}\n"
@@ -74,17 +79,20 @@ std::string version_text() {
       "cuda        {}\n"
       "sanitizer   {}\n"
       "compiler    {}",
-      SIGNET_VERSION, commit_text(b), b.build_type,
-      b.march.empty() ? "the compiler's default (no -march for this build type)" : "-march=" + b.march, b.isa.empty() ? "baseline" : fmt::format("{}", fmt::join(b.isa, " ")),
-      kernels, b.cuda_toolkit ? "toolkit found at build time (CPU backend only)" : "toolkit not found (CPU backend only)",
-      b.sanitizer, b.compiler);
+      SIGNET_VERSION, commit_text(b), b.build_type, target, isa, kernels, cuda, b.sanitizer, b.compiler);
 }
 
 nlohmann::json version_json() {
   const BuildFacts b;
-  return {{"version", SIGNET_VERSION}, {"commit", b.commit},        {"dirty", b.dirty},
-          {"build_type", b.build_type}, {"march", b.march.empty() ? nlohmann::json() : nlohmann::json(b.march)},          {"isa", b.isa},
-          {"kernels", b.kernels},       {"cuda_toolkit", b.cuda_toolkit}, {"sanitizer", b.sanitizer},
+  return {{"version", SIGNET_VERSION},
+          {"commit", b.commit},
+          {"dirty", b.dirty},
+          {"build_type", b.build_type},
+          {"march", b.march.empty() ? nlohmann::json() : nlohmann::json(b.march)},  // null: no -march
+          {"isa", b.isa},
+          {"kernels", b.kernels},
+          {"cuda_toolkit", b.cuda_toolkit},
+          {"sanitizer", b.sanitizer},
           {"compiler", b.compiler}};
 }
 
