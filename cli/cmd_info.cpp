@@ -96,7 +96,9 @@ void run_info(const std::string& path, bool as_json) {
                 {"total_parameters", total_params},
                 {"total_bytes", total_bytes}};
     if (plain) out["recognised_model"] = recognised;
-    fmt::print("{}\n", out.dump(2));
+    // A file name that is not UTF-8 prints with U+FFFD for its bad bytes.
+    fmt::print("{}
+", out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
     return;
   }
 

@@ -36,7 +36,6 @@ void register_serve(CLI::App& app) {
   c->add_option("--bind", a->bind, "address to listen on")->capture_default_str();
   c->add_option("--port-file", a->port_file, "write the port listened on to this file once serving");
   c->add_option("--answer", a->answer, "what predictions answer: labels, or labels and class scores")
-      ->check(CLI::IsMember({"labels", "scores"}))
       ->capture_default_str();
   c->add_option("--query-noise", a->attack.query_noise, "Gaussian noise of this std added to every query pixel");
   c->add_option("--perturb-scores", a->attack.perturb_scores,
@@ -62,6 +61,9 @@ void register_serve(CLI::App& app) {
   c->add_flag("--quiet", a->quiet, "no access log on stderr");
   c->callback([a] {
     set_threads(a->threads);
+    // A value outside its choices is Signet's error (exit 1), as for every other command's choices.
+    SIGNET_CHECK(a->answer == "labels" || a->answer == "scores", "--answer must be labels or scores, got '{}'",
+                 a->answer);
     SIGNET_CHECK(a->port >= 0 && a->port <= 65535, "--port must be 0 to 65535, got {}", a->port);
     SIGNET_CHECK(a->batch_wait_ms >= 0 && a->batch_wait_ms <= 1000, "--batch-wait-ms must be 0 to 1000, got {}",
                  a->batch_wait_ms);

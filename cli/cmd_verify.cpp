@@ -35,9 +35,11 @@ void register_verify(CLI::App& app) {
   auto a = std::make_shared<Args>();
   auto* c = app.add_subcommand("verify", "Query suspect models as black boxes with the owner's keys and decide");
   c->add_option("--keys", a->keys, "the owner's keys file (a scheme with black-box verification)")->required();
-  auto* weights = c->add_option("--weights", a->weights, "suspect model(s) (.safetensors); repeat to compare several");
-  auto* remote = c->add_option("--remote", a->remote, "a suspect served over HTTP: http://HOST:PORT (signet serve)");
-  weights->excludes(remote);
+  // One of --weights and --remote: checked in the callback (exit 1, like every other combination
+  // of flags), not by the parser.
+  c->add_option("--weights", a->weights, "suspect model(s) (.safetensors); repeat to compare several");
+  c->add_option("--remote", a->remote,
+                "a suspect served over HTTP: http://HOST:PORT (signet serve); not with --weights");
   c->add_option("--api-key-file", a->api_key_file, "--remote: the bearer token the service asks for, in a file");
   c->add_option("--max-queries", a->max_queries, "--remote: refuse to send more inputs than this (0: no limit)");
   c->add_option("--model", a->model, "model name for suspect files without Signet metadata (e.g. PyTorch's; "

@@ -20,7 +20,8 @@ Dataset load_split(const std::string& name, const std::string& split, const std:
 }
 
 void print_json(const nlohmann::json& j) {
-  std::cout << j.dump() << std::endl;
+  // File names need not be UTF-8: bytes JSON cannot hold print as U+FFFD instead of throwing.
+  std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
 }
 
 std::vector<std::string> split_list(const std::string& s) {

@@ -33,7 +33,9 @@ thread_local RequestTrace trace;
 void fail(httplib::Response& res, int status, const std::string& message) {
   res.status = status;
   trace.error = message;
-  res.set_content(json{{"error", message}, {"status", status}}.dump(), kJsonType);
+  // Messages may quote the client's path: bytes that are not UTF-8 become U+FFFD.
+  res.set_content(json{{"error", message}, {"status", status}}.dump(-1, ' ', false, json::error_handler_t::replace),
+                  kJsonType);
 }
 
 std::string media_type(const std::string& content_type) {
@@ -159,7 +161,9 @@ struct ModelServer::Impl {
               {"bytes_in", req.body.size()}, {"bytes_out", res.body.size()},
               {"ms", std::chrono::duration<double, std::milli>(Clock::now() - trace.start).count()}};
     if (!trace.error.empty()) j["error"] = trace.error;
-    const std::string line = j.dump() + "\n";
+    // The path is the client's: bytes that are not UTF-8 are logged as U+FFFD, never thrown on
+    // (an exception here, on httplib's thread, would end the server).
+    const std::string line = j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
     // Requests httplib rejects itself never reach the pre-routing handler: start them clean.
     trace = RequestTrace{};
     std::lock_guard<std::mutex> lock(log_mu);

@@ -3,9 +3,11 @@
 // output.
 #pragma once
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 namespace signet::testing {
@@ -28,6 +30,33 @@ inline CliRun run_signet(const std::string& args, bool with_stderr = true, const
   const int st = pclose(p);
   r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
   return r;
+}
+
+// The same with stdout and stderr apart (stderr through a temporary file), for tests of which
+// stream a message goes to. `env` is put before the command ("NAME=value ..." or "").
+struct CliRunSplit {
+  int status;
+  std::string out, err;
+};
+inline CliRunSplit run_signet_split(const std::string& args, const std::string& env = "") {
+  char err_path[] = "/tmp/signet_cli_stderr_XXXXXX";
+  const int fd = mkstemp(err_path);
+  if (fd < 0) return {-1, "", "mkstemp failed"};
+  close(fd);
+  CliRunSplit s{0, "", ""};
+  const std::string cmd = env + (env.empty() ? "" : " ") + std::string(SIGNET_BIN) + " " + args + " 2>" + err_path;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return {-1, "", "popen failed: " + cmd};
+  std::array<char, 4096> buf;
+  while (size_t n = fread(buf.data(), 1, buf.size(), p)) s.out.append(buf.data(), n);
+  const int st = pclose(p);
+  s.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  if (FILE* e = fopen(err_path, "r")) {
+    while (size_t n = fread(buf.data(), 1, buf.size(), e)) s.err.append(buf.data(), n);
+    fclose(e);
+  }
+  unlink(err_path);
+  return s;
 }
 
 }  // namespace signet::testing

@@ -185,10 +185,12 @@ TEST(CliServe, AuthLimitsAndErrors) {
   r = run_signet(verify);  // nothing listens there any more
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.output.find("cannot reach"), std::string::npos) << r.output;
+  // Flag combinations and values outside their choices are Signet's checks: exit 1 (docs/exit-codes.md).
   EXPECT_EQ(run_signet("verify --keys " + f.keys).status, 1);  // neither --weights nor --remote
-  EXPECT_EQ(run_signet("verify --keys " + f.keys + " --weights " + f.marked + " --remote " + s.url()).status, 2);
+  EXPECT_EQ(run_signet("verify --keys " + f.keys + " --weights " + f.marked + " --remote " + s.url()).status, 1);
   r = run_signet("serve --weights " + f.marked + " --port 0 --answer logits");
-  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find("--answer"), std::string::npos) << r.output;
 }
 
 TEST(CliServe, AnotherModelIsRefused) {
@@ -201,6 +203,27 @@ TEST(CliServe, AnotherModelIsRefused) {
   const CliRun r = run_signet("verify --keys " + f.keys + " --remote " + s.url());
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.output.find("cannot be the suspect"), std::string::npos) << r.output;
+}
+
+TEST(CliServe, APathThatIsNotUtf8IsLoggedAndServingGoesOn) {
+  // The access log is JSON; a client's path with bytes JSON cannot hold once ended the server
+  // (an exception on the HTTP thread). Now they are logged as U+FFFD.
+  const Files& f = files();
+  ServeProcess s(f, "utf8", "--weights " + f.marked);
+  ASSERT_GT(s.port(), 0) << s.log();
+  {
+    signet::testing::RawClient raw(s.port());
+    ASSERT_TRUE(raw.connected());
+    raw.send("GET /%FF HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    EXPECT_EQ(signet::testing::status_of(raw.read_response(10)), 404) << s.log();
+  }
+  signet::testing::RawClient raw(s.port());
+  ASSERT_TRUE(raw.connected());
+  raw.send("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(signet::testing::status_of(raw.read_response(10)), 200) << s.log();
+  EXPECT_TRUE(s.alive()) << s.log();
+  EXPECT_NE(s.log().find("\"path\":\"/\xef\xbf\xbd\""), std::string::npos) << s.log();
+  EXPECT_EQ(s.terminate(15), 0) << s.log();
 }
 
 TEST(CliServe, SigtermFinishesTheRequestInFlight) {
