@@ -97,8 +97,7 @@ void run_info(const std::string& path, bool as_json) {
                 {"total_bytes", total_bytes}};
     if (plain) out["recognised_model"] = recognised;
     // A file name that is not UTF-8 prints with U+FFFD for its bad bytes.
-    fmt::print("{}
-", out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
+    fmt::print("{}\n", out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
     return;
   }
 
