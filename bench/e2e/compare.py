@@ -33,7 +33,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="mnist-mlp")
     ap.add_argument("--batch-size", type=int, default=128)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2,
+                    help="threads of both; 0: Signet's default (all cores, adapted to the load), PyTorch all cores")
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=5)
@@ -43,14 +44,15 @@ def main():
     a = ap.parse_args()
 
     common = ["--model", a.model, "--batch-size", str(a.batch_size), "--steps", str(a.steps),
-              "--warmup", str(a.warmup), "--threads", str(a.threads), "--json"]
+              "--warmup", str(a.warmup), "--json"]
     if a.input_shape:
         common += ["--input-shape", a.input_shape]
-    signet_cmd = [a.signet, "bench"] + common
+    signet_cmd = [a.signet, "bench"] + common + (["--threads", str(a.threads)] if a.threads > 0 else [])
+    torch_threads = a.threads if a.threads > 0 else os.cpu_count()
     # Debian's own interpreter has python3-torch; under pyenv a bare "python3" may be another one.
     torch_python = os.environ.get("SIGNET_TORCH_PYTHON") or (
         "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else "python3")
-    torch_cmd = [torch_python, os.path.join(ROOT, "bench", "peers", "torch_step.py")] + common
+    torch_cmd = [torch_python, os.path.join(ROOT, "bench", "peers", "torch_step.py")] + common + ["--threads", str(torch_threads)]
     torch_env = dict(os.environ, PYENV_VERSION="system", OPENBLAS_NUM_THREADS="1")
     signet_env = dict(os.environ)
 
