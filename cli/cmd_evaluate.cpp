@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/build_info.h"
 #include "cli/common.h"
 #include "engine/thread_governor.h"
 #include "datasets/augment.h"
@@ -60,6 +61,11 @@ void run_config_command(const ConfigRunArgs& a) {
   o.progress = !a.quiet;
   o.report = !a.no_report;
   o.command = a.command.empty() ? "signet evaluate --config " + a.config : a.command;
+  {
+    const nlohmann::json v = version_json();
+    o.build = fmt::format("signet {} (commit {}{})", v.value("version", "?"), v.value("commit", "unknown"),
+                          v.value("dirty", false) ? ", uncommitted changes" : "");
+  }
   if (a.cache != "runs/cache") o.command += " --cache " + a.cache;
   if (a.dry_run) {
     const std::string listing = eval::dry_run_listing(cfg, o);
@@ -85,6 +91,10 @@ void run_config_command(const ConfigRunArgs& a) {
       if (m.is_object()) {
         seconds = m.value("seconds", 0.0);
         if (a.command.empty()) o.command = m.value("command", o.command);
+        // The report names the run's date, build and machine, not this remake's.
+        o.date = m.value("date", std::string("not recorded"));
+        o.build = m.value("build", std::string("not recorded"));
+        o.machine = m.value("machine", std::string("not recorded"));
       }
     }
     s = eval::write_report(cfg, o, eval::read_results(path), seconds);

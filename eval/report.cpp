@@ -4,8 +4,13 @@
 #include <fmt/ranges.h>
 #include <omp.h>
 
+#include <sys/utsname.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <map>
 
 #include "engine/serialize/atomic_file.h"
@@ -49,6 +54,13 @@ struct Group {
   std::vector<const Row*> rows;
 };
 
+// Rows by their metric (ber, mismatches, ...), so that summaries never pool different units.
+std::map<std::string, std::vector<const Row*>> by_metric(const std::vector<const Row*>& rows) {
+  std::map<std::string, std::vector<const Row*>> out;
+  for (const Row* r : rows) out[r->metric].push_back(r);
+  return out;
+}
+
 std::string paper_ours(const PaperRow& p, const std::vector<Row>& rows, std::string* acc, std::string* metric,
                        std::string* det) {
   std::vector<const Row*> m;
@@ -58,13 +70,12 @@ std::string paper_ours(const PaperRow& p, const std::vector<Row>& rows, std::str
     *acc = *metric = *det = "–";
     return match_text(p.match) + " (no rows)";
   }
-  std::vector<double> a, v, t;
+  std::vector<double> a;
   int d = 0, nd = 0;
   for (const Row* r : m) {
-    a.push_back(r->test_accuracy), v.push_back(r->value), t.push_back(r->threshold);
+    a.push_back(r->test_accuracy);
     d += r->detected == 1, nd += r->detected >= 0;
   }
-  const std::string& mt = m[0]->metric;
   if (p.summary == "max_detected_strength") {
     std::map<double, std::vector<const Row*>> by;
     for (const Row* r : m)
@@ -94,13 +105,31 @@ std::string paper_ours(const PaperRow& p, const std::vector<Row>& rows, std::str
     *metric = "BER 0 up to " + best;
     *det = first_bad.empty() ? "BER 0 at every N" : "first BER > 0 at " + first_bad;
   } else if (p.summary == "detected_count") {
-    const auto [lo, hi] = std::minmax_element(v.begin(), v.end());
+    // One range per metric: a BER and a mismatch count never share a range or a threshold.
+    std::vector<std::string> parts;
+    for (const auto& [name, rs] : by_metric(m)) {
+      std::vector<double> vs, ts;
+      for (const Row* r : rs) vs.push_back(r->value), ts.push_back(r->threshold);
+      const auto [lo, hi] = std::minmax_element(vs.begin(), vs.end());
+      const auto [tlo, thi] = std::minmax_element(ts.begin(), ts.end());
+      const std::string thr = *tlo == *thi || (std::isnan(*tlo) && std::isnan(*thi))
+                                  ? fmt_value(name, *tlo)
+                                  : fmt_value(name, *tlo) + "–" + fmt_value(name, *thi);
+      parts.push_back(fmt::format("{} {}–{} (threshold {}; {} rows)", name, fmt_value(name, *lo), fmt_value(name, *hi),
+                                  thr, rs.size()));
+    }
     *acc = pct(mean(a));
-    *metric = fmt::format("{} {}–{} (threshold {})", mt, fmt_value(mt, *lo), fmt_value(mt, *hi), fmt_value(mt, mean(t)));
+    *metric = fmt::format("{}", fmt::join(parts, "; "));
     *det = nd ? fmt::format("{} of {} detected", d, nd) : "no decision";
   } else {
+    std::vector<std::string> parts;
+    for (const auto& [name, rs] : by_metric(m)) {
+      std::vector<double> vs, ts;
+      for (const Row* r : rs) vs.push_back(r->value), ts.push_back(r->threshold);
+      parts.push_back(metric_text(name, mean(vs), mean(ts)));
+    }
     *acc = pct(mean(a));
-    *metric = metric_text(mt, mean(v), mean(t));
+    *metric = fmt::format("{}", fmt::join(parts, "; "));
     *det = nd ? fmt::format("{}/{}", d, nd) : "no decision";
   }
   return match_text(p.match);
@@ -127,6 +156,29 @@ std::vector<CheckResult> evaluate_checks(const Config& c, const std::vector<Row>
   return out;
 }
 
+std::string machine_description() {
+  std::string cpu = "unknown CPU";
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("model name", 0) == 0 && line.find(':') != std::string::npos) {
+      cpu = line.substr(line.find(':') + 1);
+      cpu.erase(0, cpu.find_first_not_of(" \t"));
+      break;
+    }
+  utsname u{};
+  const std::string kernel = uname(&u) == 0 ? fmt::format(", {} {}", u.sysname, u.release) : "";
+  return fmt::format("{}, {} cores{}", cpu, sysconf(_SC_NPROCESSORS_ONLN), kernel);
+}
+
+std::string utc_now() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC", &tm);
+  return buf;
+}
+
 std::string report_markdown(const Config& c, const RunOptions& o, const std::vector<Row>& rows,
                             const std::vector<CheckResult>& checks, double seconds, bool figure) {
   std::string md = "# " + c.title + "\n\n";
@@ -135,6 +187,9 @@ std::string report_markdown(const Config& c, const RunOptions& o, const std::vec
                     "(columns: `eval/results.h`). Generated: edit the config, not this file.\n\n",
                     o.command.empty() ? "signet evaluate --config " + c.path : o.command, seconds / 60,
                     omp_get_max_threads(), c.path, c.name, c.name);
+  md += fmt::format("Run: {}; build: {}; machine: {}.\n\n", o.date.empty() ? utc_now() : o.date,
+                    o.build.empty() ? "not recorded" : o.build,
+                    o.machine.empty() ? machine_description() : o.machine);
   // ------------------------------------------------------------------ settings
   md += "## Settings\n\n";
   md += fmt::format("- Data set `{}`; seeds {}. Unmarked models: the `signet train` recipe (SGD momentum 0.9, "

@@ -9,6 +9,11 @@
 
 namespace signet::eval {
 
+// "CPU model, N cores, kernel": the machine a run is on, for reports (from /proc/cpuinfo and uname).
+std::string machine_description();
+// The current time, "YYYY-MM-DD HH:MM UTC".
+std::string utc_now();
+
 // Writes <base>.md and <base>.csv (atomically).
 void write_report_files(const Config& c, const RunOptions& o, const std::vector<Row>& rows,
                         const std::vector<CheckResult>& checks, double seconds, bool figure, const std::string& base);

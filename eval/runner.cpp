@@ -103,6 +103,7 @@ std::string dry_run_listing(const Config& c, const RunOptions& o) {
 
 RunSummary run_config(const Config& c, const RunOptions& o) {
   const auto t0 = Clock::now();
+  const std::string started = utc_now();
   const std::vector<Cell> cells = expand_grid(c);
   SIGNET_CHECK(!cells.empty(), "{}: the grid is empty (check the models / schemes filters of [[attacks]])", c.path);
   TrainRecipe recipe;
@@ -151,11 +152,14 @@ RunSummary run_config(const Config& c, const RunOptions& o) {
   const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   write_file_atomic(dir + "/run.json", nlohmann::json{{"config", c.path}, {"name", c.name}, {"command", o.command},
                                                       {"seconds", seconds}, {"cells", cells.size()},
-                                                      {"threads", omp_get_max_threads()}}
+                                                      {"threads", omp_get_max_threads()}, {"date", started},
+                                                      {"build", o.build}, {"machine", machine_description()}}
                                               .dump() + "\n");
   RunSummary s;
   if (o.report) {
-    s = write_report(c, o, rows, seconds);
+    RunOptions ro = o;
+    if (ro.date.empty()) ro.date = started;
+    s = write_report(c, ro, rows, seconds);
   } else {
     s.rows = rows;
     s.seconds = seconds;

@@ -17,6 +17,10 @@ struct RunOptions {
   std::string runs_dir = "runs";
   std::string reports_dir = "reports";
   std::string command;    // the command line, quoted in the report
+  // Where the results come from, named in the report: the signet build (version and commit),
+  // and, when a report is remade from a run's results, that run's date and machine (empty:
+  // now and this machine).
+  std::string build, date, machine;
   bool progress = true;   // the grid progress bar on stderr
   bool report = true;     // write reports/<name>.* (false: results only)
   // Tests: use these splits instead of loading the config's data set (the cache still files the

@@ -130,3 +130,52 @@ TEST(EvalResults, ChecksAndReportTables) {
       << md;
   EXPECT_NE(md.find("![t](t.png)"), std::string::npos);
 }
+
+namespace signet::eval {
+namespace {
+
+// An integrity row mixing a hidden mark (BER) and an output mark (mismatches) reports one range
+// and one threshold per metric, never a range from a BER to a mismatch count.
+TEST(EvalResults, DetectedCountKeepsEachMetricApart) {
+  Config c;
+  c.name = "integrity";
+  c.title = "Integrity";
+  c.path = "experiments/integrity.toml";
+  PaperRow p;
+  p.setting = "unmarked models";
+  p.summary = "detected_count";
+  c.paper_rows = {p};
+  std::vector<Row> rows = sample_rows();
+  rows[0].value = 0.4375, rows[1].value = 0.5;
+  rows[0].detected = rows[1].detected = 0;
+  Row out = rows[0];
+  out.watermark = "output K=20";
+  out.metric = "mismatches";
+  out.value = 19;
+  out.threshold = 13;
+  rows.push_back(out);
+  out.value = 17;
+  rows.push_back(out);
+  RunOptions o;
+  o.build = "signet 9.9 (commit abc)";
+  o.date = "2026-01-02 03:04 UTC";
+  o.machine = "Test CPU, 2 cores";
+  const std::string md = report_markdown(c, o, rows, {}, 60, false);
+  EXPECT_NE(md.find("ber 0.4375–0.5000 (threshold 0.0625; 2 rows); mismatches 17–19 (threshold 13; 2 rows)"),
+            std::string::npos)
+      << md;
+  EXPECT_EQ(md.find("0.4375–19"), std::string::npos) << md;
+  EXPECT_NE(md.find("0 of 4 detected"), std::string::npos) << md;
+  EXPECT_NE(md.find("Run: 2026-01-02 03:04 UTC; build: signet 9.9 (commit abc); machine: Test CPU, 2 cores."),
+            std::string::npos)
+      << md;
+}
+
+TEST(EvalResults, ReportNamesThisMachineWhenTheRunDidNotRecordOne) {
+  const std::string m = machine_description();
+  EXPECT_NE(m.find(" cores"), std::string::npos) << m;
+  EXPECT_EQ(utc_now().size(), std::string("2026-01-02 03:04 UTC").size()) << utc_now();
+}
+
+}  // namespace
+}  // namespace signet::eval
