@@ -5,6 +5,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
 #include <array>
 #include <cstdio>
 #include <cstdlib>
@@ -57,6 +60,19 @@ inline CliRunSplit run_signet_split(const std::string& args, const std::string& 
   }
   unlink(err_path);
   return s;
+}
+
+// Runs a command that must succeed and print one JSON object on stdout (stderr dropped); a
+// failure or non-JSON output fails the test and returns an empty object.
+inline nlohmann::json run_signet_json(const std::string& args) {
+  const CliRun r = run_signet(args, false);
+  EXPECT_EQ(r.status, 0) << args << "\n" << r.output;
+  try {
+    return nlohmann::json::parse(r.output);
+  } catch (const nlohmann::json::exception&) {
+    ADD_FAILURE() << "not JSON: " << r.output;
+    return nlohmann::json::object();
+  }
 }
 
 }  // namespace signet::testing

@@ -54,16 +54,7 @@ const Files& files() {
   return f;
 }
 
-json run_json(const std::string& args) {
-  const CliRun r = run_signet(args, false);
-  EXPECT_EQ(r.status, 0) << args << "\n" << r.output;
-  try {
-    return json::parse(r.output);
-  } catch (const json::exception&) {
-    ADD_FAILURE() << "not JSON: " << r.output;
-    return json::object();
-  }
-}
+json run_json(const std::string& args) { return signet::testing::run_signet_json(args); }
 
 std::vector<float> tensor(const std::string& keys, const std::string& name) {
   return signet::read_keys_file(keys).nt.at(name).to_vector();

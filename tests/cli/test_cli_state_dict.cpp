@@ -34,16 +34,7 @@ void strip_metadata(const std::string& from, const std::string& to) {
   save_safetensors(to, nt);
 }
 
-json run_json(const std::string& args) {
-  const CliRun r = run_signet(args, false);
-  EXPECT_EQ(r.status, 0) << args << "\n" << r.output;
-  try {
-    return json::parse(r.output);
-  } catch (const json::exception&) {
-    ADD_FAILURE() << "not JSON: " << r.output;
-    return json::object();
-  }
-}
+json run_json(const std::string& args) { return signet::testing::run_signet_json(args); }
 
 TEST(CliStateDict, ResNet50PredictEvaluateAndInfo) {
   Dir d;
