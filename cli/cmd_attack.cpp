@@ -81,7 +81,7 @@ CLI::App* add_attack(CLI::App* parent, const std::string& name, const std::strin
 void run_attack(AttackArgs& a, bool trains, const std::function<void(Model&, const Dataset*, const Normalization&,
                                                                       nlohmann::json&)>& attack) {
   set_threads(a.threads);
-  SIGNET_CHECK(a.out != a.weights, "--out must differ from --weights ({}): the input model is kept", a.out);
+  check_output_paths({{"--weights", a.weights}}, {{"--out", a.out}, {"--keys-out", a.keys_out}});
   a.cfg.progress = !a.quiet;
   const bool evaluate = trains || a.dataset_opt->count() > 0;
   Dataset train, test;
@@ -274,8 +274,6 @@ void register_attack(CLI::App& app) {
       const SchemeParams params = a->flags.params_for(scheme);
       scheme.check(params);
       SIGNET_CHECK(scheme.key_sets(params) == 1, "the overwriting attacker marks one key set (one --layer)");
-      SIGNET_CHECK(a->keys_out.empty() || (a->keys_out != a->out && a->keys_out != a->weights),
-                   "--keys-out must differ from --weights and --out");
       a->cfg.seed = a->attacker_seed;
       run_attack(*a, true, [a, &scheme, params](Model& m, const Dataset* train, const Normalization& norm,
                                                 nlohmann::json& j) {

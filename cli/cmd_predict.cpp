@@ -22,6 +22,7 @@ void register_predict(CLI::App& app) {
   c->add_option("--threads", a->threads, "threads (0: all cores)");
   c->callback([a] {
     set_threads(a->threads);
+    check_output_paths({{"--weights", a->weights}, {"--input", a->input}}, {{"--out", a->out}});
     const NamedTensors in = load_safetensors(a->input);
     const Tensor& x = in.at("input");
     const Shape example(x.shape().begin() + std::min<int64_t>(1, x.dim()), x.shape().end());
