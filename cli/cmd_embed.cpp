@@ -33,6 +33,7 @@ void run_embed(EmbedArgs a) {
   const SchemeInfo& info = scheme.info();
   const SchemeParams params = a.flags.params_for(scheme);
   scheme.check(params);
+  check_epochs(a.cfg.epochs);
   SIGNET_CHECK(!a.out.empty() && !a.keys_out.empty(), "--out (marked model) and --keys-out (secret keys) are required");
   const std::vector<std::string> keys_outs = split_list(a.keys_out);
   const int64_t sets = scheme.key_sets(params);
