@@ -1,6 +1,6 @@
 // Values a user (or a crafted file) can get wrong: counts past any sane bound, negative
-// regularizer weights, a keys file where a model belongs. Each is an error naming the flag or
-// file, never accepted silently.
+// regularizer weights, a keys file where a model belongs, control characters in metadata. Each is
+// an error naming the flag or file (or, for `info`, escaped output), never accepted silently.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -76,4 +76,22 @@ TEST(CliHostileValues, KeysFileWhereAModelBelongs) {
   expect_error(run_signet("evaluate --weights " + k + kData), {k, "is a keys file", "not a model"});
   expect_error(run_signet("finetune --weights " + k + kData + " --out " + d.file("m.safetensors")),
                {"is a keys file"});
+}
+
+TEST(CliHostileValues, InfoEscapesControlCharacters) {
+  TempDir d;
+  const std::string f = d.file("evil.safetensors");
+  write_file(f, {{"signet.note", "hi\x1b]0;pwned\x07\x1b[2J\rthere"}, {"k\x1b[31m", "v"}}, "w\x1b[1Aeight");
+  const CliRun r = run_signet("info " + f);
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(r.output.find('\x1b'), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find('\x07'), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find('\r'), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("hi\\x1b]0;pwned\\x07\\x1b[2J\\x0dthere"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("k\\x1b[31m = v"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("w\\x1b[1Aeight"), std::string::npos) << r.output;
+  // C1 controls in UTF-8 (U+009B is CSI on some terminals) are escaped too; other UTF-8 is kept.
+  write_file(f, {{"signet.note", "caf\xc3\xa9 \xc2\x9b" "31m"}});
+  const CliRun u = run_signet("info " + f);
+  EXPECT_NE(u.output.find("caf\xc3\xa9 \\xc2\\x9b" "31m"), std::string::npos) << u.output;
 }
