@@ -81,7 +81,8 @@ CLI::App* add_attack(CLI::App* parent, const std::string& name, const std::strin
 void run_attack(AttackArgs& a, bool trains, const std::function<void(Model&, const Dataset*, const Normalization&,
                                                                       nlohmann::json&)>& attack) {
   set_threads(a.threads);
-  SIGNET_CHECK(a.out != a.weights, "--out must differ from --weights ({}): the input model is kept", a.out);
+  check_epochs(a.cfg.epochs);
+  check_output_paths({{"--weights", a.weights}}, {{"--out", a.out}, {"--keys-out", a.keys_out}});
   a.cfg.progress = !a.quiet;
   const bool evaluate = trains || a.dataset_opt->count() > 0;
   Dataset train, test;
@@ -163,7 +164,7 @@ void register_attack(CLI::App& app) {
     c->add_option("--seed", a->cfg.seed, "seed of the fine-tuning data order")->capture_default_str();
     c->callback([a] {
       SIGNET_CHECK(a->fraction >= 0 && a->fraction <= 1, "--fraction must be in [0, 1], got {}", a->fraction);
-      SIGNET_CHECK(a->finetune_epochs >= 0, "--finetune-epochs must be >= 0, got {}", a->finetune_epochs);
+      check_epochs(a->finetune_epochs, "--finetune-epochs");
       // Without fine-tuning no training data is needed, only the test split for the accuracy.
       const bool trains = a->finetune_epochs > 0;
       run_attack(*a, trains, [a, trains](Model& m, const Dataset* train, const Normalization& norm, nlohmann::json& j) {
@@ -274,8 +275,6 @@ void register_attack(CLI::App& app) {
       const SchemeParams params = a->flags.params_for(scheme);
       scheme.check(params);
       SIGNET_CHECK(scheme.key_sets(params) == 1, "the overwriting attacker marks one key set (one --layer)");
-      SIGNET_CHECK(a->keys_out.empty() || (a->keys_out != a->out && a->keys_out != a->weights),
-                   "--keys-out must differ from --weights and --out");
       a->cfg.seed = a->attacker_seed;
       run_attack(*a, true, [a, &scheme, params](Model& m, const Dataset* train, const Normalization& norm,
                                                 nlohmann::json& j) {

@@ -2,10 +2,8 @@
 // the owner signs "these keys mark this model" (watermark/verify/certificate.h). Only the
 // marked model that the keys file records can be certified: a certificate must never tie the
 // keys to some other model.
-#include <filesystem>
 #include <memory>
 #include <string>
-#include <system_error>
 
 #include <fmt/format.h>
 
@@ -19,30 +17,13 @@
 namespace signet::cli {
 namespace {
 
-namespace fs = std::filesystem;
-
-// Whether two paths name one file (also through links or "./"), so --out cannot replace an input.
-bool same_file(const std::string& a, const std::string& b) {
-  std::error_code ec;
-  if (fs::equivalent(a, b, ec) && !ec) return true;
-  const fs::path ca = fs::weakly_canonical(a, ec);
-  if (ec) return a == b;
-  const fs::path cb = fs::weakly_canonical(b, ec);
-  return ec ? a == b : ca == cb;
-}
-
 struct Args {
   std::string identity, keys, model, out;
   bool json = false;
 };
 
 void run_certify(const Args& a) {
-  auto not_input = [&](const std::string& path, const char* flag) {
-    SIGNET_CHECK(!same_file(a.out, path), "--out '{}' is the {} file: refusing to overwrite an input", a.out, flag);
-  };
-  not_input(a.identity, "--identity");
-  not_input(a.keys, "--keys");
-  not_input(a.model, "--model");
+  check_output_paths({{"--identity", a.identity}, {"--keys", a.keys}, {"--model", a.model}}, {{"--out", a.out}});
   const KeysFile kf = read_keys_file(a.keys);
   const auto marked = kf.nt.metadata.find("signet.marked_sha256");
   SIGNET_CHECK(marked != kf.nt.metadata.end(),

@@ -33,17 +33,16 @@ void run_embed(EmbedArgs a) {
   const SchemeInfo& info = scheme.info();
   const SchemeParams params = a.flags.params_for(scheme);
   scheme.check(params);
+  check_epochs(a.cfg.epochs);
   SIGNET_CHECK(!a.out.empty() && !a.keys_out.empty(), "--out (marked model) and --keys-out (secret keys) are required");
   const std::vector<std::string> keys_outs = split_list(a.keys_out);
   const int64_t sets = scheme.key_sets(params);
   SIGNET_CHECK(static_cast<int64_t>(keys_outs.size()) == sets,
                "give one --keys-out per key set (comma-separated): {} makes {} here, {} given", info.name, sets,
                keys_outs.size());
-  for (const std::string& k : keys_outs) {
-    SIGNET_CHECK(k != a.out, "--out and --keys-out must be different files");
-    SIGNET_CHECK(k != a.from, "--keys-out must differ from --from ({}): the input model is kept", a.from);
-  }
-  SIGNET_CHECK(a.out != a.from, "--out must differ from --from ({}): the input model is kept", a.from);
+  std::vector<PathFlag> outputs{{"--out", a.out}};
+  for (const std::string& k : keys_outs) outputs.push_back({"--keys-out", k});
+  check_output_paths({{"--from", a.from}}, outputs);
   if (a.from.empty()) {
     SIGNET_CHECK(info.from_scratch,
                  "{} marks a trained model by fine-tuning it: pass --from trained.safetensors (make one with "

@@ -13,6 +13,7 @@
 #include "cli/commands.h"
 #include "cli/build_info.h"
 #include "cli/common.h"
+#include "cli/finite_weights.h"
 #include "engine/thread_governor.h"
 #include "datasets/augment.h"
 #include "engine/serialize/atomic_file.h"
@@ -147,6 +148,7 @@ void register_evaluate(CLI::App& app) {
     Model model = load_model(
         a->weights, model_hints(a->model, a->file, example_shape(raw), "the data set '" + a->dataset + "'"), &norm,
         &plain);
+    warn_if_nonfinite(model, a->weights);
     const Dataset set = fit_to_model(raw, model);
     if (norm.mean.empty() && !set.is_tokens() && !plain)
       norm = normalization_of(fit_to_model(load_split(a->dataset, "train", a->data_dir), model));

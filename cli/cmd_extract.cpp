@@ -11,6 +11,7 @@
 #include "cli/claims.h"
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/finite_weights.h"
 #include "engine/serialize/atomic_file.h"
 
 namespace signet::cli {
@@ -65,6 +66,7 @@ void register_extract(CLI::App& app) {
     for (const std::string& w : a->weights) {
       Normalization norm;
       Model model = load_model(w, model_hints(a->model, a->file, keys_shape, "the keys"), &norm);
+      require_finite(model, w);
       if (norm.mean.empty()) norm = ctx.keys.keys->norm();
       const auto keys = scheme.for_suspect(ctx.keys.keys, model);
       SuspectEvidence r{w, sha256_hex(read_file(w)), scheme.extract(model, norm, *keys, ctx.alpha), {}, {}};

@@ -42,7 +42,8 @@ void register_finetune(CLI::App& app) {
   c->add_flag("--quiet", a->quiet, "no progress bar");
   c->callback([a] {
     set_threads(a->threads);
-    SIGNET_CHECK(a->out != a->weights, "--out must differ from --weights ({}): the input model is kept", a->out);
+    check_epochs(a->cfg.epochs);
+    check_output_paths({{"--weights", a->weights}}, {{"--out", a->out}});
     const Dataset train = load_split(a->dataset, "train", a->data_dir);
     const Dataset test = load_split(a->dataset, "test", a->data_dir);
     Normalization norm;

@@ -23,6 +23,7 @@ void run_identity_new(const std::string& name, bool as_json) {
   // NAME.key.key would surely be a slip; say what is written instead.
   SIGNET_CHECK(!ends_with(name, ".key") && !ends_with(name, ".pub"),
                "--out is the identity's name without extension ('{}' would give {}.key and {}.pub)", name, name, name);
+  check_output_paths({}, {{"--out", name + ".key"}, {"--out", name + ".pub"}});
   write_identity(name);
   const std::string key_path = name + ".key", pub_path = name + ".pub";
   const std::string pk = read_public_key(pub_path);

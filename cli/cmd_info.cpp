@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/printable.h"
 #include "engine/error.h"
 #include "engine/serialize/atomic_file.h"
 #include "engine/serialize/safetensors.h"
@@ -101,12 +102,13 @@ void run_info(const std::string& path, bool as_json) {
     return;
   }
 
-  fmt::print("file    {}\nsha256  {}\nsize    {} bytes (header {}, data {})\n\n", path, sha,
-             bytes.size(), header.data_start - 8, bytes.size() - header.data_start);
+  // Names and metadata come from the file: control characters print escaped (JSON escapes its own).
+  fmt::print("file    {}\nsha256  {}\nsize    {} bytes (header {}, data {})\n\n",
+             printable(path), sha, bytes.size(), header.data_start - 8, bytes.size() - header.data_start);
   // Columns sized to their widest cell so that long PyTorch names stay aligned.
   std::vector<std::vector<std::string>> cells = {{"name", "dtype", "shape", "numel", "min", "max", "mean"}};
   for (const Row& r : rows) {
-    std::vector<std::string> c = {r.e->name, r.e->dtype, shape_str(r.e->shape),
+    std::vector<std::string> c = {printable(r.e->name), printable(r.e->dtype), shape_str(r.e->shape),
                                   std::to_string(r.numel)};
     if (r.st.valid) {
       c.push_back(fmt::format("{:.6g}", r.st.min));
@@ -128,9 +130,9 @@ void run_info(const std::string& path, bool as_json) {
     fmt::print("{}\n", line);
   }
   fmt::print("\nmetadata ({}):\n", header.metadata.size());
-  for (const auto& [k, v] : header.metadata) fmt::print("  {} = {}\n", k, v);
+  for (const auto& [k, v] : header.metadata) fmt::print("  {} = {}\n", printable(k), printable(v));
   fmt::print("\ntotal   {} parameters, {} bytes of tensor data\n", total_params, total_bytes);
-  if (plain) fmt::print("model   {}\n", recognised);
+  if (plain) fmt::print("model   {}\n", printable(recognised));
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/finite_weights.h"
 #include "models/trainer.h"
 
 namespace signet::cli {
@@ -22,11 +23,13 @@ void register_predict(CLI::App& app) {
   c->add_option("--threads", a->threads, "threads (0: all cores)");
   c->callback([a] {
     set_threads(a->threads);
+    check_output_paths({{"--weights", a->weights}, {"--input", a->input}}, {{"--out", a->out}});
     const NamedTensors in = load_safetensors(a->input);
     const Tensor& x = in.at("input");
     const Shape example(x.shape().begin() + std::min<int64_t>(1, x.dim()), x.shape().end());
     Model model =
         load_model(a->weights, model_hints(a->model, ModelFileFlags{}, example, "tensor 'input' of " + a->input), nullptr);
+    warn_if_nonfinite(model, a->weights);
     // Image models take float32 pixels, token models (imdb-lstm) int64 token ids.
     const DType want = model.takes_tokens() ? DType::I64 : DType::F32;
     SIGNET_CHECK(x.dtype() == want, "{}: tensor 'input' must be {} for {}, is {}", a->input, dtype_name(want), model.name,

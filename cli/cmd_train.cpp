@@ -20,6 +20,12 @@ struct TrainArgs {
 void run_train(const TrainArgs& a) {
   set_threads(a.threads);
   SIGNET_CHECK(!a.out.empty(), "--out is required: where to write the trained model");
+  check_epochs(a.r.cfg.epochs);
+  // --resume is an input only for --out: --checkpoint may name it, to go on checkpointing there.
+  check_output_paths({}, {{"--out", a.out}, {"--checkpoint", a.checkpoint}});
+  SIGNET_CHECK(a.resume.empty() || !same_file(a.out, a.resume),
+               "--out '{}' is the same file as --resume '{}': refusing to overwrite an input; write elsewhere", a.out,
+               a.resume);
   require_model_name(a.r.model);
   TrainRecipe r = a.r;
   const RecipeData data = load_recipe_data(r);

@@ -14,6 +14,7 @@
 #include "cli/claims.h"
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/finite_weights.h"
 #include "engine/serialize/atomic_file.h"
 #include "serve/client_gate.h"
 #include "serve/http_oracle.h"
@@ -96,6 +97,7 @@ void register_verify(CLI::App& app) {
       // keys' normalisation unless --input-mean / --input-std say otherwise.
       Normalization norm;
       Model m = load_model(w, model_hints(a->model, a->file, fallback.input_shape, "the keys"), &norm);
+      require_finite(m, w);
       if (norm.mean.empty()) norm = ctx.keys.keys->norm();
       auto local = std::make_shared<LocalModelOracle>(std::move(m), norm, w);
       // Each suspect's service draws its own noise from the same seed (the same attack on each).

@@ -1,6 +1,9 @@
 #include "cli/common.h"
 
+#include <unistd.h>
+
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 
 #include "datasets/dataloader.h"
@@ -67,6 +70,46 @@ ModelHints model_hints(const std::string& model, const ModelFileFlags& f, const 
   h.input_shape.data = data_shape;
   if (!data_from.empty()) h.input_shape.data_from = data_from;
   return h;
+}
+
+bool same_file(const std::string& a, const std::string& b) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::equivalent(a, b, ec) && !ec) return true;
+  // absolute() first: weakly_canonical leaves a relative path none of whose parts exist as it is.
+  const fs::path ca = fs::weakly_canonical(fs::absolute(a, ec), ec);
+  if (ec) return a == b;
+  const fs::path cb = fs::weakly_canonical(fs::absolute(b, ec), ec);
+  return ec ? a == b : ca == cb;
+}
+
+namespace {
+void check_output_dir(const PathFlag& o) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  SIGNET_CHECK(!fs::is_directory(o.path, ec), "{} '{}' is a directory: give a file name", o.flag, o.path);
+  fs::path dir = fs::path(o.path).parent_path();
+  if (dir.empty()) dir = ".";
+  SIGNET_CHECK(fs::is_directory(dir, ec), "{} '{}': directory '{}' does not exist; create it first", o.flag, o.path,
+               dir.string());
+  SIGNET_CHECK(access(dir.c_str(), W_OK | X_OK) == 0, "{} '{}': directory '{}' is not writable", o.flag, o.path,
+               dir.string());
+}
+}  // namespace
+
+void check_output_paths(const std::vector<PathFlag>& inputs, const std::vector<PathFlag>& outputs) {
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const PathFlag& o = outputs[i];
+    if (o.path.empty()) continue;
+    for (const PathFlag& in : inputs)
+      SIGNET_CHECK(in.path.empty() || !same_file(o.path, in.path),
+                   "{} '{}' is the same file as {} '{}': refusing to overwrite an input; write elsewhere", o.flag,
+                   o.path, in.flag, in.path);
+    for (size_t j = 0; j < i; ++j)
+      SIGNET_CHECK(outputs[j].path.empty() || !same_file(o.path, outputs[j].path),
+                   "{} and {} both name '{}': give each output its own file", outputs[j].flag, o.flag, o.path);
+    check_output_dir(o);
+  }
 }
 
 Shape example_shape(const Dataset& ds) {

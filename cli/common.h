@@ -34,6 +34,19 @@ ModelHints model_hints(const std::string& model, const ModelFileFlags& f, const 
                        const std::string& data_from = "");
 // The shape of one example of a data set ({C, H, W}, or {L} for tokens).
 Shape example_shape(const Dataset& ds);
+// A file a command reads or writes, with the flag that named it (for messages). Empty paths are
+// skipped, so optional flags can be listed unconditionally.
+struct PathFlag {
+  std::string flag, path;
+};
+// True when a and b name one file: the same file when both exist (hard and symbolic links too),
+// else the same weakly canonical path.
+bool same_file(const std::string& a, const std::string& b);
+// Called before any work by every command that writes files: each output must differ from every
+// input and from the other outputs, and its directory must exist and be writable, so that no
+// input is overwritten and no long run ends without somewhere to put its result. Errors name the
+// flags.
+void check_output_paths(const std::vector<PathFlag>& inputs, const std::vector<PathFlag>& outputs);
 // "a,b,c" -> {"a", "b", "c"} (empty items dropped): list-valued flags such as --layer.
 std::vector<std::string> split_list(const std::string& s);
 

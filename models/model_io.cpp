@@ -114,6 +114,15 @@ ModelFileInfo read_model_info(const NamedTensors& file, const std::string& path)
 
 Model load_model(const std::string& path, const ModelHints& hints, Normalization* norm_out, bool* plain_out) {
   const NamedTensors file = load_safetensors(path);
+  // Keys files are safetensors too: say what the file is rather than fail on missing tensors.
+  const auto format = file.metadata.find("signet.format");
+  if (format != file.metadata.end()) {
+    SIGNET_CHECK(format->second != "keys",
+                 "{}: is a keys file (an owner's secret watermark keys), not a model: pass the model file here and "
+                 "the keys file as --keys", path);
+    SIGNET_CHECK(format->second == "model" || format->second == "checkpoint", "{}: is a {} file, not a model", path,
+                 format->second);
+  }
   ModelFileInfo info = read_model_info(file, path);
   std::string name = info.model;
   const bool plain = name.empty();  // no Signet metadata: a state dict as PyTorch saves it
@@ -220,6 +229,13 @@ CheckpointState load_checkpoint(const std::string& path, Model& model, Optimizer
   } catch (const std::logic_error&) {
     throw Error(fmt::format("{}: bad number in the checkpoint metadata", path));
   }
+  // A hand-edited or corrupt header must not resume at a negative or absurd epoch or step (the
+  // step drives the learning-rate schedule).
+  SIGNET_CHECK(st.next_epoch >= 0 && st.next_epoch <= kMaxEpochs,
+               "{}: signet.next_epoch is {}, outside [0, {}]: the checkpoint is corrupt; train without --resume",
+               path, st.next_epoch, kMaxEpochs);
+  SIGNET_CHECK(st.global_step >= 0, "{}: signet.global_step is {}, negative: the checkpoint is corrupt; train "
+               "without --resume", path, st.global_step);
   return st;
 }
 

@@ -67,6 +67,11 @@ Model load_model(const std::string& path, const ModelHints& hints, Normalization
 Model load_model(const std::string& path, const std::string& expect_model, Normalization* norm_out,
                  const ModelConfig* fallback_config = nullptr);
 
+// The most epochs any command accepts (and a checkpoint may record): far beyond any run this
+// engine can finish, so a larger value is a typo or an overflow (the parser clamps
+// 99999999999999999999 to INT64_MAX), not a plan.
+constexpr int64_t kMaxEpochs = 100000;
+
 struct CheckpointState {
   int64_t next_epoch = 0;  // the epoch to run next
   int64_t global_step = 0;

@@ -64,8 +64,14 @@ ModelConfig config_for_dataset(const Dataset& train_set, float dropout) {
   return mc;
 }
 
+void check_epochs(int64_t epochs, const std::string& flag) {
+  SIGNET_CHECK(epochs >= 0, "{} must be >= 0, got {}", flag, epochs);
+  SIGNET_CHECK(epochs <= kMaxEpochs, "{} must be at most {} (a larger count is surely a typo), got {}", flag,
+               kMaxEpochs, epochs);
+}
+
 TrainResult train_model(Model& model, const Dataset& train_set, const Normalization& norm, const TrainConfig& cfg) {
-  SIGNET_CHECK(cfg.epochs >= 0, "--epochs must be >= 0, got {}", cfg.epochs);
+  check_epochs(cfg.epochs);
   SIGNET_CHECK(cfg.warmup_steps >= 0, "--warmup-steps must be >= 0, got {}", cfg.warmup_steps);
   SIGNET_CHECK(cfg.batch_size > 0, "--batch-size must be positive, got {}", cfg.batch_size);
   SIGNET_CHECK(std::isfinite(cfg.lr) && cfg.lr > 0, "--lr must be a positive number, got {}", cfg.lr);
@@ -95,6 +101,11 @@ TrainResult train_model(Model& model, const Dataset& train_set, const Normalizat
     st = load_checkpoint(cfg.resume_path, model, *opt);
     SIGNET_CHECK(st.seed == cfg.seed, "{}: checkpoint was made with --seed {}, not {}", cfg.resume_path, st.seed, cfg.seed);
     rng->set_state(st.rng_state);
+    // Every epoch takes at least one step and at most one per example, whatever the batch size.
+    SIGNET_CHECK(st.global_step >= st.next_epoch && st.global_step <= st.next_epoch * train_set.size(),
+                 "{}: signet.global_step {} cannot follow {} epochs of {} examples: the checkpoint is corrupt or "
+                 "from another data set; train without --resume", cfg.resume_path, st.global_step, st.next_epoch,
+                 train_set.size());
   }
 
   TrainResult res;

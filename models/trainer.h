@@ -17,6 +17,9 @@
 
 namespace signet {
 
+// Error naming `flag` unless 0 <= epochs <= kMaxEpochs (models/model_io.h).
+void check_epochs(int64_t epochs, const std::string& flag = "--epochs");
+
 struct TrainConfig {
   int64_t epochs = 5;
   int64_t batch_size = 128;

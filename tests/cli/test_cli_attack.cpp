@@ -116,7 +116,7 @@ TEST(CliAttack, BadFlagsAreRefusedWithoutWritingAFile) {
   expect_refused("attack overwrite" + in + f.data + " --lambda1 -0.5 --out " + out, out, "--lambda1");
   expect_refused("attack quantize --weights " + f.file("missing.safetensors") + " --bits 4 --out " + out, out,
                  "missing.safetensors");
-  expect_refused("attack quantize" + in + "--bits 4 --out " + f.trained, f.file("never"), "--out must differ");
+  expect_refused("attack quantize" + in + "--bits 4 --out " + f.trained, f.file("never"), "is the same file as --weights");
   expect_refused("attack distill" + in + f.data + " --answers logits --out " + out, out, "--answers");
   expect_refused("attack distill" + in + f.data + " --student nonet --out " + out, out, "nonet");
   expect_refused("attack distill" + in + f.data + " --queries -5 --out " + out, out, "--queries");

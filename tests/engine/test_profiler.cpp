@@ -163,7 +163,9 @@ TEST(Profiler, EnableResetsTheTables) {
   profiler::enable();
   train_step(*net, b.x, b.y);
   profiler::disable();
-  const profiler::Row* lin = find(profiler::snapshot().ops, "linear");
+  // Keep the snapshot alive: find() returns a pointer into it.
+  const profiler::Profile p = profiler::snapshot();
+  const profiler::Row* lin = find(p.ops, "linear");
   ASSERT_TRUE(lin);
   EXPECT_EQ(lin->forward_calls, 2);
 }

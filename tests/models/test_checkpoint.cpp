@@ -115,3 +115,47 @@ TEST(Trainer, NanLossStopsWithAnActionableError) {
     EXPECT_NE(std::string(e.what()).find("--lr"), std::string::npos) << e.what();
   }
 }
+
+// A checkpoint whose header was edited or corrupted: the epoch and step to resume at are
+// checked, never trusted (a negative epoch would rerun epochs, a huge step would run the
+// learning-rate schedule past its end).
+TEST(Checkpoint, CorruptEpochOrStepIsRejected) {
+  const Dataset data = tiny_dataset(64);
+  TrainConfig cfg;
+  cfg.epochs = 2;
+  cfg.batch_size = 16;
+  cfg.progress = false;
+  cfg.stop_after_epochs = 1;
+  const std::string ck = temp_path("tampered.safetensors");
+  cfg.checkpoint_path = ck;
+  Rng rng(1);
+  Model m = build_model("mnist-mlp", ModelConfig{}, rng);
+  train_model(m, data, Normalization{}, cfg);
+  const NamedTensors good = load_safetensors(ck);
+  ASSERT_EQ(good.metadata.at("signet.next_epoch"), "1");
+  ASSERT_EQ(good.metadata.at("signet.global_step"), "4");
+  const std::vector<std::pair<std::string, std::string>> bad = {{"signet.next_epoch", "-5"},
+                                                                {"signet.next_epoch", "99999999999"},
+                                                                {"signet.global_step", "-1"},
+                                                                {"signet.global_step", "9223372036854775807"},
+                                                                {"signet.global_step", "0"}};
+  for (const auto& [key, value] : bad) {
+    NamedTensors t = good;
+    t.metadata[key] = value;
+    save_safetensors(ck, t);
+    TrainConfig rest = cfg;
+    rest.checkpoint_path.clear();
+    rest.stop_after_epochs = -1;
+    rest.resume_path = ck;
+    Rng r2(1);
+    Model m2 = build_model("mnist-mlp", ModelConfig{}, r2);
+    try {
+      train_model(m2, data, Normalization{}, rest);
+      ADD_FAILURE() << key << "=" << value << " was accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(key.substr(7)), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("corrupt"), std::string::npos) << e.what();
+    }
+  }
+  fs::remove(ck);
+}
