@@ -96,6 +96,7 @@ void run_config_command(const ConfigRunArgs& a) {
         o.date = m.value("date", std::string("not recorded"));
         o.build = m.value("build", std::string("not recorded"));
         o.machine = m.value("machine", std::string("not recorded"));
+        o.threads = m.value("threads", 0);
       }
     }
     s = eval::write_report(cfg, o, eval::read_results(path), seconds);

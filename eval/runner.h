@@ -21,6 +21,7 @@ struct RunOptions {
   // and, when a report is remade from a run's results, that run's date and machine (empty:
   // now and this machine).
   std::string build, date, machine;
+  int threads = 0;  // the run's thread count (0: this process's)
   bool progress = true;   // the grid progress bar on stderr
   bool report = true;     // write reports/<name>.* (false: results only)
   // Tests: use these splits instead of loading the config's data set (the cache still files the
