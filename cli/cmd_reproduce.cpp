@@ -30,6 +30,7 @@ const std::vector<std::pair<std::vector<std::string>, Experiment>>& experiments(
       {{"trigger-sets", "triggers"}, {"trigger_sets.toml", "the trigger-set marks: fidelity, robustness, integrity"}},
       {{"blackbox-integrity", "integrity-blackbox"}, {"blackbox_integrity.toml", "black-box marks asked by 20 unmarked models of two architectures"}},
       {{"whitebox-integrity", "integrity-whitebox"}, {"whitebox_integrity.toml", "white-box marks read from 20 unmarked models each"}},
+      {{"whitebox-services", "permutation-whitebox"}, {"whitebox_services.toml", "white-box marks under permutation; GradSigns behind attacked services"}},
       {{"whitebox", "white-box"},
        {"whitebox_robustness.toml", "weight and input-gradient marks: integrity, fine-tuning, pruning"}},
       {{"whitebox-overwrite", "white-box-overwrite"},
