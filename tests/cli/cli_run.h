@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include <array>
+#include <filesystem>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -61,6 +62,19 @@ inline CliRunSplit run_signet_split(const std::string& args, const std::string& 
   unlink(err_path);
   return s;
 }
+
+// A fresh directory for one test's files (prefix + the process id), removed with everything in it.
+struct TempDir {
+  std::filesystem::path path;
+  explicit TempDir(const std::string& prefix)
+      : path(std::filesystem::temp_directory_path() / (prefix + std::to_string(getpid()))) {
+    std::filesystem::create_directories(path);
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string file(const std::string& n) const { return (path / n).string(); }
+};
 
 // Runs a command that must succeed and print one JSON object on stdout (stderr dropped); a
 // failure or non-JSON output fails the test and returns an empty object.

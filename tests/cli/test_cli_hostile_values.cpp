@@ -15,13 +15,8 @@ using signet::testing::CliRun;
 using signet::testing::run_signet;
 
 namespace {
-struct TempDir {
-  fs::path path;
-  TempDir() : path(fs::temp_directory_path() / ("signet_hostile_" + std::to_string(getpid()))) {
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string file(const std::string& n) const { return (path / n).string(); }
+struct TempDir : signet::testing::TempDir {
+  TempDir() : signet::testing::TempDir("signet_hostile_") {}
 };
 
 void expect_error(const CliRun& r, const std::vector<std::string>& needles) {

@@ -17,13 +17,8 @@ using signet::testing::run_signet;
 using signet::testing::run_signet_split;
 
 namespace {
-struct TempDir {
-  fs::path path;
-  TempDir() : path(fs::temp_directory_path() / ("signet_nonfinite_" + std::to_string(getpid()))) {
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string file(const std::string& n) const { return (path / n).string(); }
+struct TempDir : signet::testing::TempDir {
+  TempDir() : signet::testing::TempDir("signet_nonfinite_") {}
 };
 
 const std::string kData = " --dataset synthetic:1x28x28:10:300:100:3 --quiet --threads 2";

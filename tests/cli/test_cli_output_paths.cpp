@@ -16,13 +16,8 @@ namespace {
 using signet::testing::CliRun;
 CliRun run(const std::string& args) { return signet::testing::run_signet(args); }
 
-struct TempDir {
-  fs::path path;
-  TempDir() : path(fs::temp_directory_path() / ("signet_outpaths_" + std::to_string(getpid()))) {
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string file(const std::string& n) const { return (path / n).string(); }
+struct TempDir : signet::testing::TempDir {
+  TempDir() : signet::testing::TempDir("signet_outpaths_") {}
 };
 
 const std::string kInput = "not really a model, but it must survive";
