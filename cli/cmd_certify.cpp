@@ -11,6 +11,7 @@
 #include "cli/common.h"
 #include "engine/error.h"
 #include "engine/serialize/atomic_file.h"
+#include "engine/serialize/file_read.h"
 #include "watermark/verify/certificate.h"
 #include "watermark/verify/keys_file.h"
 

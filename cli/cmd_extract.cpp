@@ -13,6 +13,7 @@
 #include "cli/common.h"
 #include "cli/finite_weights.h"
 #include "engine/serialize/atomic_file.h"
+#include "engine/serialize/file_read.h"
 
 namespace signet::cli {
 

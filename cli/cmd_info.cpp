@@ -17,6 +17,7 @@
 #include "cli/printable.h"
 #include "engine/error.h"
 #include "engine/serialize/atomic_file.h"
+#include "engine/serialize/file_read.h"
 #include "engine/serialize/safetensors.h"
 #include "models/model_recognition.h"
 

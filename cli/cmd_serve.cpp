@@ -11,6 +11,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "engine/serialize/atomic_file.h"
+#include "engine/serialize/file_read.h"
 #include "serve/client_gate.h"
 #include "serve/model_server.h"
 #include "watermark/attacks/oracle_attacks.h"

@@ -16,6 +16,7 @@
 #include "cli/common.h"
 #include "cli/finite_weights.h"
 #include "engine/serialize/atomic_file.h"
+#include "engine/serialize/file_read.h"
 #include "serve/client_gate.h"
 #include "serve/http_oracle.h"
 #include "watermark/attacks/oracle_attacks.h"

@@ -5,7 +5,7 @@
 
 #include <cstring>
 
-#include "datasets/idx.h"
+#include "engine/serialize/file_read.h"
 
 namespace signet {
 
@@ -54,7 +54,7 @@ Dataset read_cifar10_files(const std::vector<std::string>& paths, const std::str
   std::vector<std::vector<uint8_t>> files;
   int64_t n = 0;
   for (const auto& p : paths) {
-    files.push_back(read_file_bytes(p));
+    files.push_back(read_file_bytes(p, file_kind::kDataset));
     const auto sz = static_cast<int64_t>(files.back().size());
     if (sz == 0 || sz % kCifarRecord != 0)
       throw Error(fmt::format("dataset '{}': '{}' has {} bytes, not a positive multiple of {} "

@@ -8,8 +8,10 @@
 //    name, so a renamed file still loads.
 //  - Everything is validated: magic, dims (non-zero, no overflow), an exact payload size
 //    (truncated or trailing bytes are errors), gzip integrity (CRC, truncation, trailing bytes).
-//    Every failure throws signet::Error whose message names the file path. Nothing crashes and
-//    nothing allocates more than the (decompressed) file size on a bad header.
+//    Every failure throws signet::Error whose message names the file path. Nothing crashes.
+//  - Memory is bounded by what the header declares: a gzip stream is inflated header first,
+//    then exactly the declared payload, so a stream that inflates further (a gzip bomb) is
+//    refused without allocating more. A declared size above 2 GiB is refused.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -25,19 +27,13 @@ struct IdxArray {
   std::vector<uint8_t> data;  // row-major, size == product of dims
 };
 
-// Reads a whole file into memory. Throws Error naming the path if it cannot be opened or read.
-std::vector<uint8_t> read_file_bytes(const std::string& path);
-
 // True when the bytes start with the gzip magic 1f 8b.
 bool is_gzip(const std::vector<uint8_t>& bytes);
-
-// Decompresses a gzip stream (one or more concatenated members). `path` is only for messages.
-std::vector<uint8_t> gunzip(const std::vector<uint8_t>& bytes, const std::string& path);
 
 // Parses IDX bytes (raw or gzip). `path` is only for messages.
 IdxArray parse_idx(const std::vector<uint8_t>& bytes, const std::string& path);
 
-// read_file_bytes + parse_idx.
+// read_file_bytes (engine/serialize/file_read.h) + parse_idx.
 IdxArray read_idx(const std::string& path);
 
 // An image file (magic 0x00000803) -> float32 [N, 1, H, W], pixel / 255 (so in [0, 1]).

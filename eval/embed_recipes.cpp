@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "engine/serialize/atomic_file.h"
+#include "engine/serialize/file_read.h"
 #include "models/recipes.h"
 
 namespace signet {

@@ -69,10 +69,11 @@ ClientGate::Admission ClientGate::admit(const std::string& client, int64_t input
 }  // namespace signet::serve
 
 #include "engine/serialize/atomic_file.h"
+#include "engine/serialize/file_read.h"
 
 namespace signet::serve {
 std::string read_api_key_file(const std::string& path) {
-  std::string key = read_file(path);
+  std::string key = read_file(path, file_kind::kSmallJson);
   key = key.substr(0, key.find('\n'));
   const auto first = key.find_first_not_of(" \t\r");
   key = first == std::string::npos ? "" : key.substr(first, key.find_last_not_of(" \t\r") - first + 1);

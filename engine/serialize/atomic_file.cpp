@@ -105,30 +105,6 @@ void write_file_atomic(const std::string& path, const std::string& bytes, unsign
   }
 }
 
-std::string read_file(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw Error(fmt::format("cannot read '{}': {}", path, os_reason(errno)));
-  TempGuard g;  // only to close fd on every path
-  g.fd = fd;
-  struct stat st;
-  if (::fstat(fd, &st) != 0)
-    throw Error(fmt::format("cannot read '{}': {}", path, os_reason(errno)));
-  if (S_ISDIR(st.st_mode)) throw Error(fmt::format("cannot read '{}': it is a directory", path));
-  std::string out;
-  if (S_ISREG(st.st_mode)) out.reserve(static_cast<size_t>(st.st_size));
-  char buf[1 << 16];
-  for (;;) {
-    const ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw Error(fmt::format("cannot read '{}': {}", path, os_reason(errno)));
-    }
-    if (n == 0) break;
-    out.append(buf, static_cast<size_t>(n));
-  }
-  return out;
-}
-
 // ---------------------------------------------------------------- SHA-256 (FIPS 180-4)
 namespace {
 

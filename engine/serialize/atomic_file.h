@@ -1,4 +1,5 @@
-// Whole-file I/O for models, checkpoints and keys, plus SHA-256 for recording what was read.
+// Whole-file writing for models, checkpoints and keys, plus SHA-256 for recording what was read
+// (reading is engine/serialize/file_read.h).
 //
 // write_file_atomic never leaves a half-written target: a reader (or a resumed run after a
 // kill) sees either the old file or the new one. Keys are secrets, so the permission bits are
@@ -13,9 +14,6 @@ namespace signet {
 // On failure the temporary is removed, the target is untouched, and Error names the path and
 // the OS reason. `mode` is applied with fchmod, so the umask does not weaken or widen it.
 void write_file_atomic(const std::string& path, const std::string& bytes, unsigned mode = 0644);
-
-// The whole file. Error naming the path (and the OS reason) if it cannot be read.
-std::string read_file(const std::string& path);
 
 // SHA-256 (FIPS 180-4) of bytes, as 64 lowercase hex digits.
 std::string sha256_hex(const std::string& bytes);

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/serialize/atomic_file.h"
+#include "engine/serialize/file_read.h"
 
 // The data section is raw little-endian; on a little-endian host it is a plain memcpy.
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/serialize/atomic_file.h"
+#include "engine/serialize/file_read.h"
 #include "engine/tensor.h"
 #include "tests/cli/cli_run.h"
 #include "watermark/verify/certificate.h"

@@ -12,6 +12,7 @@
 #include <set>
 
 #include "engine/serialize/atomic_file.h"
+#include "engine/serialize/file_read.h"
 #include "tests/cli/cli_run.h"
 #include "watermark/verify/keys_file.h"
 

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "engine/serialize/atomic_file.h"
+#include "engine/serialize/file_read.h"
 #include "serve/predict_codec.h"
 #include "tests/cli/cli_run.h"
 #include "tests/serve/serve_fixture.h"

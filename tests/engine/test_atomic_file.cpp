@@ -16,6 +16,7 @@
 
 #include "engine/error.h"
 #include "engine/serialize/atomic_file.h"
+#include "engine/serialize/file_read.h"
 
 using namespace signet;
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "engine/serialize/atomic_file.h"
+#include "engine/serialize/file_read.h"
 #include "engine/serialize/safetensors.h"
 
 using namespace signet;

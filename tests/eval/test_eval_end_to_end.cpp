@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "engine/serialize/atomic_file.h"
+#include "engine/serialize/file_read.h"
 #include "eval/config.h"
 #include "eval/figure.h"
 #include "eval/runner.h"

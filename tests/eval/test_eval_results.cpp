@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "engine/serialize/atomic_file.h"
+#include "engine/serialize/file_read.h"
 #include "eval/cell.h"
 #include "eval/report.h"
 #include "eval/results.h"

@@ -13,6 +13,7 @@
 
 #include "engine/error.h"
 #include "engine/serialize/atomic_file.h"
+#include "engine/serialize/file_read.h"
 #include "watermark/verify/certificate.h"
 
 using namespace signet;

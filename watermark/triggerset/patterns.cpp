@@ -8,10 +8,15 @@
 #include <memory>
 
 #include "engine/error.h"
+#include "engine/serialize/file_read.h"
 
 namespace signet {
 
 namespace {
+// Pattern images are logos stamped into training images (28x28, 32x32), so anything larger is a
+// mistake or hostile; the bound keeps stb_image's allocation small.
+constexpr int kMaxPatternSide = 1024;
+
 // 3 columns x 5 rows per letter, '#' = dot. Only what the default pattern needs.
 const std::map<char, const char*>& font() {
   static const std::map<char, const char*> f = {
@@ -56,8 +61,19 @@ StampPattern text_pattern(const std::string& text, int64_t scale, float value) {
 
 StampPattern image_pattern(const std::string& path, int64_t scale) {
   SIGNET_CHECK(scale >= 1, "the pattern scale must be >= 1, got {}", scale);
+  const std::vector<uint8_t> file = read_file_bytes(path, file_kind::kImage);
+  const auto* data = reinterpret_cast<const stbi_uc*>(file.data());
+  const int len = static_cast<int>(file.size());  // kImage bounds it far below INT_MAX
   int w = 0, h = 0, n = 0;
-  std::unique_ptr<stbi_uc, void (*)(void*)> px(stbi_load(path.c_str(), &w, &h, &n, 2), stbi_image_free);
+  // The size the header declares, checked before stb_image allocates for it.
+  SIGNET_CHECK(stbi_info_from_memory(data, len, &w, &h, &n) != 0,
+               "cannot read the pattern image {}: {} (give a PNG or PGM file)", path,
+               stbi_failure_reason() ? stbi_failure_reason() : "unknown error");
+  SIGNET_CHECK(w <= kMaxPatternSide && h <= kMaxPatternSide,
+               "the pattern image {} is {}x{} pixels; a pattern must fit in the images it marks, and at most "
+               "{}x{} is accepted: scale the image down",
+               path, w, h, kMaxPatternSide, kMaxPatternSide);
+  std::unique_ptr<stbi_uc, void (*)(void*)> px(stbi_load_from_memory(data, len, &w, &h, &n, 2), stbi_image_free);
   SIGNET_CHECK(px != nullptr, "cannot read the pattern image {}: {} (give a PNG or PGM file)", path,
                stbi_failure_reason() ? stbi_failure_reason() : "unknown error");
   const int64_t H = static_cast<int64_t>(h) * scale, W = static_cast<int64_t>(w) * scale;

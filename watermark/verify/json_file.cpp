@@ -11,36 +11,17 @@
 
 #include "engine/error.h"
 #include "engine/serialize/atomic_file.h"
+#include "engine/serialize/file_read.h"
 
 namespace signet::json_file {
 namespace {
 
 using json = nlohmann::json;
-constexpr size_t kMaxFileBytes = 64 * 1024;  // a certificate or key file is under 1 KiB
 
 int hex_val(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   return -1;  // canonical files use lowercase only
-}
-
-std::string read_small_file(const std::string& path, const std::string& what) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  SIGNET_CHECK(fd >= 0, "cannot read {} '{}': {}", what, path, std::strerror(errno));
-  std::string out;
-  char buf[8192];
-  for (;;) {
-    const ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0 || out.size() + static_cast<size_t>(n) > kMaxFileBytes) {
-      const int err = errno;
-      ::close(fd);
-      SIGNET_CHECK(n >= 0, "cannot read {} '{}': {}", what, path, std::strerror(err));
-      SIGNET_CHECK(n == 0, "{}: not a Signet {}: larger than {} bytes", path, what, kMaxFileBytes);
-      return out;
-    }
-    out.append(buf, static_cast<size_t>(n));
-  }
 }
 
 std::string parent_dir(const std::string& path) {
@@ -56,7 +37,7 @@ bool exists(const std::string& path) {
 }  // namespace
 
 json read_object(const std::string& path, const std::string& what) {
-  const std::string bytes = read_small_file(path, what);
+  const std::string bytes = read_file(path, FileKind{what.c_str(), file_kind::kSmallJson.max_bytes});
   json j = json::parse(bytes, nullptr, /*allow_exceptions=*/false);
   SIGNET_CHECK(!j.is_discarded(), "{}: not a Signet {}: not valid JSON{}", path, what,
                bytes.empty() ? " (the file is empty)" : "");

@@ -1,6 +1,7 @@
 #include "watermark/verify/keys_file.h"
 
 #include "engine/serialize/atomic_file.h"
+#include "engine/serialize/file_read.h"
 
 namespace signet {
 
