@@ -1,6 +1,8 @@
 #include "engine/serialize/atomic_file.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -8,6 +10,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <random>
 
@@ -51,6 +54,94 @@ struct TempGuard {
   }
 };
 
+// The temporary's name for a target: path + ".tmp.<pid>.<16 hex>".
+std::string temp_name(const std::string& path, long pid, uint64_t suffix) {
+  return fmt::format("{}.tmp.{}.{:016x}", path, pid, suffix);
+}
+
+// The writer's pid if `name` is exactly base + ".tmp.<pid>.<16 lowercase hex>" (temp_name's
+// pattern for that target), else 0: nothing else is ever touched.
+long temp_writer_pid(const std::string& name, const std::string& base) {
+  const std::string prefix = base + ".tmp.";
+  if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) return 0;
+  const size_t dot = name.find('.', prefix.size());
+  const size_t digits = dot == std::string::npos ? 0 : dot - prefix.size();
+  if (digits == 0 || digits > 9 || name[prefix.size()] == '0' || name.size() != dot + 1 + 16) return 0;
+  long pid = 0;
+  for (size_t i = prefix.size(); i < dot; ++i) {
+    if (name[i] < '0' || name[i] > '9') return 0;
+    pid = pid * 10 + (name[i] - '0');
+  }
+  for (size_t i = dot + 1; i < name.size(); ++i)
+    if (!((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'f'))) return 0;
+  return pid;
+}
+
+// When the process `pid` started, in seconds since the epoch; -1 if unknown. From
+// /proc/<pid>/stat (start time in clock ticks after boot, field 22) and /proc/stat's btime.
+double process_start_time(long pid) {
+  double boot = -1, ticks_after_boot = -1;
+  if (std::FILE* f = std::fopen("/proc/stat", "re")) {
+    char line[256];
+    long long btime;
+    while (std::fgets(line, sizeof line, f))
+      if (std::sscanf(line, "btime %lld", &btime) == 1) boot = static_cast<double>(btime);
+    std::fclose(f);
+  }
+  if (std::FILE* f = std::fopen(fmt::format("/proc/{}/stat", pid).c_str(), "re")) {
+    char buf[1024];
+    const size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+    std::fclose(f);
+    buf[n] = 0;
+    // The command name (field 2) may hold spaces and parentheses: fields 3.. follow the last ')'.
+    const char* p = std::strrchr(buf, ')');
+    unsigned long long start = 0;
+    if (p && std::sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
+                         &start) == 1)
+      ticks_after_boot = static_cast<double>(start);
+  }
+  const long hz = ::sysconf(_SC_CLK_TCK);
+  if (boot < 0 || ticks_after_boot < 0 || hz <= 0) return -1;
+  return boot + ticks_after_boot / static_cast<double>(hz);
+}
+
+// A temporary's writer is gone when no process has its pid, or when the process that has it
+// now started after the temporary was last written (the pid was reused). A process we cannot
+// signal (EPERM) is alive. The margin covers the second-granular boot time.
+bool writer_is_gone(long pid, const struct stat& st) {
+  if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) return true;
+  const double started = process_start_time(pid);
+  const double written = static_cast<double>(st.st_mtim.tv_sec) + 1e-9 * static_cast<double>(st.st_mtim.tv_nsec);
+  return started >= 0 && written + 2.0 < started;
+}
+
+// Removes the temporaries a killed writer left for `path` (kill -9 during a write skips every
+// cleanup). Best effort and silent: the write itself has already succeeded.
+void remove_stale_temporaries(const std::string& path) noexcept {
+  try {
+    const size_t slash = path.rfind('/');
+    const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+    const int dfd = ::open(parent_dir(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) return;
+    DIR* dir = ::fdopendir(dfd);
+    if (!dir) {
+      ::close(dfd);
+      return;
+    }
+    while (const dirent* e = ::readdir(dir)) {
+      const std::string name = e->d_name;
+      const long pid = temp_writer_pid(name, base);
+      struct stat st;
+      if (pid <= 0 || ::fstatat(dfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
+        continue;
+      if (writer_is_gone(pid, st)) (void)::unlinkat(dfd, name.c_str(), 0);
+    }
+    ::closedir(dir);  // closes dfd
+  } catch (...) {
+    // Out of memory while formatting names: leave the temporaries for the next write.
+  }
+}
+
 }  // namespace
 
 void write_file_atomic(const std::string& path, const std::string& bytes, unsigned mode) {
@@ -58,7 +149,7 @@ void write_file_atomic(const std::string& path, const std::string& bytes, unsign
   SIGNET_CHECK(path.back() != '/', "cannot write '{}': the path names a directory", path);
   TempGuard g;
   for (int attempt = 0; attempt < 8 && g.fd < 0; ++attempt) {
-    g.tmp = fmt::format("{}.tmp.{}.{:016x}", path, static_cast<long>(::getpid()), random_suffix());
+    g.tmp = temp_name(path, static_cast<long>(::getpid()), random_suffix());
     g.fd = ::open(g.tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (g.fd < 0 && errno != EEXIST) {
       const int err = errno;
@@ -103,6 +194,7 @@ void write_file_atomic(const std::string& path, const std::string& bytes, unsign
     (void)::fsync(dfd);
     ::close(dfd);
   }
+  remove_stale_temporaries(path);
 }
 
 // ---------------------------------------------------------------- SHA-256 (FIPS 180-4)

@@ -13,6 +13,10 @@ namespace signet {
 // (path + ".tmp.<pid>.<random>"), fsync, rename over the target, fsync the directory.
 // On failure the temporary is removed, the target is untouched, and Error names the path and
 // the OS reason. `mode` is applied with fchmod, so the umask does not weaken or widen it.
+// After a successful write, temporaries of this same pattern for this target whose writer is
+// gone (a kill -9 mid-write leaves them) are removed: those whose pid no longer exists, or whose
+// pid now belongs to a process started after the temporary was last written. Nothing else, and
+// never a living writer's temporary, is touched.
 void write_file_atomic(const std::string& path, const std::string& bytes, unsigned mode = 0644);
 
 // SHA-256 (FIPS 180-4) of bytes, as 64 lowercase hex digits.
