@@ -2,8 +2,10 @@
 
 #include <fmt/format.h>
 #include <stb_image.h>
+#include <zlib.h>
 
 #include <algorithm>
+#include <cstring>
 #include <map>
 #include <memory>
 
@@ -16,6 +18,54 @@ namespace {
 // Pattern images are logos stamped into training images (28x28, 32x32), so anything larger is a
 // mistake or hostile; the bound keeps stb_image's allocation small.
 constexpr int kMaxPatternSide = 1024;
+
+uint32_t be32(const uint8_t* p) {
+  return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | uint32_t(p[3]);
+}
+
+// stb_image inflates a PNG's pixel data (IDAT) into a buffer that grows without bound before it
+// checks the size, so a small PNG can make it allocate hundreds of MB. This inflates the IDAT
+// stream first, into a scratch buffer, and refuses a PNG whose data exceeds twice what its
+// declared size needs (rows of filter byte + pixels; twice covers Adam7 interlacing). Anything
+// that is not a well-formed PNG is left to stb_image to report.
+void check_png_inflation(const std::vector<uint8_t>& f, const std::string& path) {
+  static const uint8_t kSig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  if (f.size() < 8 + 25 || std::memcmp(f.data(), kSig, 8) != 0 || std::memcmp(f.data() + 12, "IHDR", 4) != 0) return;
+  const uint64_t w = be32(f.data() + 16), h = be32(f.data() + 20);
+  const int depth = f[24], colour = f[25];
+  const int channels = colour == 2 ? 3 : colour == 4 ? 2 : colour == 6 ? 4 : 1;
+  if (w == 0 || h == 0 || w > kMaxPatternSide || h > kMaxPatternSide) return;  // stbi_info's checks report it
+  const uint64_t bound = 2 * h * (1 + (w * channels * depth + 7) / 8) + 64;
+
+  z_stream zs{};
+  if (inflateInit(&zs) != Z_OK) return;
+  std::vector<uint8_t> scratch(1 << 16);
+  uint64_t out = 0;
+  int rc = Z_OK;
+  for (size_t pos = 8; pos + 12 <= f.size() && rc == Z_OK;) {
+    const uint64_t len = be32(f.data() + pos);
+    if (len > f.size() - pos - 12) break;
+    if (std::memcmp(f.data() + pos + 4, "IDAT", 4) == 0) {
+      zs.next_in = const_cast<Bytef*>(f.data() + pos + 8);
+      zs.avail_in = static_cast<uInt>(len);
+      for (;;) {
+        zs.next_out = scratch.data();
+        zs.avail_out = static_cast<uInt>(scratch.size());
+        rc = inflate(&zs, Z_NO_FLUSH);
+        out += scratch.size() - zs.avail_out;
+        if (rc == Z_BUF_ERROR) rc = Z_OK;  // this chunk is used up: the stream goes on in the next
+        if (rc != Z_OK || out > bound || (zs.avail_in == 0 && zs.avail_out != 0)) break;
+      }
+      if (out > bound) break;
+    }
+    pos += 12 + len;
+  }
+  inflateEnd(&zs);
+  SIGNET_CHECK(out <= bound,
+               "the pattern image {} is a {}x{} PNG whose pixel data inflates to more than the {} bytes that size "
+               "needs; the file is damaged or crafted to exhaust memory",
+               path, w, h, bound);
+}
 
 // 3 columns x 5 rows per letter, '#' = dot. Only what the default pattern needs.
 const std::map<char, const char*>& font() {
@@ -73,6 +123,7 @@ StampPattern image_pattern(const std::string& path, int64_t scale) {
                "the pattern image {} is {}x{} pixels; a pattern must fit in the images it marks, and at most "
                "{}x{} is accepted: scale the image down",
                path, w, h, kMaxPatternSide, kMaxPatternSide);
+  check_png_inflation(file, path);
   std::unique_ptr<stbi_uc, void (*)(void*)> px(stbi_load_from_memory(data, len, &w, &h, &n, 2), stbi_image_free);
   SIGNET_CHECK(px != nullptr, "cannot read the pattern image {}: {} (give a PNG or PGM file)", path,
                stbi_failure_reason() ? stbi_failure_reason() : "unknown error");
