@@ -144,7 +144,13 @@ void remove_stale_temporaries(const std::string& path) noexcept {
 
 }  // namespace
 
-void write_file_atomic(const std::string& path, const std::string& bytes, unsigned mode) {
+namespace {
+
+// The two ways a complete temporary becomes `path`: rename (replaces) or link (refuses an
+// existing name, EEXIST, so a file that appeared meanwhile is never clobbered).
+enum class Publish { kReplace, kNew };
+
+void write_then_publish(const std::string& path, const std::string& bytes, unsigned mode, Publish how) {
   SIGNET_CHECK(!path.empty(), "cannot write a file with an empty path");
   SIGNET_CHECK(path.back() != '/', "cannot write '{}': the path names a directory", path);
   TempGuard g;
@@ -183,9 +189,21 @@ void write_file_atomic(const std::string& path, const std::string& bytes, unsign
   g.fd = -1;
   if (::close(fd) != 0)
     throw Error(fmt::format("cannot write '{}': close: {}", path, os_reason(errno)));
-  if (::rename(g.tmp.c_str(), path.c_str()) != 0)
-    throw Error(fmt::format("cannot write '{}': rename: {}", path, os_reason(errno)));
-  g.armed = false;
+  if (how == Publish::kReplace) {
+    if (::rename(g.tmp.c_str(), path.c_str()) != 0)
+      throw Error(fmt::format("cannot write '{}': rename: {}", path, os_reason(errno)));
+    g.armed = false;
+  } else if (::link(g.tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    SIGNET_CHECK(err != EEXIST, "'{}' already exists; refusing to overwrite it (choose another name or move it away)",
+                 path);
+    // Filesystems without hard links: re-check, then rename (a narrow race remains there).
+    struct stat st;
+    const bool no_links = err == EPERM || err == ENOTSUP || err == EOPNOTSUPP || err == ENOSYS;
+    if (!no_links || ::lstat(path.c_str(), &st) == 0 || ::rename(g.tmp.c_str(), path.c_str()) != 0)
+      throw Error(fmt::format("cannot write '{}': link: {}", path, os_reason(err)));
+    g.armed = false;
+  }  // else the guard unlinks the temporary: `path` is now the file's only name
 
   // Make the rename itself durable. Best effort: some filesystems refuse fsync on directories,
   // and the new file is already complete and in place.
@@ -195,6 +213,16 @@ void write_file_atomic(const std::string& path, const std::string& bytes, unsign
     ::close(dfd);
   }
   remove_stale_temporaries(path);
+}
+
+}  // namespace
+
+void write_file_atomic(const std::string& path, const std::string& bytes, unsigned mode) {
+  write_then_publish(path, bytes, mode, Publish::kReplace);
+}
+
+void write_new_file_atomic(const std::string& path, const std::string& bytes, unsigned mode) {
+  write_then_publish(path, bytes, mode, Publish::kNew);
 }
 
 // ---------------------------------------------------------------- SHA-256 (FIPS 180-4)

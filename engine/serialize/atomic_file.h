@@ -18,6 +18,10 @@ namespace signet {
 // pid now belongs to a process started after the temporary was last written. Nothing else, and
 // never a living writer's temporary, is touched.
 void write_file_atomic(const std::string& path, const std::string& bytes, unsigned mode = 0644);
+// The same, but `path` must not exist: the complete temporary is hard-linked to it (EEXIST is
+// an Error saying the file exists), so a file that appears meanwhile is never replaced. For
+// secrets that must not be overwritten (identities). The filesystem must support hard links.
+void write_new_file_atomic(const std::string& path, const std::string& bytes, unsigned mode = 0644);
 
 // SHA-256 (FIPS 180-4) of bytes, as 64 lowercase hex digits.
 std::string sha256_hex(const std::string& bytes);

@@ -107,3 +107,29 @@ TEST(AtomicFileStaleTemps, WriteSucceedsWhenTheDirectoryHoldsNothingStale) {
   write_file_atomic(target, "b");
   EXPECT_EQ(read_file(target), "b");
 }
+
+// Identities and certificates are written with write_new_file_atomic: same temporary naming,
+// so a killed `identity new` leaves nothing that a later write of that name does not remove;
+// and an existing file is refused, never replaced.
+TEST(AtomicFileStaleTemps, NewFileWriterUsesTheSamePatternAndRefusesAnExistingFile) {
+  TempDir dir;
+  const std::string target = dir.file("owner.key");
+  const std::string stale = target + ".tmp." + std::to_string(dead_pid()) + ".00000000deadbeef";
+  touch(stale);
+  write_new_file_atomic(target, "secret", 0600);
+  EXPECT_FALSE(exists(stale));
+  EXPECT_EQ(read_file(target), "secret");
+  struct stat st;
+  ASSERT_EQ(::stat(target.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(st.st_nlink, 1u) << "the temporary's name must be gone once the file is published";
+  try {
+    write_new_file_atomic(target, "other", 0600);
+    FAIL() << "an existing file was replaced";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("already exists"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(read_file(target), "secret");
+  // Nothing but the target is left in the directory.
+  EXPECT_EQ(std::system(("test $(ls -A '" + dir.path + "' | wc -l) -eq 1").c_str()), 0);
+}

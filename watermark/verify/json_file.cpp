@@ -1,12 +1,8 @@
 #include "watermark/verify/json_file.h"
 
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
-#include <chrono>
 #include <cstring>
 
 #include "engine/error.h"
@@ -87,34 +83,14 @@ void refuse_if_exists(const std::string& path) {
                path);
 }
 
-// write_file_atomic to a temporary, then link() it to `path`: link fails with EEXIST instead
-// of replacing, so a file that appears meanwhile (another `identity new`) is never clobbered.
 void write_new_file(const std::string& path, const std::string& bytes, unsigned mode) {
   refuse_if_exists(path);
-  struct stat st;  // say so plainly here rather than through the temporary's name below
+  struct stat st;  // say so plainly here rather than through the temporary's name
   const std::string dir = parent_dir(path);
   const bool found = ::stat(dir.c_str(), &st) == 0;
   SIGNET_CHECK(found && S_ISDIR(st.st_mode), "cannot write '{}': '{}' {}", path, dir,
                found ? "is not a directory" : fmt::format("cannot be used: {}", std::strerror(errno)));
-  static std::atomic<unsigned> counter{0};
-  const std::string tmp = fmt::format("{}.new.{}.{}.{}", path, static_cast<long>(::getpid()), counter++,
-                                      std::chrono::steady_clock::now().time_since_epoch().count());
-  write_file_atomic(tmp, bytes, mode);
-  if (::link(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    const bool no_links = err == EPERM || err == ENOTSUP || err == EOPNOTSUPP || err == ENOSYS;
-    // Filesystems without hard links: re-check, then rename (a narrow race remains there).
-    if (no_links && !exists(path) && ::rename(tmp.c_str(), path.c_str()) == 0) return;
-    ::unlink(tmp.c_str());
-    refuse_if_exists(path);
-    throw Error(fmt::format("cannot write '{}': {}", path, std::strerror(err)));
-  }
-  ::unlink(tmp.c_str());
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {  // make the new name durable; best effort, as in write_file_atomic
-    (void)::fsync(dfd);
-    ::close(dfd);
-  }
+  write_new_file_atomic(path, bytes, mode);
 }
 
 }  // namespace signet::json_file
