@@ -17,6 +17,7 @@
 #include "engine/thread_governor.h"
 #include "datasets/augment.h"
 #include "engine/serialize/atomic_file.h"
+#include "engine/serialize/untrusted_json.h"
 #include "eval/grid.h"
 #include "eval/runner.h"
 #include "models/trainer.h"
@@ -88,7 +89,10 @@ void run_config_command(const ConfigRunArgs& a) {
     double seconds = 0;
     const std::string meta = a.runs + "/" + cfg.name + "/run.json";
     if (std::filesystem::exists(meta)) {
-      const nlohmann::json m = nlohmann::json::parse(read_file(meta), nullptr, false);
+      const std::string text = read_file(meta);
+      // A run.json nested absurdly deep is as unreadable as an invalid one: the report says "not recorded".
+      const nlohmann::json m = json_nesting_depth(text) <= kMaxJsonDepth ? nlohmann::json::parse(text, nullptr, false)
+                                                                           : nlohmann::json();
       if (m.is_object()) {
         seconds = m.value("seconds", 0.0);
         if (a.command.empty()) o.command = m.value("command", o.command);

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "engine/serialize/atomic_file.h"
+#include "engine/serialize/untrusted_json.h"
 #include "models/recipes.h"
 #include "eval/embed_recipes.h"
 #include "eval/results.h"
@@ -22,6 +23,7 @@ std::string stem(const std::string& safetensors_path) {
 }
 nlohmann::json read_json(const std::string& path) {
   const std::string text = read_file(path);
+  require_json_depth(text, path);
   try {
     // The last non-empty line (a `signet ... --json` log may hold several).
     size_t end = text.find_last_not_of("\n\r ");

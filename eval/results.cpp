@@ -7,6 +7,7 @@
 
 #include "engine/error.h"
 #include "engine/serialize/atomic_file.h"
+#include "engine/serialize/untrusted_json.h"
 
 namespace signet::eval {
 
@@ -175,6 +176,7 @@ void write_results(const std::string& dir, const std::vector<Row>& rows) {
 
 std::vector<Row> read_results(const std::string& json_path) {
   const std::string text = read_file(json_path);
+  require_json_depth(text, json_path);
   try {
     return rows_from_json(nlohmann::json::parse(text));
   } catch (const nlohmann::json::exception& e) {
