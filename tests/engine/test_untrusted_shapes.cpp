@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 
+#include "engine/ops/shape.h"
 #include "engine/serialize/safetensors.h"
 #include "engine/serialize/untrusted_json.h"
 #include "models/model_io.h"
@@ -135,4 +136,11 @@ TEST(UntrustedShapes, SafetensorsWithTensThousandsOfTensorsLoadsInLinearishTime)
   EXPECT_EQ(nt.tensors.size(), 40000u);
   EXPECT_NE(nt.find("t39999"), nullptr);
   EXPECT_LT(seconds_since(t0), 10.0);
+}
+
+TEST(UntrustedShapes, ReshapeWithAnOverflowingKnownProductIsAnError) {
+  const Tensor x = Tensor::zeros({4});
+  EXPECT_THROW(reshape(x, {-1, int64_t{1} << 62, 4}), Error);  // 2^62 * 4 wrapped to 0 before
+  EXPECT_THROW(reshape(x, {-1, -2}), Error);
+  EXPECT_EQ(reshape(x, {-1, 2}).shape(), (Shape{2, 2}));
 }
