@@ -33,6 +33,10 @@ Dataset fit_to_model(const Dataset& ds, const Model& model) {
   const bool can = have[1] <= want[1] && have[2] <= want[2] && (have[0] == want[0] || (have[0] == 1 && want[0] == 3));
   SIGNET_CHECK(can, "{} takes {} images, the data set '{}' has {} (train and evaluate on the same data set)",
                model.name, shape_str(want), ds.name, shape_str(have));
+  // The weights of a convolutional net do not fix H and W: its metadata may state any size up to the per-sample
+  // limit, and the whole split is padded at once.
+  checked_mul(ds.size(), shape_numel(want), fmt::format("padding the {} images of '{}' to the model's input {}",
+                                                         ds.size(), ds.name, shape_str(want)));
   std::fprintf(stderr, "signet: padding %s images to the model's input %s\n", shape_str(have).c_str(),
                shape_str(want).c_str());
   return pad_images(ds, want[1], want[2], want[0] == have[0] ? 0 : want[0]);

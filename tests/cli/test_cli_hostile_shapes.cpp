@@ -131,6 +131,13 @@ TEST(CliHostileShapes, WideResNetDepthInMetadataMustMatchTheWeights) {
                              " --dataset synthetic:3x32x32:10:30:10:3 --quiet"),
                  {"signet.model = " + name, "1 blocks per group of width 16 (wrn-10-1)", "corrupt"});
   }
+  // Its weights take any H, W: a stated 3x2000x2000 passes, but padding a whole split to it is refused.
+  signet::NamedTensors nt = signet::load_safetensors(f);
+  nt.metadata["signet.input_shape"] = "3,2000,2000";
+  signet::save_safetensors(d.file("big.safetensors"), nt);
+  expect_error(run_limited("evaluate --weights " + d.file("big.safetensors") +
+                           " --dataset synthetic:3x32x32:10:30:1000:3 --quiet"),
+               {"padding the 1000 images of 'synthetic' to the model's input [3, 2000, 2000]", "limit for one tensor"});
 }
 
 TEST(CliHostileShapes, DeeplyNestedHeaderIsAnErrorInEveryCommand) {
