@@ -54,6 +54,9 @@ void register_bench(CLI::App& app) {
     ModelConfig mc = default_model_config(a->model);
     if (a->classes > 0) mc.num_classes = a->classes;
     if (!a->input_shape.empty()) mc.input_shape = parse_shape_flag(a->input_shape, "--input-shape");
+    // One batch of inputs is allocated from these flags: refuse an absurd one before building anything.
+    checked_mul(a->batch, checked_numel(mc.input_shape, "--input-shape", kMaxSampleElements),
+                fmt::format("--batch-size {} x --input-shape {}", a->batch, shape_str(mc.input_shape)));
     Rng rng(0);
     Model model = build_model(a->model, mc, rng);
     Shape xs{a->batch};

@@ -18,6 +18,7 @@
 #include "datasets/augment.h"
 #include "engine/serialize/atomic_file.h"
 #include "engine/serialize/file_read.h"
+#include "engine/serialize/untrusted_json.h"
 #include "eval/grid.h"
 #include "eval/runner.h"
 #include "models/trainer.h"
@@ -33,6 +34,10 @@ Dataset fit_to_model(const Dataset& ds, const Model& model) {
   const bool can = have[1] <= want[1] && have[2] <= want[2] && (have[0] == want[0] || (have[0] == 1 && want[0] == 3));
   SIGNET_CHECK(can, "{} takes {} images, the data set '{}' has {} (train and evaluate on the same data set)",
                model.name, shape_str(want), ds.name, shape_str(have));
+  // The weights of a convolutional net do not fix H and W: its metadata may state any size up to the per-sample
+  // limit, and the whole split is padded at once.
+  checked_mul(ds.size(), shape_numel(want), fmt::format("padding the {} images of '{}' to the model's input {}",
+                                                         ds.size(), ds.name, shape_str(want)));
   std::fprintf(stderr, "signet: padding %s images to the model's input %s\n", shape_str(have).c_str(),
                shape_str(want).c_str());
   return pad_images(ds, want[1], want[2], want[0] == have[0] ? 0 : want[0]);
@@ -89,7 +94,10 @@ void run_config_command(const ConfigRunArgs& a) {
     double seconds = 0;
     const std::string meta = a.runs + "/" + cfg.name + "/run.json";
     if (std::filesystem::exists(meta)) {
-      const nlohmann::json m = nlohmann::json::parse(read_file(meta, file_kind::kReportData), nullptr, false);
+      const std::string text = read_file(meta, file_kind::kReportData);
+      // A run.json nested absurdly deep is as unreadable as an invalid one: the report says "not recorded".
+      const nlohmann::json m = json_nesting_depth(text) <= kMaxJsonDepth ? nlohmann::json::parse(text, nullptr, false)
+                                                                           : nlohmann::json();
       if (m.is_object()) {
         seconds = m.value("seconds", 0.0);
         if (a.command.empty()) o.command = m.value("command", o.command);

@@ -8,6 +8,7 @@
 #include <limits>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <fmt/format.h>
@@ -68,8 +69,10 @@ void run_info(const std::string& path, bool as_json) {
   std::vector<Row> rows;
   int64_t total_params = 0;
   uint64_t total_bytes = 0;
+  std::unordered_map<std::string, const Tensor*> by_name;  // NamedTensors::at is a linear scan
+  for (const auto& [n, t] : nt.tensors) by_name.emplace(n, &t);
   for (const SafetensorsEntry& e : header.entries) {
-    const Tensor& t = nt.at(e.name);
+    const Tensor& t = *by_name.at(e.name);
     rows.push_back({&e, t.numel(), float_stats(t)});
     total_params += t.numel();
     total_bytes += e.end - e.begin;

@@ -88,7 +88,7 @@ DataLoader::~DataLoader() {
 
 int64_t DataLoader::num_batches() const {
   const int64_t b = opts_.batch_size;
-  return opts_.drop_last ? n_ / b : (n_ + b - 1) / b;
+  return opts_.drop_last ? n_ / b : n_ / b + (n_ % b != 0);  // no n_ + b - 1: b may be near INT64_MAX
 }
 
 void DataLoader::start_epoch(int64_t epoch) {

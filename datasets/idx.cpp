@@ -232,6 +232,7 @@ Tensor read_idx_images(const std::string& path) {
                             "W) but it has {} dims; is this a label file?",
                             path, a.dims.size()));
   const int64_t n = a.dims[0], h = a.dims[1], w = a.dims[2];
+  checked_numel({1, h, w}, fmt::format("'{}': IDX image", path), kMaxSampleElements);
   Tensor t = Tensor::empty({n, 1, h, w}, DType::F32);
   float* dst = t.f32();
   // A 256-entry table: the division happens once per value, not once per pixel.

@@ -175,6 +175,8 @@ ImdbOptions parse_imdb_options(const std::string& opts) {
                             "imdb:5000:500", opts));
   o.words = parse_field(opts.substr(0, c), "WORDS", opts, o.words, 0);
   if (c != std::string::npos) o.max_len = parse_field(opts.substr(c + 1), "LEN", opts, o.max_len, 1);
+  SIGNET_CHECK(o.max_len <= kMaxSampleElements, "dataset 'imdb:{}': LEN {} is more than {} tokens, the limit for one "
+               "input sample", opts, o.max_len, kMaxSampleElements);
   return o;
 }
 

@@ -1,6 +1,7 @@
 // Synthetic data sets: see synthetic.h for the spec string and the contract.
 #include "datasets/synthetic.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "engine/rng.h"
@@ -67,6 +68,9 @@ SyntheticSpec parse_synthetic_spec(const std::string& spec) {
   if (f.size() > 3 && !f[3].empty()) s.n_train = to_int(f[3], "NTRAIN", spec, 0);
   if (f.size() > 4 && !f[4].empty()) s.n_test = to_int(f[4], "NTEST", spec, 0);
   if (f.size() > 5 && !f[5].empty()) s.seed = static_cast<uint64_t>(to_int(f[5], "SEED", spec, 0));
+  // Each split is allocated whole: refuse an absurd one here, naming the spec.
+  const int64_t row = checked_numel(s.shape, fmt::format("dataset '{}': sample shape", spec), kMaxSampleElements);
+  checked_mul(std::max(s.n_train, s.n_test), row, fmt::format("dataset '{}': samples x sample size", spec));
   return s;
 }
 

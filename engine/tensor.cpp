@@ -31,9 +31,33 @@ std::string shape_str(const Shape& s) {
 }
 
 int64_t shape_numel(const Shape& s) {
-  int64_t n = 1;
-  for (int64_t d : s) n *= d;
-  return n;
+  int64_t nonzero = 1;  // the product of the non-zero dims bounds every stride
+  bool empty = false;
+  for (int64_t d : s) {
+    SIGNET_CHECK(d >= 0, "negative dimension in shape {}", shape_str(s));
+    if (d == 0) empty = true;
+    else SIGNET_CHECK(!__builtin_mul_overflow(nonzero, d, &nonzero), "shape {} has more elements than fit in int64",
+                      shape_str(s));
+  }
+  return empty ? 0 : nonzero;
+}
+
+int64_t checked_numel(const Shape& s, const std::string& what, int64_t limit) {
+  for (int64_t d : s) SIGNET_CHECK(d >= 0, "{}: negative dimension in shape {}", what, shape_str(s));
+  int64_t nonzero = 1;
+  for (int64_t d : s)
+    SIGNET_CHECK(d == 0 || (!__builtin_mul_overflow(nonzero, d, &nonzero) && nonzero <= limit),
+                 "{}: shape {} has more than {} elements, the limit for {}", what, shape_str(s), limit,
+                 limit == kMaxSampleElements ? "one input sample" : "one tensor");
+  return shape_numel(s);
+}
+
+int64_t checked_mul(int64_t a, int64_t b, const std::string& what, int64_t limit) {
+  SIGNET_CHECK(a >= 0 && b >= 0, "{}: negative size ({} x {})", what, a, b);
+  int64_t r = 0;
+  SIGNET_CHECK(!__builtin_mul_overflow(a, b, &r) && r <= limit, "{}: {} x {} elements is more than {}, the limit for {}",
+               what, a, b, limit, limit == kMaxSampleElements ? "one input sample" : "one tensor");
+  return r;
 }
 
 Shape contiguous_strides(const Shape& s) {
@@ -61,9 +85,11 @@ Storage::~Storage() { cpu_free(data_, nbytes_); }
 
 // ---------------------------------------------------------------- factories
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device dev) {
-  for (int64_t d : shape) SIGNET_CHECK(d >= 0, "negative dimension in shape {}", shape_str(shape));
+  const int64_t n = shape_numel(shape);
+  SIGNET_CHECK(n <= kMaxTensorElements, "cannot allocate a tensor of shape {}: {} elements is more than {}, the "
+               "limit for one tensor", shape_str(shape), n, kMaxTensorElements);
   auto impl = std::make_shared<TensorImpl>();
-  impl->storage = std::make_shared<Storage>(shape_numel(shape) * dtype_size(dtype), dev);
+  impl->storage = std::make_shared<Storage>(static_cast<size_t>(n) * dtype_size(dtype), dev);
   impl->shape = shape;
   impl->strides = contiguous_strides(shape);
   impl->dtype = dtype;

@@ -25,8 +25,24 @@ const char* dtype_name(DType t);  // "float32", "int64"
 
 using Shape = std::vector<int64_t>;
 std::string shape_str(const Shape& s);  // "[128, 784]"
+// Product of the dims. Error (never a wrapped product) for a negative dim or when the product
+// of the non-zero dims overflows int64, so every contiguous stride of the shape fits too.
 int64_t shape_numel(const Shape& s);
 Shape contiguous_strides(const Shape& s);
+
+// Limits for shapes that come from outside (flags, model files, keys, data sets): a shape that
+// is valid but absurd is refused before anything is allocated for it.
+//   kMaxTensorElements: one tensor, 2^32 elements (16 GiB of float32). Tensor::empty enforces
+//     it for every tensor, so no product of dims reaches an allocation unchecked.
+//   kMaxSampleElements: one input sample (C*H*W, or tokens per sequence), 2^24 elements
+//     (64 MiB of float32, e.g. 4x2048x2048).
+constexpr int64_t kMaxTensorElements = int64_t{1} << 32;
+constexpr int64_t kMaxSampleElements = int64_t{1} << 24;
+// shape_numel(s), or an Error naming `what` (a flag, a tensor, a file's field) when a dim is
+// negative, the product overflows, or it exceeds `limit` (stated in the message).
+int64_t checked_numel(const Shape& s, const std::string& what, int64_t limit = kMaxTensorElements);
+// a * b for sizes from outside, or an Error naming `what` when it overflows or exceeds limit.
+int64_t checked_mul(int64_t a, int64_t b, const std::string& what, int64_t limit = kMaxTensorElements);
 
 // A block of raw memory on one device, 64-byte aligned. Freed when the last view goes away.
 class Storage {

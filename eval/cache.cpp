@@ -7,6 +7,7 @@
 
 #include "engine/serialize/atomic_file.h"
 #include "engine/serialize/file_read.h"
+#include "engine/serialize/untrusted_json.h"
 #include "models/recipes.h"
 #include "eval/embed_recipes.h"
 #include "eval/results.h"
@@ -23,6 +24,7 @@ std::string stem(const std::string& safetensors_path) {
 }
 nlohmann::json read_json(const std::string& path) {
   const std::string text = read_file(path, file_kind::kReportData);
+  require_json_depth(text, path);
   try {
     // The last non-empty line (a `signet ... --json` log may hold several).
     size_t end = text.find_last_not_of("\n\r ");

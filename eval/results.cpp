@@ -8,6 +8,7 @@
 #include "engine/error.h"
 #include "engine/serialize/atomic_file.h"
 #include "engine/serialize/file_read.h"
+#include "engine/serialize/untrusted_json.h"
 
 namespace signet::eval {
 
@@ -176,6 +177,7 @@ void write_results(const std::string& dir, const std::vector<Row>& rows) {
 
 std::vector<Row> read_results(const std::string& json_path) {
   const std::string text = read_file(json_path, file_kind::kReportData);
+  require_json_depth(text, json_path);
   try {
     return rows_from_json(nlohmann::json::parse(text));
   } catch (const nlohmann::json::exception& e) {

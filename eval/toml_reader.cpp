@@ -11,7 +11,59 @@
 
 namespace signet::eval {
 
+namespace {
+// toml11 parses, builds and destroys nested arrays, inline tables and dotted keys recursively: a
+// line such as `x = [[[[...` or `a.a.a...a = 1` 100,000 deep overflowed the stack (and a table
+// header that long took minutes). This O(n) scan bounds both before parsing: the nesting of
+// [ and { outside strings and comments, and the dots of one key (a table header, or what
+// precedes `=` at the start of a line, after `{` or after `,` in an inline table).
+constexpr size_t kMaxTomlDepth = 64;
+
+void require_toml_depth(const std::string& text, const std::string& file) {
+  std::string open;  // the brackets open at this point, innermost last
+  size_t dots = 0, line = 1;
+  char quote = 0;  // '"' or '\'' inside a string
+  bool escaped = false, comment = false, in_key = true;
+  for (char ch : text) {
+    if (ch == '\n') {
+      ++line;
+      comment = false;
+      if (open.empty()) in_key = true, dots = 0;
+      continue;
+    }
+    if (comment) continue;
+    if (quote) {
+      if (escaped) escaped = false;
+      else if (quote == '"' && ch == '\\') escaped = true;
+      else if (ch == quote) quote = 0;
+      continue;
+    }
+    if (ch == '"' || ch == '\'') {
+      quote = ch;
+    } else if (ch == '#') {
+      comment = true;
+    } else if (ch == '[' || ch == '{') {
+      open += ch;
+      if (ch == '{') in_key = true, dots = 0;
+      if (open.size() > kMaxTomlDepth)
+        throw Error(fmt::format("{}:{}: arrays or tables nested more than {} deep: not a config", file, line,
+                                kMaxTomlDepth));
+    } else if ((ch == ']' || ch == '}') && !open.empty()) {
+      open.pop_back();
+    } else if (ch == '=') {
+      in_key = false;
+    } else if (ch == ',' && !open.empty() && open.back() == '{') {
+      in_key = true, dots = 0;
+    } else if (ch == '.' && in_key && ++dots > kMaxTomlDepth) {
+      throw Error(fmt::format("{}:{}: a dotted key of more than {} parts: not a config", file, line,
+                              kMaxTomlDepth));
+    }
+  }
+}
+}  // namespace
+
 toml::value parse_toml(const std::string& text, const std::string& file) {
+  require_toml_depth(text, file);
   std::istringstream is(text);
   try {
     return toml::parse(is, file);

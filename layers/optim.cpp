@@ -68,6 +68,8 @@ static Tensor restore(const std::map<std::string, Tensor>& st, const std::string
   if (it == st.end()) return Tensor();
   SIGNET_CHECK(it->second.shape() == like.shape(), "{}: optimizer state '{}' has shape {}, expected {}", source, key,
                shape_str(it->second.shape()), shape_str(like.shape()));
+  SIGNET_CHECK(it->second.dtype() == like.dtype(), "{}: optimizer state '{}' is {}, expected {}", source, key,
+               dtype_name(it->second.dtype()), dtype_name(like.dtype()));
   return it->second.clone();
 }
 

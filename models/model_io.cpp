@@ -64,12 +64,24 @@ std::string join_shape(const Shape& s) {
   return r;
 }
 
+int64_t parse_size(const std::string& s, const std::string& what) {
+  // Digits only: a float parse would round large sizes and its cast to int64 can overflow.
+  SIGNET_CHECK(!s.empty() && s.size() <= 18 && s.find_first_not_of("0123456789") == std::string::npos,
+               "bad size '{}' in {}: expected a positive integer below 10^18", s.substr(0, 40), what);
+  const int64_t v = std::stoll(s);
+  SIGNET_CHECK(v >= 1, "bad size '{}' in {}: expected a positive integer", s, what);
+  return v;
+}
+
 Shape split_shape(const std::string& s, const std::string& what) {
   Shape out;
-  for (float f : split_floats(s, what)) {
-    SIGNET_CHECK(f >= 1 && f == static_cast<int64_t>(f), "bad size {} in {}", f, what);
-    out.push_back(static_cast<int64_t>(f));
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    SIGNET_CHECK(out.size() < 8, "{}: '{}' has more than 8 dimensions", what, s.substr(0, 80));
+    out.push_back(parse_size(item, what));
   }
+  checked_numel(out, what, kMaxSampleElements);
   return out;
 }
 
@@ -101,11 +113,11 @@ ModelFileInfo read_model_info(const NamedTensors& file, const std::string& path)
   info.model = get("signet.model");
   if (info.model.empty()) return info;
   const std::string nc = get("signet.num_classes");
-  if (!nc.empty()) info.config.num_classes = static_cast<int64_t>(split_floats(nc, path + ": signet.num_classes").at(0));
+  if (!nc.empty()) info.config.num_classes = parse_size(nc, path + ": signet.num_classes");
   const std::string is = get("signet.input_shape");
   if (!is.empty()) info.config.input_shape = split_shape(is, path + ": signet.input_shape");
   const std::string vs = get("signet.vocab_size");
-  if (!vs.empty()) info.config.vocab_size = split_shape(vs, path + ": signet.vocab_size").at(0);
+  if (!vs.empty()) info.config.vocab_size = parse_size(vs, path + ": signet.vocab_size");
   info.norm.mean = split_floats(get("signet.input_mean"), path + ": signet.input_mean");
   info.norm.stddev = split_floats(get("signet.input_std"), path + ": signet.input_std");
   SIGNET_CHECK(info.norm.mean.size() == info.norm.stddev.size(), "{}: input mean and std have different lengths", path);
@@ -144,8 +156,6 @@ Model load_model(const std::string& path, const ModelHints& hints, Normalization
                  "{}: the model takes inputs {} (its metadata says so), not {} as --input-shape says", path,
                  shape_str(info.config.input_shape), shape_str(given));
   }
-  Rng init(0);
-  Model m = build_model(name, info.config, init);
   NamedTensorList state;
   const bool checkpoint = file.metadata.count("signet.format") && file.metadata.at("signet.format") == "checkpoint";
   for (const auto& [n, t] : file.tensors) {
@@ -155,6 +165,13 @@ Model load_model(const std::string& path, const ModelHints& hints, Normalization
       state.emplace_back(n.substr(6), t);
     }
   }
+  if (!plain) {  // a plain file's config was read off its weights already
+    NamedTensors weights;
+    weights.tensors.assign(state.begin(), state.end());
+    check_config_against_weights(name, info.config, weights, path);
+  }
+  Rng init(0);
+  Model m = build_model(name, info.config, init);
   try {
     load_state_dict(*m.net, state, path);
   } catch (const Error& e) {

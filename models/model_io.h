@@ -43,7 +43,12 @@ struct ModelFileInfo {
 std::string join_floats(const std::vector<float>& v);
 std::vector<float> split_floats(const std::string& s, const std::string& what);
 std::string join_shape(const Shape& s);
+// "1,28,28" -> {1, 28, 28}: an input shape (from a flag or a file's metadata). Error naming
+// `what` unless every size is a positive integer and their product is at most
+// kMaxSampleElements (engine/tensor.h).
 Shape split_shape(const std::string& s, const std::string& what);
+// "10" -> 10: a positive integer size (classes, vocabulary); Error naming `what` otherwise.
+int64_t parse_size(const std::string& s, const std::string& what);
 
 void save_model(const std::string& path, const Model& model, const Normalization& norm,
                 const std::map<std::string, std::string>& extra_metadata = {});

@@ -62,6 +62,12 @@ const Tensor& need(const NamedTensors& file, const std::string& model, const std
   return *t;
 }
 
+std::string join_dims(const Shape& s) {
+  std::string r;
+  for (size_t i = 0; i < s.size(); ++i) r += (i ? "," : "") + std::to_string(s[i]);
+  return r;
+}
+
 int64_t exact_sqrt(int64_t v) {
   const auto r = static_cast<int64_t>(std::llround(std::sqrt(static_cast<double>(v))));
   return r * r == v ? r : 0;
@@ -214,6 +220,28 @@ ModelConfig infer_model_config(const std::string& name, const NamedTensors& file
   ModelConfig c = weights_config(name, file, path);
   c.input_shape = choose_input_shape(name, input_rule(name, file, path), hints, path);
   return c;
+}
+
+void check_config_against_weights(const std::string& name, const ModelConfig& config, const NamedTensors& weights,
+                                  const std::string& path) {
+  const ModelConfig w = weights_config(name, weights, path);
+  if (name != "imdb-lstm")  // one logit whatever the metadata says
+    SIGNET_CHECK(config.num_classes == w.num_classes, "{}: its metadata says signet.num_classes = {}, its weights "
+                 "have {} classes: the file is corrupt", path, config.num_classes, w.num_classes);
+  SIGNET_CHECK(config.vocab_size == 0 || config.vocab_size == w.vocab_size, "{}: its metadata says "
+               "signet.vocab_size = {}, embedding.weight has {} rows: the file is corrupt", path, config.vocab_size,
+               w.vocab_size);
+  const InputRule rule = input_rule(name, weights, path);
+  SIGNET_CHECK(rule.fits(config.input_shape), "{}: its metadata says signet.input_shape = {}, but its weights take {}: "
+               "the file is corrupt", path, join_dims(config.input_shape), rule.describe());
+  int64_t depth = 0, widen = 0;
+  if (parse_wrn_name(name, &depth, &widen)) {
+    const int64_t blocks = count_blocks(weights, "block1.layer.");
+    const Tensor& c = need(weights, name, "block1.layer.0.conv1.weight", 4, path);
+    SIGNET_CHECK(6 * blocks + 4 == depth && c.size(0) == 16 * widen, "{}: its metadata says signet.model = {}, but "
+                 "its weights have {} blocks per group of width {} (wrn-{}-{}): the file is corrupt", path, name,
+                 blocks, c.size(0), 6 * blocks + 4, c.size(0) / 16);
+  }
 }
 
 std::string describe_recognised_model(const NamedTensors& file) {

@@ -38,6 +38,13 @@ std::string recognise_architecture(const NamedTensors& file, const std::string& 
 // input shape from `hints` or the weights; dropout 0. Errors name the tensor or the flag to give.
 ModelConfig infer_model_config(const std::string& name, const NamedTensors& file, const InputShapeHints& hints,
                                const std::string& path);
+// For a file with Signet metadata, before a model is built (and allocated) from it: the
+// configuration the metadata states (classes, vocabulary, input shape, and for wrn-D-K the depth
+// and width) must be what the weights fix, so a hand-edited header cannot make the model far
+// larger than the file. `weights` are the model's tensors (without a checkpoint's "model."
+// prefix). Errors name the metadata key and the tensor.
+void check_config_against_weights(const std::string& name, const ModelConfig& config, const NamedTensors& weights,
+                                  const std::string& path);
 // What the weights say about the model, in one line, for `signet info` ("resnet50: 1000 classes,
 // input 3 channels, any H, W (give --input-shape)"), or why they say nothing.
 std::string describe_recognised_model(const NamedTensors& file);

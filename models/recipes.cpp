@@ -40,6 +40,8 @@ Dataset shape_images(const Dataset& ds, int64_t pad_to, int64_t channels) {
                ds.name);
   SIGNET_CHECK(pad_to >= 0 && channels >= 0, "--pad-to and --channels must be >= 0");
   const int64_t h = pad_to ? pad_to : ds.images.size(2), w = pad_to ? pad_to : ds.images.size(3);
+  checked_numel({channels ? channels : ds.images.size(1), h, w},
+                pad_to ? fmt::format("--pad-to {}", pad_to) : fmt::format("--channels {}", channels), kMaxSampleElements);
   return pad_images(ds, h, w, channels);
 }
 

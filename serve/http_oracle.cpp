@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "engine/ops.h"
+#include "engine/serialize/untrusted_json.h"
 #include "serve/predict_codec.h"
 
 namespace signet::serve {
@@ -32,6 +33,7 @@ HttpOracle::HttpOracle(HttpOracleOptions options) : opt_(std::move(options)) {
   if (!opt_.api_key.empty()) client_->set_bearer_token_auth(opt_.api_key);
 
   const Reply r = send("GET", "/v1/model", "", "");
+  require_json_depth(r.body, opt_.endpoint + "/v1/model answered");
   try {
     info_ = json::parse(r.body);
     input_shape_ = info_.at("input_shape").get<Shape>();
@@ -42,6 +44,9 @@ HttpOracle::HttpOracle(HttpOracleOptions options) : opt_(std::move(options)) {
     throw Error(fmt::format("{} answers GET /v1/model with something that is not a signet model description: {}",
                             opt_.endpoint, r.body.substr(0, 200)));
   }
+  SIGNET_CHECK(input_shape_.size() <= 8, "{} describes a model whose inputs have {} dimensions: not a model it can "
+               "answer for", opt_.endpoint, input_shape_.size());
+  checked_numel(input_shape_, opt_.endpoint + " /v1/model input_shape", kMaxSampleElements);
   SIGNET_CHECK(!input_shape_.empty() && num_classes_ >= 1 && max_batch_ >= 1,
                "{} describes a model with input shape {}, {} classes and batches of {}: not a model it can answer for",
                opt_.endpoint, shape_str(input_shape_), num_classes_, max_batch_);
@@ -68,11 +73,12 @@ HttpOracle::Reply HttpOracle::send(const std::string& method, const std::string&
       throw Error(fmt::format("cannot reach {} ({}: {}); is `signet serve` running there?", opt_.endpoint,
                               path, httplib::to_string(res.error())));
     if (res->status == 200) return {res->status, res->body, res->get_header_value("Content-Type")};
-    std::string message;
-    try {
-      message = json::parse(res->body).at("error").get<std::string>();
-    } catch (const json::exception&) {
-      message = res->body.substr(0, 200);
+    std::string message = res->body.substr(0, 200);
+    if (json_nesting_depth(res->body) <= kMaxJsonDepth) {
+      try {
+        message = json::parse(res->body).at("error").get<std::string>().substr(0, 500);
+      } catch (const json::exception&) {
+      }
     }
     const bool transient = res->status == 429 || res->status == 503;
     if (!transient || attempt >= opt_.max_retries)

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/serialize/safetensors.h"
+#include "engine/serialize/untrusted_json.h"
 
 namespace signet::serve {
 
@@ -20,12 +21,12 @@ void check_batch(int64_t n, int64_t max_batch) {
 }
 
 // One input as nested arrays of exactly `shape` (from dim on), written to out.
-void read_nested(const json& v, const Shape& shape, size_t dim, float*& out, int64_t index) {
+void read_nested(const json& v, const Shape& shape, size_t dim, std::vector<float>& out, int64_t index) {
   if (dim == shape.size()) {
     if (!v.is_number()) throw bad(fmt::format("input {}: expected a number, found {}", index, v.type_name()));
     const float x = static_cast<float>(v.get<double>());
     if (!std::isfinite(x)) throw bad(fmt::format("input {}: values must be finite float32 numbers", index));
-    *out++ = x;
+    out.push_back(x);
     return;
   }
   if (!v.is_array() || static_cast<int64_t>(v.size()) != shape[dim])
@@ -43,6 +44,8 @@ std::vector<int64_t> int_labels(const Tensor& labels) {
 }  // namespace
 
 PredictRequest decode_json_request(const std::string& body, const Shape& input_shape, int64_t max_batch) {
+  if (json_nesting_depth(body) > kMaxJsonDepth)
+    throw bad(fmt::format("the body nests arrays and objects more than {} deep", kMaxJsonDepth));
   json j;
   try {
     j = json::parse(body);
@@ -67,8 +70,8 @@ PredictRequest decode_json_request(const std::string& body, const Shape& input_s
   const int64_t per = shape_numel(input_shape);
   Shape full = {n};
   full.insert(full.end(), input_shape.begin(), input_shape.end());
-  r.inputs = Tensor::empty(full);
-  float* out = r.inputs.f32();
+  // Values are gathered as they are found, so memory follows the body's size rather than the batch it claims.
+  std::vector<float> out;
   for (int64_t i = 0; i < n; ++i) {
     const json& x = (*it)[static_cast<size_t>(i)];
     // A flat array of C*H*W numbers is accepted as well as the nested form.
@@ -76,6 +79,7 @@ PredictRequest decode_json_request(const std::string& body, const Shape& input_s
                       !x.empty() && x.front().is_number();
     read_nested(x, flat ? Shape{per} : input_shape, 0, out, i);
   }
+  r.inputs = Tensor::from_vector(out, full);
   return r;
 }
 
@@ -154,6 +158,7 @@ void check_answer(const PredictAnswer& a, int64_t n, bool want_scores, const std
 }  // namespace
 
 PredictAnswer decode_json_answer(const std::string& body, int64_t n, bool want_scores, const std::string& source) {
+  require_json_depth(body, source + " answered");
   json j;
   try {
     j = json::parse(body);

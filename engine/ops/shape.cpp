@@ -12,7 +12,8 @@ Tensor reshape(const Tensor& x, Shape shape) {
       SIGNET_CHECK(infer < 0, "reshape: more than one -1 in {}", shape_str(shape));
       infer = static_cast<int64_t>(i);
     } else {
-      known *= shape[i];
+      SIGNET_CHECK(shape[i] >= 0 && !__builtin_mul_overflow(known, shape[i], &known),
+                   "reshape: cannot reshape {} into {}", shape_str(x.shape()), shape_str(shape));
     }
   }
   if (infer >= 0) {

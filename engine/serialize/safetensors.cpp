@@ -6,12 +6,14 @@
 #include <cstring>
 #include <limits>
 #include <set>
+#include <unordered_set>
 #include <tuple>
 
 #include <nlohmann/json.hpp>
 
 #include "engine/serialize/atomic_file.h"
 #include "engine/serialize/file_read.h"
+#include "engine/serialize/untrusted_json.h"
 
 // The data section is raw little-endian; on a little-endian host it is a plain memcpy.
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
@@ -24,6 +26,10 @@ using json = nlohmann::json;
 
 // A header this large is a corrupt length, not a model: refuse before allocating for it.
 constexpr uint64_t kMaxHeaderBytes = 100ull * 1000 * 1000;
+// More tensors than any model Signet reads (resnet50 has 320): a header listing more is refused
+// before its entries are checked, so a small file cannot buy minutes of header checks.
+constexpr size_t kMaxTensors = 65536;
+constexpr size_t kMaxDims = 16;  // dimensions of one tensor
 
 // What a stored dtype becomes in memory. Conversions read element by element via memcpy,
 // because the data section need not be aligned (older writers did not pad the header).
@@ -124,6 +130,34 @@ void convert(const DTypeInfo& dt, const char* src, int64_t n, const Tensor& out,
   }
 }
 
+// nlohmann's DOM parser plus the checks that must happen while parsing: a duplicate tensor name
+// (nlohmann keeps the last of duplicate keys silently) and the tensor count (refused before the
+// DOM grows). Its parser_callback could do both, but after every entry it rescans the parent
+// object, which made a header of 40,000 tensors take minutes.
+class HeaderSax : public nlohmann::detail::json_sax_dom_parser<json> {
+ public:
+  HeaderSax(json& root, const std::string& src) : json_sax_dom_parser(root, true), src_(src) {}
+  std::string duplicate;  // the first name seen twice, if any
+
+  bool start_object(std::size_t n) { return ++depth_, json_sax_dom_parser::start_object(n); }
+  bool end_object() { return --depth_, json_sax_dom_parser::end_object(); }
+  bool start_array(std::size_t n) { return ++depth_, json_sax_dom_parser::start_array(n); }
+  bool end_array() { return --depth_, json_sax_dom_parser::end_array(); }
+  bool key(string_t& k) {
+    if (depth_ == 1) {
+      if (!names_.insert(k).second && duplicate.empty()) duplicate = k;
+      SIGNET_CHECK(names_.size() - names_.count("__metadata__") <= kMaxTensors,
+                   "{}: header lists more than the limit of {} tensors", src_, kMaxTensors);
+    }
+    return json_sax_dom_parser::key(k);
+  }
+
+ private:
+  const std::string& src_;
+  size_t depth_ = 0;
+  std::unordered_set<std::string> names_;
+};
+
 // Checks one tensor entry of the header and returns it; `bad` prefixes every message.
 SafetensorsEntry parse_entry(const std::string& name, const json& v, const std::string& src) {
   const std::string bad = fmt::format("{}: tensor '{}': ", src, name);
@@ -140,11 +174,13 @@ SafetensorsEntry parse_entry(const std::string& name, const json& v, const std::
 
   const auto sh = v.find("shape");
   SIGNET_CHECK(sh != v.end() && sh->is_array(), "{}missing or non-array \"shape\"", bad);
+  SIGNET_CHECK(sh->size() <= kMaxDims, "{}shape has {} dimensions, more than the limit of {}", bad, sh->size(),
+               kMaxDims);
   uint64_t numel = 1, nonzero = 1;  // nonzero: product of non-zero dims, so strides fit int64
   bool overflow = false;
   for (const json& d : *sh) {
-    SIGNET_CHECK(d.is_number_integer(), "{}shape entries must be integers, got {}", bad, d.dump());
-    SIGNET_CHECK(d.is_number_unsigned(), "{}negative dimension {} in shape", bad, d.dump());
+    SIGNET_CHECK(d.is_number_integer(), "{}shape entries must be integers, got {}", bad, json_excerpt(d));
+    SIGNET_CHECK(d.is_number_unsigned(), "{}negative dimension {} in shape", bad, json_excerpt(d));
     const uint64_t u = d.get<uint64_t>();
     SIGNET_CHECK(u <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()),
                  "{}dimension {} is too large", bad, u);
@@ -206,23 +242,22 @@ SafetensorsHeader parse_safetensors_header(const std::string& bytes, const std::
   h.data_start = 8 + n;
   const uint64_t data_size = bytes.size() - h.data_start;
 
-  // nlohmann keeps the last of duplicate keys silently; a duplicate tensor name is corruption.
-  std::set<std::string> seen;
-  std::string dup;
-  const json::parser_callback_t cb = [&](int depth, json::parse_event_t ev, json& parsed) {
-    if (ev == json::parse_event_t::key && depth == 1 && !seen.insert(parsed.get<std::string>()).second)
-      dup = parsed.get<std::string>();
-    return true;
-  };
+  // Entries nest 3 deep; a deeper header is refused before nlohmann builds it.
+  require_json_depth(std::string_view(bytes).substr(8, n), src + ": header");
   json j;
+  HeaderSax sax(j, src);
   try {
-    j = json::parse(bytes.begin() + 8, bytes.begin() + static_cast<std::ptrdiff_t>(h.data_start),
-                    cb);
+    json::sax_parse(bytes.begin() + 8, bytes.begin() + static_cast<std::ptrdiff_t>(h.data_start), &sax);
   } catch (const json::exception& e) {
-    throw Error(fmt::format("{}: header is not valid JSON: {}", src, e.what()));
+    // nlohmann quotes the offending token whole (a 5000-digit number, say): keep the message short.
+    const std::string what = e.what();
+    throw Error(fmt::format("{}: header is not valid JSON: {}", src,
+                            what.size() > 300 ? what.substr(0, 300) + "..." : what));
   }
+  const std::string& dup = sax.duplicate;
   SIGNET_CHECK(dup.empty(), "{}: header names '{}' twice", src, dup);
   SIGNET_CHECK(j.is_object(), "{}: header must be a JSON object, got {}", src, j.type_name());
+  h.entries.reserve(j.size());
 
   for (const auto& [key, v] : j.items()) {
     if (key == "__metadata__") {

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <iterator>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -80,7 +81,12 @@ class ServeProcess {
   }
   int port() const { return port_; }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
-  std::string log() const { return fs::exists(log_) ? signet::read_file(log_) : ""; }
+  // The server is still writing its log: read what is there (signet::read_file refuses a file
+  // that grows while it is read).
+  std::string log() const {
+    std::ifstream in(log_, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
   bool alive() {
     if (status_ >= 0) return false;
     int st = 0;

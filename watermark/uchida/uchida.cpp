@@ -141,14 +141,8 @@ UchidaKeys uchida_keys_from_file(const KeysFile& kf) {
   k.extra = kf.nt.metadata;
   try {
     k.lambda = std::stof(kf.meta("signet.lambda"));
-    k.config.num_classes = std::stoll(kf.meta("signet.num_classes"));
-    k.config.input_shape.clear();
-    const std::string& s = kf.meta("signet.input_shape");
-    for (size_t start = 0; start < s.size();) {
-      const size_t end = std::min(s.find(',', start), s.size());
-      k.config.input_shape.push_back(std::stoll(s.substr(start, end - start)));
-      start = end + 1;
-    }
+    k.config.num_classes = parse_size(kf.meta("signet.num_classes"), kf.path + ": signet.num_classes");
+    k.config.input_shape = split_shape(kf.meta("signet.input_shape"), kf.path + ": signet.input_shape");
   } catch (const std::logic_error&) {
     throw Error(fmt::format("{}: bad number in the keys metadata", kf.path));
   }

@@ -8,6 +8,7 @@
 #include "engine/error.h"
 #include "engine/serialize/atomic_file.h"
 #include "engine/serialize/file_read.h"
+#include "engine/serialize/untrusted_json.h"
 
 namespace signet::json_file {
 namespace {
@@ -34,6 +35,7 @@ bool exists(const std::string& path) {
 
 json read_object(const std::string& path, const std::string& what) {
   const std::string bytes = read_file(path, FileKind{what.c_str(), file_kind::kSmallJson.max_bytes});
+  require_json_depth(bytes, path);
   json j = json::parse(bytes, nullptr, /*allow_exceptions=*/false);
   SIGNET_CHECK(!j.is_discarded(), "{}: not a Signet {}: not valid JSON{}", path, what,
                bytes.empty() ? " (the file is empty)" : "");
