@@ -55,8 +55,9 @@ TEST(EvalCli, BadConfigsExitOneNamingTheFileAndKey) {
 
 TEST(EvalCli, DryRunListsTheCellsOfEveryShippedExperiment) {
   TempDir d;
-  for (const char* e : {"fig6", "table3", "table4", "fig7", "fig8", "fig9", "permutation", "distill", "blackbox", "trigger-sets", "whitebox", "blackbox-integrity", "whitebox-integrity", "whitebox-services",
-                        "whitebox-overwrite"}) {
+  for (const char* e : {"fig6", "table3", "table4", "fig7", "fig8", "fig9", "permutation", "distill", "blackbox",
+                        "trigger-sets", "whitebox", "blackbox-integrity", "whitebox-integrity", "whitebox-services",
+                        "whitebox-capacity", "whitebox-overwrite"}) {
     const CliRun r = run(std::string("reproduce ") + e + " --dry-run --json --cache " + d.path.string(), false);
     ASSERT_EQ(r.status, 0) << e << ": " << r.output;
     const auto j = nlohmann::json::parse(r.output);
