@@ -108,15 +108,22 @@ std::string paper_ours(const PaperRow& p, const std::vector<Row>& rows, std::str
     // One range per metric: a BER and a mismatch count never share a range or a threshold.
     std::vector<std::string> parts;
     for (const auto& [name, rs] : by_metric(m)) {
+      // Rows without a threshold (a key too short to ever reach alpha) have no decision: they
+      // widen the value range but not the threshold's.
       std::vector<double> vs, ts;
-      for (const Row* r : rs) vs.push_back(r->value), ts.push_back(r->threshold);
+      for (const Row* r : rs) {
+        vs.push_back(r->value);
+        if (!std::isnan(r->threshold)) ts.push_back(r->threshold);
+      }
       const auto [lo, hi] = std::minmax_element(vs.begin(), vs.end());
-      const auto [tlo, thi] = std::minmax_element(ts.begin(), ts.end());
-      const std::string thr = *tlo == *thi || (std::isnan(*tlo) && std::isnan(*thi))
-                                  ? fmt_value(name, *tlo)
-                                  : fmt_value(name, *tlo) + "–" + fmt_value(name, *thi);
-      parts.push_back(fmt::format("{} {}–{} (threshold {}; {} rows)", name, fmt_value(name, *lo), fmt_value(name, *hi),
-                                  thr, rs.size()));
+      std::string thr = "none";
+      if (!ts.empty()) {
+        const auto [tlo, thi] = std::minmax_element(ts.begin(), ts.end());
+        thr = *tlo == *thi ? fmt_value(name, *tlo) : fmt_value(name, *tlo) + "–" + fmt_value(name, *thi);
+      }
+      const size_t undecided = rs.size() - ts.size();
+      parts.push_back(fmt::format("{} {}–{} (threshold {}; {} rows{})", name, fmt_value(name, *lo), fmt_value(name, *hi),
+                                  thr, rs.size(), undecided ? fmt::format(", {} without a decision", undecided) : ""));
     }
     *acc = pct(mean(a));
     *metric = fmt::format("{}", fmt::join(parts, "; "));

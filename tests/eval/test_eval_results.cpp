@@ -1,6 +1,8 @@
 // Tidy result rows (eval/results.h): CSV and JSON writing and reading back, row filters,
 // acceptance checks and the report's tables (eval/report.h).
 #include <gtest/gtest.h>
+
+#include <cmath>
 #include <unistd.h>
 
 #include <filesystem>
@@ -170,6 +172,15 @@ TEST(EvalResults, DetectedCountKeepsEachMetricApart) {
   EXPECT_NE(md.find("Run: 2026-01-02 03:04 UTC; build: signet 9.9 (commit abc); machine: Test CPU, 2 cores."),
             std::string::npos)
       << md;
+
+  // A key too short to reach alpha has no threshold and no decision: it widens the value range,
+  // never the threshold's, and is counted apart.
+  Row short_key = rows[0];
+  short_key.value = 0.75, short_key.threshold = std::nan(""), short_key.detected = -1;
+  rows.push_back(short_key);
+  const std::string md2 = report_markdown(c, o, rows, {}, 60, false);
+  EXPECT_NE(md2.find("ber 0.4375–0.7500 (threshold 0.0625; 3 rows, 1 without a decision)"), std::string::npos) << md2;
+  EXPECT_NE(md2.find("0 of 4 detected"), std::string::npos) << md2;
 }
 
 TEST(EvalResults, ReportNamesThisMachineWhenTheRunDidNotRecordOne) {
