@@ -11,7 +11,28 @@
 
 namespace signet::eval {
 
+namespace {
+// toml11 parses arrays and inline tables recursively, so a hostile file nested a thousand deep
+// overflows the stack (found by fuzzing). Configs nest a few levels. Every '[' and '{' counts,
+// even inside strings and comments, so no quoting can hide nesting from this check.
+constexpr int kMaxTomlNesting = 100;
+
+void check_nesting(const std::string& text, const std::string& file) {
+  int depth = 0, line = 1;
+  for (char c : text) {
+    if (c == '\n') ++line;
+    else if (c == '[' || c == '{') {
+      SIGNET_CHECK(++depth <= kMaxTomlNesting, "{}:{}: arrays and tables nest more than {} deep (unclosed '[' or '{{' "
+                   "count, also in strings); a config needs a few levels", file, line, kMaxTomlNesting);
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+}
+}  // namespace
+
 toml::value parse_toml(const std::string& text, const std::string& file) {
+  check_nesting(text, file);
   std::istringstream is(text);
   try {
     return toml::parse(is, file);
