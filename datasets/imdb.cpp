@@ -144,7 +144,8 @@ std::vector<std::string> list_reviews(const std::string& dir) {
 
 std::string read_review(const std::string& path) {
   const std::vector<uint8_t> b = read_file_bytes(path, file_kind::kReview);
-  if (std::memchr(b.data(), 0, b.size()) != nullptr)
+  // An empty file has no data pointer, and memchr must not be given a null one.
+  if (!b.empty() && std::memchr(b.data(), 0, b.size()) != nullptr)
     throw Error(fmt::format("dataset 'imdb': '{}' holds a NUL byte, so it is not a text review; "
                             "the file is damaged: unpack aclImdb_v1.tar.gz again", path));
   return std::string(b.begin(), b.end());

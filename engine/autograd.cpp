@@ -26,8 +26,28 @@ bool needs_grad(const std::vector<Tensor>& inputs) {
   return false;
 }
 
+namespace {
+// Releasing a graph recursively (node -> input tensor -> its node -> ...) takes stack in
+// proportion to its depth: a 20,000-step chain overflowed it under AddressSanitizer. This
+// deleter unlinks it iteratively instead: an input tensor whose node would die with it hands
+// that node's inputs over first, so every node is destroyed with no inputs left.
+void release_node(Node* node) {
+  std::vector<Tensor> pending = std::move(node->inputs);
+  delete node;
+  while (!pending.empty()) {
+    Tensor t = std::move(pending.back());
+    pending.pop_back();
+    const std::shared_ptr<TensorImpl>& impl = t.impl_ptr();
+    if (impl && impl.use_count() == 1 && impl->grad_fn && impl->grad_fn.use_count() == 1) {
+      for (Tensor& in : impl->grad_fn->inputs) pending.push_back(std::move(in));
+      impl->grad_fn->inputs.clear();
+    }
+  }
+}
+}  // namespace
+
 void record(Tensor& out, const char* name, std::vector<Tensor> inputs, BackwardFn backward) {
-  auto node = std::make_shared<Node>();
+  std::shared_ptr<Node> node(new Node(), release_node);
   node->name = name;
   node->inputs = std::move(inputs);
   node->backward = std::move(backward);

@@ -17,6 +17,7 @@
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <string>
 #include <vector>
@@ -25,7 +26,8 @@
 
 namespace signet::eval {
 
-constexpr double kNaN = std::nan("");
+// quiet_NaN, not std::nan(""): only the former is a constant expression in every compiler (clang).
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 struct Row {
   std::string config, dataset, model, scheme, watermark;

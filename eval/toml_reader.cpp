@@ -22,9 +22,10 @@ constexpr size_t kMaxTomlDepth = 64;
 void require_toml_depth(const std::string& text, const std::string& file) {
   std::string open;  // the brackets open at this point, innermost last
   size_t dots = 0, line = 1;
-  char quote = 0;  // '"' or '\'' inside a string
-  bool escaped = false, comment = false, in_key = true;
-  for (char ch : text) {
+  bool comment = false, in_key = true;
+  const size_t n = text.size();
+  for (size_t i = 0; i < n; ++i) {
+    const char ch = text[i];
     if (ch == '\n') {
       ++line;
       comment = false;
@@ -32,15 +33,29 @@ void require_toml_depth(const std::string& text, const std::string& file) {
       continue;
     }
     if (comment) continue;
-    if (quote) {
-      if (escaped) escaped = false;
-      else if (quote == '"' && ch == '\\') escaped = true;
-      else if (ch == quote) quote = 0;
+    if (ch == '"' || ch == '\'') {
+      // Skip the whole string as TOML reads it: three quotes open a multi-line string that ends
+      // at the next three (a lone quote inside does not end it); escapes only in "..." strings.
+      const bool triple = i + 2 < n && text[i + 1] == ch && text[i + 2] == ch;
+      size_t j = i + (triple ? 3 : 1);
+      for (; j < n; ++j) {
+        if (text[j] == '\n') {
+          if (!triple) break;  // an unterminated one-line string: toml11 reports it
+          ++line;
+        } else if (ch == '"' && text[j] == '\\') {
+          ++j;
+        } else if (text[j] == ch && (!triple || (j + 2 < n && text[j + 1] == ch && text[j + 2] == ch))) {
+          if (triple) {  // a closing triple may be followed by up to two quotes of the string
+            j += 2;
+            while (j + 1 < n && text[j + 1] == ch) ++j;
+          }
+          break;
+        }
+      }
+      i = j < n && text[j] == '\n' ? j - 1 : j;
       continue;
     }
-    if (ch == '"' || ch == '\'') {
-      quote = ch;
-    } else if (ch == '#') {
+    if (ch == '#') {
       comment = true;
     } else if (ch == '[' || ch == '{') {
       open += ch;

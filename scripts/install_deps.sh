@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages Signet builds and runs with, only those missing.
-# Used by ./quickstart.sh and ./test.sh; safe to run again.
+# Used by ./quickstart.sh and ./test.sh; safe to run again. With --hardening, also what the
+# sanitizer and fuzzing job needs (scripts/hardening_check.sh): clang, its sanitizer and libFuzzer
+# runtimes, and LLVM's OpenMP (clang does not use GCC's libgomp headers).
 set -euo pipefail
 
 PACKAGES=(
@@ -12,6 +14,9 @@ PACKAGES=(
   libcpp-httplib-dev
   dataset-fashion-mnist
 )
+if [ "${1:-}" = "--hardening" ]; then
+  PACKAGES+=(clang libclang-rt-14-dev libomp-14-dev)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -67,7 +67,10 @@ std::vector<int64_t> indices(const std::string& keys) {
 
 std::set<std::string> metadata_keys(const std::string& model) {
   std::set<std::string> k;
-  for (const auto& [name, v] : run_json("info --json " + model)["metadata"].items()) k.insert(name);
+  // The document must outlive the loop: a range-for keeps only items()' proxy alive, not the
+  // temporary it points into (AddressSanitizer: heap-use-after-free).
+  const json info = run_json("info --json " + model);
+  for (const auto& [name, v] : info["metadata"].items()) k.insert(name);
   return k;
 }
 

@@ -141,10 +141,11 @@ TEST(Lstm, FusedMatchesComposed) {
     const LstmArgs a = random_args(B, T, D, H, 11, states);
     std::vector<Tensor> in{a.x, a.w_ih, a.w_hh, a.b_ih, a.b_hh};
     if (states) in.insert(in.end(), {a.h0, a.c0});
+    const bool with_states = states;  // clang 14 cannot capture structured bindings (C++20)
     auto run = [&](bool fused) {
       std::vector<Tensor> leaves;
       for (const Tensor& t : in) leaves.push_back(t.clone().set_requires_grad(true));
-      const Tensor h0 = states ? leaves[5] : Tensor(), c0 = states ? leaves[6] : Tensor();
+      const Tensor h0 = with_states ? leaves[5] : Tensor(), c0 = with_states ? leaves[6] : Tensor();
       const LstmOut r = (fused ? lstm : lstm_composed)(leaves[0], leaves[1], leaves[2], leaves[3],
                                                        leaves[4], h0, c0);
       Rng rng(3);

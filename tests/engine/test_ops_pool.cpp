@@ -159,7 +159,9 @@ TEST(OpsPool, DoubleBackward) {
   EXPECT_TRUE(test::gradgradcheck(ap, {x}));
   EXPECT_TRUE(test::gradgradcheck(gp, {x}));
   // The backward ops themselves, in their gradient argument.
-  auto [y, idx] = max_pool2d_with_indices(x, 3, 2, 1);
+  // Not a structured binding: clang 14 cannot capture those in the lambdas below (C++20).
+  auto pooled = max_pool2d_with_indices(x, 3, 2, 1);
+  const Tensor y = std::get<0>(pooled), idx = std::get<1>(pooled);
   Tensor g = test::uniform_tensor(y.shape(), rng);
   auto mb = [&](const std::vector<Tensor>& in) { return max_pool2d_backward(in[0], idx, x.shape()); };
   auto ab = [&](const std::vector<Tensor>& in) { return avg_pool2d_backward(in[0], x.shape(), 3, 2, 1); };

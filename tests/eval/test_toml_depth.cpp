@@ -52,3 +52,15 @@ TEST(TomlDepth, OrdinaryConfigsWithDotsAndBracketsInValuesStillParse) {
   EXPECT_EQ(error_of(text), "");
   EXPECT_NO_THROW(parse_toml("x = " + repeat("[", 64) + repeat("]", 64) + "\n", "ok.toml"));
 }
+
+TEST(TomlDepth, QuotesInsideMultiLineStringsCannotHideNesting) {
+  // A lone quote inside a multi-line string does not end it (TOML), so the scan must not think
+  // a string is still open when toml11 goes on to parse brackets.
+  const std::string deep = repeat("[", 2000) + repeat("]", 2000);
+  EXPECT_NE(error_of("a = '''x'y'''\nb = " + deep + "\n").find("c.toml:2: arrays or tables nested"), std::string::npos);
+  EXPECT_NE(error_of("a = \"\"\"x\"y\"\"\"\"\nb = " + deep + "\n").find("c.toml:2: arrays or tables nested"),
+            std::string::npos);
+  EXPECT_NE(error_of("a = \"x\\\"\"\nb = " + deep + "\n").find("c.toml:2: arrays or tables nested"), std::string::npos);
+  // An unterminated one-line string ends at the line's end, as for toml11.
+  EXPECT_NE(error_of("a = 'x\nb = " + deep + "\n").find("arrays or tables nested"), std::string::npos);
+}
