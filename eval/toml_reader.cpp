@@ -75,9 +75,30 @@ void require_toml_depth(const std::string& text, const std::string& file) {
     }
   }
 }
+
+// A TOML file must be valid UTF-8 (the spec says so), and toml11 reads past the end of its buffer
+// on a literal string holding invalid UTF-8 (found by fuzzing): refuse such text before it.
+void check_utf8(const std::string& text, const std::string& file) {
+  int line = 1;
+  for (size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c == '\n') ++line;
+    const size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    bool ok = n > 0 && i + n <= text.size();
+    for (size_t k = 1; ok && k < n; ++k) ok = (static_cast<unsigned char>(text[i + k]) & 0xc0) == 0x80;
+    if (ok && n > 1) {  // no overlong forms, no surrogates, nothing above U+10FFFF
+      const auto c1 = static_cast<unsigned char>(text[i + 1]);
+      ok = !(n == 2 && c < 0xc2) && !(c == 0xe0 && c1 < 0xa0) && !(c == 0xed && c1 >= 0xa0) &&
+           !(c == 0xf0 && c1 < 0x90) && !(c == 0xf4 && c1 >= 0x90) && c <= 0xf4;
+    }
+    SIGNET_CHECK(ok, "{}:{}: not valid UTF-8 (byte 0x{:02x}); a TOML file must be UTF-8 text", file, line, c);
+    i += n;
+  }
+}
 }  // namespace
 
 toml::value parse_toml(const std::string& text, const std::string& file) {
+  check_utf8(text, file);
   require_toml_depth(text, file);
   std::istringstream is(text);
   try {

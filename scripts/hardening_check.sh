@@ -35,7 +35,7 @@ export OMP_WAIT_POLICY=passive SIGNET_ADAPTIVE_THREADS=0
 # One OpenMP thread by default: clang links LLVM's OpenMP runtime, and Debian's OpenBLAS is built
 # for GCC's; OpenBLAS's parallel regions run through libomp's GOMP layer then crawl (measured:
 # OpsMatmul.GemmFastMatchesReference over 10 minutes instead of 12 s). Tests that set a thread
-# count still run threaded; ./test.sh (GCC, libgomp) and the ThreadSanitizer build cover threads.
+# count still run threaded, and ./test.sh (GCC, libgomp) runs every threaded path.
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 
 if [ "${SIGNET_SKIP_SANITIZED_TESTS:-0}" != "1" ]; then
