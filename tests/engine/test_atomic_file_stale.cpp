@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "tests/scratch_dir.h"
 #include "engine/serialize/atomic_file.h"
 #include "engine/serialize/file_read.h"
 
@@ -18,15 +19,8 @@ using namespace signet;
 
 namespace {
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/signet_stale_XXXXXX";
-    if (!mkdtemp(tmpl)) std::abort();
-    path = tmpl;
-  }
-  ~TempDir() { std::system(("rm -rf '" + path + "'").c_str()); }
-  std::string file(const std::string& name) const { return path + "/" + name; }
+struct TempDir : signet::testing::ScratchDir {
+  TempDir() : ScratchDir("signet_stale_") {}
 };
 
 bool exists(const std::string& p) {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 
+#include "tests/scratch_dir.h"
 #include "engine/ops/shape.h"
 #include "engine/serialize/safetensors.h"
 #include "engine/serialize/untrusted_json.h"
@@ -17,14 +18,7 @@ using namespace signet;
 
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using signet::testing::error_of;
 
 std::string le64(uint64_t v) { return std::string(reinterpret_cast<const char*>(&v), 8); }
 std::string make_file(const std::string& header, const std::string& data = "") {

@@ -11,6 +11,7 @@
 #include <future>
 #include <string>
 
+#include "tests/scratch_dir.h"
 #include "engine/error.h"
 #include "watermark/verify/certificate.h"
 
@@ -18,15 +19,8 @@ using namespace signet;
 
 namespace {
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/signet_cert_hostile_XXXXXX";
-    if (!mkdtemp(tmpl)) std::abort();
-    path = tmpl;
-  }
-  ~TempDir() { std::system(("rm -rf '" + path + "'").c_str()); }
-  std::string file(const std::string& name) const { return path + "/" + name; }
+struct TempDir : signet::testing::ScratchDir {
+  TempDir() : ScratchDir("signet_cert_hostile_") {}
 };
 
 // Runs fn on another thread (so a reader blocked on a FIFO fails the test instead of hanging

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/scratch_dir.h"
 #include "engine/error.h"
 #include "watermark/triggerset/patterns.h"
 
@@ -20,15 +21,8 @@ namespace {
 
 using Bytes = std::vector<uint8_t>;
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/signet_pattern_hostile_XXXXXX";
-    if (!mkdtemp(tmpl)) std::abort();
-    path = tmpl;
-  }
-  ~TempDir() { std::system(("rm -rf '" + path + "'").c_str()); }
-  std::string file(const std::string& name) const { return path + "/" + name; }
+struct TempDir : signet::testing::ScratchDir {
+  TempDir() : ScratchDir("signet_pattern_hostile_") {}
 };
 
 void put32(Bytes& b, uint32_t v) {

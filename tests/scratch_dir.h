@@ -1,0 +1,40 @@
+// Small helpers shared by unit tests that write files or expect errors.
+#pragma once
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <string>
+
+#include "engine/error.h"
+
+namespace signet::testing {
+
+// A fresh directory under /tmp (mkdtemp: unique even when ctest runs tests in parallel),
+// removed with everything in it when the test ends.
+struct ScratchDir {
+  std::string path;
+  explicit ScratchDir(const std::string& prefix = "signet_test_") {
+    std::string tmpl = (std::filesystem::temp_directory_path() / (prefix + "XXXXXX")).string();
+    if (!::mkdtemp(tmpl.data())) std::abort();
+    path = tmpl;
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  std::string file(const std::string& name) const { return path + "/" + name; }
+};
+
+// The message of the signet::Error that f throws, or "" when it throws none.
+inline std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace signet::testing
