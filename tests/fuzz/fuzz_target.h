@@ -24,6 +24,7 @@ bool fuzz_cifar10(const std::string& input);
 bool fuzz_imdb(const std::string& input);
 bool fuzz_config(const std::string& input);
 bool fuzz_predict(const std::string& input);
+bool fuzz_http(const std::string& input);
 
 // Readers that only take a path read the input from an in-memory file (memfd) at path().
 class InputFile {

@@ -3,6 +3,7 @@
 // field wrong) that start the fuzzer next to the checks.
 //   signet_fuzz_corpus <out: tests/fuzz/corpus> <experiments dir>
 // Deterministic: the same commit writes the same bytes.
+#include <fmt/format.h>
 #include <zlib.h>
 
 #include <filesystem>
@@ -244,6 +245,26 @@ void predict_seeds() {
   ans.tensors = {{"labels", ids({1, 0})}, {"scores", ramp({2, 2})}};
   put("predict", "binary_answer", std::string(1, '\x0b') + encode_safetensors(ans));
 }
+
+void http_seeds() {
+  // Raw connections to the server of fuzz_http.cpp (bearer token "fuzz-key", 1x4x4 inputs).
+  const std::string auth = "Authorization: Bearer fuzz-key\r\n";
+  const auto post = [&](const std::string& type, const std::string& query, const std::string& body) {
+    return "POST /v1/predict" + query + " HTTP/1.1\r\nHost: x\r\n" + auth + "Content-Type: " + type +
+           "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  };
+  put("http", "predict_json", post("application/json", "", R"({"inputs": [[0,0.5,1,0, 0,0,0,0, 1,1,1,1, 0,0,0,0]], "answer": "scores"})"));
+  NamedTensors in;
+  in.tensors = {{"input", ramp({2, 1, 4, 4})}};
+  put("http", "predict_binary", post("application/octet-stream", "?answer=scores", encode_safetensors(in)));
+  put("http", "model_and_health", "GET /v1/model HTTP/1.1\r\nHost: x\r\n" + auth +
+                                      "\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  put("http", "no_token", "POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}");
+  const auto chunk = [](const std::string& part) { return fmt::format("{:x}\r\n{}\r\n", part.size(), part); };
+  put("http", "chunked", "POST /v1/predict HTTP/1.1\r\nHost: x\r\n" + auth +
+                             "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                             chunk(R"({"inputs": [[0,0,0,0, 0,0,0,0,)") + chunk(" 1,1,1,1, 0,0,0,0]]}") + "0\r\n\r\n");
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -260,5 +281,6 @@ int main(int argc, char** argv) {
   imdb_seeds();
   config_seeds(argv[2]);
   predict_seeds();
+  http_seeds();
   return 0;
 }

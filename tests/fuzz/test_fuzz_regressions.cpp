@@ -24,6 +24,7 @@ const Target kTargets[] = {
     {"checkpoint", signet::fuzz::fuzz_checkpoint},   {"idx", signet::fuzz::fuzz_idx},
     {"cifar10", signet::fuzz::fuzz_cifar10},         {"imdb", signet::fuzz::fuzz_imdb},
     {"config", signet::fuzz::fuzz_config},           {"predict", signet::fuzz::fuzz_predict},
+    {"http", signet::fuzz::fuzz_http},
 };
 
 // Test names and messages show the target's name, not the struct's bytes.
