@@ -9,6 +9,20 @@
 
 namespace signet::testing {
 
+// Built with AddressSanitizer: its shadow memory needs terabytes of address space (so `ulimit -v`
+// cannot be used) and its quarantine keeps up to 256 MiB of freed memory resident.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kAddressSanitizer = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kAddressSanitizer = true;
+#else
+constexpr bool kAddressSanitizer = false;
+#endif
+#else
+constexpr bool kAddressSanitizer = false;
+#endif
+
 // A fresh directory under /tmp (mkdtemp: unique even when ctest runs tests in parallel),
 // removed with everything in it when the test ends.
 struct ScratchDir {

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "tests/scratch_dir.h"
 #include "engine/serialize/safetensors.h"
 #include "models/model_io.h"
 #include "tests/cli/cli_run.h"
@@ -23,9 +24,14 @@ struct TempDir : signet::testing::TempDir {
 };
 
 // signet under a 4 GB address-space cap, as on a machine with little memory: a wild allocation
-// then fails fast instead of swapping. Exit status as in run_signet (128 + signal when killed).
+// then fails fast instead of swapping. Under AddressSanitizer (which needs terabytes of address
+// space) the cap is ASan's own: one allocation or the resident set above 4 GB aborts. Exit
+// status as in run_signet (128 + signal when killed).
 CliRun run_limited(const std::string& args) {
-  const std::string cmd = "ulimit -v 4000000; " + std::string(SIGNET_BIN) + " " + args + " 2>&1";
+  const std::string limit = signet::testing::kAddressSanitizer
+                                ? "ASAN_OPTIONS=\"${ASAN_OPTIONS:-}:max_allocation_size_mb=4000:hard_rss_limit_mb=4000\" "
+                                : "ulimit -v 4000000; ";
+  const std::string cmd = limit + std::string(SIGNET_BIN) + " " + args + " 2>&1";
   CliRun r{0, ""};
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return {-1, "popen failed"};
