@@ -1,7 +1,7 @@
 // JSON that comes from outside (safetensors headers, HTTP bodies, data set files, cached
 // results). nlohmann's parser is iterative, but dump(), copies and comparisons recurse, so a
 // value nested 100,000 deep overflows the stack the first time anything touches it. Every such
-// text is checked with json_depth_ok / require_json_depth before it is parsed, and error
+// text is checked with json_nesting_depth / require_json_depth before it is parsed, and error
 // messages quote untrusted values through json_excerpt, never a whole dump().
 #pragma once
 #include <cstddef>
