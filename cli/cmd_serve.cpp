@@ -82,8 +82,9 @@ void register_serve(CLI::App& app) {
     auto local = std::make_shared<LocalModelOracle>(std::move(model), norm, a->weights);
     const Model& m = local->model();
     SIGNET_CHECK(!m.takes_tokens(), "signet serve answers models of float32 inputs; {} takes token ids", m.name);
+    const std::string weights_sha = sha256_hex(read_file(a->weights));
     serve::ServedModel served{attacked_service(local, a->attack), m.name, m.config.input_shape,
-                              m.config.num_classes, sha256_hex(read_file(a->weights))};
+                              m.config.num_classes, weights_sha};
 
     // Signals go to one watcher thread (blocked everywhere else, so set before any thread starts).
     sigset_t stop_signals;
@@ -94,7 +95,7 @@ void register_serve(CLI::App& app) {
     serve::ModelServer server(std::move(served), opt);
     const int port = server.bind();
     std::fprintf(stderr, "signet serve: %s (%s, sha256 %s) on http://%s:%d\n", a->weights.c_str(), m.name.c_str(),
-                 sha256_hex(read_file(a->weights)).c_str(), a->bind.c_str(), port);
+                 weights_sha.c_str(), a->bind.c_str(), port);
     if (!a->port_file.empty()) write_file_atomic(a->port_file, std::to_string(port) + "\n");
     std::atomic<bool> finished{false}, signalled{false};
     std::thread watcher([&] {
