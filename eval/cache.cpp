@@ -76,14 +76,33 @@ static KeyRandomness grid_keys(const Variant& v, uint64_t seed) {
   return k;
 }
 
-ModelCache::ModelCache(std::string dir, std::string dataset, std::string data_dir, const RecipeData& data)
-    : dir_(std::move(dir)), dataset_(std::move(dataset)), data_dir_(std::move(data_dir)), data_(data) {
-  if (dataset_ != "fashion-mnist") {
-    std::string sub = dataset_;
-    for (char& ch : sub)
-      if (ch == ':' || ch == '/' || ch == '\\') ch = '_';
-    dir_ += "/" + sub;
-  }
+TrainRecipe config_data(const Config& c) {
+  TrainRecipe r;
+  r.dataset = c.dataset;
+  r.data_dir = c.data_dir;
+  r.pad_to = c.pad_to;
+  r.channels = c.channels;
+  r.train_limit = c.train_limit;
+  r.test_limit = c.test_limit;
+  r.cfg.seed = 1;
+  return r;
+}
+
+std::string data_tag(const TrainRecipe& d) {
+  std::string tag = d.dataset;
+  for (char& ch : tag)
+    if (ch == ':' || ch == '/' || ch == '\\') ch = '_';
+  if (d.pad_to) tag += fmt::format("-pad{}", d.pad_to);
+  if (d.channels) tag += fmt::format("-ch{}", d.channels);
+  if (d.train_limit) tag += fmt::format("-train{}", d.train_limit);
+  if (d.test_limit) tag += fmt::format("-test{}", d.test_limit);
+  return tag;
+}
+
+ModelCache::ModelCache(std::string dir, TrainRecipe data_recipe, const RecipeData& data)
+    : dir_(std::move(dir)), data_recipe_(std::move(data_recipe)), data_(data) {
+  const std::string tag = data_tag(data_recipe_);
+  if (tag != "fashion-mnist") dir_ += "/" + tag;
 }
 
 std::string ModelCache::base_path(const std::string& model, int64_t epochs, uint64_t seed) const {
@@ -104,10 +123,8 @@ bool ModelCache::has_marked(const ModelSpec& m, const Variant& v, uint64_t seed)
 }
 
 BaseModel ModelCache::train_base(const std::string& model, int64_t epochs, uint64_t seed) {
-  TrainRecipe r;
+  TrainRecipe r = data_recipe_;
   r.model = model;
-  r.dataset = dataset_;
-  r.data_dir = data_dir_;
   r.cfg.epochs = epochs;
   r.cfg.seed = seed;
   r.cfg.progress = false;
@@ -180,14 +197,14 @@ MarkedModel ModelCache::embed(const ModelSpec& m, const Variant& v, uint64_t see
                cfg, v.params, grid_keys(v, seed), nullptr};
   Embedded e = s.impl->embed(std::move(job));
   const std::vector<std::string> shas =
-      save_embedding(tmp_model, {tmp_keys}, e, seed, dataset_, p.from_base ? base.path : "");
+      save_embedding(tmp_model, {tmp_keys}, e, seed, data_recipe_.dataset, p.from_base ? base.path : "");
   mk.embed_seconds = e.embed_seconds;
   mk.accuracy = e.accuracy;
   mk.model = std::move(e.model);
   mk.norm = e.norm;
   mk.keys = e.keys.at(0);
   nlohmann::json j = e.report;
-  j.update({{"name", marked_name(m, v, seed)}, {"model", m.name}, {"dataset", dataset_}, {"scheme", s.scheme},
+  j.update({{"name", marked_name(m, v, seed)}, {"model", m.name}, {"dataset", data_recipe_.dataset}, {"data", data_tag(data_recipe_)}, {"scheme", s.scheme},
             {"options", v.params.values()}, {"seed", seed}, {"epochs", p.epochs}, {"lr", p.lr},
             {"from", p.from_base ? base.path : "scratch"}, {"unmarked_test_accuracy", base.accuracy},
             {"keys_sha256", shas[0]}, {"test_accuracy", mk.accuracy}, {"embed_seconds", mk.embed_seconds}});

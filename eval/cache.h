@@ -4,7 +4,9 @@
 //   `signet train --json` prints: test_accuracy, train_seconds, ...). Exactly the file
 //   `signet train --model M --dataset fashion-mnist --epochs E --seed S` writes (models/recipes.h),
 //   so models pre-trained by hand are used as they are. Data sets other than fashion-mnist get
-//   their own subdirectory <cache>/<dataset>/ (the spec with ':' and '/' replaced by '_').
+//   their own subdirectory <cache>/<dataset>/ (the spec with ':' and '/' replaced by '_'), and so
+//   does shaped data (data_tag(): e.g. fashion-mnist-pad32-train5000 for `--pad-to 32
+//   --train-limit 5000`; the subsets are drawn with seed 1 for every model seed).
 // Marked models: <cache>/[<dataset>/]marked/<name>.{safetensors,wmk,json}; the name holds the
 //   model, the variant, the recipe and a hash of every scheme option, so configs that agree share
 //   them (marked_name()). Keys come from the key seed = the cell's seed in the domain
@@ -50,12 +52,18 @@ struct EmbedPlan {
 EmbedPlan embed_plan(const ModelSpec& m, const Variant& v, uint64_t seed);
 
 std::string base_name(const std::string& model, int64_t epochs, uint64_t seed);  // "<model>-e<E>-s<S>"
+
+// The data a config's cells use: its data set with `signet train`'s shaping flags; cfg.seed (1)
+// seeds the subsets. load_recipe_data(config_data(c)) loads it.
+TrainRecipe config_data(const Config& c);
+// The cache subdirectory's name for that data ("fashion-mnist" for the plain package data).
+std::string data_tag(const TrainRecipe& data);
 std::string marked_name(const ModelSpec& m, const Variant& v, uint64_t seed);
 
 class ModelCache {
  public:
-  // `data`: the full train and test splits of `dataset` (the recipe's, no subsets).
-  ModelCache(std::string dir, std::string dataset, std::string data_dir, const RecipeData& data);
+  // `data`: the splits `data_recipe` loads (config_data()), shaped and subset.
+  ModelCache(std::string dir, TrainRecipe data_recipe, const RecipeData& data);
 
   std::string dir() const { return dir_; }
   std::string base_path(const std::string& model, int64_t epochs, uint64_t seed) const;
@@ -76,7 +84,8 @@ class ModelCache {
   MarkedModel embed(const ModelSpec& m, const Variant& v, uint64_t seed, const BaseModel& base);
   MarkedModel load_marked(const ModelSpec& m, const Variant& v, uint64_t seed);
 
-  std::string dir_, dataset_, data_dir_;
+  std::string dir_;
+  TrainRecipe data_recipe_;
   const RecipeData& data_;
   std::map<std::string, BaseModel> bases_;
 };

@@ -190,6 +190,11 @@ Config parse_config(const std::string& text, const std::string& path) {
   c.kind = t.str("kind", "grid", {"grid", "overhead"});
   c.dataset = t.str("dataset", "fashion-mnist");
   c.data_dir = t.str("data_dir", "");
+  c.pad_to = t.integer("pad_to", 0, 0, 4096);
+  c.channels = t.integer("channels", 0, 0, 3);
+  if (c.channels != 0 && c.channels != 3) t.fail("channels", "must be 0 (keep) or 3 (replicate grey images into RGB)");
+  c.train_limit = t.integer("train_limit", 0, 0, kMaxI);
+  c.test_limit = t.integer("test_limit", 0, 0, kMaxI);
   c.seeds = seeds_of(t, "seeds", {1});
   c.alpha = t.number("alpha", 0, 0, 0.5);  // 0: each scheme's default
   for (TomlTable m : t.tables("models")) c.models.push_back(parse_model(m));

@@ -12,6 +12,10 @@
 //   description = "..."      # [""] markdown paragraph for the report
 //   kind = "grid"            # ["grid"] | "overhead" (paper Figure 9: embedding time / training time)
 //   dataset = "fashion-mnist"  data_dir = ""   seeds = [1]
+//   pad_to = 0  channels = 0  train_limit = 0  test_limit = 0   # the data every cell uses, as
+//                            # `signet train` flags: zero-pad images to SxS (32: Fashion-MNIST for
+//                            # wrn-*), replicate grey into 3 channels, seeded subsets (0 = all).
+//                            # The subsets are drawn once, with seed 1, for every model and seed.
 //   alpha = 0                # claim when p <= alpha [0: each scheme's default, `signet schemes`]
 //
 //   [[models]]               # one or more
@@ -133,6 +137,7 @@ struct CheckSpec {
 
 struct Config {
   std::string path, name, title, description, kind = "grid", dataset = "fashion-mnist", data_dir;
+  int64_t pad_to = 0, channels = 0, train_limit = 0, test_limit = 0;  // `signet train`'s data flags
   std::vector<uint64_t> seeds{1};
   double alpha = 0;  // 0: each scheme's default (Scheme::default_alpha)
   std::vector<ModelSpec> models;

@@ -73,7 +73,7 @@ std::string marked_key(const Cell& c) { return fmt::format("{}|{}|{}", c.model->
 
 std::string dry_run_listing(const Config& c, const RunOptions& o) {
   static const RecipeData none;
-  ModelCache cache(o.cache_dir, c.dataset, c.data_dir, none);
+  ModelCache cache(o.cache_dir, config_data(c), none);
   const std::vector<Cell> cells = expand_grid(c);
   std::string out = fmt::format("{}: {} cells (kind {}), cache {}\n", c.name, cells.size(), c.kind, cache.dir());
   std::set<std::string> listed;
@@ -106,11 +106,9 @@ RunSummary run_config(const Config& c, const RunOptions& o) {
   const std::string started = utc_now();
   const std::vector<Cell> cells = expand_grid(c);
   SIGNET_CHECK(!cells.empty(), "{}: the grid is empty (check the models / schemes filters of [[attacks]])", c.path);
-  TrainRecipe recipe;
-  recipe.dataset = c.dataset;
-  recipe.data_dir = c.data_dir;
+  const TrainRecipe recipe = config_data(c);
   const RecipeData data = o.data ? *o.data : load_recipe_data(recipe);
-  ModelCache cache(o.cache_dir, c.dataset, c.data_dir, data);
+  ModelCache cache(o.cache_dir, recipe, data);
   RunContext ctx{c, cache, data};
   const std::string dir = o.runs_dir + "/" + c.name;
   GridProgress bar(cells.size(), o.progress);

@@ -88,7 +88,8 @@ nlohmann::json recipe_json(const TrainRecipe& r, const TrainedModel& t, const Da
           {"batch_size", cfg.batch_size}, {"lr", cfg.lr}, {"optimizer", cfg.optimizer},
           {"schedule", cfg.schedule}, {"seed", cfg.seed},
           {"warmup_steps", r.warmup_steps >= 0 ? r.warmup_steps : default_warmup_steps(r.model)}, {"threads", threads},
-          {"augment", cfg.augment}, {"input_shape", t.model.config.input_shape}, {"train_size", train.size()},
+          {"augment", cfg.augment}, {"pad_to", r.pad_to}, {"channels", r.channels}, {"train_limit", r.train_limit},
+          {"test_limit", r.test_limit}, {"input_shape", t.model.config.input_shape}, {"train_size", train.size()},
           {"train_seconds", t.train.train_seconds}, {"steps", t.train.steps}, {"epoch_loss", t.train.epoch_loss},
           {"test_accuracy", t.test.accuracy}, {"test_loss", t.test.loss}, {"test_size", t.test.total}, {"out", out}};
 }

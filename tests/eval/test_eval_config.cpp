@@ -86,6 +86,20 @@ TEST(EvalConfig, ErrorsNameTheFileLineKeyAndWhatIsAllowed) {
                {"cifar10-cnn", "not in [[models]]"});
   expect_error("kind = \"overhead\"\n" + std::string(kMinimal), {"overhead", "takes no [[attacks]]"});
   expect_error(std::string(kMinimal) + "[paper]\nsource = \"x\"\nwhatever = 2\n", {"[paper]", "unknown key 'whatever'"});
+  expect_error("channels = 2\n" + std::string(kMinimal), {"channels", "0 (keep) or 3"});
+  expect_error("train_limit = -5\n" + std::string(kMinimal), {"train_limit", "out of range"});
+}
+
+TEST(EvalConfig, DataShapingKeysBecomeTheRecipesFlags) {
+  const Config c = parse_config("pad_to = 32\ntrain_limit = 5000\ntest_limit = 2000\n" + std::string(kMinimal), "exp.toml");
+  const signet::TrainRecipe d = config_data(c);
+  EXPECT_EQ(d.pad_to, 32);
+  EXPECT_EQ(d.channels, 0);
+  EXPECT_EQ(d.train_limit, 5000);
+  EXPECT_EQ(d.test_limit, 2000);
+  EXPECT_EQ(d.cfg.seed, 1u);  // one subset for every model seed
+  EXPECT_EQ(data_tag(d), "fashion-mnist-pad32-train5000-test2000");
+  EXPECT_EQ(data_tag(config_data(parse_config(kMinimal, "exp.toml"))), "fashion-mnist");
 }
 
 TEST(EvalConfig, GridExpandsModelsWatermarksSeedsAttacksAndStrengths) {
@@ -171,9 +185,14 @@ from = "base"
   EXPECT_NE(p, t);
 
   static const signet::RecipeData none;
-  ModelCache fm("cache", "fashion-mnist", "", none), syn("cache", "synthetic:1x28x28", "", none);
+  signet::TrainRecipe fm_data, syn_data, padded;
+  syn_data.dataset = "synthetic:1x28x28";
+  padded.pad_to = 32;
+  padded.train_limit = 5000;
+  ModelCache fm("cache", fm_data, none), syn("cache", syn_data, none), pad("cache", padded, none);
   EXPECT_EQ(fm.base_path("mnist-mlp", 5, 2), "cache/mnist-mlp-e5-s2.safetensors");
   EXPECT_EQ(syn.base_path("mnist-mlp", 5, 2), "cache/synthetic_1x28x28/mnist-mlp-e5-s2.safetensors");
+  EXPECT_EQ(pad.base_path("wrn-16-4", 2, 1), "cache/fashion-mnist-pad32-train5000/wrn-16-4-e2-s1.safetensors");
   EXPECT_EQ(fm.marked_path(m, hidden[0], 1), "cache/marked/" + h + ".safetensors");
 }
 

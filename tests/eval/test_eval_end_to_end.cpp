@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "engine/serialize/atomic_file.h"
 #include "engine/serialize/file_read.h"
@@ -161,4 +162,46 @@ TEST(EvalEndToEnd, FigureSkipsCleanlyWithoutGnuplotOrRows) {
   EXPECT_NE(script.find("set terminal svg"), std::string::npos);
   EXPECT_NE(script.find("\"permute\" 0"), std::string::npos) << script;
   EXPECT_EQ(draw_figure(c, {r}, tmp.path + "/x", tmp.path).size(), 2u);
+}
+
+// `pad_to`, `train_limit` and `test_limit` shape the data of every cell as `signet train`'s flags
+// do, and the models are filed under a cache directory that names the shaping.
+TEST(EvalEndToEnd, ShapedDataIsPaddedSubsetAndCachedApart) {
+  TempDir tmp;
+  const Config c = parse_config(R"(
+name = "shaped"
+title = "Padded subset"
+dataset = "synthetic:1x28x28:10:300:100:3"
+pad_to = 32
+train_limit = 120
+test_limit = 50
+
+[[models]]
+name = "mnist-mlp"
+epochs = 1
+
+[[schemes]]
+scheme = "uchida"
+bits = 16
+lambda = 1.0
+epochs = 3
+
+[[attacks]]
+attack = "none"
+)", "shaped.toml");
+  RunOptions o;
+  o.cache_dir = tmp.path + "/cache";
+  o.runs_dir = tmp.path + "/runs";
+  o.reports_dir = tmp.path + "/reports";
+  o.progress = false;
+  o.report = false;
+  const RunSummary s = run_config(c, o);
+  ASSERT_EQ(s.rows.size(), 1u);
+  const std::string dir = tmp.path + "/cache/synthetic_1x28x28_10_300_100_3-pad32-train120-test50";
+  const nlohmann::json base = nlohmann::json::parse(read_file(dir + "/mnist-mlp-e1-s1.json"));
+  EXPECT_EQ(base.at("input_shape"), nlohmann::json::array({1, 32, 32}));
+  EXPECT_EQ(base.at("train_size"), 120);
+  EXPECT_EQ(base.at("test_size"), 50);
+  EXPECT_EQ(base.at("pad_to"), 32);
+  EXPECT_EQ(s.rows[0].value, 0);  // the mark reads back from the padded model
 }
