@@ -27,11 +27,24 @@ struct EmbedArgs {
   bool epochs_given = false, model_given = false, key_seed_given = false;
 };
 
+// The options the mark was made with, for the JSON record; an owner's personal value (a
+// signature string) is left out: it fixes the signature bits, part of the secret.
+nlohmann::json public_options(const Scheme& scheme, const SchemeParams& params) {
+  nlohmann::json o = nlohmann::json::object();
+  for (const SchemeOption& opt : scheme.options()) {
+    if (opt.personal) continue;
+    else if (opt.type == SchemeOption::Type::Integer) o[opt.name] = params.integer(opt.name);
+    else if (opt.type == SchemeOption::Type::Real) o[opt.name] = params.real(opt.name);
+    else o[opt.name] = params.text(opt.name);
+  }
+  return o;
+}
+
 void run_embed(EmbedArgs a) {
   set_threads(a.threads);
   const Scheme& scheme = scheme_from_flag(a.scheme);
   const SchemeInfo& info = scheme.info();
-  const SchemeParams params = a.flags.params_for(scheme);
+  SchemeParams params = a.flags.params_for(scheme);
   scheme.check(params);
   check_epochs(a.cfg.epochs);
   SIGNET_CHECK(!a.out.empty() && !a.keys_out.empty(), "--out (marked model) and --keys-out (secret keys) are required");
@@ -76,6 +89,7 @@ void run_embed(EmbedArgs a) {
   cfg.warmup_steps = sched.warmup_steps;
   if (!a.epochs_given && !info.from_scratch) cfg.epochs = info.finetune_epochs;
   cfg.progress = !a.quiet;
+  scheme.model_defaults(params, model.name);
   EmbedJob job{std::move(model), norm, !a.from.empty(), &train, &test, cfg, params, keys, nullptr};
   if (!a.quiet) job.log = [](const std::string& line) { std::fprintf(stderr, "signet: %s\n", line.c_str()); };
   Embedded e = scheme.embed(std::move(job));
@@ -94,7 +108,7 @@ void run_embed(EmbedArgs a) {
                           {"dataset", a.dataset}, {"from", a.from}, {"epochs", cfg.epochs}, {"seed", a.cfg.seed},
                           {"lr", cfg.lr}, {"key_source", a.key_seed_given ? "key-seed" : "os-csprng"},
                           {"embed_seconds", e.embed_seconds}, {"test_accuracy", e.accuracy}, {"out", a.out},
-                          {"out_sha256", model_sha}};
+                          {"out_sha256", model_sha}, {"options", public_options(scheme, params)}};
     if (e.accuracy_before >= 0) out["unmarked_test_accuracy"] = e.accuracy_before;
     out.update(e.report);
     if (sets_json.size() == 1) {

@@ -62,17 +62,17 @@ std::string marked_name(const ModelSpec& m, const Variant& v, uint64_t seed) {
   const std::string how = p.from_base ? fmt::format("from-e{}-s{}-e{}", m.epochs, p.base_seed, p.epochs)
                                       : fmt::format("scratch-e{}", p.epochs);
   // "k2": keys from a key seed and domain (watermark/verify/key_rng.h), not the training seed.
-  const std::string opts = sha256_hex(info.name + "|" + v.params.canonical()).substr(0, 12);
+  const std::string opts = sha256_hex(info.name + "|" + model_params(v, m.name).canonical()).substr(0, 12);
   return fmt::format("{}-{}-{}{}-{}-lr{:g}-s{}-k2-{}", m.name, info.short_label, info.size_symbol, v.n, how, p.lr,
                      seed, opts);
 }
 
 // The keys of one grid watermark: the cell's seed, in a domain naming the variant's options (the
 // scheme adds its name, the model and the layer).
-static KeyRandomness grid_keys(const Variant& v, uint64_t seed) {
+static KeyRandomness grid_keys(const SchemeParams& params, uint64_t seed) {
   KeyRandomness k;
   k.key_seed = seed;
-  k.domain = "grid/" + v.params.canonical();
+  k.domain = "grid/" + params.canonical();
   return k;
 }
 
@@ -179,6 +179,7 @@ MarkedModel ModelCache::load_marked(const ModelSpec& m, const Variant& v, uint64
 MarkedModel ModelCache::embed(const ModelSpec& m, const Variant& v, uint64_t seed, const BaseModel& base) {
   const SchemeSpec& s = *v.spec;
   const EmbedPlan p = embed_plan(m, v, seed);
+  const SchemeParams params = model_params(v, m.name);
   TrainConfig cfg;
   cfg.epochs = p.epochs;
   cfg.lr = static_cast<float>(p.lr);
@@ -194,7 +195,7 @@ MarkedModel ModelCache::embed(const ModelSpec& m, const Variant& v, uint64_t see
   fs::create_directories(dir_ + "/marked");
   Model start = p.from_base ? clone_model(base.model) : scratch_model_for_embedding(m.name, data_.train, seed);
   EmbedJob job{std::move(start), p.from_base ? base.norm : Normalization{}, p.from_base, &data_.train, &data_.test,
-               cfg, v.params, grid_keys(v, seed), nullptr};
+               cfg, params, grid_keys(params, seed), nullptr};
   Embedded e = s.impl->embed(std::move(job));
   const std::vector<std::string> shas =
       save_embedding(tmp_model, {tmp_keys}, e, seed, data_recipe_.dataset, p.from_base ? base.path : "");
@@ -205,7 +206,7 @@ MarkedModel ModelCache::embed(const ModelSpec& m, const Variant& v, uint64_t see
   mk.keys = e.keys.at(0);
   nlohmann::json j = e.report;
   j.update({{"name", marked_name(m, v, seed)}, {"model", m.name}, {"dataset", data_recipe_.dataset}, {"data", data_tag(data_recipe_)}, {"scheme", s.scheme},
-            {"options", v.params.values()}, {"seed", seed}, {"epochs", p.epochs}, {"lr", p.lr},
+            {"options", params.values()}, {"seed", seed}, {"epochs", p.epochs}, {"lr", p.lr},
             {"from", p.from_base ? base.path : "scratch"}, {"unmarked_test_accuracy", base.accuracy},
             {"keys_sha256", shas[0]}, {"test_accuracy", mk.accuracy}, {"embed_seconds", mk.embed_seconds}});
   if (!has_marked(m, v, seed)) {

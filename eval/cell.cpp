@@ -89,9 +89,10 @@ std::shared_ptr<SchemeKeys> overwrite(const Cell& c, Model& model, const Normali
                                       const Dataset& test) {
   const AttackSpec& a = *c.attack;
   const Scheme& scheme = *c.wm.spec->impl;
+  const SchemeParams owner = model_params(c.wm, c.model->name);
   SchemeParams params = scheme.params();
   for (const SchemeOption& o : scheme.options())
-    if (!o.personal) params.set(o.name, c.wm.params.text(o.name));
+    if (!o.personal) params.set(o.name, owner.text(o.name));
   if (a.attacker_size > 0) params.set(scheme.info().size_option, std::to_string(a.attacker_size));
   KeyRandomness kr;
   kr.key_seed = c.seed + 1000;

@@ -61,6 +61,8 @@ SchemeSpec parse_scheme(TomlTable t) {
     if (o.name == info.size_option) {
       s.sizes = t.integers(o.name, {std::stoll(o.default_value)}, lo, hi);
       if (s.sizes.empty()) t.fail(o.name, "must not be empty");
+    } else if (!t.has(o.name)) {
+      continue;  // the default, or the scheme's default for each model (Scheme::model_defaults)
     } else if (o.type == SchemeOption::Type::Integer) {
       s.params.set(o.name, std::to_string(t.integer(o.name, std::stoll(o.default_value), lo, hi)));
     } else if (o.type == SchemeOption::Type::Real) {

@@ -35,8 +35,14 @@ std::vector<Variant> variants_of(const SchemeSpec& s) {
   return out;
 }
 
+SchemeParams model_params(const Variant& v, const std::string& model) {
+  SchemeParams p = v.params;
+  v.spec->impl->model_defaults(p, model);
+  return p;
+}
+
 std::string mark_layer(const Variant& v, const std::string& model) {
-  return v.spec->impl->layer(v.params, model);
+  return v.spec->impl->layer(model_params(v, model), model);
 }
 
 std::vector<Cell> expand_grid(const Config& c) {

@@ -36,6 +36,9 @@ struct Cell {
 };
 
 std::vector<Variant> variants_of(const SchemeSpec& s);
+// The variant's options for one model: those the config left out take the scheme's default for
+// that model (Scheme::model_defaults). Everything that names or embeds a mark uses these.
+SchemeParams model_params(const Variant& v, const std::string& model);
 std::vector<Cell> expand_grid(const Config& c);
 // One line for --dry-run and the progress bar: "mnist-mlp | hidden N=32 | seed 1 | prune 0.5".
 std::string describe_cell(const Cell& cell);

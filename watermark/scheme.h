@@ -154,6 +154,9 @@ class Scheme {
   SchemeParams params() const { return SchemeParams(info().name, options()); }
   // Checks the options together before any data is read.
   virtual void check(const SchemeParams& p) const {}
+  // Options whose default depends on the architecture: sets those the user did not give for
+  // `model` (a registry name). Called by `signet embed` and the experiment grid before embedding.
+  virtual void model_defaults(SchemeParams& p, const std::string& model) const {}
   // How many key sets (keys files) one embedding makes.
   virtual int64_t key_sets(const SchemeParams& p) const { return 1; }
   // The layer the mark is made at, for grid domains and reports ("" when none).

@@ -90,6 +90,31 @@ TEST(EvalConfig, ErrorsNameTheFileLineKeyAndWhatIsAllowed) {
   expect_error("train_limit = -5\n" + std::string(kMinimal), {"train_limit", "out of range"});
 }
 
+TEST(EvalConfig, SchemeOptionsLeftOutTakeEachModelsDefault) {
+  const Config c = parse_config(R"(
+name = "t"
+title = "T"
+[[models]]
+name = "mnist-mlp"
+[[models]]
+name = "cifar10-cnn"
+[[schemes]]
+scheme = "deepsigns-hidden"
+[[schemes]]
+scheme = "deepsigns-hidden"
+lambda1 = 0.01
+[[attacks]]
+attack = "none"
+)", "exp.toml");
+  const Variant v = variants_of(c.schemes[0])[0], given = variants_of(c.schemes[1])[0];
+  EXPECT_DOUBLE_EQ(model_params(v, "cifar10-cnn").real("lambda1"), 0.1);
+  EXPECT_DOUBLE_EQ(model_params(v, "mnist-mlp").real("lambda1"), 0.01);
+  EXPECT_DOUBLE_EQ(model_params(given, "cifar10-cnn").real("lambda1"), 0.01);
+  EXPECT_DOUBLE_EQ(model_params(given, "cifar10-cnn").real("lambda2"), 0.1);
+  EXPECT_NE(marked_name(c.models[1], v, 1), marked_name(c.models[1], given, 1));
+  EXPECT_EQ(marked_name(c.models[0], v, 1), marked_name(c.models[0], given, 1));  // same options for the MLP
+}
+
 TEST(EvalConfig, DataShapingKeysBecomeTheRecipesFlags) {
   const Config c = parse_config("pad_to = 32\ntrain_limit = 5000\ntest_limit = 2000\n" + std::string(kMinimal), "exp.toml");
   const signet::TrainRecipe d = config_data(c);
@@ -199,7 +224,7 @@ from = "base"
 TEST(EvalConfig, ShippedConfigsParse) {
   for (const char* f : {"fig6_pruning", "table3_finetune", "table4_overwrite", "fig7_integrity", "fig8_capacity",
                         "fig9_overhead", "permutation", "fig6_pruning_seeds", "blackbox_integrity", "whitebox_integrity",
-                        "whitebox_services", "whitebox_capacity"}) {
+                        "whitebox_services", "whitebox_capacity", "whitebox_wrn"}) {
     const std::string path = std::string(SIGNET_SOURCE_DIR) + "/experiments/" + f + ".toml";
     Config c;
     ASSERT_NO_THROW(c = load_config(path)) << path;
