@@ -45,22 +45,28 @@ EmbedPlan embed_plan(const ModelSpec& m, const Variant& v, uint64_t seed) {
   p.from_base = !info.from_scratch || s.from == "base";
   p.layer = mark_layer(v, m.name);
   p.epochs = s.epochs > 0 ? s.epochs : (!p.from_base ? m.epochs : info.finetune_epochs);
-  const EmbedSchedule sched = embed_schedule(m.name, !p.from_base, s.lr);
+  // The model's own rate when its recipe sets one: from scratch as it trains, fine-tuning a tenth.
+  const double model_lr = m.lr > 0 ? (p.from_base ? m.lr / 10 : m.lr) : 0;
+  const EmbedSchedule sched = embed_schedule(m.name, !p.from_base, s.lr > 0 ? s.lr : model_lr);
   p.lr = sched.lr;
   p.warmup_steps = sched.warmup_steps;
   p.base_seed = s.base_seed > 0 ? s.base_seed : seed;
   return p;
 }
 
-std::string base_name(const std::string& model, int64_t epochs, uint64_t seed) {
-  return fmt::format("{}-e{}-s{}", model, epochs, seed);
+static std::string recipe_tag(const ModelSpec& m) {
+  return m.optimizer == "sgd" && m.lr < 0 ? "" : fmt::format("-{}-lr{:g}", m.optimizer, m.lr > 0 ? m.lr : kHiddenScratchLr);
+}
+
+std::string base_name(const ModelSpec& m, uint64_t seed) {
+  return fmt::format("{}{}-e{}-s{}", m.name, recipe_tag(m), m.epochs, seed);
 }
 
 std::string marked_name(const ModelSpec& m, const Variant& v, uint64_t seed) {
   const SchemeInfo& info = v.spec->impl->info();
   const EmbedPlan p = embed_plan(m, v, seed);
-  const std::string how = p.from_base ? fmt::format("from-e{}-s{}-e{}", m.epochs, p.base_seed, p.epochs)
-                                      : fmt::format("scratch-e{}", p.epochs);
+  const std::string how = p.from_base ? fmt::format("from{}-e{}-s{}-e{}", recipe_tag(m), m.epochs, p.base_seed, p.epochs)
+                                      : fmt::format("scratch{}-e{}", m.optimizer == "sgd" ? "" : "-" + m.optimizer, p.epochs);
   // "k2": keys from a key seed and domain (watermark/verify/key_rng.h), not the training seed.
   const std::string opts = sha256_hex(info.name + "|" + model_params(v, m.name).canonical()).substr(0, 12);
   return fmt::format("{}-{}-{}{}-{}-lr{:g}-s{}-k2-{}", m.name, info.short_label, info.size_symbol, v.n, how, p.lr,
@@ -105,16 +111,16 @@ ModelCache::ModelCache(std::string dir, TrainRecipe data_recipe, const RecipeDat
   if (tag != "fashion-mnist") dir_ += "/" + tag;
 }
 
-std::string ModelCache::base_path(const std::string& model, int64_t epochs, uint64_t seed) const {
-  return dir_ + "/" + base_name(model, epochs, seed) + ".safetensors";
+std::string ModelCache::base_path(const ModelSpec& m, uint64_t seed) const {
+  return dir_ + "/" + base_name(m, seed) + ".safetensors";
 }
 
 std::string ModelCache::marked_path(const ModelSpec& m, const Variant& v, uint64_t seed) const {
   return dir_ + "/marked/" + marked_name(m, v, seed) + ".safetensors";
 }
 
-bool ModelCache::has_base(const std::string& model, int64_t epochs, uint64_t seed) const {
-  return exists(base_path(model, epochs, seed));
+bool ModelCache::has_base(const ModelSpec& m, uint64_t seed) const {
+  return exists(base_path(m, seed));
 }
 
 bool ModelCache::has_marked(const ModelSpec& m, const Variant& v, uint64_t seed) const {
@@ -122,14 +128,16 @@ bool ModelCache::has_marked(const ModelSpec& m, const Variant& v, uint64_t seed)
   return exists(s + ".safetensors") && exists(s + ".wmk") && exists(s + ".json");
 }
 
-BaseModel ModelCache::train_base(const std::string& model, int64_t epochs, uint64_t seed) {
+BaseModel ModelCache::train_base(const ModelSpec& m, uint64_t seed) {
   TrainRecipe r = data_recipe_;
-  r.model = model;
-  r.cfg.epochs = epochs;
+  r.model = m.name;
+  r.cfg.epochs = m.epochs;
+  r.cfg.optimizer = m.optimizer;
+  if (m.lr > 0) r.cfg.lr = static_cast<float>(m.lr);
   r.cfg.seed = seed;
   r.cfg.progress = false;
   TrainedModel t = train_recipe_model(r, build_recipe_model(r, data_.train), data_);
-  const std::string path = base_path(model, epochs, seed);
+  const std::string path = base_path(m, seed);
   if (!exists(path)) {
     fs::create_directories(dir_);
     save_model(path, t.model, t.norm, recipe_metadata(r));
@@ -139,14 +147,14 @@ BaseModel ModelCache::train_base(const std::string& model, int64_t epochs, uint6
   return BaseModel{std::move(t.model), t.norm, t.test.accuracy, t.train.train_seconds, path};
 }
 
-const BaseModel& ModelCache::base(const std::string& model, int64_t epochs, uint64_t seed) {
-  const std::string path = base_path(model, epochs, seed);
+const BaseModel& ModelCache::base(const ModelSpec& m, uint64_t seed) {
+  const std::string path = base_path(m, seed);
   auto it = bases_.find(path);
   if (it != bases_.end()) return it->second;
-  if (!exists(path)) return bases_.emplace(path, train_base(model, epochs, seed)).first->second;
+  if (!exists(path)) return bases_.emplace(path, train_base(m, seed)).first->second;
   BaseModel b;
   b.path = path;
-  b.model = load_model(path, model, &b.norm);
+  b.model = load_model(path, m.name, &b.norm);
   if (b.norm.mean.empty()) b.norm = normalization_of(data_.train);
   if (exists(stem(path) + ".json")) {
     const nlohmann::json j = read_json(stem(path) + ".json");
@@ -182,6 +190,7 @@ MarkedModel ModelCache::embed(const ModelSpec& m, const Variant& v, uint64_t see
   const SchemeParams params = model_params(v, m.name);
   TrainConfig cfg;
   cfg.epochs = p.epochs;
+  cfg.optimizer = m.optimizer;
   cfg.lr = static_cast<float>(p.lr);
   cfg.seed = seed;
   cfg.progress = false;
@@ -225,9 +234,9 @@ MarkedModel ModelCache::marked(const ModelSpec& m, const Variant& v, uint64_t se
   MarkedModel mk;
   if (!fresh && has_marked(m, v, seed)) {
     mk = load_marked(m, v, seed);
-    if (std::isnan(mk.unmarked_accuracy)) mk.unmarked_accuracy = this->base(m.name, m.epochs, p.base_seed).accuracy;
+    if (std::isnan(mk.unmarked_accuracy)) mk.unmarked_accuracy = this->base(m, p.base_seed).accuracy;
   } else {
-    mk = embed(m, v, seed, base ? *base : this->base(m.name, m.epochs, p.base_seed));
+    mk = embed(m, v, seed, base ? *base : this->base(m, p.base_seed));
   }
   return mk;
 }

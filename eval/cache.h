@@ -51,7 +51,8 @@ struct EmbedPlan {
 };
 EmbedPlan embed_plan(const ModelSpec& m, const Variant& v, uint64_t seed);
 
-std::string base_name(const std::string& model, int64_t epochs, uint64_t seed);  // "<model>-e<E>-s<S>"
+// "<model>-e<E>-s<S>"; a recipe other than SGD at 0.05 adds "-<optimizer>-lr<lr>" after the model.
+std::string base_name(const ModelSpec& m, uint64_t seed);
 
 // The data a config's cells use: its data set with `signet train`'s shaping flags; cfg.seed (1)
 // seeds the subsets. load_recipe_data(config_data(c)) loads it.
@@ -66,15 +67,15 @@ class ModelCache {
   ModelCache(std::string dir, TrainRecipe data_recipe, const RecipeData& data);
 
   std::string dir() const { return dir_; }
-  std::string base_path(const std::string& model, int64_t epochs, uint64_t seed) const;
+  std::string base_path(const ModelSpec& m, uint64_t seed) const;
   std::string marked_path(const ModelSpec& m, const Variant& v, uint64_t seed) const;  // .safetensors
-  bool has_base(const std::string& model, int64_t epochs, uint64_t seed) const;
+  bool has_base(const ModelSpec& m, uint64_t seed) const;
   bool has_marked(const ModelSpec& m, const Variant& v, uint64_t seed) const;
 
   // Loads or trains (and caches) the unmarked model. Kept in memory for this run.
-  const BaseModel& base(const std::string& model, int64_t epochs, uint64_t seed);
+  const BaseModel& base(const ModelSpec& m, uint64_t seed);
   // Trains the unmarked model now (timed), caching it when absent (overhead).
-  BaseModel train_base(const std::string& model, int64_t epochs, uint64_t seed);
+  BaseModel train_base(const ModelSpec& m, uint64_t seed);
   // Loads or embeds (and caches) the marked model. `fresh`: embed even when cached (overhead;
   // the cache is written only when absent). `base` (optional): the unmarked model to start from.
   MarkedModel marked(const ModelSpec& m, const Variant& v, uint64_t seed, bool fresh = false,

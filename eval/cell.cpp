@@ -123,7 +123,7 @@ void run_cell(const Cell& c, const MarkedModel& mk, RunContext& ctx, CumulativeS
   std::string note;
 
   if (name == "unmarked") {
-    const BaseModel& b = ctx.cache.base(c.suspect->name, c.suspect->epochs, c.suspect_seed);
+    const BaseModel& b = ctx.cache.base(*c.suspect, c.suspect_seed);
     owned = clone_model(b.model);
     norm = b.norm;
     accuracy = b.accuracy;

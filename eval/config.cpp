@@ -36,6 +36,8 @@ ModelSpec parse_model(TomlTable t) {
     t.fail("name", e.what());
   }
   m.epochs = t.integer("epochs", 5, 1, 100000);
+  m.optimizer = t.str("optimizer", "sgd", {"sgd", "adam", "adamw"});
+  m.lr = t.number("lr", -1, 1e-9, 10);
   m.seeds = seeds_of(t, "seeds", {});
   t.finish();
   return m;

@@ -21,6 +21,9 @@
 //   [[models]]               # one or more
 //   name = "mnist-mlp"       # registry name
 //   epochs = 5               # unmarked training epochs (`signet train` recipe, cached by name)
+//   optimizer = "sgd"  lr = 0.05   # the recipe's optimizer and rate (`signet train --optimizer
+//                            # --lr`; e.g. imdb-lstm: "adam", 0.001); marks from scratch train
+//                            # the same way, fine-tuning marks at a tenth of lr
 //   seeds = [1, 2]           # [the top-level seeds]
 //
 //   [[schemes]]              # one or more watermarks
@@ -85,6 +88,8 @@ namespace signet::eval {
 struct ModelSpec {
   std::string name;
   int64_t epochs = 5;
+  std::string optimizer = "sgd";
+  double lr = -1;  // -1: the recipe's (0.05)
   std::vector<uint64_t> seeds;
 };
 

@@ -15,6 +15,7 @@
 
 #include "engine/serialize/atomic_file.h"
 #include "eval/cache.h"
+#include "eval/embed_recipes.h"
 #include "eval/grid.h"
 
 namespace signet::eval {
@@ -203,7 +204,10 @@ std::string report_markdown(const Config& c, const RunOptions& o, const std::vec
                     "weight decay 5e-4, lr 0.05 cosine, batch 128).\n",
                     c.dataset, fmt::join(c.seeds, ", "));
   for (const ModelSpec& m : c.models)
-    md += fmt::format("- `{}`: {} epochs{}.\n", m.name, m.epochs,
+    md += fmt::format("- `{}`: {} epochs{}{}.\n", m.name, m.epochs,
+                      m.optimizer == "sgd" && m.lr < 0
+                          ? ""
+                          : fmt::format(", {} at lr {:g}", m.optimizer, m.lr > 0 ? m.lr : kHiddenScratchLr),
                       m.seeds.empty() ? "" : fmt::format(", seeds {}", fmt::join(m.seeds, ", ")));
   for (const SchemeSpec& s : c.schemes) {
     for (const Variant& v : variants_of(s)) {

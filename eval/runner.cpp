@@ -77,24 +77,24 @@ std::string dry_run_listing(const Config& c, const RunOptions& o) {
   const std::vector<Cell> cells = expand_grid(c);
   std::string out = fmt::format("{}: {} cells (kind {}), cache {}\n", c.name, cells.size(), c.kind, cache.dir());
   std::set<std::string> listed;
-  auto need_base = [&](const std::string& model, int64_t epochs, uint64_t seed) {
-    const std::string p = cache.base_path(model, epochs, seed);
+  auto need_base = [&](const ModelSpec& m, uint64_t seed) {
+    const std::string p = cache.base_path(m, seed);
     if (!listed.insert(p).second) return;
-    out += fmt::format("  needs unmarked {} ({})\n", p, cache.has_base(model, epochs, seed) ? "cached" : "to train");
+    out += fmt::format("  needs unmarked {} ({})\n", p, cache.has_base(m, seed) ? "cached" : "to train");
   };
   for (size_t i = 0; i < cells.size(); ++i) {
     const Cell& cell = cells[i];
     const EmbedPlan p = embed_plan(*cell.model, cell.wm, cell.seed);
     if (c.kind == "overhead") {
       out += fmt::format("  unmarked {} and the mark trained now (timed)\n",
-                         base_name(cell.model->name, cell.model->epochs, p.base_seed));
+                         base_name(*cell.model, p.base_seed));
     } else {
-      need_base(cell.model->name, cell.model->epochs, p.base_seed);
+      need_base(*cell.model, p.base_seed);
       const std::string mp = cache.marked_path(*cell.model, cell.wm, cell.seed);
       if (listed.insert(mp).second)
         out += fmt::format("  needs marked {} ({})\n", mp,
                            cache.has_marked(*cell.model, cell.wm, cell.seed) ? "cached" : "to embed");
-      if (cell.suspect) need_base(cell.suspect->name, cell.suspect->epochs, cell.suspect_seed);
+      if (cell.suspect) need_base(*cell.suspect, cell.suspect_seed);
     }
     out += fmt::format("[{}/{}] {}\n", i + 1, cells.size(), describe_cell(cell));
   }
@@ -123,24 +123,24 @@ RunSummary run_config(const Config& c, const RunOptions& o) {
     const auto tc = Clock::now();
     bar.start(i, what);
     if (c.kind == "overhead") {
-      const std::string key = base_name(cell.model->name, cell.model->epochs, cell.seed);
+      const std::string key = base_name(*cell.model, cell.seed);
       if (!fresh_bases.count(key)) {
         bar.note("training " + key + " now (the overhead baseline, timed)");
-        fresh_bases.emplace(key, cache.train_base(cell.model->name, cell.model->epochs, cell.seed));
+        fresh_bases.emplace(key, cache.train_base(*cell.model, cell.seed));
       }
       run_overhead_cell(cell, fresh_bases.at(key), ctx, rows);
     } else {
       if (marked_key(cell) != current) {
         const EmbedPlan p = embed_plan(*cell.model, cell.wm, cell.seed);
-        if (!cache.has_base(cell.model->name, cell.model->epochs, p.base_seed))
-          bar.note("training " + base_name(cell.model->name, cell.model->epochs, p.base_seed) + " (not cached)");
+        if (!cache.has_base(*cell.model, p.base_seed))
+          bar.note("training " + base_name(*cell.model, p.base_seed) + " (not cached)");
         if (!cache.has_marked(*cell.model, cell.wm, cell.seed))
           bar.note("embedding " + marked_name(*cell.model, cell.wm, cell.seed) + " (not cached)");
         mk = cache.marked(*cell.model, cell.wm, cell.seed);
         current = marked_key(cell);
       }
-      if (cell.suspect && !cache.has_base(cell.suspect->name, cell.suspect->epochs, cell.suspect_seed))
-        bar.note("training " + base_name(cell.suspect->name, cell.suspect->epochs, cell.suspect_seed) +
+      if (cell.suspect && !cache.has_base(*cell.suspect, cell.suspect_seed))
+        bar.note("training " + base_name(*cell.suspect, cell.suspect_seed) +
                  " (not cached)");
       run_cell(cell, mk, ctx, state, rows);
     }

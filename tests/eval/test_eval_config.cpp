@@ -115,6 +115,34 @@ attack = "none"
   EXPECT_EQ(marked_name(c.models[0], v, 1), marked_name(c.models[0], given, 1));  // same options for the MLP
 }
 
+TEST(EvalConfig, AModelsOptimizerAndRateReachItsMarks) {
+  const Config c = parse_config(R"(
+name = "t"
+title = "T"
+[[models]]
+name = "imdb-lstm"
+epochs = 10
+optimizer = "adam"
+lr = 0.001
+[[schemes]]
+scheme = "deepsigns-hidden"
+[[schemes]]
+scheme = "deepsigns-hidden"
+from = "base"
+[[attacks]]
+attack = "none"
+)", "exp.toml");
+  EXPECT_EQ(c.models[0].optimizer, "adam");
+  const Variant scratch = variants_of(c.schemes[0])[0], base = variants_of(c.schemes[1])[0];
+  EXPECT_DOUBLE_EQ(embed_plan(c.models[0], scratch, 1).lr, 0.001);   // trained as the model is
+  EXPECT_DOUBLE_EQ(embed_plan(c.models[0], base, 1).lr, 0.0001);     // fine-tuned at a tenth
+  EXPECT_NE(marked_name(c.models[0], scratch, 1).find("scratch-adam-e10-lr0.001"), std::string::npos)
+      << marked_name(c.models[0], scratch, 1);
+  EXPECT_NE(marked_name(c.models[0], base, 1).find("from-adam-lr0.001-e10-s1-e1"), std::string::npos);
+  expect_error(std::string(kMinimal).replace(std::string(kMinimal).find("epochs = 5"), 10, "optimizer = \"rmsprop\""),
+               {"optimizer", "'rmsprop' is not allowed", "adam"});
+}
+
 TEST(EvalConfig, DataShapingKeysBecomeTheRecipesFlags) {
   const Config c = parse_config("pad_to = 32\ntrain_limit = 5000\ntest_limit = 2000\n" + std::string(kMinimal), "exp.toml");
   const signet::TrainRecipe d = config_data(c);
@@ -176,7 +204,10 @@ other_seeds = [4, 5]
 }
 
 TEST(EvalConfig, CacheNamesMatchSignetTrainAndHoldEveryEmbeddingParameter) {
-  EXPECT_EQ(base_name("cifar10-cnn", 2, 3), "cifar10-cnn-e2-s3");
+  ModelSpec cnn{"cifar10-cnn", 2};
+  EXPECT_EQ(base_name(cnn, 3), "cifar10-cnn-e2-s3");
+  ModelSpec lstm{"imdb-lstm", 10, "adam", 0.001};
+  EXPECT_EQ(base_name(lstm, 1), "imdb-lstm-adam-lr0.001-e10-s1");  // = signet train --optimizer adam --lr 0.001
   const Config c = parse_config(std::string(kMinimal) + R"(
 [[schemes]]
 scheme = "deepsigns-output"
@@ -215,9 +246,9 @@ from = "base"
   padded.pad_to = 32;
   padded.train_limit = 5000;
   ModelCache fm("cache", fm_data, none), syn("cache", syn_data, none), pad("cache", padded, none);
-  EXPECT_EQ(fm.base_path("mnist-mlp", 5, 2), "cache/mnist-mlp-e5-s2.safetensors");
-  EXPECT_EQ(syn.base_path("mnist-mlp", 5, 2), "cache/synthetic_1x28x28/mnist-mlp-e5-s2.safetensors");
-  EXPECT_EQ(pad.base_path("wrn-16-4", 2, 1), "cache/fashion-mnist-pad32-train5000/wrn-16-4-e2-s1.safetensors");
+  EXPECT_EQ(fm.base_path(ModelSpec{"mnist-mlp", 5}, 2), "cache/mnist-mlp-e5-s2.safetensors");
+  EXPECT_EQ(syn.base_path(ModelSpec{"mnist-mlp", 5}, 2), "cache/synthetic_1x28x28/mnist-mlp-e5-s2.safetensors");
+  EXPECT_EQ(pad.base_path(ModelSpec{"wrn-16-4", 2}, 1), "cache/fashion-mnist-pad32-train5000/wrn-16-4-e2-s1.safetensors");
   EXPECT_EQ(fm.marked_path(m, hidden[0], 1), "cache/marked/" + h + ".safetensors");
 }
 
