@@ -19,6 +19,7 @@ struct EmbedArgs {
   std::string scheme = all_schemes().front()->info().name, model = "mnist-mlp", dataset = "fashion-mnist", data_dir, from, keys_out, out;
   SchemeFlags flags;
   ModelFileFlags file;
+  TrainRecipe shape;  // the data shaping flags only
   TrainConfig cfg;
   float lr = -1;
   uint64_t key_seed = 0;
@@ -71,8 +72,12 @@ void run_embed(EmbedArgs a) {
                  "for reproducible experiments only (the keys file records it)\n",
                  static_cast<unsigned long long>(a.key_seed));
   }
-  const Dataset train = load_split(a.dataset, "train", a.data_dir);
-  const Dataset test = load_split(a.dataset, "test", a.data_dir);
+  a.shape.dataset = a.dataset;
+  a.shape.data_dir = a.data_dir;
+  a.shape.cfg.seed = a.cfg.seed;
+  const RecipeData data = load_recipe_data(a.shape);
+  const Dataset& train = data.train;
+  const Dataset& test = data.test;
   Normalization norm;
   bool plain = false;
   Model model = a.from.empty() ? scratch_model_for_embedding(a.model, train, a.cfg.seed)
@@ -108,7 +113,10 @@ void run_embed(EmbedArgs a) {
                           {"dataset", a.dataset}, {"from", a.from}, {"epochs", cfg.epochs}, {"seed", a.cfg.seed},
                           {"lr", cfg.lr}, {"key_source", a.key_seed_given ? "key-seed" : "os-csprng"},
                           {"embed_seconds", e.embed_seconds}, {"test_accuracy", e.accuracy}, {"out", a.out},
-                          {"out_sha256", model_sha}, {"options", public_options(scheme, params)}};
+                          {"out_sha256", model_sha}, {"options", public_options(scheme, params)},
+                          {"pad_to", a.shape.pad_to}, {"channels", a.shape.channels},
+                          {"train_limit", a.shape.train_limit}, {"test_limit", a.shape.test_limit},
+                          {"train_size", train.size()}, {"test_size", test.size()}};
     if (e.accuracy_before >= 0) out["unmarked_test_accuracy"] = e.accuracy_before;
     out.update(e.report);
     if (sets_json.size() == 1) {
@@ -141,6 +149,7 @@ void register_embed(CLI::App& app) {
                         ->capture_default_str();
   c->add_option("--dataset", a->dataset, "data set")->capture_default_str();
   c->add_option("--data-dir", a->data_dir, "directory of the data set files");
+  add_data_shape_flags(c, a->shape);
   c->add_option("--from", a->from, "fine-tune this trained model instead of training from scratch");
   add_model_file_flags(c, a->file);
   auto* epochs_opt =

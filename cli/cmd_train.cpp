@@ -78,11 +78,8 @@ void register_train(CLI::App& app) {
   c->add_option("--warmup-steps", a->r.warmup_steps,
                 "linear learning-rate warm-up over the first steps (default: 100 for cifar10-cnn, else 0)");
   c->add_option("--dropout", a->r.dropout, "dropout probability (where the model has dropout)")->capture_default_str();
-  c->add_option("--pad-to", a->r.pad_to, "zero-pad images to SxS, centred (e.g. 32: Fashion-MNIST for wrn-*)");
-  c->add_option("--channels", a->r.channels, "3: replicate grey images into RGB (0: keep)");
+  add_data_shape_flags(c, a->r);
   c->add_flag("--augment", a->r.cfg.augment, "random crop (4 px zero padding) + horizontal flip of training images");
-  c->add_option("--train-limit", a->r.train_limit, "train on a seeded random subset of this many samples (0: all)");
-  c->add_option("--test-limit", a->r.test_limit, "test on a seeded random subset of this many samples (0: all)");
   c->add_option("--seed", a->r.cfg.seed, "seed of every random choice")->capture_default_str();
   c->add_option("--out", a->out, "output model file (.safetensors)");
   c->add_option("--checkpoint", a->checkpoint, "write a resumable checkpoint here after every epoch");

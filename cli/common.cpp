@@ -22,6 +22,13 @@ Dataset load_split(const std::string& name, const std::string& split, const std:
   return load_dataset(name, split, data_dir);
 }
 
+void add_data_shape_flags(CLI::App* c, TrainRecipe& r) {
+  c->add_option("--pad-to", r.pad_to, "zero-pad images to SxS, centred (e.g. 32: Fashion-MNIST for wrn-*)");
+  c->add_option("--channels", r.channels, "3: replicate grey images into RGB (0: keep)");
+  c->add_option("--train-limit", r.train_limit, "train on a seeded random subset of this many samples (0: all)");
+  c->add_option("--test-limit", r.test_limit, "test on a seeded random subset of this many samples (0: all)");
+}
+
 void print_json(const nlohmann::json& j) {
   // File names need not be UTF-8: bytes JSON cannot hold print as U+FFFD instead of throwing.
   std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;

@@ -7,6 +7,7 @@
 
 #include "datasets/dataset.h"
 #include "models/model_io.h"
+#include "models/recipes.h"
 
 namespace signet::cli {
 
@@ -17,6 +18,9 @@ int current_threads();
 
 // Loads a data set split; the error names the --dataset / --data-dir flags.
 Dataset load_split(const std::string& name, const std::string& split, const std::string& data_dir);
+// `signet train`'s data shaping flags, bound to r's fields: --pad-to, --channels, --train-limit,
+// --test-limit (load_recipe_data applies them; the subsets are seeded by r.cfg.seed).
+void add_data_shape_flags(CLI::App* c, TrainRecipe& r);
 // Prints one JSON object on stdout.
 void print_json(const nlohmann::json& j);
 // "C,H,W" -> shape; Error naming the flag.
