@@ -52,9 +52,10 @@ void fill(Row& r, const Evidence& ev) {
   }
 }
 
-TrainConfig attack_train(double lr, int64_t epochs, uint64_t seed) {
+TrainConfig attack_train(const AttackSpec& a, int64_t epochs, uint64_t seed) {
   TrainConfig t;
-  t.lr = static_cast<float>(lr);
+  t.optimizer = a.optimizer;
+  t.lr = static_cast<float>(a.lr);
   t.schedule = "constant";
   t.epochs = epochs;
   t.seed = seed;
@@ -97,7 +98,7 @@ std::shared_ptr<SchemeKeys> overwrite(const Cell& c, Model& model, const Normali
   KeyRandomness kr;
   kr.key_seed = c.seed + 1000;
   kr.domain = "attacker/" + params.canonical();
-  const TrainConfig tc = attack_train(a.lr, static_cast<int64_t>(c.strength), c.seed + 1000);
+  const TrainConfig tc = attack_train(a, static_cast<int64_t>(c.strength), c.seed + 1000);
   EmbedJob job{std::move(model), norm, true, &train, nullptr, tc, params, kr, nullptr};
   Embedded e = scheme.embed(std::move(job));
   model = std::move(e.model);
@@ -139,18 +140,18 @@ void run_cell(const Cell& c, const MarkedModel& mk, RunContext& ctx, CumulativeS
     }
     const int64_t more = static_cast<int64_t>(c.strength - state.epochs);
     const Dataset ts = train_set();
-    finetune_attack(state.model, ts, norm, attack_train(a.lr, more, c.seed + static_cast<uint64_t>(state.epochs)));
+    finetune_attack(state.model, ts, norm, attack_train(a, more, c.seed + static_cast<uint64_t>(state.epochs)));
     state.epochs = c.strength;
     suspect = &state.model;
     note = "cumulative";
   } else {
     owned = clone_model(mk.model);
     if (name == "finetune") {
-      finetune_attack(owned, train_set(), norm, attack_train(a.lr, static_cast<int64_t>(c.strength), c.seed));
+      finetune_attack(owned, train_set(), norm, attack_train(a, static_cast<int64_t>(c.strength), c.seed));
     } else if (name == "prune") {
       const PruneReport rep = prune_magnitude(owned, c.strength);
       if (a.finetune_epochs > 0)
-        sparse_finetune(owned, rep, train_set(), norm, attack_train(a.lr, a.finetune_epochs, c.seed));
+        sparse_finetune(owned, rep, train_set(), norm, attack_train(a, a.finetune_epochs, c.seed));
       note = fmt::format("pruned {:.2f}% of {} weights", 100 * rep.fraction(), rep.total);
     } else if (name == "quantize") {
       const QuantizeReport rep = quantize_weights(owned, static_cast<int>(c.strength));
@@ -172,7 +173,7 @@ void run_cell(const Cell& c, const MarkedModel& mk, RunContext& ctx, CumulativeS
       DistillConfig dc;
       dc.answers = a.answers;
       dc.queries = a.samples;
-      dc.train = attack_train(a.lr, static_cast<int64_t>(c.strength), c.seed + 2000);
+      dc.train = attack_train(a, static_cast<int64_t>(c.strength), c.seed + 2000);
       const DistillReport rep = distill_attack(teacher, owned, train, norm, dc);
       note = fmt::format("{} {} queries, student {} agrees on {:.1f}%", rep.queries, a.answers, owned.name,
                          100 * rep.agreement);

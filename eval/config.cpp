@@ -109,6 +109,8 @@ AttackSpec parse_attack(TomlTable t) {
     a.lr = t.number("lr", 0.005, 1e-9, 10);
     a.samples = t.integer("samples", 0, 0, kMaxI);
   }
+  if (n == "finetune" || n == "prune" || n == "overwrite" || n == "distill")
+    a.optimizer = t.str("optimizer", "sgd", {"sgd", "adam", "adamw"});
   if (n == "distill") {
     a.lr = t.number("lr", 0.05, 1e-9, 10);
     a.samples = t.integer("samples", 0, 0, kMaxI);  // the query budget (0: the whole training split)

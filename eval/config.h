@@ -50,7 +50,8 @@
 //   models = [...]  schemes = [...]     # [all] restrict (schemes by scheme name or label)
 //   extraction = ["plain", "aligned"]   # ["plain"] hidden marks: plain and/or unit-aligned (the
 //                            # aligned BER is reported without p-value or decision)
-//   lr = 0.005  samples = 0  cumulative = true   # finetune/prune/overwrite training; samples: a
+//   lr = 0.005  optimizer = "sgd"  samples = 0  cumulative = true   # finetune/prune/overwrite
+//                            # training (optimizer also distill; constant rate); samples: a
 //                            # seeded subset of the training set (0 = all); finetune: strengths
 //                            # continue one model (epochs are totals)
 //   finetune_epochs = 1      # prune: sparse fine-tuning epochs after pruning (0 = none)
@@ -109,6 +110,7 @@ struct AttackSpec {
   std::vector<double> strengths;
   std::vector<std::string> models, schemes, extraction{"plain"}, layers, other_models;
   double lr = 0.005;
+  std::string optimizer = "sgd";  // the attacker's (training attacks)
   int64_t samples = 0, finetune_epochs = 1;
   int64_t attacker_size = 0;  // overwrite: the attacker's size option (bits, keys); 0: the owner's
   std::string answers = "labels", student;  // distill: what the service answers; the thief's model

@@ -234,6 +234,7 @@ std::string report_markdown(const Config& c, const RunOptions& o, const std::vec
                           "1000, lr {:g}", a.lr);
     if (a.attack == "finetune") extra = "strength = epochs, " + extra;
     if (a.attack == "prune") extra = "strength = fraction of each weight tensor zeroed, " + extra;
+    if (a.optimizer != "sgd") extra += fmt::format(", {}", a.optimizer);
     if (a.samples > 0) extra += fmt::format(", on {} training images", a.samples);
     if (!a.models.empty()) extra += fmt::format("; models {}", fmt::join(a.models, ", "));
     if (!a.schemes.empty()) extra += fmt::format("; watermarks {}", fmt::join(a.schemes, ", "));

@@ -141,6 +141,13 @@ attack = "none"
   EXPECT_NE(marked_name(c.models[0], base, 1).find("from-adam-lr0.001-e10-s1-e1"), std::string::npos);
   expect_error(std::string(kMinimal).replace(std::string(kMinimal).find("epochs = 5"), 10, "optimizer = \"rmsprop\""),
                {"optimizer", "'rmsprop' is not allowed", "adam"});
+  const Config att = parse_config(std::string(kMinimal) +
+                                      "[[attacks]]\nattack = \"finetune\"\nstrengths = [1]\noptimizer = \"adam\"\nlr = 1e-4\n",
+                                  "exp.toml");
+  EXPECT_EQ(att.attacks[1].optimizer, "adam");
+  EXPECT_EQ(att.attacks[0].optimizer, "sgd");
+  expect_error(std::string(kMinimal) + "[[attacks]]\nattack = \"quantize\"\nstrengths = [8]\noptimizer = \"adam\"\n",
+               {"unknown key 'optimizer'"});
 }
 
 TEST(EvalConfig, DataShapingKeysBecomeTheRecipesFlags) {
@@ -255,7 +262,7 @@ from = "base"
 TEST(EvalConfig, ShippedConfigsParse) {
   for (const char* f : {"fig6_pruning", "table3_finetune", "table4_overwrite", "fig7_integrity", "fig8_capacity",
                         "fig9_overhead", "permutation", "fig6_pruning_seeds", "blackbox_integrity", "whitebox_integrity",
-                        "whitebox_services", "whitebox_capacity", "whitebox_wrn"}) {
+                        "whitebox_services", "whitebox_capacity", "whitebox_wrn", "deepsigns_lstm", "deepsigns_resnet50"}) {
     const std::string path = std::string(SIGNET_SOURCE_DIR) + "/experiments/" + f + ".toml";
     Config c;
     ASSERT_NO_THROW(c = load_config(path)) << path;
