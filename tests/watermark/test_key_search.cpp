@@ -1,6 +1,7 @@
 // The density op and the key search (watermark/deepsigns/key_search.h): fast == reference
 // exactly, counts against brute force (including points exactly on the ball's edge), the
-// k-th neighbour distance, the derived eps / threshold, and the search's errors.
+// k-th neighbour distance, the derived eps / threshold, the search's errors, and the sparsest-
+// of-a-pool search.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -153,24 +154,28 @@ TEST(DensityModel, EpsAndThresholdFollowTheData) {
   EXPECT_THROW(fit_density_model(act, "relu2", bad, r), Error);
 }
 
+namespace {
+// "Training data": images with a bright top half; random uniform candidates look different.
+// Returns the activations of relu2 for them.
+Tensor bright_top_activations(Model& model, Rng& rng) {
+  Tensor imgs = Tensor::empty({600, 1, 28, 28});
+  for (int64_t i = 0; i < imgs.numel(); ++i) imgs.f32()[i] = ((i % 784) < 392 ? 0.9f : 0.0f) + 0.05f * rng.uniform(0, 1);
+  Taps t;
+  t.wanted.insert("relu2");
+  NoGradGuard ng;
+  model.net->eval();
+  for (int64_t i = 0; i < imgs.numel(); ++i) imgs.f32()[i] = (imgs.f32()[i] - 0.45f) / 0.45f;
+  model(imgs, &t);
+  return flatten(t.require("relu2"), 1).contiguous();
+}
+}  // namespace
+
 TEST(DensityKeySearch, FindsLowDensityCandidatesOrSaysWhatToChange) {
   Rng init(2);
   Model model = build_model("mnist-mlp", ModelConfig{}, init);
   Rng rng(3);
-  // "Training data": images with a bright top half; random uniform candidates look different.
-  Tensor imgs = Tensor::empty({600, 1, 28, 28});
-  for (int64_t i = 0; i < imgs.numel(); ++i) imgs.f32()[i] = ((i % 784) < 392 ? 0.9f : 0.0f) + 0.05f * rng.uniform(0, 1);
   const Normalization norm{{0.45f}, {0.45f}};
-  const Tensor act = [&] {
-    Taps t;
-    t.wanted.insert("relu2");
-    NoGradGuard ng;
-    model.net->eval();
-    Tensor x = imgs.clone();
-    for (int64_t i = 0; i < x.numel(); ++i) x.f32()[i] = (x.f32()[i] - 0.45f) / 0.45f;
-    model(x, &t);
-    return flatten(t.require("relu2"), 1).contiguous();
-  }();
+  const Tensor act = bright_top_activations(model, rng);
   DensityConfig cfg;
   cfg.eps_sample = 200;
   const DensityModel dm = fit_density_model(act, "relu2", cfg, rng);
@@ -197,4 +202,37 @@ TEST(DensityKeySearch, FindsLowDensityCandidatesOrSaysWhatToChange) {
     EXPECT_NE(m.find("after 3 rounds"), std::string::npos) << m;
     EXPECT_NE(m.find("--key-search random"), std::string::npos) << m;
   }
+}
+
+// The sparsest search keeps exactly the `wanted` candidates of its pool that lie farthest from
+// the training activations, so its acceptance rate is 1 / kSparsestPool whatever the data.
+TEST(SparsestKeySearch, KeepsTheFarthestOfItsPoolInDrawOrder) {
+  Rng init(2);
+  Model model = build_model("mnist-mlp", ModelConfig{}, init);
+  Rng rng(3);
+  const Normalization norm{{0.45f}, {0.45f}};
+  const Tensor act = bright_top_activations(model, rng);
+  DensityConfig cfg;
+  cfg.eps_sample = 200;
+  const DensityModel dm = fit_density_model(act, "relu2", cfg, rng);
+  const int64_t wanted = 12;
+  Rng search(7), replay(7);
+  const KeySearchResult r = sparsest_key_search(model, norm, dm, wanted, {1, 28, 28}, cfg, search);
+  EXPECT_EQ(r.inputs.shape(), (Shape{wanted, 1, 28, 28}));
+  EXPECT_EQ(r.drawn, wanted * kSparsestPool);
+  // The same pool, drawn again: the kept ones are its `wanted` largest distances, in draw order.
+  const Tensor pool = random_pixel_inputs(wanted * kSparsestPool, {1, 28, 28}, replay);
+  const std::vector<float> dist = kth_neighbour_distance(
+      pca_project(dm.pca, get_activations(model, pool, norm, "relu2")).contiguous(), dm.train_proj,
+      cfg.eps_neighbours);
+  std::vector<float> sorted = dist;
+  std::sort(sorted.rbegin(), sorted.rend());
+  std::vector<int64_t> kept;
+  for (int64_t i = 0; i < static_cast<int64_t>(dist.size()); ++i)
+    if (dist[i] >= sorted[wanted - 1]) kept.push_back(i);
+  ASSERT_EQ(static_cast<int64_t>(kept.size()), wanted);
+  EXPECT_EQ(index_select(pool, 0, Tensor::from_vector_i64(kept, {wanted})).to_vector(), r.inputs.to_vector());
+  EXPECT_FLOAT_EQ(r.cutoff, sorted[wanted - 1]);
+  for (float d : r.kth_distance) EXPECT_GE(d, r.cutoff);
+  ASSERT_EQ(static_cast<int64_t>(r.counts.size()), wanted);
 }

@@ -171,4 +171,32 @@ KeySearchResult density_key_search(Model& model, const Normalization& norm, cons
   return r;
 }
 
+KeySearchResult sparsest_key_search(Model& model, const Normalization& norm, const DensityModel& dm, int64_t wanted,
+                                    const Shape& input_shape, const DensityConfig& cfg, Rng& rng) {
+  SIGNET_CHECK(wanted >= 1, "the key search needs to find at least 1 candidate, asked for {}", wanted);
+  const int64_t pool = checked_mul(wanted, kSparsestPool, "the sparsest key search's candidate pool");
+  const Tensor cand = random_pixel_inputs(pool, input_shape, rng);
+  const Tensor proj = pca_project(dm.pca, get_activations(model, cand, norm, dm.layer)).contiguous();
+  const std::vector<float> dist = kth_neighbour_distance(proj, dm.train_proj, cfg.eps_neighbours);
+  // The `wanted` largest distances (ties broken by draw order), then back into draw order.
+  std::vector<int64_t> order(static_cast<size_t>(pool));
+  for (int64_t i = 0; i < pool; ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return dist[a] > dist[b]; });
+  order.resize(static_cast<size_t>(wanted));
+  std::sort(order.begin(), order.end());
+  KeySearchResult r;
+  r.drawn = pool;
+  r.rounds = 1;
+  r.inputs = index_select(cand, 0, Tensor::from_vector_i64(order, {wanted})).contiguous();
+  const Tensor counts = density_counts(
+      index_select(proj, 0, Tensor::from_vector_i64(order, {wanted})).contiguous(), dm.train_proj, dm.eps);
+  r.cutoff = dist[order[0]];
+  for (int64_t k = 0; k < wanted; ++k) {
+    r.counts.push_back(counts.i64()[k]);
+    r.kth_distance.push_back(dist[order[k]]);
+    r.cutoff = std::min(r.cutoff, dist[order[k]]);
+  }
+  return r;
+}
+
 }  // namespace signet

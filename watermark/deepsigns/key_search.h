@@ -88,6 +88,8 @@ DensityModel fit_density_model(const Tensor& train_activations, const std::strin
 struct KeySearchResult {
   Tensor inputs;                 // float32 [wanted, C, H, W], pixels in [0, 1)
   std::vector<int64_t> counts;   // each accepted candidate's eps-ball count
+  std::vector<float> kth_distance;  // sparsest: each kept candidate's k-th neighbour distance
+  float cutoff = 0;              // sparsest: the smallest distance kept
   int64_t drawn = 0, rounds = 0; // candidates drawn in all, rounds used
 };
 
@@ -96,6 +98,16 @@ Tensor random_pixel_inputs(int64_t n, const Shape& input_shape, Rng& rng);
 
 KeySearchResult density_key_search(Model& model, const Normalization& norm, const DensityModel& dm,
                                    int64_t wanted, const Shape& input_shape, const DensityConfig& cfg, Rng& rng);
+
+// The sparsest of a pool: draws kSparsestPool x `wanted` random candidates, measures each one's
+// distance (PCA space) to its eps_neighbours-th nearest training activation, and keeps the
+// `wanted` farthest, in draw order. The threshold thus comes from the candidates' own density
+// distribution (the sparsest fifth of what random inputs reach), not from the training points'
+// (where almost every random input counts as "rare"). counts: each kept candidate's eps-ball
+// count, as for density_key_search; kth_distance: the distances that ranked them.
+constexpr int64_t kSparsestPool = 5;
+KeySearchResult sparsest_key_search(Model& model, const Normalization& norm, const DensityModel& dm,
+                                    int64_t wanted, const Shape& input_shape, const DensityConfig& cfg, Rng& rng);
 
 namespace cpu {
 // Exact squared distance as the contract defines it (shared by ref and fast).

@@ -93,10 +93,12 @@ OutputCandidates generate_key_candidates(Model& model, const Dataset& train, con
   const int64_t C = model.config.num_classes;
   OutputCandidates c;
   const auto t0 = std::chrono::steady_clock::now();
-  if (cfg.key_search == "density") {
+  if (cfg.key_search == "density" || cfg.key_search == "sparsest") {
     const Tensor act = get_activations(model, train.images, norm, keys.layer);
     const DensityModel dm = fit_density_model(act, keys.layer, cfg.density, rng);
-    const KeySearchResult r = density_key_search(model, norm, dm, Kp, in_shape, cfg.density, rng);
+    const KeySearchResult r = cfg.key_search == "density"
+                                  ? density_key_search(model, norm, dm, Kp, in_shape, cfg.density, rng)
+                                  : sparsest_key_search(model, norm, dm, Kp, in_shape, cfg.density, rng);
     keys.pca = dm.pca;
     keys.eps = dm.eps;
     keys.density_threshold = dm.threshold;
@@ -109,8 +111,8 @@ OutputCandidates generate_key_candidates(Model& model, const Dataset& train, con
     c.drawn = Kp;
     c.rounds = 1;
   } else {
-    throw Error(fmt::format("unknown --key-search '{}' (density: the paper's PCA + eps-ball search; random: the "
-                            "released code's unfiltered random images)",
+    throw Error(fmt::format("unknown --key-search '{}' (density: the paper's PCA + eps-ball search; sparsest: the "
+                            "sparsest fifth of random images; random: the released code's unfiltered random images)",
                             cfg.key_search));
   }
   c.seconds = seconds_since(t0);

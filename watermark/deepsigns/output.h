@@ -11,6 +11,9 @@
 //        variance), eps-ball counts of the training activations around each candidate's
 //        projected activation (density_counts), accept count < threshold, redraw the rest (see
 //        key_search.h for eps and the threshold).
+//      key_search "sparsest": the same density model, but the K' candidates farthest from the
+//        training activations (k-th nearest neighbour distance) out of 5 K' random ones: the
+//        threshold comes from the candidates' own densities (key_search.h, sparsest_key_search).
 //      key_search "random" (the released code's variant): candidates are not filtered.
 //    Labels: uniform over the C classes, independent of the inputs (what Eq. 4 assumes).
 //  2 Fine-tuning: the model is trained on a mixture of the training data (all of it by default,
@@ -57,7 +60,7 @@ namespace signet {
 struct OutputConfig {
   int64_t keys = 20;                  // K
   int64_t candidates = 0;             // K' (0: 20 K, the paper's)
-  std::string key_search = "density"; // density | random
+  std::string key_search = "density"; // density | sparsest | random
   std::string layer;                  // density tap; empty: the second-to-last layer
   DensityConfig density;
   double confidence = 0.999;          // p of Eq. (5)

@@ -72,8 +72,10 @@ class DeepSignsOutput final : public Scheme {
     static const std::vector<SchemeOption> o = {
         integer_option("keys", 20, 1, 100000, "key length K"),
         integer_option("candidates", 0, 0, 10000000, "candidate keys K' (0: 20 K)"),
-        text_option("key_search", "density", "density (PCA + eps-ball, the paper) | random (the released code)",
-                    {"density", "random"}),
+        text_option("key_search", "density",
+                    "density (PCA + eps-ball, the paper) | sparsest (the sparsest fifth of random candidates) | "
+                    "random (the released code)",
+                    {"density", "sparsest", "random"}),
         real_option("explained_variance", 0.95, 1e-6, 1, "share of the activation variance the density search's PCA keeps"),
         real_option("confidence", 0.999, 0.5, 1 - 1e-12, "decision threshold p of Eq. (5)"),
         integer_option("finetune_subset", 0, 0, kMax, "training images mixed with the keys (0: all)"),
@@ -94,7 +96,8 @@ class DeepSignsOutput final : public Scheme {
   }
 
   std::string variant_note(const SchemeParams& p) const override {
-    return p.text("key_search") == "random" ? "random keys" : "";
+    const std::string& s = p.text("key_search");
+    return s == "density" ? "" : s + " keys";
   }
 
   Embedded embed(EmbedJob job) const override {
@@ -147,7 +150,11 @@ class DeepSignsOutput final : public Scheme {
                 {"p_value", ev.p_value}, {"detected", ev.detected}};
     std::string search = fmt::format("key search ({}, layer {}): {} candidates", oc.key_search, rep.layer,
                                      rep.candidates);
-    if (rep.pca_components > 0)
+    if (rep.pca_components > 0 && oc.key_search == "sparsest")
+      search += fmt::format(" (the farthest from the training activations of {} drawn; PCA {} components, {:.1f}% "
+                            "of the variance)",
+                            rep.drawn, rep.pca_components, 100 * rep.explained);
+    else if (rep.pca_components > 0)
       search += fmt::format(" ({} drawn; PCA {} components, {:.1f}% of the variance; eps {:.4g}, accept < {} "
                             "neighbours)",
                             rep.drawn, rep.pca_components, 100 * rep.explained, rep.eps, rep.density_threshold);
