@@ -25,7 +25,7 @@ Row base_row(const Cell& c, const MarkedModel& mk, const RunContext& ctx) {
   Row r;
   r.config = ctx.cfg.name;
   r.dataset = ctx.cfg.dataset;
-  r.model = c.model->name;
+  r.model = c.model->label;
   r.scheme = c.wm.spec->scheme;
   r.watermark = c.wm.label;
   set_size_column(r, c.wm.spec->impl->info().size_option, c.wm.n);
@@ -128,11 +128,11 @@ void run_cell(const Cell& c, const MarkedModel& mk, RunContext& ctx, CumulativeS
     owned = clone_model(b.model);
     norm = b.norm;
     accuracy = b.accuracy;
-    row.suspect = fmt::format("{}-s{}", c.suspect->name, c.suspect_seed);
+    row.suspect = fmt::format("{}-s{}", c.suspect->label, c.suspect_seed);
     row.marked_accuracy = kNaN;
     keys = scheme.for_suspect(mk.keys, owned);
   } else if (name == "finetune" && a.cumulative) {
-    const std::string key = fmt::format("{}|{}|{}|{}", c.model->name, c.wm.label, c.seed, static_cast<const void*>(&a));
+    const std::string key = fmt::format("{}|{}|{}|{}", c.model->label, c.wm.label, c.seed, static_cast<const void*>(&a));
     if (state.key != key || state.epochs > c.strength) {
       state.key = key;
       state.model = clone_model(mk.model);

@@ -35,6 +35,9 @@ ModelSpec parse_model(TomlTable t) {
   } catch (const Error& e) {
     t.fail("name", e.what());
   }
+  m.label = t.str("label", m.name);
+  if (m.label.empty() || m.label.find_first_of(" ,|") != std::string::npos)
+    t.fail("label", "'" + m.label + "' must be non-empty, without spaces, ',' or '|'");
   m.epochs = t.integer("epochs", 5, 1, 100000);
   m.optimizer = t.str("optimizer", "sgd", {"sgd", "adam", "adamw"});
   m.lr = t.number("lr", -1, 1e-9, 10);
@@ -246,9 +249,9 @@ Config parse_config(const std::string& text, const std::string& path) {
   if (c.kind == "overhead" && !c.attacks.empty()) t.fail("attacks", "kind = \"overhead\" takes no [[attacks]]");
   std::vector<std::string> model_names;
   for (const ModelSpec& m : c.models) {
-    if (std::find(model_names.begin(), model_names.end(), m.name) != model_names.end())
-      t.fail("models", "model '" + m.name + "' is listed twice");
-    model_names.push_back(m.name);
+    if (std::find(model_names.begin(), model_names.end(), m.label) != model_names.end())
+      t.fail("models", "model '" + m.label + "' is listed twice (give each entry its own `label`)");
+    model_names.push_back(m.label);
   }
   auto check_models = [&](const std::vector<std::string>& names, const char* what) {
     for (const std::string& n : names)

@@ -20,6 +20,8 @@
 //
 //   [[models]]               # one or more
 //   name = "mnist-mlp"       # registry name
+//   label = "mnist-mlp-adam" # [name] how filters, suspects and the results' model column name it:
+//                            # two entries of one architecture (e.g. two recipes) need labels
 //   epochs = 5               # unmarked training epochs (`signet train` recipe, cached by name)
 //   optimizer = "sgd"  lr = 0.05   # the recipe's optimizer and rate (`signet train --optimizer
 //                            # --lr`; e.g. imdb-lstm: "adam", 0.001); marks from scratch train
@@ -87,11 +89,12 @@
 namespace signet::eval {
 
 struct ModelSpec {
-  std::string name;
+  std::string name;   // the registry's architecture
   int64_t epochs = 5;
   std::string optimizer = "sgd";
   double lr = -1;  // -1: the recipe's (0.05)
   std::vector<uint64_t> seeds;
+  std::string label;  // how the config, the grid and the results name it (parse_config: [name])
 };
 
 struct SchemeSpec {

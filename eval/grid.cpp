@@ -50,7 +50,7 @@ std::vector<Cell> expand_grid(const Config& c) {
   for (const ModelSpec& m : c.models) {
     const std::vector<uint64_t>& seeds = m.seeds.empty() ? c.seeds : m.seeds;
     for (const SchemeSpec& s : c.schemes) {
-      if (!names(s.models, m.name)) continue;
+      if (!names(s.models, m.label)) continue;
       for (const Variant& v : variants_of(s)) {
         for (uint64_t seed : seeds) {
           Cell base{&m, v, seed, nullptr, 0, nullptr, 0};
@@ -59,7 +59,7 @@ std::vector<Cell> expand_grid(const Config& c) {
             continue;
           }
           for (const AttackSpec& a : c.attacks) {
-            if (!names(a.models, m.name) || !names(a.schemes, s.scheme, v.label)) continue;
+            if (!names(a.models, m.label) || !names(a.schemes, s.scheme, v.label)) continue;
             if (oracle_attack(a.attack) && !s.impl->info().black_box) continue;
             Cell cell = base;
             cell.attack = &a;
@@ -70,7 +70,7 @@ std::vector<Cell> expand_grid(const Config& c) {
                 cells.push_back(cell);
               }
               for (const ModelSpec& other : c.models) {
-                if (other.name == m.name || !names(a.other_models, other.name)) continue;
+                if (other.label == m.label || !names(a.other_models, other.label)) continue;
                 for (uint64_t os : a.other_seeds) {
                   cell.suspect = &other;
                   cell.suspect_seed = os;
@@ -102,10 +102,10 @@ std::string attack_name(const Cell& cell) {
 }
 
 std::string describe_cell(const Cell& cell) {
-  std::string s = fmt::format("{} | {} | seed {}", cell.model->name, cell.wm.label, cell.seed);
+  std::string s = fmt::format("{} | {} | seed {}", cell.model->label, cell.wm.label, cell.seed);
   if (!cell.attack) return s + " | overhead";
   const std::string a = attack_name(cell);
-  if (a == "unmarked") return s + fmt::format(" | unmarked suspect {}-s{}", cell.suspect->name, cell.suspect_seed);
+  if (a == "unmarked") return s + fmt::format(" | unmarked suspect {}-s{}", cell.suspect->label, cell.suspect_seed);
   if (a == "none" || a == "permute") return s + " | " + a;
   return s + fmt::format(" | {} {}", a, cell.strength);
 }

@@ -68,7 +68,7 @@ class GridProgress {
   Clock::time_point t0_ = Clock::now();
 };
 
-std::string marked_key(const Cell& c) { return fmt::format("{}|{}|{}", c.model->name, c.wm.label, c.seed); }
+std::string marked_key(const Cell& c) { return fmt::format("{}|{}|{}", c.model->label, c.wm.label, c.seed); }
 }  // namespace
 
 std::string dry_run_listing(const Config& c, const RunOptions& o) {

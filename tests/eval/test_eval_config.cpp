@@ -150,6 +150,36 @@ attack = "none"
                {"unknown key 'optimizer'"});
 }
 
+// Two recipes of one architecture: labels tell them apart in filters, suspects and cache names.
+TEST(EvalConfig, LabelledModelsOfOneArchitectureAreSuspectsOfEachOther) {
+  const Config c = parse_config(R"(
+name = "t"
+title = "T"
+[[models]]
+name = "mnist-mlp"
+[[models]]
+name = "mnist-mlp"
+label = "mnist-mlp-adam"
+optimizer = "adam"
+lr = 0.001
+[[schemes]]
+scheme = "deepsigns-hidden"
+models = ["mnist-mlp"]
+[[attacks]]
+attack = "unmarked"
+same_seeds = [2]
+other_seeds = [3, 4]
+)", "exp.toml");
+  const std::vector<Cell> cells = expand_grid(c);
+  ASSERT_EQ(cells.size(), 3u);  // one mark (the SGD model's), three suspects
+  EXPECT_EQ(cells[0].suspect->label, "mnist-mlp");
+  EXPECT_EQ(cells[1].suspect->label, "mnist-mlp-adam");
+  EXPECT_EQ(cells[1].suspect->name, "mnist-mlp");
+  EXPECT_NE(describe_cell(cells[2]).find("unmarked suspect mnist-mlp-adam-s4"), std::string::npos);
+  EXPECT_EQ(base_name(*cells[1].suspect, 3), "mnist-mlp-adam-lr0.001-e5-s3");
+  expect_error(std::string(kMinimal) + "[[models]]\nname = \"mnist-mlp\"\n", {"listed twice", "label"});
+}
+
 TEST(EvalConfig, DataShapingKeysBecomeTheRecipesFlags) {
   const Config c = parse_config("pad_to = 32\ntrain_limit = 5000\ntest_limit = 2000\n" + std::string(kMinimal), "exp.toml");
   const signet::TrainRecipe d = config_data(c);
