@@ -98,6 +98,8 @@ std::string data_tag(const TrainRecipe& d) {
   std::string tag = d.dataset;
   for (char& ch : tag)
     if (ch == ':' || ch == '/' || ch == '\\') ch = '_';
+  // Two folders of one format (a made corpus, the real reviews) must not share models.
+  if (!d.data_dir.empty()) tag += "-dir" + sha256_hex(d.data_dir).substr(0, 8);
   if (d.pad_to) tag += fmt::format("-pad{}", d.pad_to);
   if (d.channels) tag += fmt::format("-ch{}", d.channels);
   if (d.train_limit) tag += fmt::format("-train{}", d.train_limit);

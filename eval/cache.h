@@ -6,7 +6,8 @@
 //   so models pre-trained by hand are used as they are. Data sets other than fashion-mnist get
 //   their own subdirectory <cache>/<dataset>/ (the spec with ':' and '/' replaced by '_'), and so
 //   does shaped data (data_tag(): e.g. fashion-mnist-pad32-train5000 for `--pad-to 32
-//   --train-limit 5000`; the subsets are drawn with seed 1 for every model seed).
+//   --train-limit 5000`; the subsets are drawn with seed 1 for every model seed) and data read
+//   from a data_dir (the tag holds a hash of the path as given).
 // Marked models: <cache>/[<dataset>/]marked/<name>.{safetensors,wmk,json}; the name holds the
 //   model, the variant, the recipe and a hash of every scheme option, so configs that agree share
 //   them (marked_name()). Keys come from the key seed = the cell's seed in the domain

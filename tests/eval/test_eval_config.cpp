@@ -190,6 +190,12 @@ TEST(EvalConfig, DataShapingKeysBecomeTheRecipesFlags) {
   EXPECT_EQ(d.cfg.seed, 1u);  // one subset for every model seed
   EXPECT_EQ(data_tag(d), "fashion-mnist-pad32-train5000-test2000");
   EXPECT_EQ(data_tag(config_data(parse_config(kMinimal, "exp.toml"))), "fashion-mnist");
+  signet::TrainRecipe a, b;
+  a.dataset = b.dataset = "imdb:5000:160";
+  a.data_dir = "runs/data/sentiment";
+  b.data_dir = "/data/aclImdb";
+  EXPECT_NE(data_tag(a), data_tag(b));
+  EXPECT_EQ(data_tag(a).rfind("imdb_5000_160-dir", 0), 0u) << data_tag(a);
 }
 
 TEST(EvalConfig, GridExpandsModelsWatermarksSeedsAttacksAndStrengths) {
