@@ -17,6 +17,7 @@
 #include "eval/cache.h"
 #include "eval/embed_recipes.h"
 #include "eval/grid.h"
+#include "eval/null_table.h"
 
 namespace signet::eval {
 
@@ -278,6 +279,7 @@ std::string report_markdown(const Config& c, const RunOptions& o, const std::vec
     }
     if (!c.paper_notes.empty()) md += c.paper_notes + "\n\n";
   }
+  md += null_distribution_markdown(rows);
   // ------------------------------------------------------------------ results
   md += "## Results\n\n";
   if (figure) md += fmt::format("![{}]({}.png)\n\n", c.name, c.name);
