@@ -36,6 +36,10 @@ TEST(SchemeOptions, LossWeightsDefaultPerModelUnlessGiven) {
   EXPECT_DOUBLE_EQ(given.real("lambda1"), 0.1);
   EXPECT_DOUBLE_EQ(given.real("lambda2"), 0.01);
   EXPECT_NE(s.params().canonical(), cnn.canonical());  // cache names and key domains tell them apart
+  SchemeParams wrn = s.params();
+  s.model_defaults(wrn, "wrn-16-4");
+  EXPECT_DOUBLE_EQ(wrn.real("lambda1"), 0.01);
+  EXPECT_DOUBLE_EQ(wrn.real("lambda2"), 0.1);
 }
 
 TEST(SchemeRegistry, ListsEverySchemeAndFindsThemByName) {
