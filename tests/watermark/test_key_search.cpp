@@ -155,30 +155,40 @@ TEST(DensityModel, EpsAndThresholdFollowTheData) {
 }
 
 namespace {
-// "Training data": images with a bright top half; random uniform candidates look different.
-// Returns the activations of relu2 for them.
-Tensor bright_top_activations(Model& model, Rng& rng) {
-  Tensor imgs = Tensor::empty({600, 1, 28, 28});
-  for (int64_t i = 0; i < imgs.numel(); ++i) imgs.f32()[i] = ((i % 784) < 392 ? 0.9f : 0.0f) + 0.05f * rng.uniform(0, 1);
-  Taps t;
-  t.wanted.insert("relu2");
-  NoGradGuard ng;
-  model.net->eval();
-  for (int64_t i = 0; i < imgs.numel(); ++i) imgs.f32()[i] = (imgs.f32()[i] - 0.45f) / 0.45f;
-  model(imgs, &t);
-  return flatten(t.require("relu2"), 1).contiguous();
-}
+// An untrained MLP and a density model of "training data": images with a bright top half, so
+// that random uniform candidates look different. Normalisation 0.45 / 0.45.
+struct BrightTop {
+  Rng init{2}, rng{3};
+  Model model = build_model("mnist-mlp", ModelConfig{}, init);
+  const Normalization norm{{0.45f}, {0.45f}};
+  DensityConfig cfg = [] {
+    DensityConfig c;
+    c.eps_sample = 200;
+    return c;
+  }();
+  DensityModel dm = fit_density_model(activations(), "relu2", cfg, rng);
+
+  Tensor activations() {
+    Tensor imgs = Tensor::empty({600, 1, 28, 28});
+    for (int64_t i = 0; i < imgs.numel(); ++i)
+      imgs.f32()[i] = (((i % 784) < 392 ? 0.9f : 0.0f) + 0.05f * rng.uniform(0, 1) - 0.45f) / 0.45f;
+    Taps t;
+    t.wanted.insert("relu2");
+    NoGradGuard ng;
+    model.net->eval();
+    model(imgs, &t);
+    return flatten(t.require("relu2"), 1).contiguous();
+  }
+};
 }  // namespace
 
 TEST(DensityKeySearch, FindsLowDensityCandidatesOrSaysWhatToChange) {
-  Rng init(2);
-  Model model = build_model("mnist-mlp", ModelConfig{}, init);
-  Rng rng(3);
-  const Normalization norm{{0.45f}, {0.45f}};
-  const Tensor act = bright_top_activations(model, rng);
-  DensityConfig cfg;
-  cfg.eps_sample = 200;
-  const DensityModel dm = fit_density_model(act, "relu2", cfg, rng);
+  BrightTop f;
+  Model& model = f.model;
+  const Normalization& norm = f.norm;
+  const DensityConfig& cfg = f.cfg;
+  const DensityModel& dm = f.dm;
+  Rng& rng = f.rng;
   const KeySearchResult r = density_key_search(model, norm, dm, 25, {1, 28, 28}, cfg, rng);
   EXPECT_EQ(r.inputs.shape(), (Shape{25, 1, 28, 28}));
   EXPECT_EQ(static_cast<int64_t>(r.counts.size()), 25);
@@ -207,14 +217,11 @@ TEST(DensityKeySearch, FindsLowDensityCandidatesOrSaysWhatToChange) {
 // The sparsest search keeps exactly the `wanted` candidates of its pool that lie farthest from
 // the training activations, so its acceptance rate is 1 / kSparsestPool whatever the data.
 TEST(SparsestKeySearch, KeepsTheFarthestOfItsPoolInDrawOrder) {
-  Rng init(2);
-  Model model = build_model("mnist-mlp", ModelConfig{}, init);
-  Rng rng(3);
-  const Normalization norm{{0.45f}, {0.45f}};
-  const Tensor act = bright_top_activations(model, rng);
-  DensityConfig cfg;
-  cfg.eps_sample = 200;
-  const DensityModel dm = fit_density_model(act, "relu2", cfg, rng);
+  BrightTop f;
+  Model& model = f.model;
+  const Normalization& norm = f.norm;
+  const DensityConfig& cfg = f.cfg;
+  const DensityModel& dm = f.dm;
   const int64_t wanted = 12;
   Rng search(7), replay(7);
   const KeySearchResult r = sparsest_key_search(model, norm, dm, wanted, {1, 28, 28}, cfg, search);
