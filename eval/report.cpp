@@ -192,10 +192,11 @@ std::string report_markdown(const Config& c, const RunOptions& o, const std::vec
                             const std::vector<CheckResult>& checks, double seconds, bool figure) {
   std::string md = "# " + c.title + "\n\n";
   if (!c.description.empty()) md += c.description + "\n\n";
-  md += fmt::format("Made by `{}` in {:.1f} minutes ({} threads); config `{}`, every row in [{}.csv]({}.csv) "
+  const int threads = o.threads > 0 ? o.threads : omp_get_max_threads();
+  md += fmt::format("Made by `{}` in {:.1f} minutes ({} thread{}); config `{}`, every row in [{}.csv]({}.csv) "
                     "(columns: `eval/results.h`). Generated: edit the config, not this file.\n\n",
-                    o.command.empty() ? "signet evaluate --config " + c.path : o.command, seconds / 60,
-                    o.threads > 0 ? o.threads : omp_get_max_threads(), c.path, c.name, c.name);
+                    o.command.empty() ? "signet evaluate --config " + c.path : o.command, seconds / 60, threads,
+                    threads == 1 ? "" : "s", c.path, c.name, c.name);
   md += fmt::format("Run: {}; build: {}; machine: {}.\n\n", o.date.empty() ? utc_now() : o.date,
                     o.build.empty() ? "not recorded" : o.build,
                     o.machine.empty() ? machine_description() : o.machine);
