@@ -40,6 +40,9 @@ TEST(SchemeOptions, LossWeightsDefaultPerModelUnlessGiven) {
   s.model_defaults(wrn, "wrn-16-4");
   EXPECT_DOUBLE_EQ(wrn.real("lambda1"), 0.01);
   EXPECT_DOUBLE_EQ(wrn.real("lambda2"), 0.1);
+  SchemeParams lstm = s.params();
+  s.model_defaults(lstm, "imdb-lstm");
+  EXPECT_DOUBLE_EQ(lstm.real("lambda1"), 0.03);
 }
 
 TEST(SchemeRegistry, ListsEverySchemeAndFindsThemByName) {
