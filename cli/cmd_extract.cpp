@@ -66,11 +66,12 @@ void register_extract(CLI::App& app) {
     std::vector<SuspectEvidence> results;
     for (const std::string& w : a->weights) {
       Normalization norm;
-      Model model = load_model(w, model_hints(a->model, a->file, keys_shape, "the keys"), &norm);
+      std::string sha;
+      Model model = load_model(w, model_hints(a->model, a->file, keys_shape, "the keys"), &norm, nullptr, &sha);
       require_finite(model, w);
       if (norm.mean.empty()) norm = ctx.keys.keys->norm();
       const auto keys = scheme.for_suspect(ctx.keys.keys, model);
-      SuspectEvidence r{w, sha256_hex(read_file(w)), scheme.extract(model, norm, *keys, ctx.alpha), {}, {}};
+      SuspectEvidence r{w, sha, scheme.extract(model, norm, *keys, ctx.alpha), {}, {}};
       r.extra = {{"model", model.name}};
       if (aligned) r.aligned = scheme.extract_aligned(model, *keys, marked.get());
       results.push_back(std::move(r));

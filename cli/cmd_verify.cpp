@@ -97,13 +97,14 @@ void register_verify(CLI::App& app) {
       // Suspects without Signet metadata: the keys' input shape when it fits their weights, and the
       // keys' normalisation unless --input-mean / --input-std say otherwise.
       Normalization norm;
-      Model m = load_model(w, model_hints(a->model, a->file, fallback.input_shape, "the keys"), &norm);
+      std::string sha;
+      Model m = load_model(w, model_hints(a->model, a->file, fallback.input_shape, "the keys"), &norm, nullptr, &sha);
       require_finite(m, w);
       if (norm.mean.empty()) norm = ctx.keys.keys->norm();
       auto local = std::make_shared<LocalModelOracle>(std::move(m), norm, w);
       // Each suspect's service draws its own noise from the same seed (the same attack on each).
       std::shared_ptr<Oracle> oracle = attacked_service(local, a->attack);
-      SuspectEvidence r{w, sha256_hex(read_file(w)), scheme.query(*oracle, *ctx.keys.keys, ctx.alpha), {}, {}};
+      SuspectEvidence r{w, sha, scheme.query(*oracle, *ctx.keys.keys, ctx.alpha), {}, {}};
       r.extra = {{"oracle", oracle->describe()}, {"model", local->model().name}, {"queries", oracle->queries()}};
       results.push_back(std::move(r));
     }

@@ -1,10 +1,11 @@
 #include "models/model_io.h"
 
 #include <algorithm>
+#include <sstream>
 
 #include "datasets/dataloader.h"
-
-#include <sstream>
+#include "engine/serialize/atomic_file.h"
+#include "engine/serialize/file_read.h"
 
 namespace signet {
 
@@ -124,8 +125,14 @@ ModelFileInfo read_model_info(const NamedTensors& file, const std::string& path)
   return info;
 }
 
-Model load_model(const std::string& path, const ModelHints& hints, Normalization* norm_out, bool* plain_out) {
-  const NamedTensors file = load_safetensors(path);
+Model load_model(const std::string& path, const ModelHints& hints, Normalization* norm_out, bool* plain_out,
+                 std::string* sha256_out) {
+  NamedTensors file;
+  {
+    const std::string bytes = read_file(path);
+    if (sha256_out) *sha256_out = sha256_hex(bytes);
+    file = decode_safetensors(bytes, path);
+  }
   // Keys files are safetensors too: say what the file is rather than fail on missing tensors.
   const auto format = file.metadata.find("signet.format");
   if (format != file.metadata.end()) {

@@ -66,8 +66,10 @@ struct ModelHints {
 // and the input shape from the hints or the weights (models/model_recognition.h); they have no
 // normalisation but hints.norm. Returns the normalisation in norm_out, and in plain_out whether
 // the file had no Signet metadata (callers that would guess a normalisation for files that
-// record none must not guess for those).
-Model load_model(const std::string& path, const ModelHints& hints, Normalization* norm_out, bool* plain_out = nullptr);
+// record none must not guess for those), and in sha256_out the SHA-256 of the bytes it loaded
+// (evidence names exactly the model it was read from, with the file read once).
+Model load_model(const std::string& path, const ModelHints& hints, Normalization* norm_out, bool* plain_out = nullptr,
+                 std::string* sha256_out = nullptr);
 // The same with hints {expect_model, {{}, fallback_config->input_shape}}.
 Model load_model(const std::string& path, const std::string& expect_model, Normalization* norm_out,
                  const ModelConfig* fallback_config = nullptr);

@@ -83,6 +83,9 @@ TEST(CliOwnership, OwnersMarkIsProvenAndTheUnmarkedModelIsNot) {
   EXPECT_TRUE(j["results"][0]["ownership_proven"].get<bool>()) << j.dump();
   EXPECT_FALSE(j["results"][1]["ownership_proven"].get<bool>()) << j.dump();
   EXPECT_EQ(j["scheme"], "deepsigns-hidden");
+  // The evidence names each model by the SHA-256 of the bytes it was read from.
+  EXPECT_EQ(j["results"][0]["weights_sha256"], signet::sha256_hex(signet::read_file(f.marked)));
+  EXPECT_EQ(j["results"][1]["weights_sha256"], signet::sha256_hex(signet::read_file(f.unmarked)));
 }
 
 TEST(CliOwnership, RegeneratingKeysFromThePublishedModelClaimsNothing) {
@@ -212,4 +215,5 @@ TEST(CliOwnership, CertifiedClaimHoldsAndTamperingIsReported) {
   EXPECT_TRUE(j["results"][0]["ownership_proven"].get<bool>()) << j.dump();
   EXPECT_FALSE(j["results"][1]["ownership_proven"].get<bool>()) << j.dump();
   EXPECT_FALSE(j["results"][1]["suspect_is_certified_model"].get<bool>()) << j.dump();
+  EXPECT_EQ(j["results"][0]["weights_sha256"], signet::sha256_hex(signet::read_file(mo)));
 }
