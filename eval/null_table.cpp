@@ -76,12 +76,16 @@ std::string null_distribution_markdown(const std::vector<Row>& rows) {
       "## Unmarked models beside the null\n\n"
       "Each decision is an exact test of a null hypothesis (the scheme's, `signet schemes`). If the null holds, at "
       "most a share t of unmarked models reach p <= t. A larger share, beyond chance, means unmarked models agree "
-      "with the keys more often than the null says, and the decision rule would claim too much.\n\n";
+      "with the keys more often than the null says, and the decision rule would claim too much. The chance column "
+      "treats the rows as independent; rows that share a key set are not (suspects that answer alike meet the same "
+      "keys), so a flag at large t with none in the tail is a reason to look, not a failed rule. The smallest "
+      "p-value among the rows is what the decision threshold has to clear.\n\n";
   for (const std::string& key : order) {
     const Group& g = groups.at(key);
     md += fmt::format("### {} keys, {} (marked {}) read from {} unmarked models\n\n", g.watermark, g.metric, g.model,
                       g.p_values.size());
-    md += calibration(g) + "\n";
+    md += calibration(g);
+    md += fmt::format("Smallest p-value: {:.3g}.\n\n", *std::min_element(g.p_values.begin(), g.p_values.end()));
     if (g.metric == "ber" && g.bits > 0) md += ber_histogram(g) + "\n";
   }
   return md;

@@ -7,7 +7,9 @@
 //    p <= t beside t. Every scheme's p-value is an exact tail of its null (hidden marks:
 //    Binomial(N, 1/2) matches; output and trigger marks: Binomial(K, q0)), so under the null
 //    P[p <= t] <= t. A share above t by more than chance (P[Binomial(n, t) >= count] < 0.01) is
-//    flagged: those unmarked models agree more often than the null says.
+//    flagged: those unmarked models agree more often than the null says (the check assumes
+//    independent rows; rows sharing a key set are correlated, which the text says), and the
+//    smallest p-value, which the decision threshold has to clear.
 //  - for BER rows (N bits): the observed matches against n x Binomial(N, 1/2), as a histogram
 //    table, with the mean and spread of both.
 #pragma once
