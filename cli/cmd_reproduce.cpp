@@ -38,7 +38,7 @@ const std::vector<std::pair<std::vector<std::string>, Experiment>>& experiments(
       {{"whitebox-overwrite", "white-box-overwrite"},
        {"whitebox_overwrite.toml", "weight and input-gradient marks: overwriting"}},
       {{"whitebox-wrn", "wrn-whitebox"},
-       {"whitebox_wrn.toml", "weight and input-gradient marks on wrn-16-4: fidelity, integrity, fine-tuning, pruning"}},
+       {"whitebox_wrn.toml", "Uchida on wrn-16-4 (padded Fashion-MNIST): fidelity, integrity, fine-tuning, pruning"}},
       {{"whitebox-capacity", "capacity-whitebox"},
        {"whitebox_capacity.toml", "weight and input-gradient marks: signature length against BER and accuracy"}},
       {{"output-keysearch", "keysearch"},
