@@ -49,14 +49,9 @@ class HiddenSchemeKeys final : public SchemeKeys {
 const HiddenKeys& hidden_of(const SchemeKeys& k) { return keys_as<HiddenSchemeKeys>(k, kDeepSignsHidden); }
 
 // The loss weights (lambda1, lambda2) that embed N = 32 bits from scratch with the `signet train`
-// recipe, by model name prefix. The CNN's second-to-last layer needs ten times the MLP's: at
-// 0.01 two epochs leave BER 0.06, at 0.1 BER 0 (reports/fig6_pruning.md). A Wide ResNet needs
-// the signature term ten times stronger too, but not the centre term: on 4,000 padded
-// Fashion-MNIST images for 2 epochs, (0.01, 0.01) left BER 0.25, (0.1, 0.1) reached BER 0 at
-// 18 points of accuracy, (0.01, 0.1) BER 0 at -0.1 points (experiments/deepsigns_wrn.toml).
-// imdb-lstm (Adam 1e-3, 10 epochs on the made sentiment corpus): the centre term carries the
-// mark and the cost; (0.01, 0.01) BER 0.22, (0.01, 0.1) 0.19, (0.03, 0.03) BER 0 at -2.7 points,
-// (0.1, 0.1) BER 0 at -39 points (experiments/deepsigns_lstm.toml). Other models: the paper's 0.01.
+// recipe, by model name prefix, where the paper's 0.01 leaves the mark unread: the CNN needs both
+// ten times stronger, a WRN only the signature term (the centre term costs it accuracy), the
+// LSTM a little more of both. The measurements behind each value: docs/watermarks.md.
 struct LossWeights {
   const char* prefix;
   double lambda1, lambda2;
