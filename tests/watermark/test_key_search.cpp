@@ -184,11 +184,7 @@ struct BrightTop {
 
 TEST(DensityKeySearch, FindsLowDensityCandidatesOrSaysWhatToChange) {
   BrightTop f;
-  Model& model = f.model;
-  const Normalization& norm = f.norm;
-  const DensityConfig& cfg = f.cfg;
-  const DensityModel& dm = f.dm;
-  Rng& rng = f.rng;
+  auto& [init, rng, model, norm, cfg, dm] = f;
   const KeySearchResult r = density_key_search(model, norm, dm, 25, {1, 28, 28}, cfg, rng);
   EXPECT_EQ(r.inputs.shape(), (Shape{25, 1, 28, 28}));
   EXPECT_EQ(static_cast<int64_t>(r.counts.size()), 25);
@@ -218,10 +214,7 @@ TEST(DensityKeySearch, FindsLowDensityCandidatesOrSaysWhatToChange) {
 // the training activations, so its acceptance rate is 1 / kSparsestPool whatever the data.
 TEST(SparsestKeySearch, KeepsTheFarthestOfItsPoolInDrawOrder) {
   BrightTop f;
-  Model& model = f.model;
-  const Normalization& norm = f.norm;
-  const DensityConfig& cfg = f.cfg;
-  const DensityModel& dm = f.dm;
+  auto& [init, rng, model, norm, cfg, dm] = f;
   const int64_t wanted = 12;
   Rng search(7), replay(7);
   const KeySearchResult r = sparsest_key_search(model, norm, dm, wanted, {1, 28, 28}, cfg, search);

@@ -190,12 +190,11 @@ KeySearchResult sparsest_key_search(Model& model, const Normalization& norm, con
   r.inputs = index_select(cand, 0, Tensor::from_vector_i64(order, {wanted})).contiguous();
   const Tensor counts = density_counts(
       index_select(proj, 0, Tensor::from_vector_i64(order, {wanted})).contiguous(), dm.train_proj, dm.eps);
-  r.cutoff = dist[order[0]];
   for (int64_t k = 0; k < wanted; ++k) {
     r.counts.push_back(counts.i64()[k]);
     r.kth_distance.push_back(dist[order[k]]);
-    r.cutoff = std::min(r.cutoff, dist[order[k]]);
   }
+  r.cutoff = *std::min_element(r.kth_distance.begin(), r.kth_distance.end());
   return r;
 }
 

@@ -65,9 +65,10 @@ LossWeights default_loss_weights(const std::string& model) {
 }
 std::string loss_weight_defaults(bool first) {
   std::string s;
-  for (const LossWeights& w : kLossWeights)
-    s += fmt::format("{}{} {}, ", w.prefix, w.prefix[std::string(w.prefix).size() - 1] == '-' ? "*" : "",
-                     first ? w.lambda1 : w.lambda2);
+  for (const LossWeights& w : kLossWeights) {
+    const std::string prefix = w.prefix;  // "wrn-" matches every wrn-D-K: shown as "wrn-*"
+    s += fmt::format("{}{} {}, ", prefix, prefix.back() == '-' ? "*" : "", first ? w.lambda1 : w.lambda2);
+  }
   return s + "others 0.01";
 }
 
