@@ -30,6 +30,8 @@ const std::vector<std::pair<std::vector<std::string>, Experiment>>& experiments(
       {{"trigger-sets", "triggers"}, {"trigger_sets.toml", "the trigger-set marks: fidelity, robustness, integrity"}},
       {{"blackbox-services", "quantize-blackbox"},
        {"blackbox_services.toml", "black-box marks under weight quantization and score rounding or perturbation"}},
+      {{"blackbox-cnn", "trigger-sets-cnn"},
+       {"blackbox_cnn.toml", "the trigger-set marks on cifar10-cnn: every attack, 3 seeds"}},
       {{"blackbox-integrity", "integrity-blackbox"}, {"blackbox_integrity.toml", "black-box marks asked by 20 unmarked models of two architectures"}},
       {{"whitebox-integrity", "integrity-whitebox"}, {"whitebox_integrity.toml", "white-box marks read from 20 unmarked models each"}},
       {{"whitebox-services", "permutation-whitebox"}, {"whitebox_services.toml", "white-box marks under permutation; GradSigns behind attacked services"}},
