@@ -32,7 +32,7 @@
 namespace signet::cli {
 
 void register_bench(CLI::App& app) {
-  struct Args { std::string model = "mnist-mlp", input_shape; int64_t batch = 128, steps = 50, warmup = 10, classes = 0; int threads = 0; bool json = false, profile = false; std::string scheme; };
+  struct Args { std::string model = "mnist-mlp", input_shape; int64_t batch = 128, steps = 50, warmup = 10, classes = 0; int threads = 0; bool json = false, profile = false; std::string scheme, device = "cpu"; };
   auto a = std::make_shared<Args>();
   auto* c = app.add_subcommand("bench", "Time training steps on synthetic data");
   c->add_option("--model", a->model, "model name")->capture_default_str();
@@ -42,12 +42,14 @@ void register_bench(CLI::App& app) {
   c->add_option("--steps", a->steps, "timed steps")->capture_default_str();
   c->add_option("--warmup", a->warmup, "untimed steps first")->capture_default_str();
   c->add_option("--threads", a->threads, "threads (0: all cores)");
+  add_device_flag(c, a->device);
   c->add_flag("--json", a->json, "print one JSON object on stdout");
   c->add_flag("--profile", a->profile, "print time per op type and per layer over the timed steps");
   c->add_option("--scheme", a->scheme,
                 "add this scheme's embedding term to each step (schemes with a per-step regularizer: e.g. the "
                 "DeepSigns hidden-layer one on the second-to-last layer)");
   c->callback([a] {
+    require_cpu_device(a->device, "bench");
     set_threads(a->threads);
     SIGNET_CHECK(a->steps > 0 && a->warmup >= 0 && a->batch > 0, "--steps and --batch-size must be positive, --warmup >= 0");
     SIGNET_CHECK(a->classes >= 0, "--classes must be >= 0 (0: the model's default), got {}", a->classes);

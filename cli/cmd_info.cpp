@@ -3,6 +3,7 @@
 // file's SHA-256 so a report can pin exactly which model or key file it looked at. For a file
 // without Signet metadata (a PyTorch state dict) it also says which model its tensors are, as
 // the commands that read models would recognise it (models/model_recognition.h).
+// `signet info --devices [--json]`: the backends this build has and the GPUs this process can use.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -15,7 +16,9 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/common.h"
 #include "cli/printable.h"
+#include "engine/cuda/runtime.h"
 #include "engine/error.h"
 #include "engine/serialize/atomic_file.h"
 #include "engine/serialize/file_read.h"
@@ -141,17 +144,53 @@ void run_info(const std::string& path, bool as_json) {
 
 }  // namespace
 
+// `signet info --devices`: the backends of this build and the GPUs this process can use.
+void run_devices(bool json) {
+  const cuda::CudaAvailability a = cuda::cuda_availability();
+  if (json) {
+    nlohmann::json gpus = nlohmann::json::array();
+    for (const cuda::GpuInfo& g : a.gpus)
+      gpus.push_back({{"device", Device::cuda(g.index).str()},
+                      {"name", g.name},
+                      {"compute_capability", fmt::format("{}.{}", g.major, g.minor)},
+                      {"memory_bytes", g.memory_bytes},
+                      {"multiprocessors", g.multiprocessors}});
+    nlohmann::json j = {{"cpu", {{"device", "cpu"}, {"threads", current_threads()}}},
+                        {"cuda_compiled", a.compiled},
+                        {"cuda_runtime", a.runtime_version},
+                        {"gpus", gpus}};
+    if (a.gpus.empty()) j["why_no_gpu"] = a.why_none;
+    print_json(j);
+    return;
+  }
+  fmt::print("cpu      the CPU backend, {} threads\n", current_threads());
+  fmt::print("cuda     {}\n", a.compiled ? "built (CUDA runtime " + a.runtime_version + ")" : "not built");
+  for (const cuda::GpuInfo& g : a.gpus)
+    fmt::print("{:<8} {} (compute capability {}.{}, {:.1f} GiB, {} SMs)\n", Device::cuda(g.index).str(), g.name,
+               g.major, g.minor, static_cast<double>(g.memory_bytes) / (1 << 30), g.multiprocessors);
+  if (a.gpus.empty()) fmt::print("no GPU: {}\n", a.why_none);
+}
+
 void register_info(CLI::App& app) {
   struct Opts {
     std::string file;
-    bool json = false;
+    bool json = false, devices = false;
   };
   auto opts = std::make_shared<Opts>();
   CLI::App* sub = app.add_subcommand(
       "info", "Describe a safetensors file: tensors, value ranges, metadata, totals, SHA-256");
-  sub->add_option("FILE", opts->file, "a .safetensors file (Signet's or PyTorch's)")->required();
+  sub->add_option("FILE", opts->file, "a .safetensors file (Signet's or PyTorch's)");
   sub->add_flag("--json", opts->json, "print one JSON object on stdout");
-  sub->callback([opts] { run_info(opts->file, opts->json); });
+  sub->add_flag("--devices", opts->devices, "list the devices instead: the CPU, whether CUDA is built, the GPUs");
+  sub->callback([opts] {
+    if (opts->devices) {
+      SIGNET_CHECK(opts->file.empty(), "info: give a FILE or --devices, not both");
+      run_devices(opts->json);
+      return;
+    }
+    SIGNET_CHECK(!opts->file.empty(), "info: FILE is required (a .safetensors file), or --devices");
+    run_info(opts->file, opts->json);
+  });
 }
 
 }  // namespace signet::cli

@@ -13,11 +13,13 @@ struct TrainArgs {
   TrainRecipe r;
   std::string out, checkpoint, resume;
   int threads = 0;
+  std::string device = "cpu";
   bool json = false, quiet = false, profile = false;
 };
 
 // The recipe itself lives in models/recipes.h (shared with `signet evaluate --config`).
 void run_train(const TrainArgs& a) {
+  require_cpu_device(a.device, "train");
   set_threads(a.threads);
   SIGNET_CHECK(!a.out.empty(), "--out is required: where to write the trained model");
   check_epochs(a.r.cfg.epochs);
@@ -82,6 +84,7 @@ void register_train(CLI::App& app) {
   c->add_flag("--augment", a->r.cfg.augment, "random crop (4 px zero padding) + horizontal flip of training images");
   c->add_option("--seed", a->r.cfg.seed, "seed of every random choice")->capture_default_str();
   c->add_option("--out", a->out, "output model file (.safetensors)");
+  add_device_flag(c, a->device);
   c->add_option("--checkpoint", a->checkpoint, "write a resumable checkpoint here after every epoch");
   c->add_option("--resume", a->resume, "resume from this checkpoint");
   c->add_option("--threads", a->threads, "threads (0: all cores)");

@@ -7,9 +7,23 @@
 #include <iostream>
 
 #include "datasets/dataloader.h"
+#include "engine/cuda/runtime.h"
 #include "engine/thread_governor.h"
 
 namespace signet::cli {
+
+void add_device_flag(CLI::App* c, std::string& device) {
+  c->add_option("--device", device, "cpu, cuda or cuda:N (`signet info --devices` lists them)")->capture_default_str();
+}
+
+void require_cpu_device(const std::string& device, const char* command) {
+  const Device d = parse_device(device);
+  if (d.is_cpu()) return;
+  cuda::require_usable(d, command);
+  throw Error(fmt::format("{}: --device {}: the GPU is there, but this signet runs its commands on the CPU only: "
+                          "the CUDA kernels are built and tested, device tensors are not wired in yet; use --device cpu",
+                          command, d.str()));
+}
 
 void set_threads(int n) {
   SIGNET_CHECK(n >= 0, "--threads must be >= 0, got {}", n);

@@ -14,6 +14,10 @@ namespace signet::cli {
 // --threads: n > 0 fixes the one OpenMP pool (which OpenBLAS shares) at n threads; 0 uses all
 // cores, fewer while other processes keep them busy (engine/thread_governor.h).
 void set_threads(int n);
+// --device: "cpu" (the default), "cuda" or "cuda:N". Any other spelling, or a GPU this process
+// cannot use, is an Error that says why; so is a usable GPU, until the commands run on one.
+void add_device_flag(CLI::App* c, std::string& device);
+void require_cpu_device(const std::string& device, const char* command);
 int current_threads();
 
 // Loads a data set split; the error names the --dataset / --data-dir flags.

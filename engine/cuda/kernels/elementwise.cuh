@@ -1,0 +1,77 @@
+// Elementwise kernels: the unary activations, relu's backward, the four binary ops with
+// broadcasting, and the scalar forms. Math as engine/ops/unary.h and binary.h state it.
+#pragma once
+#include "engine/cuda/kernels/common.cuh"
+
+namespace signet::cuda_kernels {
+
+// The same order as signet::UnaryOp and signet::BinaryOp (checked where both are visible).
+enum class Unary : int { Relu, Sigmoid, Tanh, Exp, Log };
+enum class Binary : int { Add, Sub, Mul, Div };
+
+SIGNET_DEVICE float apply_unary(Unary op, float x) {
+  switch (op) {
+    case Unary::Relu: return x > 0.0f ? x : 0.0f;
+    case Unary::Sigmoid: return 1.0f / (1.0f + expf(-x));
+    case Unary::Tanh: return tanhf(x);
+    case Unary::Exp: return expf(x);
+    case Unary::Log: return logf(x);
+  }
+  return x;
+}
+SIGNET_DEVICE float apply_binary(Binary op, float a, float b) {
+  switch (op) {
+    case Binary::Add: return a + b;
+    case Binary::Sub: return a - b;
+    case Binary::Mul: return a * b;
+    case Binary::Div: return a / b;
+  }
+  return a;
+}
+
+SIGNET_KERNEL unary_kernel(Unary op, const float* __restrict__ x, float* __restrict__ y, int64_t n) {
+  for (int64_t i = global_index(); i < n; i += global_stride()) y[i] = apply_unary(op, x[i]);
+}
+
+// out = g where x > 0, else 0.
+SIGNET_KERNEL relu_grad_kernel(const float* __restrict__ g, const float* __restrict__ x, float* __restrict__ out,
+                               int64_t n) {
+  for (int64_t i = global_index(); i < n; i += global_stride()) out[i] = x[i] > 0.0f ? g[i] : 0.0f;
+}
+
+// y = a * x + b: the scalar forms (add_scalar: a = 1; mul_scalar: b = 0; neg; rsub_scalar).
+SIGNET_KERNEL affine_kernel(const float* __restrict__ x, float* __restrict__ y, float a, float b, int64_t n) {
+  for (int64_t i = global_index(); i < n; i += global_stride()) y[i] = a * x[i] + b;
+}
+
+// Contiguous a and b of the output's shape.
+SIGNET_KERNEL binary_same_kernel(Binary op, const float* __restrict__ a, const float* __restrict__ b,
+                                 float* __restrict__ out, int64_t n) {
+  for (int64_t i = global_index(); i < n; i += global_stride()) out[i] = apply_binary(op, a[i], b[i]);
+}
+
+// Any broadcast: the output is contiguous of `sizes`; a and b are read through their strides in
+// the output's dimensions (stride 0 where broadcast), as the CPU reference walks them.
+inline constexpr int kMaxDims = 8;
+struct BroadcastShape {
+  int ndim = 0;
+  int64_t sizes[kMaxDims] = {};
+  int64_t a_strides[kMaxDims] = {};
+  int64_t b_strides[kMaxDims] = {};
+};
+
+SIGNET_KERNEL binary_broadcast_kernel(Binary op, const float* __restrict__ a, const float* __restrict__ b,
+                                      float* __restrict__ out, BroadcastShape s, int64_t n) {
+  for (int64_t i = global_index(); i < n; i += global_stride()) {
+    int64_t rest = i, ia = 0, ib = 0;
+    for (int d = s.ndim - 1; d >= 0; --d) {
+      const int64_t c = rest % s.sizes[d];
+      rest /= s.sizes[d];
+      ia += c * s.a_strides[d];
+      ib += c * s.b_strides[d];
+    }
+    out[i] = apply_binary(op, a[ia], b[ib]);
+  }
+}
+
+}  // namespace signet::cuda_kernels

@@ -1,0 +1,32 @@
+// What this build and this machine offer for CUDA: whether the backend was compiled in, and the
+// GPUs the driver reports. Without a GPU (or without a driver) the answer says why, so a
+// command asked for `--device cuda` can fail with a message instead of a crash.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "engine/device.h"
+
+namespace signet::cuda {
+
+struct GpuInfo {
+  int index = 0;
+  std::string name;
+  int major = 0, minor = 0;          // compute capability
+  long long memory_bytes = 0;
+  int multiprocessors = 0;
+};
+
+struct CudaAvailability {
+  bool compiled = false;             // the build has the CUDA backend (SIGNET_CUDA found nvcc)
+  std::string runtime_version;       // e.g. "13.0" (empty when not compiled)
+  std::vector<GpuInfo> gpus;         // empty when none is usable
+  std::string why_none;              // when gpus is empty: the driver's or the build's reason
+};
+
+CudaAvailability cuda_availability();
+
+// Throws Error naming the reason when `d` is a CUDA device this process cannot use.
+void require_usable(const Device& d, const char* what);
+
+}  // namespace signet::cuda
