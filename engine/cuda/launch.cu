@@ -2,6 +2,7 @@
 // SIMT harness tests run), every launch is checked.
 #include "engine/cuda/check.cuh"
 #include "engine/cuda/kernels/density.cuh"
+#include "engine/cuda/kernels/elementwise.cuh"
 #include "engine/cuda/kernels/embedding.cuh"
 #include "engine/cuda/kernels/lstm.cuh"
 #include "engine/cuda/kernels/optim.cuh"

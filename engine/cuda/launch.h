@@ -8,7 +8,7 @@
 #pragma once
 #include <cstdint>
 
-#include "engine/cuda/kernels/elementwise.cuh"
+#include "engine/cuda/kernels/types.h"
 
 namespace signet::cuda {
 

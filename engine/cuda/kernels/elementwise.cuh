@@ -2,12 +2,9 @@
 // broadcasting, and the scalar forms. Math as engine/ops/unary.h and binary.h state it.
 #pragma once
 #include "engine/cuda/kernels/common.cuh"
+#include "engine/cuda/kernels/types.h"
 
 namespace signet::cuda_kernels {
-
-// The same order as signet::UnaryOp and signet::BinaryOp (checked where both are visible).
-enum class Unary : int { Relu, Sigmoid, Tanh, Exp, Log };
-enum class Binary : int { Add, Sub, Mul, Div };
 
 SIGNET_DEVICE float apply_unary(Unary op, float x) {
   switch (op) {
@@ -50,16 +47,7 @@ SIGNET_KERNEL binary_same_kernel(Binary op, const float* __restrict__ a, const f
   for (int64_t i = global_index(); i < n; i += global_stride()) out[i] = apply_binary(op, a[i], b[i]);
 }
 
-// Any broadcast: the output is contiguous of `sizes`; a and b are read through their strides in
-// the output's dimensions (stride 0 where broadcast), as the CPU reference walks them.
-inline constexpr int kMaxDims = 8;
-struct BroadcastShape {
-  int ndim = 0;
-  int64_t sizes[kMaxDims] = {};
-  int64_t a_strides[kMaxDims] = {};
-  int64_t b_strides[kMaxDims] = {};
-};
-
+// Any broadcast (types.h: BroadcastShape).
 SIGNET_KERNEL binary_broadcast_kernel(Binary op, const float* __restrict__ a, const float* __restrict__ b,
                                       float* __restrict__ out, BroadcastShape s, int64_t n) {
   for (int64_t i = global_index(); i < n; i += global_stride()) {

@@ -1,0 +1,53 @@
+#!/bin/bash
+# The GPU checks, in one run of a few minutes, for the first session that has a GPU machine:
+# builds with the CUDA backend, lists the devices, runs our kernels on the GPU against the CPU
+# references (ctest -L cuda) and the SIMT-harness tests (ctest -L cuda-sim), checks the kernels'
+# register record, and writes everything it found to one JSON file.
+#   scripts/gpu_check.sh [OUT.json]      (default: gpu_check.json)
+# Exit status: 0 when every check passed. Training on the GPU and timing steps beside PyTorch
+# CUDA join this script when device tensors exist (docs/cuda.md, "Not built yet").
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+out=${1:-gpu_check.json}
+build=${BUILD_DIR:-$root/build-gpu}
+log=$(mktemp -d)
+status=0
+step() {  # step NAME COMMAND...: runs it, keeps its output, remembers a failure
+  local name=$1
+  shift
+  local t0=$SECONDS rc=0
+  "$@" >"$log/$name.txt" 2>&1 || rc=$?
+  if [[ $rc == 0 ]]; then echo "ok   $name ($((SECONDS - t0)) s)"; else
+    echo "FAIL $name ($((SECONDS - t0)) s): see the JSON or $log/$name.txt"
+    tail -20 "$log/$name.txt"
+    status=1
+  fi
+  echo "$name $rc $((SECONDS - t0))" >>"$log/steps"
+}
+step configure cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DSIGNET_CUDA=ON
+step build cmake --build "$build" -j"$(nproc)" --target signet signet_cuda_tests signet_cuda_sim_tests
+step devices "$build/signet" info --devices --json
+step cuda_tests bash -c "cd '$build' && ctest -L cuda --output-on-failure --no-tests=error"
+step cuda_sim_tests bash -c "cd '$build' && ctest -L cuda-sim --output-on-failure"
+step resources "$root/scripts/cuda_resources.sh" --check
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader >"$log/nvidia_smi.txt" 2>&1
+python3 - "$log" "$out" "$(git -C "$root" rev-parse HEAD 2>/dev/null)" <<'PY'
+import json, os, sys
+log, out, commit = sys.argv[1:4]
+def text(name):
+    p = os.path.join(log, name)
+    return open(p, errors="replace").read()[-20000:] if os.path.exists(p) else ""
+steps = []
+for line in text("steps").split("\n"):
+    if line.strip():
+        name, rc, secs = line.split()
+        steps.append({"step": name, "passed": rc == "0", "seconds": int(secs), "output_tail": text(name + ".txt")[-4000:]})
+try:
+    devices = json.loads(text("devices.txt"))
+except ValueError:
+    devices = None
+json.dump({"commit": commit, "gpu": text("nvidia_smi.txt").strip(), "devices": devices, "steps": steps},
+          open(out, "w"), indent=1)
+PY
+echo "wrote $out"
+exit $status
