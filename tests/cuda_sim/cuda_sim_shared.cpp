@@ -125,8 +125,13 @@ void on_shared_access(SharedRegion* region, const char* name, std::ptrdiff_t ind
       w.writer_clock = clock;
       w.readers.clear();
     } else {
-      auto mine = std::find_if(w.readers.rbegin(), w.readers.rend(), [&](const auto& e) { return e.first == t.linear; });
-      if (mine != w.readers.rend()) {
+      // A repeated reader only needs its latest clock; a stale duplicate further back is
+      // harmless (anything ordered after the later read is ordered after the earlier one), so
+      // only the recent entries are searched and a word read by a whole block stays cheap.
+      const std::size_t recent = std::min<std::size_t>(w.readers.size(), 4);
+      auto mine = std::find_if(w.readers.rbegin(), w.readers.rbegin() + recent,
+                               [&](const auto& e) { return e.first == t.linear; });
+      if (mine != w.readers.rbegin() + recent) {
         mine->second = clock;
       } else {
         w.readers.emplace_back(t.linear, clock);

@@ -237,4 +237,24 @@ TEST(CudaSim, DynamicSharedMemorySizedAtLaunch) {
                cuda_sim::SimError);
 }
 
+// A 1024-thread block where every thread reads all 4096 words of a shared array: the race
+// check's bookkeeping must stay cheap for whole-block reads.
+SIGNET_KERNEL every_thread_sums_all(const float* in, float* out) {
+  SIGNET_SHARED(float, s, 4096);
+  const unsigned t = threadIdx.x + blockDim.x * threadIdx.y;
+  for (unsigned k = 0; k < 4; ++k) s[4 * t + k] = in[4 * t + k];
+  __syncthreads();
+  float sum = 0;
+  for (unsigned k = 0; k < 4096; ++k) sum += s[(k + t) % 4096];
+  out[t] = sum;
+}
+
+TEST(CudaSim, LargeBlockReadsOfAWholeSharedArray) {
+  std::vector<float> in(4096), out(1024, -1.f);
+  float expected = 0;
+  for (unsigned i = 0; i < in.size(); ++i) expected += in[i] = static_cast<float>(i % 3);
+  cuda_sim::launch(every_thread_sums_all, dim3(1), dim3(32, 32), 0, in.data(), out.data());
+  for (unsigned t = 0; t < out.size(); ++t) ASSERT_EQ(out[t], expected) << t;
+}
+
 }  // namespace
