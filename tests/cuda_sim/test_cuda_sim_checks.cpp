@@ -129,9 +129,9 @@ SIGNET_KERNEL noop(int*) {}
 
 TEST(CudaSimChecks, InvalidLaunchConfigurationsAreRefused) {
   int x = 0;
-  for (auto [grid, block] : {std::pair{dim3(1), dim3(2048)}, std::pair{dim3(1), dim3(0)}, std::pair{dim3(1), dim3(1, 1, 65)},
-                            std::pair{dim3(1, 65536), dim3(32)}, std::pair{dim3(0), dim3(32)}}) {
-    const std::string message = sim_error_of([&] { cuda_sim::launch(noop, grid, block, 0, &x); });
+  for (const auto& config : {std::pair{dim3(1), dim3(2048)}, std::pair{dim3(1), dim3(0)}, std::pair{dim3(1), dim3(1, 1, 65)},
+                             std::pair{dim3(1, 65536), dim3(32)}, std::pair{dim3(0), dim3(32)}}) {
+    const std::string message = sim_error_of([&] { cuda_sim::launch(noop, config.first, config.second, 0, &x); });
     EXPECT_THAT(message, HasSubstr("invalid configuration argument"));
   }
   EXPECT_THROW(cuda_sim::launch(noop, dim3(1), dim3(32), 64 * 1024, &x), cuda_sim::SimError);
