@@ -257,4 +257,91 @@ TEST(CudaSim, LargeBlockReadsOfAWholeSharedArray) {
   for (unsigned t = 0; t < out.size(); ++t) ASSERT_EQ(out[t], expected) << t;
 }
 
+// The shared-element proxy's operators, proxy-to-proxy assignments, and a partition view `s + k`.
+SIGNET_KERNEL shared_operators(float* out, int* ints) {
+  SIGNET_SHARED(float, s, 8);
+  SIGNET_SHARED(int, bits, 2);
+  if (threadIdx.x != 0) return;
+  s[0] = 3.0f;
+  s[1] = s[0];   // 3
+  s[1] += s[0];  // 6
+  s[2] = 10.0f;
+  s[2] -= 4.0f;  // 6
+  s[2] *= s[0];  // 18
+  s[2] /= 2.0f;  // 9
+  auto upper = s + 4;
+  upper[0] = 7.0f;  // s[4]
+  upper[1] = s[2];  // s[5] = 9
+  for (int i = 0; i < 8; ++i) out[i] = i == 3 || i > 5 ? 0.0f : static_cast<float>(s[i]);
+  bits[0] = 12;
+  bits[0] |= 3;   // 15
+  bits[0] &= 6;   // 6
+  bits[0] ^= 5;   // 3
+  ints[0] = bits[0];
+  ints[1] = static_cast<int>(upper.size());
+}
+
+TEST(CudaSim, SharedElementOperators) {
+  std::vector<float> out(8, -1.f);
+  std::vector<int> ints(2, -1);
+  cuda_sim::launch(shared_operators, dim3(1), dim3(2), 0, out.data(), ints.data());
+  EXPECT_EQ(out, (std::vector<float>{3, 6, 9, 0, 7, 9, 0, 0}));
+  EXPECT_EQ(ints, (std::vector<int>{3, 4}));
+}
+
+// Shuffles move each supported type bit for bit; a read of a lane outside the mask is undefined.
+SIGNET_KERNEL typed_rotations(double* d, long long* ll, unsigned* u, float* outside) {
+  const unsigned t = threadIdx.x;
+  const int from = static_cast<int>((t + 1) % warpSize);
+  d[t] = __shfl_sync(0xffffffffu, d[t], from);
+  ll[t] = __shfl_sync(0xffffffffu, ll[t], from);
+  u[t] = __shfl_xor_sync(0xffffffffu, u[t], 1);
+  if (t < 2) outside[t] = __shfl_sync(0x3u, 1.0f, 5);  // lane 5 is not in the mask
+}
+
+TEST(CudaSim, ShufflesOfEachTypeAndUndefinedSources) {
+  std::vector<double> d(32);
+  std::vector<long long> ll(32);
+  std::vector<unsigned> u(32);
+  for (unsigned t = 0; t < 32; ++t) {
+    d[t] = 0.1 * t + 1e-12;
+    ll[t] = (1ll << 40) + t;
+    u[t] = 0x80000000u | t;
+  }
+  const std::vector<double> d0 = d;
+  const std::vector<long long> ll0 = ll;
+  const std::vector<unsigned> u0 = u;
+  std::vector<float> outside(2, 0.f);
+  cuda_sim::launch(typed_rotations, dim3(1), dim3(32), 0, d.data(), ll.data(), u.data(), outside.data());
+  for (unsigned t = 0; t < 32; ++t) {
+    EXPECT_EQ(d[t], d0[(t + 1) % 32]);
+    EXPECT_EQ(ll[t], ll0[(t + 1) % 32]);
+    EXPECT_EQ(u[t], u0[t ^ 1]);
+  }
+  EXPECT_TRUE(std::isnan(outside[0]));
+  EXPECT_TRUE(std::isnan(outside[1]));
+}
+
+TEST(CudaSim, AtomicsOfEachType) {
+  double d = 1.5;
+  EXPECT_EQ(atomicAdd(&d, 2.0), 1.5);
+  EXPECT_EQ(d, 3.5);
+  unsigned long long ull = 5;
+  EXPECT_EQ(atomicCAS(&ull, 4ull, 9ull), 5ull);
+  EXPECT_EQ(ull, 5ull);
+  EXPECT_EQ(atomicCAS(&ull, 5ull, 9ull), 5ull);
+  EXPECT_EQ(ull, 9ull);
+  unsigned u = 7;
+  EXPECT_EQ(atomicMin(&u, 3u), 7u);
+  EXPECT_EQ(atomicMax(&u, 2u), 3u);
+  EXPECT_EQ(u, 3u);
+  int i = -4;
+  EXPECT_EQ(atomicExch(&i, 11), -4);
+  EXPECT_EQ(atomicMin(&i, -20), 11);
+  EXPECT_EQ(i, -20);
+  float f = 1.0f;
+  EXPECT_EQ(atomicExch(&f, 2.5f), 1.0f);
+  EXPECT_EQ(f, 2.5f);
+}
+
 }  // namespace
