@@ -98,3 +98,17 @@ inline int __ffs(int x) { return __builtin_ffs(x); }
 inline int __ffsll(long long x) { return __builtin_ffsll(x); }
 inline int __clz(int x) { return x == 0 ? 32 : __builtin_clz(static_cast<unsigned int>(x)); }
 inline int __clzll(long long x) { return x == 0 ? 64 : __builtin_clzll(static_cast<unsigned long long>(x)); }
+
+// CUDA's global min/max overloads (math_functions.hpp), mixed signedness included as there.
+#define CUDA_SIM_MIN_MAX(R, A, B)                          \
+  inline R min(A a, B b) { return static_cast<R>(a) < static_cast<R>(b) ? static_cast<R>(a) : static_cast<R>(b); } \
+  inline R max(A a, B b) { return static_cast<R>(a) < static_cast<R>(b) ? static_cast<R>(b) : static_cast<R>(a); }
+CUDA_SIM_MIN_MAX(int, int, int)
+CUDA_SIM_MIN_MAX(unsigned int, unsigned int, unsigned int)
+CUDA_SIM_MIN_MAX(unsigned int, int, unsigned int)
+CUDA_SIM_MIN_MAX(unsigned int, unsigned int, int)
+CUDA_SIM_MIN_MAX(long long, long long, long long)
+CUDA_SIM_MIN_MAX(unsigned long long, unsigned long long, unsigned long long)
+CUDA_SIM_MIN_MAX(float, float, float)
+CUDA_SIM_MIN_MAX(double, double, double)
+#undef CUDA_SIM_MIN_MAX

@@ -213,10 +213,13 @@ TEST(CudaSim, MathAndBitIntrinsics) {
   EXPECT_FLOAT_EQ(__fdividef(1.0f, 4.0f), 0.25f);
   const float x = 3.0f;
   EXPECT_EQ(__ldg(&x), 3.0f);
+  EXPECT_EQ(min(3, -2), -2);
+  EXPECT_EQ(max(3u, 7), 7u);
+  EXPECT_EQ(max(-1.5f, 2.0f), 2.0f);
 }
 
 // Each block reverses its slice through dynamic shared memory sized at launch.
-SIGNET_KERNEL reverse_blocks(const float* in, float* out) {
+SIGNET_KERNEL reverse_blocks(const float* __restrict__ in, float* __restrict__ out) {
   SIGNET_DYNAMIC_SHARED(float, buf);
   const unsigned t = threadIdx.x;
   const unsigned base = blockIdx.x * blockDim.x;
