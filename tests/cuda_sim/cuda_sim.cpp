@@ -87,6 +87,8 @@ std::string describe_wait(const SimThread& t) {
     s << "waits at __syncthreads (" << t.barrier_file << ":" << t.barrier_line << ")";
   } else if (t.state == ThreadState::AtCollective) {
     s << "waits at " << collective_name(t.pending.kind) << " with mask " << hex(t.pending.mask);
+  } else if (t.state == ThreadState::AtActiveMask) {
+    s << "waits at __activemask";
   } else if (t.state == ThreadState::Finished) {
     s << "has exited";
   } else {
@@ -148,6 +150,23 @@ void suspend(SimThread& t) {
   __sanitizer_finish_switch_fiber(t.asan_fake_stack, &g_scheduler_stack_bottom, &g_scheduler_stack_size);
 #endif
   if (run.unwinding) throw Unwind{};
+}
+
+// Answers __activemask once every lane of the warp has run as far as it can: the lanes that
+// reached it are the converged ones; those that exited or wait elsewhere have diverged.
+bool complete_active_masks(LaunchRun& run) {
+  std::vector<unsigned> converged((run.threads.size() + kWarpSize - 1) / kWarpSize, 0);
+  for (const SimThread& t : run.threads) {
+    if (t.state == ThreadState::AtActiveMask) converged[t.warp] |= 1u << t.lane;
+  }
+  bool progressed = false;
+  for (SimThread& t : run.threads) {
+    if (t.state != ThreadState::AtActiveMask) continue;
+    t.pending.result = CollectiveResult{converged[t.warp], false};
+    t.state = ThreadState::Runnable;
+    progressed = true;
+  }
+  return progressed;
 }
 
 // Completes every warp collective all of whose named lanes have arrived; false if none could.
@@ -304,7 +323,7 @@ void run_block(LaunchRun& run) {
     bool all_done = true;
     for (const SimThread& t : run.threads) all_done = all_done && t.state == ThreadState::Finished;
     if (all_done) return;
-    if (complete_collectives(run) || complete_barrier(run)) continue;
+    if (complete_active_masks(run) || complete_collectives(run) || complete_barrier(run)) continue;
     run.failure = std::make_exception_ptr(stuck_error(run));
     break;
   }
@@ -373,13 +392,9 @@ CollectiveResult warp_collective(Collective kind, unsigned mask, std::uint64_t b
 
 unsigned active_mask() {
   SimThread& t = running_thread("__activemask");
-  const LaunchRun& run = *g_run;
-  unsigned mask = 0;
-  for (unsigned l = 0; l < kWarpSize; ++l) {
-    const std::size_t i = t.warp * kWarpSize + l;
-    if (i < run.threads.size() && run.threads[i].state != ThreadState::Finished) mask |= 1u << l;
-  }
-  return mask;
+  t.state = ThreadState::AtActiveMask;
+  suspend(t);
+  return static_cast<unsigned>(t.pending.result.bits);
 }
 
 void sync_threads(const char* file, int line) {

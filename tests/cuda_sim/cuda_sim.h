@@ -201,8 +201,9 @@ constexpr int warpSize = 32;
 inline void __syncwarp(unsigned mask = 0xffffffffu) {
   ::cuda_sim::detail::warp_collective(::cuda_sim::detail::Collective::SyncWarp, mask, 0, 0, 32);
 }
-// The lanes of the caller's warp that exist and have not exited. CUDA's answer also depends on
-// which lanes are converged; build masks for partial conditions with __ballot_sync instead.
+// The lanes of the caller's warp that reach this __activemask together: the emulator lets every
+// lane of the warp run as far as it can first, so lanes that exited or wait elsewhere are out.
+// It does not synchronise (orders no shared-memory accesses), as in CUDA.
 inline unsigned __activemask() { return ::cuda_sim::detail::active_mask(); }
 
 template <class T>

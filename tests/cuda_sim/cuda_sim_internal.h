@@ -19,7 +19,7 @@ namespace cuda_sim::detail {
 
 constexpr unsigned kWarpSize = 32;
 
-enum class ThreadState { NotStarted, Runnable, AtBarrier, AtCollective, Finished };
+enum class ThreadState { NotStarted, Runnable, AtBarrier, AtCollective, AtActiveMask, Finished };
 
 // The collective a lane is suspended at, and (once every named lane arrived) its result.
 struct PendingCollective {

@@ -347,4 +347,30 @@ TEST(CudaSim, AtomicsOfEachType) {
   EXPECT_EQ(f, 2.5f);
 }
 
+// Lanes that returned early are not active; a shuffle over the active ones needs no others.
+SIGNET_KERNEL active_after_early_exit(const int* keep, unsigned* active, int* from_first) {
+  const unsigned t = threadIdx.x;
+  if (!keep[t]) return;
+  const unsigned mask = __activemask();
+  active[t] = mask;
+  from_first[t] = __shfl_sync(mask, static_cast<int>(t) * 10, __ffs(static_cast<int>(mask)) - 1);
+}
+
+TEST(CudaSim, ActiveMaskLeavesOutExitedLanes) {
+  std::vector<int> keep(40);
+  unsigned expected_warp0 = 0, expected_warp1 = 0;
+  for (unsigned t = 0; t < 40; ++t) {
+    keep[t] = t % 7 != 3 && t != 0;
+    if (keep[t]) (t < 32 ? expected_warp0 : expected_warp1) |= 1u << (t % 32);
+  }
+  std::vector<unsigned> active(40, 0);
+  std::vector<int> from_first(40, -1);
+  cuda_sim::launch(active_after_early_exit, dim3(1), dim3(40), 0, keep.data(), active.data(), from_first.data());
+  for (unsigned t = 0; t < 40; ++t) {
+    if (!keep[t]) continue;
+    EXPECT_EQ(active[t], t < 32 ? expected_warp0 : expected_warp1) << t;
+    EXPECT_EQ(from_first[t], t < 32 ? 10 : 320) << t;
+  }
+}
+
 }  // namespace
