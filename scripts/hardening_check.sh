@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The hardening job of CI (.ci/run, after ./test.sh): ONE clang build with AddressSanitizer +
 # UndefinedBehaviorSanitizer and libFuzzer coverage serves both halves:
-#   1. the unit tests (ctest -L unit, CLI tests included) under ASan + UBSan + LeakSanitizer;
+#   1. the unit tests (ctest -L unit, CLI tests included) and the CUDA kernels on the CPU emulator
+#      (ctest -L cuda-sim: a kernel's out-of-bounds global access shows here) under ASan + UBSan +
+#      LeakSanitizer;
 #   2. every fuzz target (tests/fuzz/) for SIGNET_FUZZ_SECONDS (default 30) on its committed
 #      corpus and regression inputs; any crash fails the job and leaves the input in
 #      build-hardening/fuzz-artifacts/<target>/ (see docs/fuzzing.md to turn it into a regression).
@@ -21,7 +23,7 @@ t0=$(date +%s)
 cmake -S . -B "$build" -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Debug \
   "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g -march=native" -DSIGNET_SANITIZE=address,undefined \
   -DSIGNET_FUZZ=ON -DSIGNET_BUILD_BENCH=OFF >/dev/null
-cmake --build "$build" -j"$jobs" --target signet signet_unit_tests signet_fuzzers
+cmake --build "$build" -j"$jobs" --target signet signet_unit_tests signet_cuda_sim_tests signet_fuzzers
 t1=$(date +%s)
 
 # Sanitizer reports end the process with a failure (a failed test, a fuzzer crash).
@@ -39,7 +41,7 @@ export OMP_WAIT_POLICY=passive SIGNET_ADAPTIVE_THREADS=0
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 
 if [ "${SIGNET_SKIP_SANITIZED_TESTS:-0}" != "1" ]; then
-  (cd "$build" && ctest -L unit -j"$jobs" --output-on-failure "$@")
+  (cd "$build" && ctest -L 'unit|cuda-sim' -j"$jobs" --output-on-failure "$@")
 fi
 t2=$(date +%s)
 
