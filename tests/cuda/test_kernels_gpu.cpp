@@ -128,7 +128,7 @@ TEST(CudaKernels, CrossEntropyAndAdam) {
     p.set_grad(Tensor::from_vector(g, {n}));
     opt.step();
     DeviceBuffer<float> dg(g);
-    const float bc1 = 1.0f - static_cast<float>(std::pow(0.9, step)), bc2 = 1.0f - static_cast<float>(std::pow(0.999, step));
+    const float bc1 = 1.0f - static_cast<float>(std::pow(static_cast<double>(0.9f), step)), bc2 = 1.0f - static_cast<float>(std::pow(static_cast<double>(0.999f), step));
     cuda::adam_step(dp.p, dg.p, m.p, v.p, 1e-2f, 0.9f, 0.999f, 1e-8f, 0.01f, true, 1e-2f / bc1, std::sqrt(bc2), n,
                     nullptr);
     SIGNET_CUDA_CHECK(cudaDeviceSynchronize());
