@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "engine/autograd.h"
+#include "engine/cuda/runtime.h"
 #include "engine/cpu_allocator.h"
 
 namespace signet {
@@ -72,8 +73,10 @@ Shape contiguous_strides(const Shape& s) {
 
 // ---------------------------------------------------------------- Storage
 Storage::Storage(size_t nbytes, Device device) : nbytes_(nbytes), device_(device) {
-  SIGNET_CHECK(device.is_cpu(), "device {} is not available: this build has no CUDA backend",
-               device.str());
+  if (device.is_cuda()) {
+    data_ = cuda::device_alloc(device, nbytes);
+    return;
+  }
   try {
     data_ = cpu_alloc(nbytes);
   } catch (const std::bad_alloc&) {
@@ -81,7 +84,12 @@ Storage::Storage(size_t nbytes, Device device) : nbytes_(nbytes), device_(device
   }
 }
 
-Storage::~Storage() { cpu_free(data_, nbytes_); }
+Storage::~Storage() {
+  if (device_.is_cuda())
+    cuda::device_free(device_, data_, nbytes_);
+  else
+    cpu_free(data_, nbytes_);
+}
 
 // ---------------------------------------------------------------- factories
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device dev) {
@@ -161,12 +169,16 @@ bool Tensor::is_contiguous() const {
 template <>
 float* Tensor::data<float>() const {
   SIGNET_CHECK(dtype() == DType::F32, "expected a float32 tensor, got {}", dtype_name(dtype()));
+  SIGNET_CHECK(device().is_cpu(), "host code asked for the data of a tensor on {}: only CPU tensors can be read on "
+               "the host; move it with .to(Device::cpu())", device().str());
   return static_cast<float*>(storage()->data()) + offset();
 }
 
 template <>
 int64_t* Tensor::data<int64_t>() const {
   SIGNET_CHECK(dtype() == DType::I64, "expected an int64 tensor, got {}", dtype_name(dtype()));
+  SIGNET_CHECK(device().is_cpu(), "host code asked for the data of a tensor on {}: only CPU tensors can be read on "
+               "the host; move it with .to(Device::cpu())", device().str());
   return static_cast<int64_t*>(storage()->data()) + offset();
 }
 
@@ -208,7 +220,15 @@ Tensor Tensor::detach() const {
 
 Tensor Tensor::to(Device dev) const {
   if (dev == device()) return *this;
-  throw Error(fmt::format("cannot move a tensor to {}: this build has no CUDA backend", dev.str()));
+  SIGNET_CHECK(device().is_cpu() || is_contiguous(),
+               "to({}): this {} tensor is not contiguous; make it contiguous on its device first", dev.str(),
+               device().str());
+  const Tensor src = contiguous();
+  Tensor out = empty(shape(), dtype(), dev);
+  const size_t es = dtype_size(dtype());
+  cuda::copy_bytes(out.storage()->data(), dev, static_cast<const char*>(src.storage()->data()) + src.offset() * es,
+                   device(), static_cast<size_t>(numel()) * es);
+  return out;
 }
 
 void Tensor::copy_(const Tensor& src) {

@@ -22,7 +22,7 @@ export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$root}"
 t0=$(date +%s)
 cmake -S . -B "$build" -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Debug \
   "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g -march=native" -DSIGNET_SANITIZE=address,undefined \
-  -DSIGNET_FUZZ=ON -DSIGNET_BUILD_BENCH=OFF >/dev/null
+  -DSIGNET_FUZZ=ON -DSIGNET_BUILD_BENCH=OFF -DSIGNET_CUDA=OFF >/dev/null
 cmake --build "$build" -j"$jobs" --target signet signet_unit_tests signet_cuda_sim_tests signet_fuzzers
 t1=$(date +%s)
 

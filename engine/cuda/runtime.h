@@ -2,9 +2,11 @@
 // GPUs the driver reports. Without a GPU (or without a driver) the answer says why, so a
 // command asked for `--device cuda` can fail with a message instead of a crash.
 #pragma once
+#include <cstddef>
 #include <string>
 #include <vector>
 
+#include "engine/cuda/caching_allocator.h"
 #include "engine/device.h"
 
 namespace signet::cuda {
@@ -28,5 +30,13 @@ CudaAvailability cuda_availability();
 
 // Throws Error naming the reason when `d` is a CUDA device this process cannot use.
 void require_usable(const Device& d, const char* what);
+
+// Memory of a CUDA device for tensors (engine/tensor.cpp's Storage), from the device's caching
+// allocator; an Error naming the reason when the device cannot be used or is full.
+void* device_alloc(const Device& d, size_t nbytes);
+void device_free(const Device& d, void* p, size_t nbytes);
+DeviceAllocatorStats device_allocator_stats(const Device& d);  // zeros for a device never used
+// n bytes from src (on src_dev) to dst (on dst_dev), any pair of devices; returns when done.
+void copy_bytes(void* dst, const Device& dst_dev, const void* src, const Device& src_dev, size_t n);
 
 }  // namespace signet::cuda

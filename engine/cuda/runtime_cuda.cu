@@ -1,6 +1,10 @@
 // The CUDA runtime queries of a build with the CUDA backend.
 #include <fmt/format.h>
 
+#include <memory>
+#include <mutex>
+#include <vector>
+
 #include "engine/cuda/check.cuh"
 #include "engine/cuda/runtime.h"
 
@@ -38,6 +42,64 @@ void require_usable(const Device& d, const char* what) {
   if (d.index < 0 || d.index >= static_cast<int>(a.gpus.size()))
     throw Error(fmt::format("{}: device {} does not exist: this machine has {} GPU(s), cuda:0 to cuda:{}", what,
                             d.str(), a.gpus.size(), a.gpus.size() - 1));
+}
+
+namespace {
+
+// One caching allocator per GPU, made at its first use and kept for the life of the process
+// (tensors in static objects may be freed after main returns).
+std::mutex g_allocators_mu;
+std::vector<std::unique_ptr<CachingAllocator>>* g_allocators = new std::vector<std::unique_ptr<CachingAllocator>>();
+
+CachingAllocator& allocator_for(const Device& d) {
+  std::lock_guard<std::mutex> lock(g_allocators_mu);
+  auto& all = *g_allocators;
+  if (static_cast<size_t>(d.index) < all.size() && all[d.index]) return *all[d.index];
+  require_usable(d, "allocating a tensor");
+  if (all.size() <= static_cast<size_t>(d.index)) all.resize(d.index + 1);
+  const int index = d.index;
+  RawMemory raw{d.str(),
+                [index](size_t n) -> void* {
+                  SIGNET_CUDA_CHECK(cudaSetDevice(index));
+                  void* p = nullptr;
+                  const cudaError_t e = cudaMalloc(&p, n);
+                  if (e == cudaErrorMemoryAllocation) {
+                    cudaGetLastError();
+                    return nullptr;
+                  }
+                  SIGNET_CUDA_CHECK(e);
+                  return p;
+                },
+                [index](void* p) {
+                  cudaSetDevice(index);
+                  cudaFree(p);
+                }};
+  all[d.index] = std::make_unique<CachingAllocator>(std::move(raw));
+  return *all[d.index];
+}
+
+}  // namespace
+
+void* device_alloc(const Device& d, size_t nbytes) { return allocator_for(d).allocate(nbytes); }
+
+void device_free(const Device& d, void* p, size_t nbytes) {
+  if (p) allocator_for(d).free(p, nbytes);
+}
+
+DeviceAllocatorStats device_allocator_stats(const Device& d) {
+  {
+    std::lock_guard<std::mutex> lock(g_allocators_mu);
+    if (d.is_cpu() || static_cast<size_t>(d.index) >= g_allocators->size() || !(*g_allocators)[d.index]) return {};
+  }
+  return allocator_for(d).stats();
+}
+
+void copy_bytes(void* dst, const Device& dst_dev, const void* src, const Device& src_dev, size_t n) {
+  if (n == 0) return;
+  // Unified addressing: the runtime knows where each pointer lives.
+  SIGNET_CUDA_CHECK(cudaMemcpy(dst, src, n, cudaMemcpyDefault));
+  (void)dst_dev;
+  (void)src_dev;
 }
 
 }  // namespace signet::cuda

@@ -1,0 +1,52 @@
+// Tensors on a real GPU: .to() there and back, host access refused, the caching allocator
+// serving a repeated step without asking the device again. Skipped without a usable GPU.
+#include <gtest/gtest.h>
+
+#include "engine/cuda/runtime.h"
+#include "engine/ops.h"
+#include "engine/rng.h"
+#include "engine/tensor.h"
+#include "tests/engine/gradcheck.h"
+
+namespace signet {
+namespace {
+
+Tensor random_tensor(const Shape& shape, uint64_t seed) {
+  Rng rng(seed);
+  std::vector<float> v(static_cast<size_t>(shape_numel(shape)));
+  for (float& x : v) x = rng.uniform(-1.0f, 1.0f);
+  return Tensor::from_vector(v, shape);
+}
+
+#define SKIP_WITHOUT_GPU()                                                              \
+  do {                                                                                  \
+    static const cuda::CudaAvailability a = cuda::cuda_availability();                  \
+    if (a.gpus.empty()) GTEST_SKIP() << "no usable GPU: " << a.why_none;                \
+  } while (0)
+
+TEST(CudaTensors, ToTheGpuAndBackIsExactAndHostAccessIsRefused) {
+  SKIP_WITHOUT_GPU();
+  const Tensor x = random_tensor({37, 53}, 1);
+  const Tensor g = x.to(Device::cuda(0));
+  EXPECT_EQ(g.device(), Device::cuda(0));
+  EXPECT_EQ(g.shape(), x.shape());
+  EXPECT_TRUE(test::throws_error([&] { g.f32(); }, "host code asked for the data of a tensor on cuda:0"));
+  EXPECT_EQ(g.to(Device::cpu()).to_vector(), x.to_vector());
+  const Tensor ids = Tensor::from_vector_i64({3, -1, 7}, {3});
+  EXPECT_EQ(ids.to(Device::cuda(0)).to(Device::cpu()).to_vector_i64(), ids.to_vector_i64());
+  // A non-contiguous CPU view goes as its values.
+  const Tensor t = x.transpose_view(0, 1);
+  EXPECT_EQ(t.to(Device::cuda(0)).to(Device::cpu()).to_vector(), t.to_vector());
+}
+
+TEST(CudaTensors, ARepeatedStepAllocatesNothingNewOnTheDevice) {
+  SKIP_WITHOUT_GPU();
+  const Tensor host = random_tensor({256, 1024}, 2);
+  for (int step = 0; step < 2; ++step) Tensor g = host.to(Device::cuda(0));
+  const size_t before = cuda::device_allocator_stats(Device::cuda(0)).device_allocs;
+  for (int step = 0; step < 5; ++step) Tensor g = host.to(Device::cuda(0));
+  EXPECT_EQ(cuda::device_allocator_stats(Device::cuda(0)).device_allocs, before);
+}
+
+}  // namespace
+}  // namespace signet
