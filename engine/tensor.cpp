@@ -182,6 +182,16 @@ int64_t* Tensor::data<int64_t>() const {
   return static_cast<int64_t*>(storage()->data()) + offset();
 }
 
+float* Tensor::device_f32() const {
+  SIGNET_CHECK(dtype() == DType::F32, "expected a float32 tensor, got {}", dtype_name(dtype()));
+  return static_cast<float*>(storage()->data()) + offset();
+}
+
+int64_t* Tensor::device_i64() const {
+  SIGNET_CHECK(dtype() == DType::I64, "expected an int64 tensor, got {}", dtype_name(dtype()));
+  return static_cast<int64_t*>(storage()->data()) + offset();
+}
+
 float Tensor::item() const {
   SIGNET_CHECK(numel() == 1, "item() needs a one-element tensor, got shape {}", shape_str(shape()));
   if (dtype() == DType::I64) return static_cast<float>(*i64());
@@ -232,6 +242,9 @@ Tensor Tensor::to(Device dev) const {
 }
 
 void Tensor::copy_(const Tensor& src) {
+  SIGNET_CHECK(device().is_cpu() && src.device().is_cpu(),
+               "copy_: {} into {}: strided copies run on the CPU only; move whole tensors with .to()",
+               src.device().str(), device().str());
   SIGNET_CHECK(src.shape() == shape(), "copy_: shape {} into {}", shape_str(src.shape()),
                shape_str(shape()));
   SIGNET_CHECK(src.dtype() == dtype(), "copy_: dtype {} into {}", dtype_name(src.dtype()),

@@ -107,6 +107,10 @@ class Tensor {
 
   // ---- data access (CPU). The pointer is at the first element, honouring offset. ----
   template <class T> T* data() const;
+  // The data pointer of a tensor on any device, for that device's kernels (engine/cuda/); the
+  // host may dereference it only when the tensor is on the CPU.
+  float* device_f32() const;
+  int64_t* device_i64() const;
   float* f32() const;
   int64_t* i64() const;
   float item() const;  // one-element float tensor -> value

@@ -13,7 +13,3 @@
                                           cudaGetErrorString(signet_cuda_err_),                  \
                                           cudaGetErrorName(signet_cuda_err_)));                  \
   } while (0)
-
-// After a <<<...>>> launch: a bad configuration shows here, an error inside the kernel at the
-// next synchronising call.
-#define SIGNET_CUDA_CHECK_LAUNCH(kernel_name) SIGNET_CUDA_CHECK(cudaPeekAtLastError())

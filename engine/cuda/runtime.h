@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "engine/cuda/caching_allocator.h"
+#include "engine/cuda/kernel_table.h"
 #include "engine/device.h"
 
 namespace signet::cuda {
@@ -38,5 +39,20 @@ void device_free(const Device& d, void* p, size_t nbytes);
 DeviceAllocatorStats device_allocator_stats(const Device& d);  // zeros for a device never used
 // n bytes from src (on src_dev) to dst (on dst_dev), any pair of devices; returns when done.
 void copy_bytes(void* dst, const Device& dst_dev, const void* src, const Device& src_dev, size_t n);
+// The kernels of a CUDA device (an Error naming the reason when it cannot be used).
+const KernelTable& kernels(const Device& d);
+// Waits until the device has finished everything launched on it (errors inside kernels show here).
+void synchronize(const Device& d);
+
+// Tests only: while a guard lives, cuda:0 is an emulated device whose memory is `memory` (host
+// memory) and whose kernels are `table` (the CPU SIMT harness's launches of our kernels), so the
+// device dispatch of the ops runs, and is tested, where there is no GPU. One at a time.
+class EmulatedDeviceGuard {
+ public:
+  EmulatedDeviceGuard(RawMemory memory, const KernelTable& table);
+  ~EmulatedDeviceGuard();
+  EmulatedDeviceGuard(const EmulatedDeviceGuard&) = delete;
+  EmulatedDeviceGuard& operator=(const EmulatedDeviceGuard&) = delete;
+};
 
 }  // namespace signet::cuda

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "engine/cuda/check.cuh"
-#include "engine/cuda/runtime.h"
+#include "engine/cuda/runtime_backend.h"
 
 namespace signet::cuda {
 
@@ -34,6 +34,8 @@ CudaAvailability cuda_availability() {
   if (a.gpus.empty()) a.why_none = "the CUDA driver found no GPU";
   return a;
 }
+
+namespace backend {
 
 void require_usable(const Device& d, const char* what) {
   if (d.is_cpu()) return;
@@ -94,12 +96,21 @@ DeviceAllocatorStats device_allocator_stats(const Device& d) {
   return allocator_for(d).stats();
 }
 
-void copy_bytes(void* dst, const Device& dst_dev, const void* src, const Device& src_dev, size_t n) {
-  if (n == 0) return;
+void copy_bytes(void* dst, const void* src, size_t n) {
   // Unified addressing: the runtime knows where each pointer lives.
-  SIGNET_CUDA_CHECK(cudaMemcpy(dst, src, n, cudaMemcpyDefault));
-  (void)dst_dev;
-  (void)src_dev;
+  if (n) SIGNET_CUDA_CHECK(cudaMemcpy(dst, src, n, cudaMemcpyDefault));
 }
 
+const KernelTable& kernels(const Device& d) {
+  allocator_for(d);  // checks the device once, and makes it current
+  SIGNET_CUDA_CHECK(cudaSetDevice(d.index));
+  return gpu_kernel_table();
+}
+
+void synchronize(const Device& d) {
+  SIGNET_CUDA_CHECK(cudaSetDevice(d.index));
+  SIGNET_CUDA_CHECK(cudaDeviceSynchronize());
+}
+
+}  // namespace backend
 }  // namespace signet::cuda

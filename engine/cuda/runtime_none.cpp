@@ -1,8 +1,7 @@
-// The CUDA runtime queries of a build without the CUDA backend (SIGNET_CUDA=OFF or no nvcc);
-// CMakeLists.txt leaves this file out when engine/cuda/runtime_cuda.cu is built.
-#include <cstring>
-
-#include "engine/cuda/runtime.h"
+// The CUDA runtime of a build without the CUDA backend (SIGNET_CUDA=OFF or no nvcc): every CUDA
+// device is unavailable, and says so. CMakeLists.txt leaves this file out when
+// engine/cuda/runtime_cuda.cu is built.
+#include "engine/cuda/runtime_backend.h"
 #include "engine/error.h"
 
 namespace signet::cuda {
@@ -13,6 +12,8 @@ CudaAvailability cuda_availability() {
   return a;
 }
 
+namespace backend {
+
 void require_usable(const Device& d, const char* what) {
   if (d.is_cpu()) return;
   throw Error(fmt::format("{}: device {} is not available: {}", what, d.str(), cuda_availability().why_none));
@@ -20,17 +21,23 @@ void require_usable(const Device& d, const char* what) {
 
 void* device_alloc(const Device& d, size_t) {
   require_usable(d, "allocating a tensor");
-  throw Error(fmt::format("allocating a tensor: device {} is not a CUDA device", d.str()));
+  throw Error("allocating a tensor: not a CUDA device");
 }
 
 void device_free(const Device&, void*, size_t) {}
 
 DeviceAllocatorStats device_allocator_stats(const Device&) { return {}; }
 
-void copy_bytes(void* dst, const Device& dst_dev, const void* src, const Device& src_dev, size_t n) {
-  require_usable(dst_dev, "copying a tensor");
-  require_usable(src_dev, "copying a tensor");
-  if (n) std::memcpy(dst, src, n);
+void copy_bytes(void*, const void*, size_t) {
+  throw Error(fmt::format("copying a tensor: no CUDA device is available: {}", cuda_availability().why_none));
 }
 
+const KernelTable& kernels(const Device& d) {
+  require_usable(d, "running a kernel");
+  throw Error("running a kernel: not a CUDA device");
+}
+
+void synchronize(const Device&) {}
+
+}  // namespace backend
 }  // namespace signet::cuda

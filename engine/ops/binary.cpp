@@ -1,7 +1,9 @@
-// Autograd and dispatch for the broadcasting binary ops (kernels in binary_cpu.cpp).
+// Autograd and dispatch for the broadcasting binary ops (CPU kernels in binary_cpu.cpp, CUDA ones in
+// engine/cuda/kernels/elementwise.cuh).
 #include "engine/ops/binary.h"
 
 #include "engine/autograd.h"
+#include "engine/cuda/runtime.h"
 #include "engine/ops/dispatch.h"
 #include "engine/ops/reduce.h"
 
@@ -20,12 +22,56 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
   return out;
 }
 
+namespace {
+// a's strides in the dimensions of `out` (right-aligned; 0 where a is broadcast).
+void broadcast_strides(const Tensor& a, const Shape& out, int64_t* strides) {
+  const size_t lead = out.size() - a.shape().size();
+  for (size_t d = 0; d < out.size(); ++d)
+    strides[d] = d < lead || a.shape()[d - lead] == 1 ? 0 : a.strides()[d - lead];
+}
+
+void binary_cuda(BinaryOp op, const char* name, const Tensor& a, const Tensor& b, Tensor& out) {
+  require_contiguous_on_device(name, a);
+  require_contiguous_on_device(name, b);
+  const cuda::KernelTable& k = cuda::kernels(out.device());
+  const auto bop = static_cast<cuda::Binary>(op);
+  if (a.shape() == b.shape()) {
+    k.binary_same(bop, a.device_f32(), b.device_f32(), out.device_f32(), out.numel(), nullptr);
+    return;
+  }
+  cuda::BroadcastShape s;
+  SIGNET_CHECK(out.dim() <= cuda_kernels::kMaxDims, "{}: {} dimensions, more than the CUDA kernel's {}", name,
+               out.dim(), cuda_kernels::kMaxDims);
+  s.ndim = static_cast<int>(out.dim());
+  for (int d = 0; d < s.ndim; ++d) s.sizes[d] = out.shape()[d];
+  broadcast_strides(a, out.shape(), s.a_strides);
+  broadcast_strides(b, out.shape(), s.b_strides);
+  k.binary_broadcast(bop, a.device_f32(), b.device_f32(), out.device_f32(), s, nullptr);
+}
+}  // namespace
+
 static Tensor binary_forward(BinaryOp op, const char* name, const Tensor& a, const Tensor& b) {
-  SIGNET_DISPATCH(name, {a, b});
+  SIGNET_DISPATCH_CPU_OR_CUDA(name, {a, b});
   SIGNET_CHECK(a.dtype() == DType::F32 && b.dtype() == DType::F32, "{}: needs float32 inputs, got {} and {}",
                name, dtype_name(a.dtype()), dtype_name(b.dtype()));
-  Tensor out = Tensor::empty(broadcast_shapes(a.shape(), b.shape(), name));
-  cpu::binary_fast(op, a, b, out);
+  Tensor out = Tensor::empty(broadcast_shapes(a.shape(), b.shape(), name), DType::F32, a.device());
+  if (a.device().is_cuda())
+    binary_cuda(op, name, a, b, out);
+  else
+    cpu::binary_fast(op, a, b, out);
+  return out;
+}
+
+// a + s or a * s: the scalar forms. On the CPU through the broadcasting kernel (s as a 0-d
+// tensor), on a GPU through the affine kernel (no host scalar is moved there).
+static Tensor scalar_forward(BinaryOp op, const char* name, const Tensor& a, float s) {
+  if (!a.device().is_cuda()) return binary_forward(op, name, a, Tensor::scalar(s));
+  const float scale = op == BinaryOp::Add ? 1.0f : s, shift = op == BinaryOp::Add ? s : 0.0f;
+  SIGNET_DISPATCH_CPU_OR_CUDA(name, {a});
+  SIGNET_CHECK(a.dtype() == DType::F32, "{}: needs a float32 tensor, got {}", name, dtype_name(a.dtype()));
+  require_contiguous_on_device(name, a);
+  Tensor out = Tensor::empty(a.shape(), DType::F32, a.device());
+  cuda::kernels(a.device()).affine(a.device_f32(), out.device_f32(), scale, shift, a.numel(), nullptr);
   return out;
 }
 
@@ -75,7 +121,7 @@ Tensor div(const Tensor& a, const Tensor& b) {
 }
 
 Tensor add_scalar(const Tensor& a, float s) {
-  Tensor out = binary_forward(BinaryOp::Add, "add_scalar", a, Tensor::scalar(s));
+  Tensor out = scalar_forward(BinaryOp::Add, "add_scalar", a, s);
   if (needs_grad({a})) {
     record(out, "add_scalar", {a}, [](const Tensor& g) { return std::vector<Tensor>{g}; });
   }
@@ -83,7 +129,7 @@ Tensor add_scalar(const Tensor& a, float s) {
 }
 
 Tensor mul_scalar(const Tensor& a, float s) {
-  Tensor out = binary_forward(BinaryOp::Mul, "mul_scalar", a, Tensor::scalar(s));
+  Tensor out = scalar_forward(BinaryOp::Mul, "mul_scalar", a, s);
   if (needs_grad({a})) {
     record(out, "mul_scalar", {a},
            [s](const Tensor& g) { return std::vector<Tensor>{mul_scalar(g, s)}; });

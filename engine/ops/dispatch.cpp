@@ -1,8 +1,10 @@
 #include "engine/ops/dispatch.h"
 
+#include "engine/cuda/runtime.h"
+
 namespace signet {
 
-Device backend_for(const char* op, std::initializer_list<Tensor> inputs) {
+Device backend_for(const char* op, std::initializer_list<Tensor> inputs, bool has_cuda_kernel) {
   const Tensor* first = nullptr;
   for (const Tensor& t : inputs) {
     if (!t.defined()) continue;
@@ -15,9 +17,19 @@ Device backend_for(const char* op, std::initializer_list<Tensor> inputs) {
     }
   }
   SIGNET_CHECK(first != nullptr, "{}: called with no defined input", op);
-  SIGNET_CHECK(first->device().is_cpu(), "{}: no kernel for device {} in this build", op,
-               first->device().str());
-  return first->device();
+  const Device d = first->device();
+  if (d.is_cuda() && has_cuda_kernel) {
+    cuda::require_usable(d, op);
+    return d;
+  }
+  SIGNET_CHECK(d.is_cpu(), "{}: no kernel for device {} yet: this op runs on the CPU only; move its inputs "
+               "with .to(Device::cpu())", op, d.str());
+  return d;
+}
+
+void require_contiguous_on_device(const char* op, const Tensor& t) {
+  SIGNET_CHECK(t.is_contiguous(), "{}: a non-contiguous tensor on {}: strided device copies are not built yet; "
+               "make it contiguous on the CPU before moving it", op, t.device().str());
 }
 
 }  // namespace signet

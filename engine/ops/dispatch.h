@@ -1,8 +1,9 @@
 // The one place where an op chooses its backend. Every op's entry point calls
 // `backend_for(op, inputs)`: it checks that all inputs share one device (a mixed call is an
 // error: Signet never copies between devices behind the user's back) and returns the device
-// whose kernels run. This build's kernels are CPU; a CUDA tensor reaching an op without a CUDA
-// kernel is an error that names the op.
+// whose kernels run. Ops with a CUDA path (SIGNET_DISPATCH_CPU_OR_CUDA) launch the kernels of
+// their inputs' device from its table (engine/cuda/kernel_table.h) and allocate their outputs
+// there; a CUDA tensor reaching an op without one is an error that names the op.
 #pragma once
 #include <initializer_list>
 
@@ -11,13 +12,21 @@
 
 namespace signet {
 
-Device backend_for(const char* op, std::initializer_list<Tensor> inputs);
+Device backend_for(const char* op, std::initializer_list<Tensor> inputs, bool has_cuda_kernel = false);
 
 // An op's entry point: backend_for, and in profile mode (engine/profiler.h) the op is timed
 // from here to the end of the enclosing block, so put it first in the op's own function.
 #define SIGNET_DISPATCH(op, ...)                        \
   ::signet::profiler::OpScope signet_profile_op_(op); \
   ::signet::backend_for(op, __VA_ARGS__)
+// The same for an op that also has a CUDA path: CUDA inputs are let through (when their device
+// can be used), and the op branches on the device it then reads from its inputs.
+#define SIGNET_DISPATCH_CPU_OR_CUDA(op, ...)            \
+  ::signet::profiler::OpScope signet_profile_op_(op); \
+  ::signet::backend_for(op, __VA_ARGS__, true)
+
+// A CUDA input of an op's CUDA path must be contiguous (strided device copies are not built yet).
+void require_contiguous_on_device(const char* op, const Tensor& t);
 
 // Parallelise an elementwise loop only when it is large enough to pay for waking the pool.
 constexpr int64_t kParallelGrain = 1 << 15;

@@ -1,9 +1,11 @@
-// Autograd and dispatch for the unary ops. Backward functions that need the output y
+// Autograd and dispatch for the unary ops (CPU kernels in unary_cpu.cpp, CUDA ones in
+// engine/cuda/kernels/elementwise.cuh). Backward functions that need the output y
 // recompute it from x when a graph of the gradient is being built (create_graph), so that
 // second derivatives see y as a function of x; otherwise they reuse the saved y.
 #include "engine/ops/unary.h"
 
 #include "engine/autograd.h"
+#include "engine/cuda/runtime.h"
 #include "engine/ops/binary.h"
 #include "engine/ops/dispatch.h"
 
@@ -11,8 +13,14 @@ namespace signet {
 
 namespace {
 Tensor unary_forward(UnaryOp op, const char* name, const Tensor& x) {
-  SIGNET_DISPATCH(name, {x});
+  SIGNET_DISPATCH_CPU_OR_CUDA(name, {x});
   SIGNET_CHECK(x.dtype() == DType::F32, "{}: needs a float32 tensor, got {}", name, dtype_name(x.dtype()));
+  if (x.device().is_cuda()) {
+    require_contiguous_on_device(name, x);
+    Tensor y = Tensor::empty(x.shape(), DType::F32, x.device());
+    cuda::kernels(x.device()).unary(static_cast<cuda::Unary>(op), x.device_f32(), y.device_f32(), x.numel(), nullptr);
+    return y;
+  }
   const Tensor xc = x.contiguous();
   Tensor y = Tensor::empty(x.shape());
   cpu::unary_fast(op, xc.f32(), y.f32(), x.numel());
@@ -29,11 +37,17 @@ Tensor relu(const Tensor& x) {
 }
 
 Tensor relu_grad(const Tensor& g, const Tensor& x) {
-  SIGNET_DISPATCH("relu_grad", {g, x});
+  SIGNET_DISPATCH_CPU_OR_CUDA("relu_grad", {g, x});
   SIGNET_CHECK(g.shape() == x.shape(), "relu_grad: gradient {} for input {}", shape_str(g.shape()), shape_str(x.shape()));
-  const Tensor gc = g.contiguous(), xc = x.contiguous();
-  Tensor out = Tensor::empty(x.shape());
-  cpu::relu_grad_fast(gc.f32(), xc.f32(), out.f32(), x.numel());
+  Tensor out = Tensor::empty(x.shape(), DType::F32, x.device());
+  if (x.device().is_cuda()) {
+    require_contiguous_on_device("relu_grad", g);
+    require_contiguous_on_device("relu_grad", x);
+    cuda::kernels(x.device()).relu_grad(g.device_f32(), x.device_f32(), out.device_f32(), x.numel(), nullptr);
+  } else {
+    const Tensor gc = g.contiguous(), xc = x.contiguous();
+    cpu::relu_grad_fast(gc.f32(), xc.f32(), out.f32(), x.numel());
+  }
   if (needs_grad({g})) {
     record(out, "relu_grad", {g}, [x](const Tensor& gg) { return std::vector<Tensor>{relu_grad(gg, x)}; });
   }

@@ -1,5 +1,5 @@
 // Our CUDA kernels on a real GPU, through the launch functions the engine calls
-// (engine/cuda/launch.h), against the same CPU references as the SIMT harness tests
+// (the GPU's engine/cuda/kernel_table.h), against the same CPU references as the SIMT harness tests
 // (tests/cuda_sim/). Label `cuda`: every test skips itself when no GPU is usable, so CI (no GPU)
 // builds and links this file and reports the skips; scripts/gpu_check.sh runs it on a GPU.
 #include <cuda_runtime.h>
@@ -11,7 +11,7 @@
 
 #include "engine/cuda/check.cuh"
 #include "engine/cuda/kernels/philox.h"
-#include "engine/cuda/launch.h"
+#include "engine/cuda/kernel_table.h"
 #include "engine/cuda/runtime.h"
 #include "engine/ops.h"
 #include "engine/ops/loss.h"
@@ -71,6 +71,8 @@ std::vector<float> random_floats(int64_t n, uint32_t seed, float lo = -3.0f, flo
   return ::testing::AssertionSuccess();
 }
 
+const cuda::KernelTable& gpu() { return cuda::kernels(Device::cuda(0)); }
+
 // Large sizes too: the grid-stride loops run past the kMaxBlocks grid on a GPU.
 const std::vector<int64_t> kSizes = {1, 1000, 2049, 3 << 20};
 
@@ -83,7 +85,7 @@ TEST(CudaKernels, UnaryAndReluGrad) {
       std::vector<float> ref(n);
       cpu::unary_ref(static_cast<UnaryOp>(op), x.data(), ref.data(), n);
       DeviceBuffer<float> dx(x), dy(static_cast<size_t>(n));
-      cuda::unary(static_cast<cuda::Unary>(op), dx.p, dy.p, n, nullptr);
+      gpu().unary(static_cast<cuda::Unary>(op), dx.p, dy.p, n, nullptr);
       EXPECT_TRUE(close_to(dy.download(), ref, 1e-6f, 2e-6f)) << "op " << op << " n " << n;
     }
   }
@@ -97,8 +99,8 @@ TEST(CudaKernels, SumsAndSoftmax) {
     cpu::sum_middle_ref(x.data(), ref.data(), outer, n, inner);
     cpu::softmax_ref(x.data(), sref.data(), outer, n, inner, true);
     DeviceBuffer<float> dx(x), dout(ref.size()), dsm(x.size());
-    cuda::sum_middle(dx.p, dout.p, outer, n, inner, nullptr);
-    cuda::softmax(dx.p, dsm.p, outer, n, inner, true, nullptr);
+    gpu().sum_middle(dx.p, dout.p, outer, n, inner, nullptr);
+    gpu().softmax(dx.p, dsm.p, outer, n, inner, true, nullptr);
     EXPECT_TRUE(close_to(dout.download(), ref, 1e-3f, 1e-4f)) << outer << "x" << n << "x" << inner;
     EXPECT_TRUE(close_to(dsm.download(), sref, 1e-5f, 1e-5f)) << outer << "x" << n << "x" << inner;
   }
@@ -113,7 +115,7 @@ TEST(CudaKernels, CrossEntropyAndAdam) {
   DeviceBuffer<float> dx(x), dloss(static_cast<size_t>(N)), dgrad(static_cast<size_t>(N * C));
   DeviceBuffer<int64_t> dt(t);
   DeviceBuffer<unsigned long long> bad(std::vector<unsigned long long>{0});
-  cuda::cross_entropy(dx.p, dt.p, dloss.p, dgrad.p, 1.0f / N, N, C, bad.p, nullptr);
+  gpu().cross_entropy(dx.p, dt.p, dloss.p, dgrad.p, 1.0f / N, N, C, bad.p, nullptr);
   double sum = 0;
   for (float l : dloss.download()) sum += l;
   EXPECT_NEAR(sum, cpu::cross_entropy_sum_ref(x.data(), t.data(), N, C), 1e-3);
@@ -129,7 +131,7 @@ TEST(CudaKernels, CrossEntropyAndAdam) {
     opt.step();
     DeviceBuffer<float> dg(g);
     const float bc1 = 1.0f - static_cast<float>(std::pow(static_cast<double>(0.9f), step)), bc2 = 1.0f - static_cast<float>(std::pow(static_cast<double>(0.999f), step));
-    cuda::adam_step(dp.p, dg.p, m.p, v.p, 1e-2f, 0.9f, 0.999f, 1e-8f, 0.01f, true, 1e-2f / bc1, std::sqrt(bc2), n,
+    gpu().adam_step(dp.p, dg.p, m.p, v.p, 1e-2f, 0.9f, 0.999f, 1e-8f, 0.01f, true, 1e-2f / bc1, std::sqrt(bc2), n,
                     nullptr);
     SIGNET_CUDA_CHECK(cudaDeviceSynchronize());
   }
@@ -140,7 +142,7 @@ TEST(CudaKernels, DropoutLstmAndDensity) {
   SKIP_WITHOUT_GPU();
   const int64_t n = (1 << 20) + 5;
   DeviceBuffer<float> mask(static_cast<size_t>(n));
-  cuda::dropout_mask(mask.p, 42, 3, 0.7f, n, nullptr);
+  gpu().dropout_mask(mask.p, 42, 3, 0.7f, n, nullptr);
   const std::vector<float> m = mask.download();
   for (int64_t i = 0; i < n; i += 997) ASSERT_EQ(m[i], cuda_kernels::dropout_mask_value(42, 3, i, 0.7f)) << i;
 
@@ -150,7 +152,7 @@ TEST(CudaKernels, DropoutLstmAndDensity) {
   cpu::lstm_cell_forward_ref(B, H, {gates.data(), 4 * H}, {c_prev.data(), H}, {rh.data(), H}, {rc.data(), H},
                              {ract.data(), 4 * H});
   DeviceBuffer<float> dgates(gates), dcp(c_prev), dact(ract.size()), dh(rh.size()), dc(rc.size());
-  cuda::lstm_cell_forward(dgates.p, dcp.p, dact.p, dh.p, dc.p, B, H, nullptr);
+  gpu().lstm_cell_forward(dgates.p, dcp.p, dact.p, dh.p, dc.p, B, H, nullptr);
   EXPECT_TRUE(close_to(dh.download(), rh, 1e-6f, 1e-5f));
 
   const int64_t q = 50, N = 20000, P = 10;
@@ -159,7 +161,7 @@ TEST(CudaKernels, DropoutLstmAndDensity) {
   cpu::density_counts_ref(Q.data(), q, X.data(), N, P, 1.2f, ref.data());
   DeviceBuffer<float> dQ(Q), dX(X);
   DeviceBuffer<int64_t> counts(static_cast<size_t>(q));
-  cuda::density_counts(dQ.p, q, dX.p, N, P, 1.2f, counts.p, nullptr);
+  gpu().density_counts(dQ.p, q, dX.p, N, P, 1.2f, counts.p, nullptr);
   EXPECT_EQ(counts.download(), ref);
 }
 

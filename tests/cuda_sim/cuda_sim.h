@@ -181,8 +181,10 @@ constexpr int warpSize = 32;
 #define blockDim (::cuda_sim::current().block_dim)
 #define gridDim (::cuda_sim::current().grid_dim)
 
-// inline: a kernel header (.cuh) may be included by several kernel test files.
-#define SIGNET_KERNEL inline void
+// static: a kernel header (.cuh) may be included by several kernel test files, and the program
+// also links the nvcc-built library, whose host stub of each __global__ kernel has the kernel's
+// own name; with external linkage the linker may pick that stub, which launches on a GPU.
+#define SIGNET_KERNEL static inline void
 #define SIGNET_DEVICE inline
 #define SIGNET_HOST_DEVICE inline
 // Storage is per block and per declaration site: __COUNTER__ tells apart two declarations a

@@ -1,5 +1,5 @@
 // The plain types our kernels take as arguments, kept apart from the kernel sources so that
-// host code (engine/cuda/launch.h, its callers) can name them without CUDA or the harness.
+// host code (engine/cuda/kernel_table.h, its callers) can name them without CUDA or the harness.
 #pragma once
 #include <cstdint>
 

@@ -1,0 +1,55 @@
+// One device's kernels, as a table: each entry launches one of our kernels over device pointers
+// on a stream (nullptr: the default stream), asynchronously, with the launch shape the kernel's
+// header chooses, and checks the launch. The contracts (shapes, math) are the CPU ops'
+// (engine/ops/*.h); the kernels' headers say where they differ (dropout's generator).
+// An op reaches the table of its inputs' device through cuda::kernels(device) (runtime.h):
+// a GPU's is engine/cuda/launch.cu's, the tests' emulated device runs the same launches on the
+// CPU SIMT harness (engine/cuda/launch_impl.h).
+#pragma once
+#include <cstdint>
+
+#include "engine/cuda/kernels/types.h"
+
+namespace signet::cuda {
+
+using Stream = void*;  // a cudaStream_t, kept opaque so that host code needs no CUDA headers
+using cuda_kernels::Binary;
+using cuda_kernels::BroadcastShape;
+using cuda_kernels::Unary;
+
+struct KernelTable {
+  void (*unary)(Unary op, const float* x, float* y, int64_t n, Stream s);
+  void (*relu_grad)(const float* g, const float* x, float* out, int64_t n, Stream s);
+  void (*affine)(const float* x, float* y, float a, float b, int64_t n, Stream s);  // y = a x + b
+  void (*binary_same)(Binary op, const float* a, const float* b, float* out, int64_t n, Stream s);
+  void (*binary_broadcast)(Binary op, const float* a, const float* b, float* out, const BroadcastShape& shape,
+                           Stream s);
+  void (*sum_middle)(const float* x, float* out, int64_t outer, int64_t n, int64_t inner, Stream s);
+  void (*softmax)(const float* x, float* y, int64_t outer, int64_t n, int64_t inner, bool log, Stream s);
+  // Per-row losses into loss [N] (and the gradient when grad is not null); bad_row: a device
+  // word that receives 0 or the last invalid row + 1.
+  void (*cross_entropy)(const float* x, const int64_t* target, float* loss, float* grad, float scale, int64_t N,
+                        int64_t C, unsigned long long* bad_row, Stream s);
+  void (*bce_with_logits)(const float* x, const float* t, float* loss, float* gx, float* gt, float scale, int64_t n,
+                          Stream s);
+  void (*sgd_step)(float* p, const float* g, float* buf, float lr, float momentum, float dampening,
+                   float weight_decay, bool nesterov, bool first, int64_t n, Stream s);
+  void (*adam_step)(float* p, const float* g, float* m, float* v, float lr, float beta1, float beta2, float eps,
+                    float weight_decay, bool decoupled, float step_size, float sqrt_bc2, int64_t n, Stream s);
+  void (*dropout_mask)(float* mask, uint64_t seed, uint64_t offset, float keep, int64_t n, Stream s);
+  void (*embedding_gather)(const float* weight, const int64_t* ids, float* out, int64_t P, int64_t D, int64_t V,
+                           unsigned long long* bad_pos, Stream s);
+  void (*embedding_scatter_add)(const float* grad_out, const int64_t* ids, float* grad_weight, int64_t P, int64_t D,
+                                int64_t V, Stream s);
+  void (*lstm_cell_forward)(const float* gates, const float* c_prev, float* act, float* h, float* c, int64_t B,
+                            int64_t H, Stream s);
+  void (*lstm_cell_backward)(const float* act, const float* c_prev, const float* c, const float* gh, const float* gc,
+                             float* dgates, float* dc_prev, int64_t B, int64_t H, Stream s);
+  void (*density_counts)(const float* Q, int64_t n, const float* X, int64_t N, int64_t P, float eps, int64_t* counts,
+                         Stream s);
+};
+
+// The GPU's table (engine/cuda/launch.cu; only in builds with the CUDA backend).
+const KernelTable& gpu_kernel_table();
+
+}  // namespace signet::cuda

@@ -1,0 +1,73 @@
+// Device dispatch, end to end without a GPU: on the emulated cuda:0 (host memory, our kernels on
+// the SIMT harness), ops with a CUDA path allocate their outputs there and launch the device's
+// kernels, and give what the CPU gives; ops without one refuse the tensor, naming the op.
+#include <gtest/gtest.h>
+
+#include "engine/ops.h"
+#include "engine/rng.h"
+#include "tests/cuda_sim/kernel_test_util.h"
+#include "tests/cuda_sim/sim_device.h"
+#include "tests/engine/gradcheck.h"
+
+namespace signet::testing {
+namespace {
+
+const Device kGpu = Device::cuda(0);
+
+Tensor random_tensor(const Shape& shape, uint64_t seed, float lo = -2.0f, float hi = 2.0f) {
+  Rng rng(seed);
+  std::vector<float> v(static_cast<size_t>(shape_numel(shape)));
+  for (float& x : v) x = rng.uniform(lo, hi);
+  return Tensor::from_vector(v, shape);
+}
+
+// Runs f on the CPU inputs and on their copies on the emulated GPU; the results must agree.
+void expect_same_on_both(const std::string& what, const std::function<Tensor(const std::vector<Tensor>&)>& f,
+                         const std::vector<Tensor>& cpu_inputs, float tol = 1e-6f) {
+  std::vector<Tensor> gpu_inputs;
+  for (const Tensor& t : cpu_inputs) gpu_inputs.push_back(t.to(kGpu));
+  const Tensor want = f(cpu_inputs), got = f(gpu_inputs);
+  EXPECT_EQ(got.device(), kGpu) << what << ": the output is not on the inputs' device";
+  EXPECT_EQ(got.shape(), want.shape()) << what;
+  EXPECT_TRUE(close_to(got.to(Device::cpu()).to_vector(), want.to_vector(), tol, tol)) << what;
+}
+
+TEST(DeviceDispatch, ElementwiseOpsRunOnTheEmulatedGpuAndMatchTheCpu) {
+  EmulatedGpu gpu;
+  const Tensor x = random_tensor({7, 33}, 1), y = random_tensor({7, 33}, 2, 0.5f, 2.0f);
+  const Tensor row = random_tensor({33}, 3, 0.5f, 2.0f), col = random_tensor({7, 1}, 4), pos = random_tensor({5}, 5, 0.1f, 3.0f);
+  using V = std::vector<Tensor>;
+  expect_same_on_both("relu", [](const V& v) { return relu(v[0]); }, {x});
+  expect_same_on_both("sigmoid", [](const V& v) { return sigmoid(v[0]); }, {x});
+  expect_same_on_both("tanh", [](const V& v) { return tanh(v[0]); }, {x});
+  expect_same_on_both("exp", [](const V& v) { return exp(v[0]); }, {x}, 1e-5f);
+  expect_same_on_both("log", [](const V& v) { return log(v[0]); }, {pos});
+  expect_same_on_both("relu_grad", [](const V& v) { return relu_grad(v[0], v[1]); }, {y, x});
+  expect_same_on_both("add", [](const V& v) { return v[0] + v[1]; }, {x, y});
+  expect_same_on_both("sub row", [](const V& v) { return v[0] - v[1]; }, {x, row});
+  expect_same_on_both("mul column", [](const V& v) { return v[0] * v[1]; }, {x, col});
+  expect_same_on_both("div both ways", [](const V& v) { return v[1] / v[0]; }, {row, col});
+  expect_same_on_both("scalars", [](const V& v) { return rsub_scalar(0.5f, v[0] * 3.0f); }, {x});
+  expect_same_on_both("chain", [](const V& v) { return tanh(relu(v[0]) * v[1] + v[0]); }, {x, y});
+}
+
+TEST(DeviceDispatch, OutputsComeFromTheDevicesCachingAllocator) {
+  EmulatedGpu gpu;
+  const Tensor x = random_tensor({256}, 1).to(kGpu);
+  for (int step = 0; step < 3; ++step) Tensor y = relu(x) + x;
+  const cuda::DeviceAllocatorStats st = cuda::device_allocator_stats(kGpu);
+  EXPECT_GE(st.allocations, 7u);
+  EXPECT_LE(st.device_allocs, 3u) << "later steps are served from the cache";
+}
+
+TEST(DeviceDispatch, OpsWithoutACudaPathAndMixedDevicesAreRefusedByName) {
+  EmulatedGpu gpu;
+  const Tensor x = random_tensor({4, 5}, 1), g = x.to(kGpu);
+  EXPECT_TRUE(test::throws_error([&] { softmax(g); }, "no kernel for device cuda:0 yet"));
+  EXPECT_TRUE(test::throws_error([&] { add(g, x); }, "different devices"));
+  EXPECT_TRUE(test::throws_error([&] { relu(g.transpose_view(0, 1)); }, "non-contiguous"));
+  EXPECT_TRUE(test::throws_error([&] { g.f32(); }, "host code asked for the data of a tensor on cuda:0"));
+}
+
+}  // namespace
+}  // namespace signet::testing
