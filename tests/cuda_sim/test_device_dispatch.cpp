@@ -51,6 +51,23 @@ TEST(DeviceDispatch, ElementwiseOpsRunOnTheEmulatedGpuAndMatchTheCpu) {
   expect_same_on_both("chain", [](const V& v) { return tanh(relu(v[0]) * v[1] + v[0]); }, {x, y});
 }
 
+TEST(DeviceDispatch, BackwardThroughElementwiseOpsStaysOnTheDevice) {
+  EmulatedGpu gpu;
+  const Tensor x = random_tensor({5, 9}, 1), y = random_tensor({5, 9}, 2), g = random_tensor({5, 9}, 3);
+  auto grads = [&](const Device& d) {
+    Tensor xd = x.to(d), yd = y.to(d);
+    xd.set_requires_grad(true);
+    yd.set_requires_grad(true);
+    const Tensor out = tanh(relu(xd * yd + xd) - sigmoid(yd) * 2.0f);
+    out.backward(g.to(d));  // a seed of the output's shape, on its device
+    EXPECT_EQ(xd.grad().device(), d);
+    return std::make_pair(xd.grad().to(Device::cpu()).to_vector(), yd.grad().to(Device::cpu()).to_vector());
+  };
+  const auto want = grads(Device::cpu()), got = grads(kGpu);
+  EXPECT_TRUE(close_to(got.first, want.first, 1e-6f, 1e-5f));
+  EXPECT_TRUE(close_to(got.second, want.second, 1e-6f, 1e-5f));
+}
+
 TEST(DeviceDispatch, OutputsComeFromTheDevicesCachingAllocator) {
   EmulatedGpu gpu;
   const Tensor x = random_tensor({256}, 1).to(kGpu);
