@@ -30,12 +30,12 @@ void broadcast_strides(const Tensor& a, const Shape& out, int64_t* strides) {
     strides[d] = d < lead || a.shape()[d - lead] == 1 ? 0 : a.strides()[d - lead];
 }
 
+// Any strides (views, expanded gradients) through the broadcasting kernel; the contiguous
+// same-shape case through the flat one.
 void binary_cuda(BinaryOp op, const char* name, const Tensor& a, const Tensor& b, Tensor& out) {
-  require_contiguous_on_device(name, a);
-  require_contiguous_on_device(name, b);
   const cuda::KernelTable& k = cuda::kernels(out.device());
   const auto bop = static_cast<cuda::Binary>(op);
-  if (a.shape() == b.shape()) {
+  if (a.shape() == b.shape() && a.is_contiguous() && b.is_contiguous()) {
     k.binary_same(bop, a.device_f32(), b.device_f32(), out.device_f32(), out.numel(), nullptr);
     return;
   }

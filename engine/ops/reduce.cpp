@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include "engine/autograd.h"
+#include "engine/cuda/runtime.h"
 #include "engine/ops/binary.h"
 #include "engine/ops/dispatch.h"
 #include "engine/ops/reduce.h"
@@ -31,13 +32,24 @@ Tensor sum_one_dim(const Tensor& x, int64_t d) {
   for (size_t i = d + 1; i < s.size(); ++i) inner *= s[i];
   const int64_t n = s[d];
   s[d] = 1;
-  Tensor out = Tensor::empty(s);
-  cpu::sum_middle_fast(x.f32(), out.f32(), outer, n, inner);
+  Tensor out = Tensor::empty(s, DType::F32, x.device());
+  if (x.device().is_cuda())
+    cuda::kernels(x.device()).sum_middle(x.device_f32(), out.device_f32(), outer, n, inner, nullptr);
+  else
+    cpu::sum_middle_fast(x.f32(), out.f32(), outer, n, inner);
+  return out;
+}
+
+// A 0-d tensor is its own sum: a copy on its device, as any other sum is a new tensor.
+Tensor device_copy_0d(const Tensor& x) {
+  Tensor out = Tensor::empty({}, DType::F32, x.device());
+  cuda::kernels(x.device()).affine(x.device_f32(), out.device_f32(), 1.0f, 0.0f, 1, nullptr);
   return out;
 }
 
 // Raw (unrecorded) sum keeping every reduced dim as size 1.
 Tensor sum_keep(const Tensor& x, const std::vector<int64_t>& dims) {
+  if (x.device().is_cuda()) require_contiguous_on_device("sum", x);
   Tensor cur = x.contiguous();
   // Merging adjacent reduced dims into one pass would be faster; per-dim passes keep it simple
   // and each pass is a vectorised streaming loop.
@@ -52,10 +64,10 @@ Tensor sum_keep(const Tensor& x, const std::vector<int64_t>& dims) {
 }  // namespace
 
 Tensor sum(const Tensor& x, std::vector<int64_t> dims, bool keepdim) {
-  SIGNET_DISPATCH("sum", {x});
+  SIGNET_DISPATCH_CPU_OR_CUDA("sum", {x});
   SIGNET_CHECK(x.dtype() == DType::F32, "sum: needs a float32 tensor");
   dims = normalize_dims(dims, x.dim(), "sum");
-  Tensor kept = x.dim() == 0 ? x.clone() : sum_keep(x, dims);
+  Tensor kept = x.dim() > 0 ? sum_keep(x, dims) : x.device().is_cuda() ? device_copy_0d(x) : x.clone();
   Shape out_shape;
   for (int64_t i = 0; i < x.dim(); ++i)
     if (keepdim || !std::binary_search(dims.begin(), dims.end(), i)) out_shape.push_back(kept.shape()[i]);
@@ -97,7 +109,7 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
 }
 
 Tensor expand(const Tensor& x, const Shape& shape) {
-  SIGNET_DISPATCH("expand", {x});
+  SIGNET_DISPATCH_CPU_OR_CUDA("expand", {x});  // a view: nothing runs
   if (x.shape() == shape) return x;
   Tensor out = x.expand_view(shape);
   if (needs_grad({x})) {

@@ -1,6 +1,7 @@
 #include "engine/ops/softmax.h"
 
 #include "engine/autograd.h"
+#include "engine/cuda/runtime.h"
 #include "engine/ops/binary.h"
 #include "engine/ops/dispatch.h"
 #include "engine/ops/reduce.h"
@@ -11,14 +12,19 @@ namespace signet {
 namespace {
 Tensor softmax_forward(const Tensor& x, int64_t& dim, bool log) {
   const char* name = log ? "log_softmax" : "softmax";
-  SIGNET_DISPATCH(name, {x});
+  SIGNET_DISPATCH_CPU_OR_CUDA(name, {x});
   if (dim < 0) dim += x.dim();
   SIGNET_CHECK(dim >= 0 && dim < x.dim(), "{}: dim out of range for shape {}", name, shape_str(x.shape()));
   int64_t outer = 1, inner = 1;
   for (int64_t i = 0; i < dim; ++i) outer *= x.shape()[i];
   for (int64_t i = dim + 1; i < x.dim(); ++i) inner *= x.shape()[i];
+  Tensor y = Tensor::empty(x.shape(), DType::F32, x.device());
+  if (x.device().is_cuda()) {
+    require_contiguous_on_device(name, x);
+    cuda::kernels(x.device()).softmax(x.device_f32(), y.device_f32(), outer, x.shape()[dim], inner, log, nullptr);
+    return y;
+  }
   const Tensor xc = x.contiguous();
-  Tensor y = Tensor::empty(x.shape());
   cpu::softmax_fast(xc.f32(), y.f32(), outer, x.shape()[dim], inner, log);
   return y;
 }

@@ -51,6 +51,35 @@ TEST(DeviceDispatch, ElementwiseOpsRunOnTheEmulatedGpuAndMatchTheCpu) {
   expect_same_on_both("chain", [](const V& v) { return tanh(relu(v[0]) * v[1] + v[0]); }, {x, y});
 }
 
+TEST(DeviceDispatch, SumsAndSoftmaxRunOnTheEmulatedGpuAndMatchTheCpu) {
+  EmulatedGpu gpu;
+  const Tensor x = random_tensor({6, 7, 33}, 1, -5.0f, 5.0f);
+  using V = std::vector<Tensor>;
+  expect_same_on_both("sum all", [](const V& v) { return sum(v[0]); }, {x}, 1e-4f);
+  expect_same_on_both("sum dim 1", [](const V& v) { return sum(v[0], {1}); }, {x}, 1e-5f);
+  expect_same_on_both("mean dims 0, 2 kept", [](const V& v) { return mean(v[0], {0, 2}, true); }, {x}, 1e-5f);
+  expect_same_on_both("sum of a 0-d", [](const V& v) { return sum(sum(v[0])); }, {x}, 1e-4f);
+  expect_same_on_both("sum_to", [](const V& v) { return sum_to(v[0], {7, 1}); }, {x}, 1e-4f);
+  expect_same_on_both("softmax last", [](const V& v) { return softmax(v[0]); }, {x});
+  expect_same_on_both("log_softmax middle", [](const V& v) { return log_softmax(v[0], 1); }, {x}, 1e-5f);
+}
+
+TEST(DeviceDispatch, GradientsThroughSoftmaxAndBroadcastsStayOnTheDevice) {
+  EmulatedGpu gpu;
+  const Tensor x = random_tensor({4, 10}, 1), b = random_tensor({10}, 2), g = random_tensor({4, 10}, 3);
+  auto grads = [&](const Device& d) {
+    Tensor xd = x.to(d), bd = b.to(d);
+    xd.set_requires_grad(true);
+    bd.set_requires_grad(true);
+    log_softmax(xd * bd + bd, 1).backward(g.to(d));
+    EXPECT_EQ(bd.grad().device(), d);
+    return std::make_pair(xd.grad().to(Device::cpu()).to_vector(), bd.grad().to(Device::cpu()).to_vector());
+  };
+  const auto want = grads(Device::cpu()), got = grads(kGpu);
+  EXPECT_TRUE(close_to(got.first, want.first, 1e-5f, 1e-5f));
+  EXPECT_TRUE(close_to(got.second, want.second, 1e-5f, 1e-5f));
+}
+
 TEST(DeviceDispatch, BackwardThroughElementwiseOpsStaysOnTheDevice) {
   EmulatedGpu gpu;
   const Tensor x = random_tensor({5, 9}, 1), y = random_tensor({5, 9}, 2), g = random_tensor({5, 9}, 3);
@@ -80,7 +109,8 @@ TEST(DeviceDispatch, OutputsComeFromTheDevicesCachingAllocator) {
 TEST(DeviceDispatch, OpsWithoutACudaPathAndMixedDevicesAreRefusedByName) {
   EmulatedGpu gpu;
   const Tensor x = random_tensor({4, 5}, 1), g = x.to(kGpu);
-  EXPECT_TRUE(test::throws_error([&] { softmax(g); }, "no kernel for device cuda:0 yet"));
+  EXPECT_TRUE(test::throws_error([&] { cross_entropy(g, Tensor::from_vector_i64({0, 1, 2, 3}, {4}).to(kGpu)); },
+                                 "cross_entropy: no kernel for device cuda:0 yet"));
   EXPECT_TRUE(test::throws_error([&] { add(g, x); }, "different devices"));
   EXPECT_TRUE(test::throws_error([&] { relu(g.transpose_view(0, 1)); }, "non-contiguous"));
   EXPECT_TRUE(test::throws_error([&] { g.f32(); }, "host code asked for the data of a tensor on cuda:0"));
