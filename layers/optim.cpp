@@ -4,6 +4,8 @@
 #include <map>
 
 #include "engine/autograd.h"
+#include "engine/cuda/runtime.h"
+#include "engine/ops/dispatch.h"
 
 namespace signet {
 
@@ -26,10 +28,18 @@ void SGD::step() {
     Tensor& p = params_[i].second;
     const Tensor g = p.grad();
     if (!g.defined()) continue;
+    const int64_t n = p.numel();
+    if (p.device().is_cuda()) {  // the fused kernel of the parameter's device, same formulas
+      require_contiguous_on_device("sgd", g);
+      const bool first = mom != 0.0f && !buf_[i].defined();
+      if (first) buf_[i] = Tensor::empty(p.shape(), DType::F32, p.device());
+      cuda::kernels(p.device()).sgd_step(p.device_f32(), g.device_f32(), mom != 0.0f ? buf_[i].device_f32() : nullptr,
+                                         lr, mom, damp, wd, o_.nesterov, first, n, nullptr);
+      continue;
+    }
     const Tensor gc = g.contiguous();
     float* pp = p.f32();
     const float* pg = gc.f32();
-    const int64_t n = p.numel();
     if (mom == 0.0f) {
 #pragma omp parallel for simd if (n >= (1 << 15))
       for (int64_t k = 0; k < n; ++k) pp[k] -= lr * (pg[k] + wd * pp[k]);
@@ -107,9 +117,15 @@ void Adam::step() {
     Tensor& p = params_[i].second;
     const Tensor g = p.grad();
     if (!g.defined()) continue;
-    if (!m_[i].defined()) {
-      m_[i] = Tensor::zeros(p.shape());
-      v_[i] = Tensor::zeros(p.shape());
+    if (!m_[i].defined()) {  // zeros, made on the host once and moved to the parameter's device
+      m_[i] = Tensor::zeros(p.shape()).to(p.device());
+      v_[i] = Tensor::zeros(p.shape()).to(p.device());
+    }
+    if (p.device().is_cuda()) {
+      require_contiguous_on_device("adam", g);
+      cuda::kernels(p.device()).adam_step(p.device_f32(), g.device_f32(), m_[i].device_f32(), v_[i].device_f32(), lr,
+                                          b1, b2, eps, wd, decoupled, step_size, sqrt_bc2, p.numel(), nullptr);
+      continue;
     }
     const Tensor gc = g.contiguous();
     float *pp = p.f32(), *m = m_[i].f32(), *v = v_[i].f32();

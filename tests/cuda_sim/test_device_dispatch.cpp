@@ -5,6 +5,7 @@
 
 #include "engine/ops.h"
 #include "engine/rng.h"
+#include "layers/optim.h"
 #include "tests/cuda_sim/kernel_test_util.h"
 #include "tests/cuda_sim/sim_device.h"
 #include "tests/engine/gradcheck.h"
@@ -95,6 +96,37 @@ TEST(DeviceDispatch, BackwardThroughElementwiseOpsStaysOnTheDevice) {
   const auto want = grads(Device::cpu()), got = grads(kGpu);
   EXPECT_TRUE(close_to(got.first, want.first, 1e-6f, 1e-5f));
   EXPECT_TRUE(close_to(got.second, want.second, 1e-6f, 1e-5f));
+}
+
+// A few steps of each optimizer on a parameter on the emulated GPU and on the CPU, from the same
+// start and the same gradients (made on the device by the ops of a small loss).
+TEST(DeviceDispatch, OptimizerStepsRunOnTheParametersDevice) {
+  EmulatedGpu gpu;
+  const Tensor w0 = random_tensor({3, 17}, 1), target = random_tensor({3, 17}, 2);
+  struct Case { std::string name; std::function<std::unique_ptr<Optimizer>(Tensor&)> make; };
+  const std::vector<Case> cases = {
+      {"sgd", [](Tensor& w) { return std::make_unique<SGD>(NamedTensorList{{"w", w}}, SgdOptions{0.1f}); }},
+      {"sgd momentum nesterov", [](Tensor& w) {
+         return std::make_unique<SGD>(NamedTensorList{{"w", w}}, SgdOptions{0.1f, 0.9f, 0.0f, 5e-4f, true}); }},
+      {"adamw", [](Tensor& w) {
+         return std::make_unique<Adam>(NamedTensorList{{"w", w}}, AdamOptions{0.05f, 0.9f, 0.999f, 1e-8f, 0.01f, true}); }}};
+  for (const Case& c : cases) {
+    auto train = [&](const Device& d) {
+      Tensor w = d.is_cpu() ? w0.clone() : w0.to(d);  // to() the same device is w0 itself
+      w.set_requires_grad(true);
+      const Tensor t = target.to(d);
+      auto opt = c.make(w);
+      for (int step = 0; step < 4; ++step) {
+        opt->zero_grad();
+        const Tensor diff = w - t;
+        (sum(diff * diff) * 0.5f).backward(Tensor::ones({}).to(d));  // gradient w - t
+        opt->step();
+      }
+      EXPECT_EQ(w.device(), d);
+      return w.to(Device::cpu()).to_vector();
+    };
+    EXPECT_TRUE(close_to(train(kGpu), train(Device::cpu()), 1e-6f, 1e-5f)) << c.name;
+  }
 }
 
 TEST(DeviceDispatch, OutputsComeFromTheDevicesCachingAllocator) {
