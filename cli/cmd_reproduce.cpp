@@ -39,6 +39,8 @@ const std::vector<std::pair<std::vector<std::string>, Experiment>>& experiments(
        {"whitebox_robustness.toml", "weight and input-gradient marks: integrity, fine-tuning, pruning"}},
       {{"whitebox-overwrite", "white-box-overwrite"},
        {"whitebox_overwrite.toml", "weight and input-gradient marks: overwriting"}},
+      {{"whitebox-cnn", "cnn-whitebox"},
+       {"whitebox_cnn.toml", "weight and input-gradient marks on cifar10-cnn: overwriting, permutation, services"}},
       {{"whitebox-wrn", "wrn-whitebox"},
        {"whitebox_wrn.toml", "Uchida on wrn-16-4 (padded Fashion-MNIST): fidelity, integrity, fine-tuning, pruning"}},
       {{"whitebox-capacity", "capacity-whitebox"},

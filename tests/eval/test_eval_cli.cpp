@@ -57,7 +57,7 @@ TEST(EvalCli, DryRunListsTheCellsOfEveryShippedExperiment) {
   TempDir d;
   for (const char* e : {"fig6", "table3", "table4", "fig7", "fig8", "fig9", "permutation", "distill", "blackbox",
                         "trigger-sets", "whitebox", "blackbox-integrity", "whitebox-integrity", "whitebox-services",
-                        "whitebox-capacity", "whitebox-overwrite", "whitebox-wrn", "deepsigns-lstm", "output-keysearch", "deepsigns-wrn", "blackbox-services", "blackbox-cnn"}) {
+                        "whitebox-capacity", "whitebox-overwrite", "whitebox-wrn", "deepsigns-lstm", "output-keysearch", "deepsigns-wrn", "blackbox-services", "blackbox-cnn", "whitebox-cnn"}) {
     const CliRun r = run(std::string("reproduce ") + e + " --dry-run --json --cache " + d.path.string(), false);
     ASSERT_EQ(r.status, 0) << e << ": " << r.output;
     const auto j = nlohmann::json::parse(r.output);
