@@ -27,7 +27,7 @@ struct KernelTable {
   void (*sum_middle)(const float* x, float* out, int64_t outer, int64_t n, int64_t inner, Stream s);
   void (*softmax)(const float* x, float* y, int64_t outer, int64_t n, int64_t inner, bool log, Stream s);
   // Per-row losses into loss [N] (and the gradient when grad is not null); bad_row: a device
-  // word that receives 0 or the last invalid row + 1.
+  // word, 0 before, N - r after for the first row r whose target is outside [0, C) (else 0).
   void (*cross_entropy)(const float* x, const int64_t* target, float* loss, float* grad, float scale, int64_t N,
                         int64_t C, unsigned long long* bad_row, Stream s);
   void (*bce_with_logits)(const float* x, const float* t, float* loss, float* gx, float* gt, float scale, int64_t n,

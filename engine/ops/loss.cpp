@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "engine/autograd.h"
+#include "engine/cuda/runtime.h"
 #include "engine/ops/binary.h"
 #include "engine/ops/dispatch.h"
 #include "engine/ops/reduce.h"
@@ -51,13 +52,51 @@ Tensor one_hot(const Tensor& target, int64_t classes) {
   return out;
 }
 
+namespace {
+// The device path: the fused kernel gives each row's loss and the gradient in one pass; the mean
+// is summed on the device. A bad label is found by the kernel and named here as on the CPU (one
+// synchronising read of one word). The gradient is saved, so a second derivative through this
+// op on a GPU is refused (the CPU path builds it from differentiable ops).
+Tensor cross_entropy_cuda(const Tensor& logits, const Tensor& target, int64_t N, int64_t C) {
+  require_contiguous_on_device("cross_entropy", logits);
+  require_contiguous_on_device("cross_entropy", target);
+  const Device dev = logits.device();
+  const bool grad = needs_grad({logits});
+  Tensor rows = Tensor::empty({N}, DType::F32, dev);
+  Tensor d = grad ? Tensor::empty({N, C}, DType::F32, dev) : Tensor();
+  Tensor bad = Tensor::zeros({1}, DType::I64).to(dev);
+  cuda::kernels(dev).cross_entropy(logits.device_f32(), target.device_i64(), rows.device_f32(),
+                                   grad ? d.device_f32() : nullptr, 1.0f / static_cast<float>(N), N, C,
+                                   reinterpret_cast<unsigned long long*>(bad.device_i64()), nullptr);
+  if (const int64_t first = bad.to(Device::cpu()).i64()[0]; first != 0) {
+    const int64_t row = N - first;
+    throw Error(fmt::format("cross_entropy: label {} at position {} is outside [0, {})",
+                            target.to(Device::cpu()).i64()[row], row, C));
+  }
+  Tensor out;
+  {
+    NoGradGuard ng;
+    out = mul_scalar(sum(rows), 1.0f / static_cast<float>(N));
+  }
+  if (grad) {
+    record(out, "cross_entropy", {logits, target}, [d](const Tensor& g) {
+      SIGNET_CHECK(!grad_mode_enabled(), "cross_entropy: a second derivative through it on {} is not built yet",
+                   d.device().str());
+      return std::vector<Tensor>{d * g, Tensor()};
+    });
+  }
+  return out;
+}
+}  // namespace
+
 Tensor cross_entropy(const Tensor& logits, const Tensor& target) {
-  SIGNET_DISPATCH("cross_entropy", {logits, target});
+  SIGNET_DISPATCH_CPU_OR_CUDA("cross_entropy", {logits, target});
   SIGNET_CHECK(logits.dim() == 2 && logits.dtype() == DType::F32, "cross_entropy: logits must be [N, C] float32, got {}", logits.str());
   SIGNET_CHECK(target.dtype() == DType::I64 && target.dim() == 1 && target.size(0) == logits.size(0),
                "cross_entropy: target must be int64 [{}], got {}", logits.size(0), target.str());
   const int64_t N = logits.size(0), C = logits.size(1);
   SIGNET_CHECK(N > 0, "cross_entropy: empty batch");
+  if (logits.device().is_cuda()) return cross_entropy_cuda(logits, target, N, C);
   const Tensor lc = logits.contiguous(), tc = target.contiguous();
   for (int64_t n = 0; n < N; ++n)
     SIGNET_CHECK(tc.i64()[n] >= 0 && tc.i64()[n] < C, "cross_entropy: label {} at position {} is outside [0, {})", tc.i64()[n], n, C);

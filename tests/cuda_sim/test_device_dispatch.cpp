@@ -98,6 +98,38 @@ TEST(DeviceDispatch, BackwardThroughElementwiseOpsStaysOnTheDevice) {
   EXPECT_TRUE(close_to(got.second, want.second, 1e-6f, 1e-5f));
 }
 
+TEST(DeviceDispatch, CrossEntropyLossAndGradientOnTheDeviceAndItsBadLabels) {
+  EmulatedGpu gpu;
+  const Tensor logits = random_tensor({37, 10}, 1, -6.0f, 6.0f);
+  std::vector<int64_t> labels(37);
+  for (int64_t i = 0; i < 37; ++i) labels[i] = (i * 7) % 10;
+  const Tensor target = Tensor::from_vector_i64(labels, {37});
+  auto run = [&](const Device& d) {
+    Tensor x = d.is_cpu() ? logits.clone() : logits.to(d);
+    x.set_requires_grad(true);
+    const Tensor loss = cross_entropy(x, target.to(d));
+    EXPECT_EQ(loss.device(), d);
+    loss.backward(Tensor::ones({}).to(d));
+    return std::make_pair(loss.to(Device::cpu()).item(), x.grad().to(Device::cpu()).to_vector());
+  };
+  const auto want = run(Device::cpu()), got = run(kGpu);
+  EXPECT_NEAR(got.first, want.first, 1e-5);
+  EXPECT_TRUE(close_to(got.second, want.second, 1e-7f, 1e-5f));
+  labels[5] = 10;
+  labels[20] = -1;
+  const std::string cpu_error = [&] {
+    try {
+      cross_entropy(logits, Tensor::from_vector_i64(labels, {37}));
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  }();
+  EXPECT_EQ(cpu_error, "cross_entropy: label 10 at position 5 is outside [0, 10)");
+  EXPECT_TRUE(test::throws_error(
+      [&] { cross_entropy(logits.to(kGpu), Tensor::from_vector_i64(labels, {37}).to(kGpu)); }, cpu_error));
+}
+
 // A few steps of each optimizer on a parameter on the emulated GPU and on the CPU, from the same
 // start and the same gradients (made on the device by the ops of a small loss).
 TEST(DeviceDispatch, OptimizerStepsRunOnTheParametersDevice) {
@@ -141,8 +173,7 @@ TEST(DeviceDispatch, OutputsComeFromTheDevicesCachingAllocator) {
 TEST(DeviceDispatch, OpsWithoutACudaPathAndMixedDevicesAreRefusedByName) {
   EmulatedGpu gpu;
   const Tensor x = random_tensor({4, 5}, 1), g = x.to(kGpu);
-  EXPECT_TRUE(test::throws_error([&] { cross_entropy(g, Tensor::from_vector_i64({0, 1, 2, 3}, {4}).to(kGpu)); },
-                                 "cross_entropy: no kernel for device cuda:0 yet"));
+  EXPECT_TRUE(test::throws_error([&] { bce_with_logits(g, g); }, "bce_with_logits: no kernel for device cuda:0 yet"));
   EXPECT_TRUE(test::throws_error([&] { add(g, x); }, "different devices"));
   EXPECT_TRUE(test::throws_error([&] { relu(g.transpose_view(0, 1)); }, "non-contiguous"));
   EXPECT_TRUE(test::throws_error([&] { g.f32(); }, "host code asked for the data of a tensor on cuda:0"));

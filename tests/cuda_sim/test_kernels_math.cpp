@@ -140,7 +140,7 @@ TEST(CudaSimKernels, CrossEntropyLossAndGradientMatchTheOp) {
   }
 }
 
-TEST(CudaSimKernels, CrossEntropyReportsTheLastBadTargetWithoutReadingIt) {
+TEST(CudaSimKernels, CrossEntropyReportsTheFirstBadTargetWithoutReadingIt) {
   const int64_t N = 6, C = 4;
   const std::vector<float> x = random_floats(N * C, 5);
   const std::vector<int64_t> t = {0, 4, 1, -1, 2, 3};
@@ -148,7 +148,7 @@ TEST(CudaSimKernels, CrossEntropyReportsTheLastBadTargetWithoutReadingIt) {
   unsigned long long bad = 0;
   run_kernel(ck::cross_entropy_kernel, ck::row_shape(N), x.data(), t.data(), loss.data(), static_cast<float*>(nullptr),
              1.0f, N, C, &bad);
-  EXPECT_EQ(bad, 4u);  // row 3 (target -1) is the last bad one; rows are reported + 1
+  EXPECT_EQ(bad, 5u);  // rows 1 (target 4) and 3 (target -1) are bad: N - 1 names the first
   EXPECT_TRUE(std::isnan(loss[1]) && std::isnan(loss[3]));
   EXPECT_FALSE(std::isnan(loss[0]) || std::isnan(loss[5]));
 }

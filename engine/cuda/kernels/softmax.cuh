@@ -43,8 +43,8 @@ SIGNET_KERNEL softmax_columns_kernel(const float* __restrict__ x, float* __restr
 // Cross-entropy of logits [N, C] against int64 targets: loss[r] = logsumexp(row r) - x[r, t_r]
 // (summed by the caller with sum_rows_kernel), and, when grad is not null, the gradient
 // grad[r, c] = (softmax(row r)_c - [c == t_r]) * scale. A target outside [0, C) is not read:
-// its row's loss is NaN and bad_row (when not null) receives the largest such row + 1, for the
-// host to name.
+// its row's loss is NaN, and bad_row (when not null, initially 0) ends as N - r for the first
+// such row r (the largest N - r over them), for the host to name as the CPU op does.
 SIGNET_KERNEL cross_entropy_kernel(const float* __restrict__ x, const int64_t* __restrict__ target,
                                    float* __restrict__ loss, float* __restrict__ grad, float scale, int64_t N,
                                    int64_t C, unsigned long long* bad_row) {
@@ -62,7 +62,7 @@ SIGNET_KERNEL cross_entropy_kernel(const float* __restrict__ x, const int64_t* _
     const float lse = m + logf(s);
     if (threadIdx.x == 0) {
       loss[r] = valid ? lse - xr[t] : NAN;
-      if (!valid && bad_row) atomicMax(bad_row, static_cast<unsigned long long>(r + 1));
+      if (!valid && bad_row) atomicMax(bad_row, static_cast<unsigned long long>(N - r));
     }
     if (grad) {
       float* gr = grad + r * C;
