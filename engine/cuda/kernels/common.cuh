@@ -40,39 +40,41 @@ SIGNET_DEVICE int64_t global_index() {
 }
 SIGNET_DEVICE int64_t global_stride() { return static_cast<int64_t>(blockDim.x) * gridDim.x; }
 
-SIGNET_DEVICE float warp_sum(float v) {
-  for (int off = kWarp / 2; off > 0; off /= 2) v += __shfl_down_sync(0xffffffffu, v, off);
-  return v;
-}
-SIGNET_DEVICE float warp_max(float v) {
-  for (int off = kWarp / 2; off > 0; off /= 2) v = fmaxf(v, __shfl_down_sync(0xffffffffu, v, off));
+struct SumOp {
+  SIGNET_DEVICE float operator()(float a, float b) const { return a + b; }
+};
+struct MaxOp {
+  SIGNET_DEVICE float operator()(float a, float b) const { return fmaxf(a, b); }
+};
+
+template <class Op>
+SIGNET_DEVICE float warp_reduce(float v, Op op) {
+  for (int off = kWarp / 2; off > 0; off /= 2) v = op(v, __shfl_down_sync(0xffffffffu, v, off));
   return v;
 }
 
-// The sum over the block of every thread's v, returned to every thread. The block size must be
-// a multiple of the warp (every launch shape above is). `scratch` is 32 shared floats, free on
-// entry; the closing barrier makes it free again on return, so calls can follow each other.
-template <class Shared>
-SIGNET_DEVICE float block_sum(float v, Shared& scratch) {
+// op over every thread's v in the block, returned to every thread, in a fixed order (so the
+// result does not depend on timing). The block size must be a multiple of the warp (every
+// launch shape above is). `scratch` is 32 shared floats, free on entry; the closing barrier
+// makes it free again on return, so calls can follow each other.
+template <class Op, class Shared>
+SIGNET_DEVICE float block_reduce(float v, Shared& scratch, Op op) {
   const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp, warps = blockDim.x / kWarp;
-  v = warp_sum(v);
+  v = warp_reduce(v, op);
   if (lane == 0) scratch[warp] = v;
   __syncthreads();
-  float total = 0.0f;
-  for (int w = 0; w < warps; ++w) total += scratch[w];
+  float r = scratch[0];
+  for (int w = 1; w < warps; ++w) r = op(r, static_cast<float>(scratch[w]));
   __syncthreads();
-  return total;
+  return r;
+}
+template <class Shared>
+SIGNET_DEVICE float block_sum(float v, Shared& scratch) {
+  return block_reduce(v, scratch, SumOp{});
 }
 template <class Shared>
 SIGNET_DEVICE float block_max(float v, Shared& scratch) {
-  const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp, warps = blockDim.x / kWarp;
-  v = warp_max(v);
-  if (lane == 0) scratch[warp] = v;
-  __syncthreads();
-  float m = scratch[0];
-  for (int w = 1; w < warps; ++w) m = fmaxf(m, scratch[w]);
-  __syncthreads();
-  return m;
+  return block_reduce(v, scratch, MaxOp{});
 }
 
 }  // namespace signet::cuda_kernels

@@ -4,6 +4,17 @@
 
 namespace signet::cuda_kernels {
 
+// A row's maximum m and sum of e^(x - m), reduced over the block (every thread gets both).
+template <class Shared>
+SIGNET_DEVICE void row_max_and_exp_sum(const float* xr, int64_t n, Shared& scratch, float& m, float& s) {
+  m = -INFINITY;
+  for (int64_t k = threadIdx.x; k < n; k += blockDim.x) m = fmaxf(m, xr[k]);
+  m = block_max(m, scratch);
+  s = 0.0f;
+  for (int64_t k = threadIdx.x; k < n; k += blockDim.x) s += expf(xr[k] - m);
+  s = block_sum(s, scratch);
+}
+
 // x and y viewed as [outer, n, inner], inner == 1: one block per row of n.
 SIGNET_KERNEL softmax_rows_kernel(const float* __restrict__ x, float* __restrict__ y, int64_t outer, int64_t n,
                                   bool log) {
@@ -11,12 +22,8 @@ SIGNET_KERNEL softmax_rows_kernel(const float* __restrict__ x, float* __restrict
   for (int64_t o = blockIdx.x; o < outer; o += gridDim.x) {
     const float* xr = x + o * n;
     float* yr = y + o * n;
-    float m = -INFINITY;
-    for (int64_t k = threadIdx.x; k < n; k += blockDim.x) m = fmaxf(m, xr[k]);
-    m = block_max(m, scratch);
-    float s = 0.0f;
-    for (int64_t k = threadIdx.x; k < n; k += blockDim.x) s += expf(xr[k] - m);
-    s = block_sum(s, scratch);
+    float m, s;
+    row_max_and_exp_sum(xr, n, scratch, m, s);
     const float shift = m + logf(s), inv = 1.0f / s;
     for (int64_t k = threadIdx.x; k < n; k += blockDim.x) yr[k] = log ? xr[k] - shift : expf(xr[k] - m) * inv;
   }
@@ -53,12 +60,8 @@ SIGNET_KERNEL cross_entropy_kernel(const float* __restrict__ x, const int64_t* _
     const float* xr = x + r * C;
     const int64_t t = target[r];
     const bool valid = t >= 0 && t < C;
-    float m = -INFINITY;
-    for (int64_t k = threadIdx.x; k < C; k += blockDim.x) m = fmaxf(m, xr[k]);
-    m = block_max(m, scratch);
-    float s = 0.0f;
-    for (int64_t k = threadIdx.x; k < C; k += blockDim.x) s += expf(xr[k] - m);
-    s = block_sum(s, scratch);
+    float m, s;
+    row_max_and_exp_sum(xr, C, scratch, m, s);
     const float lse = m + logf(s);
     if (threadIdx.x == 0) {
       loss[r] = valid ? lse - xr[t] : NAN;
