@@ -5,8 +5,8 @@
 #include <sstream>
 
 #include "engine/autograd.h"
-#include "engine/cuda/runtime.h"
 #include "engine/cpu_allocator.h"
+#include "engine/cuda/runtime.h"
 
 namespace signet {
 
