@@ -182,8 +182,8 @@ constexpr int warpSize = 32;
 #define gridDim (::cuda_sim::current().grid_dim)
 
 // static: a kernel header (.cuh) may be included by several kernel test files, and the program
-// also links the nvcc-built library, whose host stub of each __global__ kernel has the kernel's
-// own name; with external linkage the linker may pick that stub, which launches on a GPU.
+// also links the nvcc-built library, whose host-side launcher of each __global__ kernel has the
+// kernel's own name; with external linkage the linker may pick that launcher, which runs on a GPU.
 #define SIGNET_KERNEL static inline void
 #define SIGNET_DEVICE inline
 #define SIGNET_HOST_DEVICE inline
