@@ -92,7 +92,11 @@ const std::string& SchemeParams::text(const std::string& name) const {
 
 std::string SchemeParams::canonical() const {
   std::string s;
-  for (const auto& [k, v] : values_) s += (s.empty() ? "" : ";") + k + "=" + v;
+  for (const auto& [k, v] : values_) {
+    const SchemeOption& o = option(k);
+    if (o.omit_at_default && v == o.default_value) continue;
+    s += (s.empty() ? "" : ";") + k + "=" + v;
+  }
   return s;
 }
 

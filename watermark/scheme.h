@@ -38,6 +38,9 @@ struct SchemeOption {
   double min = 0, max = 0;           // numbers: allowed range (inclusive)
   std::vector<std::string> choices;  // text: allowed values (empty: any)
   bool personal = false;  // the owner's own value (a signature string): an overwriting attacker does not copy it
+  // Left out of canonical() while at its default: for an option added after marks were cached
+  // whose default does what was done before it existed, so those names and key domains stay valid.
+  bool omit_at_default = false;
 };
 
 SchemeOption integer_option(std::string name, int64_t def, double min, double max, std::string help);
@@ -57,7 +60,8 @@ class SchemeParams {
   int64_t integer(const std::string& name) const;
   double real(const std::string& name) const;
   const std::string& text(const std::string& name) const;
-  // "name=value;..." in name order: every value (defaults too), for cache names and domains.
+  // "name=value;..." in name order: every value (defaults too, except omit_at_default options at
+  // theirs), for cache names and domains.
   std::string canonical() const;
   const std::map<std::string, std::string>& values() const { return values_; }
 

@@ -274,6 +274,58 @@ TEST(TriggerSetSchemes, DefaultTargetIsTheClassTheReferenceAnswersLeast) {
   EXPECT_FALSE(ask(zhang_unrelated_scheme(), trained_model(21), *e.keys[0]).claimed);
 }
 
+TEST(TriggerSetSchemes, ReferencesOfAnotherArchitectureSetTheTargetAndTheNull) {
+  // The mark on mnist-mlp, with a cifar10-cnn reference beside the MLP one: the target class is
+  // the one the more eager of the two answers least, and q0 is the larger of their bounds.
+  Embedded e = embed_with(zhang_unrelated_scheme(),
+                          {{"keys", "40"}, {"key_repeat", "10"}, {"unrelated_dataset", "synthetic:1x28x28:4:200:10:5"},
+                           {"source_class", "-1"}, {"other_references", "cifar10-cnn"}, {"reference_epochs", "1"}},
+                          false);
+  const auto& refs = e.report.at("reference_matches");
+  ASSERT_EQ(refs.size(), 2u);
+  EXPECT_NE(refs[0].at("reference").get<std::string>().find("mnist-mlp"), std::string::npos);
+  EXPECT_NE(refs[1].at("reference").get<std::string>().find("cifar10-cnn"), std::string::npos);
+  int64_t worst = 0;
+  for (const auto& r : refs) {
+    worst = std::max(worst, r.at("matches").get<int64_t>());
+    // The least-answered class's worst count is at most (40 + 40) / 10: the counts of each class's
+    // larger answerer sum to at most the two references' 80 answers.
+    EXPECT_LE(r.at("matches").get<int64_t>(), 8);
+  }
+  const double q0 = e.keys[0]->describe().at("null_rate").get<double>();
+  EXPECT_DOUBLE_EQ(q0, clopper_pearson_upper(worst, 40, 0.999));
+  EXPECT_NE(e.keys[0]->describe().at("null_source").get<std::string>().find("cifar10-cnn"), std::string::npos);
+  EXPECT_TRUE(ask(zhang_unrelated_scheme(), e.model, *e.keys[0]).claimed);
+}
+
+TEST(TriggerSetSchemes, OtherReferencesDefaultPerModelAndStayOutOfOldNames) {
+  const Scheme& z = zhang_noise_scheme();
+  SchemeParams mlp = z.params(), cnn = z.params(), wrn = z.params(), off = z.params();
+  const std::string before = mlp.canonical();
+  EXPECT_EQ(before.find("other_references"), std::string::npos);  // marks cached before it existed keep their names
+  z.model_defaults(mlp, "mnist-mlp");
+  z.model_defaults(cnn, "cifar10-cnn");
+  z.model_defaults(wrn, "wrn-16-4");
+  off.set("other_references", "none");
+  z.model_defaults(off, "cifar10-cnn");
+  EXPECT_EQ(mlp.text("other_references"), "");
+  EXPECT_EQ(mlp.canonical(), before);
+  EXPECT_EQ(cnn.text("other_references"), "mnist-mlp");
+  EXPECT_EQ(wrn.text("other_references"), "mnist-mlp");
+  EXPECT_NE(cnn.canonical(), before);  // a mark with another null gets its own name and keys
+  EXPECT_EQ(off.text("other_references"), "none");
+  EXPECT_FALSE(adi_scheme().params().has("other_references"));  // the chance null needs no reference
+  EXPECT_EQ(other_reference_models(" cifar10-cnn , wrn-16-4", "mnist-mlp"),
+            (std::vector<std::string>{"cifar10-cnn", "wrn-16-4"}));
+  EXPECT_TRUE(other_reference_models("none", "mnist-mlp").empty());
+  EXPECT_THROW(other_reference_models("imdb-lstm", "mnist-mlp"), Error);   // token model
+  EXPECT_THROW(other_reference_models("mnist-mlp", "mnist-mlp"), Error);   // the own one
+  EXPECT_THROW(other_reference_models("cifar10-cnn,cifar10-cnn", "mnist-mlp"), Error);
+  EXPECT_THROW(other_reference_models("cifar10-cnn,", "mnist-mlp"), Error);
+  EXPECT_THROW(other_reference_models("lenet", "mnist-mlp"), Error);
+  EXPECT_THROW(embed_with(zhang_noise_scheme(), {{"other_references", "mnist-mlp"}}, false), Error);
+}
+
 TEST(TriggerSetSchemes, AdiRandomLabelsHaveTheChanceNull) {
   Embedded e = embed_with(adi_scheme(), {{"keys", "30"}, {"key_repeat", "10"}}, false);
   EXPECT_DOUBLE_EQ(e.keys[0]->describe().at("null_rate").get<double>(), 0.1);

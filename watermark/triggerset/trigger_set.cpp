@@ -226,8 +226,42 @@ std::vector<SchemeOption> TriggerSetScheme::common_options(Null null, int64_t de
                                "(0: the embedding's epochs from scratch, 5 when fine-tuning)"));
     o.push_back(real_option("null_confidence", 0.999, 0.5, 1 - 1e-12,
                             "level of the Clopper-Pearson upper bound on the reference models' agreement"));
+    SchemeOption other = text_option(
+        "other_references", "",
+        "comma-separated architectures of further unmarked references, each trained without the triggers for "
+        "reference_epochs on the same data, so the null rate covers them too (default: mnist-mlp when marking any "
+        "other image model; none when marking mnist-mlp; 'none' turns it off)");
+    other.omit_at_default = true;
+    o.push_back(other);
   }
   return o;
+}
+
+std::vector<std::string> other_reference_models(const std::string& list, const std::string& own) {
+  std::vector<std::string> out;
+  if (list.empty() || list == "none") return out;
+  size_t at = 0;
+  while (at <= list.size()) {
+    const size_t comma = std::min(list.find(',', at), list.size());
+    std::string name = list.substr(at, comma - at);
+    name.erase(0, name.find_first_not_of(' '));
+    name.erase(name.find_last_not_of(' ') + 1);
+    at = comma + 1;
+    SIGNET_CHECK(!name.empty(), "other_references '{}': an empty name (list architectures separated by commas)", list);
+    require_model_name(name);
+    SIGNET_CHECK(default_model_config(name).input_shape.size() == 3,
+                 "other_references: {} reads token sequences; trigger inputs are images", name);
+    SIGNET_CHECK(name != own, "other_references: {} is the marked model's own architecture, whose reference is "
+                 "trained anyway", name);
+    SIGNET_CHECK(std::find(out.begin(), out.end(), name) == out.end(), "other_references: {} is listed twice", name);
+    out.push_back(name);
+  }
+  return out;
+}
+
+void TriggerSetScheme::model_defaults(SchemeParams& p, const std::string& model) const {
+  if (null_kind() != Null::Reference || p.given("other_references") || model == "mnist-mlp") return;
+  if (default_model_config(model).input_shape.size() == 3) p.set("other_references", "mnist-mlp");
 }
 
 Embedded TriggerSetScheme::embed(EmbedJob job) const {
@@ -244,6 +278,9 @@ Embedded TriggerSetScheme::embed(EmbedJob job) const {
                join_shape(in_shape), join_shape(job.model.config.input_shape));
   SIGNET_CHECK(job.model.config.num_classes == job.train->num_classes, "the model has {} classes, the data set '{}' {}",
                job.model.config.num_classes, job.train->name, job.train->num_classes);
+  const std::vector<std::string> others =
+      null_kind() == Null::Reference ? other_reference_models(job.params.text("other_references"), job.model.name)
+                                     : std::vector<std::string>{};
   Embedded e;
   e.model = std::move(job.model);
   e.norm = job.norm.mean.empty() ? normalization_of(*job.train) : job.norm;
@@ -260,14 +297,22 @@ Embedded TriggerSetScheme::embed(EmbedJob job) const {
   std::vector<Reference> refs;
   if (null_kind() == Null::Reference) {
     if (job.from_trained) refs.push_back({"the unmarked model before fine-tuning", answers(e.model, e.norm, ts.inputs)});
-    if (!job.from_trained || independent_reference()) {
+    // An own-architecture reference (unless the unmarked model being fine-tuned is the one), then
+    // one of each other architecture; each from a key-derived initialisation and data order.
+    std::vector<std::string> archs = others;
+    if (!job.from_trained || independent_reference()) archs.insert(archs.begin(), e.model.name);
+    for (const std::string& arch : archs) {
       Rng init(rng.next_u64());
-      Model ref = build_model(e.model.name, e.model.config, init);
+      ModelConfig mc;
+      mc.input_shape = e.model.config.input_shape;
+      mc.num_classes = e.model.config.num_classes;
+      if (arch == e.model.name) mc = e.model.config;
+      Model ref = build_model(arch, mc, init);
       TrainConfig rc;
       const int64_t re = job.params.integer("reference_epochs");
       rc.epochs = re > 0 ? re : job.from_trained ? kReferenceFinetuneEpochs : job.train_cfg.epochs;
       rc.batch_size = job.train_cfg.batch_size;
-      rc.warmup_steps = default_warmup_steps(e.model.name);
+      rc.warmup_steps = default_warmup_steps(ref.name);
       rc.seed = rng.next_u64();
       rc.progress = job.train_cfg.progress;
       if (job.log) job.log(fmt::format("training a reference {} without the triggers for {} epochs (null rate)",

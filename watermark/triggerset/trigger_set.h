@@ -18,8 +18,10 @@
 //        an unmarked model can agree with many (an unmarked clothing model may send most digits
 //        to one class; an unmarked model labels most frontier inputs right). q0 is measured at
 //        embedding time on unmarked reference models (the unmarked model being fine-tuned, and/or
-//        a reference trained as long without the triggers) as the one-sided Clopper-Pearson upper
-//        confidence bound (level null_confidence) of its matches, the largest over references.
+//        a reference trained as long without the triggers, and references of other architectures,
+//        option other_references) as the one-sided Clopper-Pearson upper confidence bound (level
+//        null_confidence) of its matches, the largest over references. Other architectures matter:
+//        digits an unmarked CNN rarely sends to a class, an unmarked MLP may send there often.
 //        The bound covers the sampling of the K triggers, not how much unmarked models differ
 //        from each other; schemes that choose the label (Zhang's target class) therefore take
 //        one the references rarely answer (choose_labels), where unmarked models agree little.
@@ -36,6 +38,10 @@ namespace signet {
 
 // Epochs of the independent reference model when fine-tuning (`signet train`'s default).
 inline constexpr int64_t kReferenceFinetuneEpochs = 5;
+
+// The architectures listed in other_references ("" or "none": none), checked: known image
+// models, none twice, not `own` (whose reference is there already).
+std::vector<std::string> other_reference_models(const std::string& list, const std::string& own);
 
 struct TriggerKeys {
   std::string scheme, model, dataset;
@@ -90,6 +96,9 @@ class TriggerSetScheme : public Scheme {
   Embedded embed(EmbedJob job) const override;
   std::shared_ptr<SchemeKeys> read_keys(const KeysFile& file) const override;
   Evidence query(Oracle& oracle, const SchemeKeys& keys, double alpha) const override;
+  // Reference null only: other_references defaults to mnist-mlp for every image model but
+  // mnist-mlp itself (the cheapest model, so a second architecture costs little).
+  void model_defaults(SchemeParams& p, const std::string& model) const override;
 
  protected:
   // The options every trigger-set scheme has (keys, key_repeat; reference ones when Reference).
