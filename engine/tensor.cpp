@@ -106,7 +106,10 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, Device dev) {
 
 Tensor Tensor::zeros(const Shape& shape, DType dtype, Device dev) {
   Tensor t = empty(shape, dtype, dev);
-  std::memset(t.storage()->data(), 0, t.numel() * dtype_size(dtype));
+  if (dev.is_cuda())
+    t.fill_(0.0f);
+  else
+    std::memset(t.storage()->data(), 0, t.numel() * dtype_size(dtype));
   return t;
 }
 
@@ -194,17 +197,18 @@ int64_t* Tensor::device_i64() const {
 
 float Tensor::item() const {
   SIGNET_CHECK(numel() == 1, "item() needs a one-element tensor, got shape {}", shape_str(shape()));
+  if (!device().is_cpu()) return to(Device::cpu()).item();  // waits for the device's work
   if (dtype() == DType::I64) return static_cast<float>(*i64());
   return *f32();
 }
 
 std::vector<float> Tensor::to_vector() const {
-  Tensor c = contiguous();
+  Tensor c = device().is_cpu() ? contiguous() : to(Device::cpu());
   return std::vector<float>(c.f32(), c.f32() + c.numel());
 }
 
 std::vector<int64_t> Tensor::to_vector_i64() const {
-  Tensor c = contiguous();
+  Tensor c = device().is_cpu() ? contiguous() : to(Device::cpu());
   return std::vector<int64_t>(c.i64(), c.i64() + c.numel());
 }
 
@@ -242,14 +246,20 @@ Tensor Tensor::to(Device dev) const {
 }
 
 void Tensor::copy_(const Tensor& src) {
-  SIGNET_CHECK(device().is_cpu() && src.device().is_cpu(),
-               "copy_: {} into {}: strided copies run on the CPU only; move whole tensors with .to()",
-               src.device().str(), device().str());
   SIGNET_CHECK(src.shape() == shape(), "copy_: shape {} into {}", shape_str(src.shape()),
                shape_str(shape()));
   SIGNET_CHECK(src.dtype() == dtype(), "copy_: dtype {} into {}", dtype_name(src.dtype()),
                dtype_name(dtype()));
   const size_t es = dtype_size(dtype());
+  if (!device().is_cpu() || !src.device().is_cpu()) {
+    SIGNET_CHECK(is_contiguous() && src.is_contiguous(),
+                 "copy_: {} into {}: strided copies run on the CPU only; make both contiguous or move whole "
+                 "tensors with .to()", src.device().str(), device().str());
+    cuda::copy_bytes(static_cast<char*>(storage()->data()) + offset() * es, device(),
+                     static_cast<const char*>(src.storage()->data()) + src.offset() * es, src.device(),
+                     static_cast<size_t>(numel()) * es);
+    return;
+  }
   char* dst_base = static_cast<char*>(storage()->data());
   const char* src_base = static_cast<const char*>(src.storage()->data());
   if (is_contiguous() && src.is_contiguous()) {
@@ -269,6 +279,14 @@ void Tensor::copy_(const Tensor& src) {
 
 void Tensor::fill_(float value) {
   SIGNET_CHECK(is_contiguous(), "fill_ needs a contiguous tensor");
+  if (device().is_cuda()) {
+    const cuda::KernelTable& k = cuda::kernels(device());
+    if (dtype() == DType::F32)
+      k.fill_f32(device_f32(), value, numel(), nullptr);
+    else
+      k.fill_i64(device_i64(), static_cast<int64_t>(value), numel(), nullptr);
+    return;
+  }
   if (dtype() == DType::F32) {
     float* p = f32();
     for (int64_t i = 0, n = numel(); i < n; ++i) p[i] = value;

@@ -18,6 +18,8 @@ using cuda_kernels::BroadcastShape;
 using cuda_kernels::Unary;
 
 struct KernelTable {
+  void (*fill_f32)(float* y, float v, int64_t n, Stream s);
+  void (*fill_i64)(int64_t* y, int64_t v, int64_t n, Stream s);
   void (*unary)(Unary op, const float* x, float* y, int64_t n, Stream s);
   void (*relu_grad)(const float* g, const float* x, float* out, int64_t n, Stream s);
   void (*affine)(const float* x, float* y, float a, float b, int64_t n, Stream s);  // y = a x + b
@@ -47,6 +49,11 @@ struct KernelTable {
                              float* dgates, float* dc_prev, int64_t B, int64_t H, Stream s);
   void (*density_counts)(const float* Q, int64_t n, const float* X, int64_t N, int64_t P, float eps, int64_t* counts,
                          Stream s);
+  // C[M,N] = alpha op(A) op(B) + beta C, row-major, lda/ldb/ldc the row strides (cpu::gemm_ref's
+  // contract). A library call, not one of our kernels: cuBLAS on a GPU (engine/cuda/cublas_gemm.cu),
+  // cpu::gemm_ref on the tests' emulated device. Set after Launches<L>::table().
+  void (*gemm)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+               const float* B, int64_t ldb, float beta, float* C, int64_t ldc, Stream s);
 };
 
 // The GPU's table (engine/cuda/launch.cu; only in builds with the CUDA backend).

@@ -1,4 +1,6 @@
-// The GPU's kernel table: the launches of launch_impl.h started with <<<>>>, every launch checked.
+// The GPU's kernel table: the launches of launch_impl.h started with <<<>>>, every launch checked,
+// and cuBLAS for GEMM.
+#include "engine/cuda/blas.h"
 #include "engine/cuda/check.cuh"
 #include "engine/cuda/launch_impl.h"
 
@@ -16,7 +18,11 @@ struct CudaLauncher {
 }  // namespace
 
 const KernelTable& gpu_kernel_table() {
-  static const KernelTable t = Launches<CudaLauncher>::table();
+  static const KernelTable t = [] {
+    KernelTable k = Launches<CudaLauncher>::table();
+    k.gemm = cublas_gemm;
+    return k;
+  }();
   return t;
 }
 

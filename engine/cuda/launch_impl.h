@@ -28,6 +28,10 @@ struct Launches {
     if (count > 0) L::launch(kernel, shape, s, args...);
   }
 
+  static void fill_f32(float* y, float v, int64_t n, Stream s) { run(cuda_kernels::fill_f32_kernel, n, items(n), s, y, v, n); }
+  static void fill_i64(int64_t* y, int64_t v, int64_t n, Stream s) {
+    run(cuda_kernels::fill_i64_kernel, n, items(n), s, y, v, n);
+  }
   static void unary(Unary op, const float* x, float* y, int64_t n, Stream s) {
     run(cuda_kernels::unary_kernel, n, items(n), s, op, x, y, n);
   }
@@ -102,9 +106,16 @@ struct Launches {
   }
 
   static KernelTable table() {
-    return {unary,    relu_grad,    affine,         binary_same,  binary_broadcast,  sum_middle,
-            softmax,  cross_entropy, bce_with_logits, sgd_step,   adam_step,         dropout_mask,
-            embedding_gather, embedding_scatter_add, lstm_cell_forward, lstm_cell_backward, density_counts};
+    return {fill_f32,         fill_i64,
+            unary,            relu_grad,
+            affine,           binary_same,
+            binary_broadcast, sum_middle,
+            softmax,          cross_entropy,
+            bce_with_logits,  sgd_step,
+            adam_step,        dropout_mask,
+            embedding_gather, embedding_scatter_add,
+            lstm_cell_forward, lstm_cell_backward,
+            density_counts,   nullptr /* gemm: the device's library, set by whoever builds the table */};
   }
 };
 

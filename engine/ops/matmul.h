@@ -1,10 +1,12 @@
-// Matrix products (GEMM through OpenBLAS's cblas_sgemm).
+// Matrix products: GEMM by cpu::gemm_fast on the CPU, by the device's library (cuBLAS; KernelTable::gemm)
+// on a GPU.
 //
 // matmul(a [M,K], b [K,N]) -> [M,N].  Gradients: da = g b^T, db = a^T g.
 // linear(x [B,in], w [out,in], bias [out] or undefined) -> x w^T + bias  (PyTorch's layout:
 //   weights stored [out, in], so a PyTorch state dict loads unchanged).
 //   Gradients: dx = g w, dw = g^T x, dbias = sum over rows of g.
-// Transposed operands (a transpose view) go to BLAS as transpose flags, never copied.
+// Transposed operands (a transpose view) go to the GEMM as transpose flags, never copied; other
+// strided operands are copied first (on the CPU only: a device operand must be one of the two).
 #pragma once
 #include "engine/tensor.h"
 

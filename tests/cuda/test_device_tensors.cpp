@@ -6,6 +6,7 @@
 #include "engine/ops.h"
 #include "engine/rng.h"
 #include "engine/tensor.h"
+#include "tests/cuda_sim/compare.h"
 #include "tests/engine/gradcheck.h"
 
 namespace signet {
@@ -46,6 +47,31 @@ TEST(CudaTensors, ARepeatedStepAllocatesNothingNewOnTheDevice) {
   const size_t before = cuda::device_allocator_stats(Device::cuda(0)).device_allocs;
   for (int step = 0; step < 5; ++step) Tensor g = host.to(Device::cuda(0));
   EXPECT_EQ(cuda::device_allocator_stats(Device::cuda(0)).device_allocs, before);
+}
+
+// cuBLAS against our CPU GEMM, row-major operands and transpose views, a linear layer with its
+// bias, and the gradients of a small loss through it (default seed on the device).
+TEST(CudaTensors, MatrixProductsThroughCublasMatchTheCpu) {
+  SKIP_WITHOUT_GPU();
+  const Device gpu = Device::cuda(0);
+  const Tensor a = random_tensor({129, 257}, 3), b = random_tensor({257, 65}, 4), w = random_tensor({65, 257}, 5);
+  const Tensor bias = random_tensor({65}, 6);
+  auto same = [](const Tensor& got, const Tensor& want) {
+    EXPECT_EQ(got.device(), Device::cuda(0));
+    return testing::close_to(got.to(Device::cpu()).to_vector(), want.to_vector(), 1e-4f, 1e-4f);
+  };
+  EXPECT_TRUE(same(matmul(a.to(gpu), b.to(gpu)), matmul(a, b)));
+  EXPECT_TRUE(same(matmul(a.to(gpu), w.to(gpu).transpose_view(0, 1)), matmul(a, w.transpose_view(0, 1))));
+  EXPECT_TRUE(same(matmul(b.to(gpu).transpose_view(0, 1), a.to(gpu).transpose_view(0, 1)),
+                   matmul(b.transpose_view(0, 1), a.transpose_view(0, 1))));
+  EXPECT_TRUE(same(linear(a.to(gpu), w.to(gpu), bias.to(gpu)), linear(a, w, bias)));
+  auto grad_of_w = [&](const Device& d) {
+    Tensor wd = w.to(d).clone();
+    wd.set_requires_grad(true);
+    cross_entropy(linear(a.to(d), wd, bias.to(d)), Tensor::zeros({129}, DType::I64, d)).backward();
+    return wd.grad();
+  };
+  EXPECT_TRUE(same(grad_of_w(gpu), grad_of_w(Device::cpu())));
 }
 
 }  // namespace

@@ -20,6 +20,7 @@
 #include "engine/ops/softmax.h"
 #include "engine/ops/unary.h"
 #include "layers/optim.h"
+#include "tests/cuda_sim/compare.h"
 #include "watermark/deepsigns/key_search.h"
 
 namespace signet::testing {
@@ -51,25 +52,6 @@ struct DeviceBuffer {
     return h;
   }
 };
-
-std::vector<float> random_floats(int64_t n, uint32_t seed, float lo = -3.0f, float hi = 3.0f) {
-  std::mt19937 g(seed);
-  std::uniform_real_distribution<float> u(lo, hi);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (float& x : v) x = u(g);
-  return v;
-}
-
-::testing::AssertionResult close_to(const std::vector<float>& got, const std::vector<float>& ref, float atol,
-                                    float rtol) {
-  if (got.size() != ref.size()) return ::testing::AssertionFailure() << "sizes differ";
-  for (size_t i = 0; i < got.size(); ++i) {
-    const double err = std::fabs(static_cast<double>(got[i]) - ref[i]);
-    if (!(err <= atol + rtol * std::fabs(ref[i])) && !(std::isnan(got[i]) && std::isnan(ref[i])))
-      return ::testing::AssertionFailure() << "element " << i << ": got " << got[i] << ", reference " << ref[i];
-  }
-  return ::testing::AssertionSuccess();
-}
 
 const cuda::KernelTable& gpu() { return cuda::kernels(Device::cuda(0)); }
 

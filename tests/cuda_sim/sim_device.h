@@ -6,6 +6,7 @@
 
 #include "engine/cuda/launch_impl.h"
 #include "engine/cuda/runtime.h"
+#include "engine/ops/matmul.h"
 
 namespace signet::testing {
 
@@ -16,8 +17,18 @@ struct SimLauncher {
   }
 };
 
+// cuBLAS's place on the emulated device: the plain-loop reference GEMM.
+inline void sim_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                     const float* B, int64_t ldb, float beta, float* C, int64_t ldc, cuda::Stream) {
+  cpu::gemm_ref(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
 inline const cuda::KernelTable& sim_kernel_table() {
-  static const cuda::KernelTable t = cuda::Launches<SimLauncher>::table();
+  static const cuda::KernelTable t = [] {
+    cuda::KernelTable k = cuda::Launches<SimLauncher>::table();
+    k.gemm = sim_gemm;
+    return k;
+  }();
   return t;
 }
 

@@ -161,6 +161,58 @@ TEST(DeviceDispatch, OptimizerStepsRunOnTheParametersDevice) {
   }
 }
 
+TEST(DeviceDispatch, MatrixProductsRunThroughTheDevicesGemm) {
+  EmulatedGpu gpu;
+  const Tensor a = random_tensor({7, 13}, 1), b = random_tensor({13, 5}, 2), w = random_tensor({5, 13}, 3);
+  const Tensor bias = random_tensor({5}, 4), at = random_tensor({13, 7}, 5), empty_a = Tensor::zeros({7, 0});
+  using V = std::vector<Tensor>;
+  expect_same_on_both("matmul", [](const V& v) { return matmul(v[0], v[1]); }, {a, b}, 1e-5f);
+  // Transpose views reach the GEMM as flags, on the device as on the CPU.
+  expect_same_on_both("matmul a^T", [](const V& v) { return matmul(v[0].transpose_view(0, 1), v[1]); }, {at, b}, 1e-5f);
+  expect_same_on_both("matmul b^T", [](const V& v) { return matmul(v[0], v[1].transpose_view(0, 1)); }, {a, w}, 1e-5f);
+  expect_same_on_both("linear", [](const V& v) { return linear(v[0], v[1], v[2]); }, {a, w, bias}, 1e-5f);
+  expect_same_on_both("linear, no bias", [](const V& v) { return linear(v[0], v[1]); }, {a, w}, 1e-5f);
+  expect_same_on_both("matmul, K = 0", [](const V& v) { return matmul(v[0], v[1]); }, {empty_a, Tensor::zeros({0, 5})});
+  expect_same_on_both("zeros and ones", [](const V& v) { return v[0] * 0.0f + Tensor::ones({7, 13}, v[0].device()); }, {a});
+}
+
+// Two layers of an MLP, three SGD steps on the emulated GPU and on the CPU from the same start:
+// the forward, the default backward seed, every gradient and the updates stay on the device and
+// give the CPU's numbers.
+TEST(DeviceDispatch, AnMlpTrainsOnTheDeviceAsOnTheCpu) {
+  EmulatedGpu gpu;
+  const Tensor x = random_tensor({16, 12}, 1), w1 = random_tensor({20, 12}, 2, -0.3f, 0.3f);
+  const Tensor b1 = random_tensor({20}, 3, -0.1f, 0.1f), w2 = random_tensor({4, 20}, 4, -0.3f, 0.3f);
+  const Tensor b2 = random_tensor({4}, 5, -0.1f, 0.1f);
+  std::vector<int64_t> y(16);
+  for (int64_t i = 0; i < 16; ++i) y[i] = i % 4;
+  const Tensor labels = Tensor::from_vector_i64(y, {16});
+  auto train = [&](const Device& d) {
+    std::vector<Tensor> p;
+    for (const Tensor& t : {w1, b1, w2, b2}) p.push_back((d.is_cpu() ? t.clone() : t.to(d)).set_requires_grad(true));
+    SGD opt(NamedTensorList{{"w1", p[0]}, {"b1", p[1]}, {"w2", p[2]}, {"b2", p[3]}}, SgdOptions{0.5f, 0.9f});
+    const Tensor xd = x.to(d), yd = labels.to(d);
+    std::vector<float> losses;
+    for (int step = 0; step < 3; ++step) {
+      opt.zero_grad();
+      const Tensor loss = cross_entropy(linear(relu(linear(xd, p[0], p[1])), p[2], p[3]), yd);
+      loss.backward();
+      EXPECT_EQ(p[0].grad().device(), d);
+      losses.push_back(loss.item());
+      opt.step();
+    }
+    std::vector<float> out = losses;
+    for (const Tensor& t : p) {
+      const std::vector<float> v = t.to_vector();
+      out.insert(out.end(), v.begin(), v.end());
+    }
+    return out;
+  };
+  const std::vector<float> want = train(Device::cpu()), got = train(kGpu);
+  EXPECT_LT(want[2], want[0]);  // it learns
+  EXPECT_TRUE(close_to(got, want, 1e-5f, 1e-4f));
+}
+
 TEST(DeviceDispatch, OutputsComeFromTheDevicesCachingAllocator) {
   EmulatedGpu gpu;
   const Tensor x = random_tensor({256}, 1).to(kGpu);

@@ -36,6 +36,14 @@ SIGNET_KERNEL relu_grad_kernel(const float* __restrict__ g, const float* __restr
   for (int64_t i = global_index(); i < n; i += global_stride()) out[i] = x[i] > 0.0f ? g[i] : 0.0f;
 }
 
+// y[i] = v: Tensor::fill_, zeros and ones on a device.
+SIGNET_KERNEL fill_f32_kernel(float* __restrict__ y, float v, int64_t n) {
+  for (int64_t i = global_index(); i < n; i += global_stride()) y[i] = v;
+}
+SIGNET_KERNEL fill_i64_kernel(int64_t* __restrict__ y, int64_t v, int64_t n) {
+  for (int64_t i = global_index(); i < n; i += global_stride()) y[i] = v;
+}
+
 // y = a * x + b: the scalar forms (add_scalar: a = 1; mul_scalar: b = 0; neg; rsub_scalar).
 SIGNET_KERNEL affine_kernel(const float* __restrict__ x, float* __restrict__ y, float a, float b, int64_t n) {
   for (int64_t i = global_index(); i < n; i += global_stride()) y[i] = a * x[i] + b;
