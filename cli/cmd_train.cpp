@@ -19,7 +19,7 @@ struct TrainArgs {
 
 // The recipe itself lives in models/recipes.h (shared with `signet evaluate --config`).
 void run_train(const TrainArgs& a) {
-  require_cpu_device(a.device, "train");
+  const Device device = usable_device(a.device, "train");
   set_threads(a.threads);
   SIGNET_CHECK(!a.out.empty(), "--out is required: where to write the trained model");
   check_epochs(a.r.cfg.epochs);
@@ -35,6 +35,7 @@ void run_train(const TrainArgs& a) {
   r.cfg.progress = !a.quiet;
   r.cfg.checkpoint_path = a.checkpoint;
   r.cfg.resume_path = a.resume;
+  r.cfg.device = device;
   if (!a.quiet)
     std::fprintf(stderr, "signet: training %s (%lld parameters, input %s) on %s (%lld %s), %d threads\n",
                  r.model.c_str(), static_cast<long long>(model.net->num_parameters()),

@@ -16,13 +16,19 @@ void add_device_flag(CLI::App* c, std::string& device) {
   c->add_option("--device", device, "cpu, cuda or cuda:N (`signet info --devices` lists them)")->capture_default_str();
 }
 
+Device usable_device(const std::string& device, const char* command) {
+  const Device d = parse_device(device);
+  if (d.is_cuda()) cuda::require_usable(d, command);
+  return d;
+}
+
 void require_cpu_device(const std::string& device, const char* command) {
   const Device d = parse_device(device);
   if (d.is_cpu()) return;
   cuda::require_usable(d, command);
-  throw Error(fmt::format("{}: --device {}: the GPU is there, but this signet runs its commands on the CPU only: "
-                          "the CUDA kernels are built and tested, device tensors are not wired in yet; use --device cpu",
-                          command, d.str()));
+  throw Error(fmt::format("{}: --device {}: the GPU is there, but `signet {}` runs on the CPU only for now "
+                          "(`signet train --device cuda` runs mnist-mlp there); use --device cpu",
+                          command, d.str(), command));
 }
 
 void set_threads(int n) {

@@ -73,6 +73,26 @@ void Module::zero_grad() {
   for (auto& [n, t] : named_parameters()) t.zero_grad();
 }
 
+void Module::to(const Device& d) {
+  for (auto* list : {&params_, &buffers_}) {
+    for (auto& [n, t] : *list) {
+      if (t.device() == d) continue;
+      const bool grad = t.requires_grad();
+      t = t.to(d);
+      if (grad) t.set_requires_grad(true);
+    }
+  }
+  for (auto& [n, c] : children_) c->to(d);
+}
+
+Device Module::device() const {
+  for (const auto& [n, t] : params_) return t.device();
+  for (const auto& [n, c] : children_) {
+    if (!c->named_parameters().empty()) return c->device();
+  }
+  return Device::cpu();
+}
+
 void Module::assign_paths(const std::string& prefix) {
   path_ = prefix;
   for (auto& [n, c] : children_) c->assign_paths(prefix.empty() ? n : prefix + "." + n);

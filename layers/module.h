@@ -50,6 +50,10 @@ class Module {
   void eval() { train(false); }
   bool is_training() const { return training_; }
   void zero_grad();
+  // Moves every parameter and buffer to `d` (new tensors there: make optimizers afterwards);
+  // device(): where the parameters are (the CPU for a module without any).
+  void to(const Device& d);
+  Device device() const;
 
   // Sets this module's full path and its children's (the model builder calls it once).
   void assign_paths(const std::string& prefix = "");

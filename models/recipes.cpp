@@ -86,7 +86,7 @@ nlohmann::json recipe_json(const TrainRecipe& r, const TrainedModel& t, const Da
   const TrainConfig& cfg = r.cfg;
   return {{"command", "train"}, {"model", r.model}, {"dataset", r.dataset}, {"epochs", cfg.epochs},
           {"batch_size", cfg.batch_size}, {"lr", cfg.lr}, {"optimizer", cfg.optimizer},
-          {"schedule", cfg.schedule}, {"seed", cfg.seed},
+          {"schedule", cfg.schedule}, {"seed", cfg.seed}, {"device", cfg.device.str()},
           {"warmup_steps", r.warmup_steps >= 0 ? r.warmup_steps : default_warmup_steps(r.model)}, {"threads", threads},
           {"augment", cfg.augment}, {"pad_to", r.pad_to}, {"channels", r.channels}, {"train_limit", r.train_limit},
           {"test_limit", r.test_limit}, {"input_shape", t.model.config.input_shape}, {"train_size", train.size()},

@@ -40,8 +40,9 @@ Tensor model_loss(const Model& model, const Tensor& logits, const Tensor& y) {
   return bce_with_logits(reshape(logits, {n}), t);
 }
 
-int64_t count_correct(const Model& model, const Tensor& logits, const Tensor& y) {
-  const Tensor yc = y.contiguous();
+int64_t count_correct(const Model& model, const Tensor& logits_any, const Tensor& y) {
+  // Counted on the host: the logits of a batch are small.
+  const Tensor logits = logits_any.to(Device::cpu()), yc = y.to(Device::cpu()).contiguous();
   int64_t correct = 0;
   if (model.loss == "bce") {
     const auto z = logits.to_vector();
@@ -83,9 +84,16 @@ TrainResult train_model(Model& model, const Dataset& train_set, const Normalizat
   SIGNET_CHECK(train_set.is_tokens() == model.takes_tokens(), "{} takes {}, but the data set '{}' holds {}",
                model.name, model.takes_tokens() ? "token sequences" : "images", train_set.name,
                train_set.is_tokens() ? "token sequences" : "images");
+  SIGNET_CHECK(cfg.device.is_cpu() || (!cfg.extra_loss && cfg.extra_params.empty() && !cfg.after_step),
+               "training on {}: watermark regularizers and attack hooks run on the CPU only for now; use --device cpu",
+               cfg.device.str());
+  SIGNET_CHECK(cfg.device.is_cpu() || cfg.resume_path.empty(),
+               "--resume with --device {}: resuming runs on the CPU only for now (checkpoints saved on a GPU can be "
+               "resumed with --device cpu)", cfg.device.str());
   DataLoaderOptions lo = loader_options(norm, cfg.batch_size, true, cfg.seed);
   lo.augment = cfg.augment;
   DataLoader loader(train_set, lo);
+  model.net->to(cfg.device);
   NamedTensorList trained = model.net->named_parameters();
   for (const auto& p : cfg.extra_params) trained.push_back(p);
   auto opt = make_optimizer(cfg.optimizer, trained, cfg.lr, cfg.momentum, cfg.weight_decay, cfg.nesterov);
@@ -119,6 +127,7 @@ TrainResult train_model(Model& model, const Dataset& train_set, const Normalizat
     int64_t seen = 0, k = 0;
     Batch b;
     while (loader.next(b)) {
+      if (!cfg.device.is_cpu()) b.x = b.x.to(cfg.device), b.y = b.y.to(cfg.device);
       opt->set_lr(sched.at(st.global_step));
       profiler::step_begin();  // no-op unless `--profile` turned the profiler on
       Taps taps;
@@ -158,6 +167,7 @@ TrainResult train_model(Model& model, const Dataset& train_set, const Normalizat
     }
   }
   model.net->eval();
+  model.net->to(Device::cpu());
   res.train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return res;
 }

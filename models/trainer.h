@@ -34,6 +34,9 @@ struct TrainConfig {
   std::string resume_path;          // resume from this checkpoint when set
   int64_t stop_after_epochs = -1;   // for tests: stop (as if killed) after this many epochs
   bool augment = false;             // image sets: random crop (pad 4) + horizontal flip (DataLoader)
+  // Where the steps run: the model is moved there for training and back to the CPU after it,
+  // each batch is copied there. A GPU needs every op of the model to have a CUDA path.
+  Device device = Device::cpu();
   std::vector<std::string> taps;    // activations handed to extra_loss
   NamedTensorList extra_params;     // trained with the model (e.g. watermark centres), not saved in it
   // Extra loss term (watermark regularizers); undefined tensor = none.
