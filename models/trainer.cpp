@@ -30,14 +30,14 @@ Tensor model_loss(const Model& model, const Tensor& logits, const Tensor& y) {
   SIGNET_CHECK(y.dtype() == DType::I64, "{}: labels must be int64, got {}", model.name, y.str());
   const int64_t n = y.numel();
   Tensor t = Tensor::empty({n});
-  const Tensor yc = y.contiguous();
+  const Tensor yc = y.to(Device::cpu()).contiguous();  // labels checked and converted on the host
   for (int64_t i = 0; i < n; ++i) {
     const int64_t v = yc.i64()[i];
     SIGNET_CHECK(v == 0 || v == 1, "{}: binary model, but label {} at batch position {} is not 0 or 1", model.name,
                  v, i);
     t.f32()[i] = static_cast<float>(v);
   }
-  return bce_with_logits(reshape(logits, {n}), t);
+  return bce_with_logits(reshape(logits, {n}), t.to(logits.device()));
 }
 
 int64_t count_correct(const Model& model, const Tensor& logits_any, const Tensor& y) {

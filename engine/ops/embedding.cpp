@@ -1,13 +1,51 @@
 #include "engine/ops/embedding.h"
 
+#include "engine/autograd.h"
+#include "engine/cuda/runtime.h"
 #include "engine/ops/dispatch.h"
 #include "engine/ops/index.h"
 #include "engine/ops/shape.h"
 
 namespace signet {
 
+namespace {
+std::string bad_id_message(int64_t id, int64_t k, const Tensor& ids, int64_t V) {
+  return fmt::format("embedding: id {} (at flat position {} of ids {}) is out of range for a table of {} rows: valid "
+                     "ids are 0..{}", id, k, shape_str(ids.shape()), V, V - 1);
+}
+
+// The device path: our gather kernel, which flags a bad id instead of reading it (one
+// synchronising read of one word names it as the CPU does), and its scatter-add as the gradient.
+Tensor embedding_cuda(const Tensor& weight, const Tensor& ids, int64_t V, int64_t D) {
+  require_contiguous_on_device("embedding", weight);
+  require_contiguous_on_device("embedding", ids);
+  const Device dev = weight.device();
+  const int64_t P = ids.numel();
+  Tensor out = Tensor::empty({P, D}, DType::F32, dev);
+  Tensor bad = Tensor::zeros({1}, DType::I64, dev);
+  cuda::kernels(dev).embedding_gather(weight.device_f32(), ids.device_i64(), out.device_f32(), P, D, V,
+                                      reinterpret_cast<unsigned long long*>(bad.device_i64()), nullptr);
+  if (const int64_t flag = bad.to(Device::cpu()).i64()[0]; flag != 0) {
+    const int64_t k = P - flag;
+    throw Error(bad_id_message(ids.to(Device::cpu()).contiguous().view_as_shape({P}).i64()[k], k, ids, V));
+  }
+  if (needs_grad({weight})) {
+    record(out, "embedding", {weight}, [ids, V, D, P](const Tensor& g) {
+      require_contiguous_on_device("embedding (backward)", g);
+      Tensor gw = Tensor::zeros({V, D}, DType::F32, g.device());
+      cuda::kernels(g.device()).embedding_scatter_add(g.device_f32(), ids.device_i64(), gw.device_f32(), P, D, V,
+                                                      nullptr);
+      return std::vector<Tensor>{gw};
+    });
+  }
+  Shape out_shape = ids.shape();
+  out_shape.push_back(D);
+  return reshape(out, out_shape);
+}
+}  // namespace
+
 Tensor embedding(const Tensor& weight, const Tensor& ids) {
-  SIGNET_DISPATCH("embedding", {weight, ids});
+  SIGNET_DISPATCH_CPU_OR_CUDA("embedding", {weight, ids});
   SIGNET_CHECK(weight.dim() == 2 && weight.dtype() == DType::F32,
                "embedding: the weight must be a 2-d float32 table [num_embeddings, dim], got {}",
                weight.str());
@@ -15,13 +53,11 @@ Tensor embedding(const Tensor& weight, const Tensor& ids) {
                "embedding: ids must be an int64 tensor of token indices, got {} (convert the "
                "token ids to int64)", ids.str());
   const int64_t V = weight.size(0), D = weight.size(1);
+  if (weight.device().is_cuda()) return embedding_cuda(weight, ids, V, D);
   const Tensor flat = ids.contiguous().view_as_shape({ids.numel()});
   const int64_t* p = flat.i64();
   for (int64_t k = 0, n = flat.numel(); k < n; ++k)
-    SIGNET_CHECK(p[k] >= 0 && p[k] < V,
-                 "embedding: id {} (at flat position {} of ids {}) is out of range for a table "
-                 "of {} rows: valid ids are 0..{}",
-                 p[k], k, shape_str(ids.shape()), V, V - 1);
+    SIGNET_CHECK(p[k] >= 0 && p[k] < V, "{}", bad_id_message(p[k], k, ids, V));
   Shape out_shape = ids.shape();
   out_shape.push_back(D);
   // index_select records the gradient (index_add into zeros [V, D]); reshape is a view.

@@ -111,18 +111,30 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target) {
 }
 
 Tensor bce_with_logits(const Tensor& x, const Tensor& t) {
-  SIGNET_DISPATCH("bce_with_logits", {x, t});
+  SIGNET_DISPATCH_CPU_OR_CUDA("bce_with_logits", {x, t});
   SIGNET_CHECK(x.shape() == t.shape() && x.dtype() == DType::F32 && t.dtype() == DType::F32,
                "bce_with_logits: logits {} and targets {} must be float32 of one shape", x.str(), t.str());
   const int64_t n = x.numel();
   SIGNET_CHECK(n > 0, "bce_with_logits: empty input");
-  const Tensor xc = x.contiguous(), tcv = t.contiguous();
-  double total = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    const double v = xc.f32()[i], tv = tcv.f32()[i];
-    total += std::max(v, 0.0) - v * tv + std::log1p(std::exp(-std::abs(v)));
+  Tensor out;
+  if (x.device().is_cuda()) {
+    // Per-element losses from our kernel, their mean by the device's sum (float, not double).
+    require_contiguous_on_device("bce_with_logits", x);
+    require_contiguous_on_device("bce_with_logits", t);
+    NoGradGuard no_grad;
+    Tensor rows = Tensor::empty({n}, DType::F32, x.device());
+    cuda::kernels(x.device())
+        .bce_with_logits(x.device_f32(), t.device_f32(), rows.device_f32(), nullptr, nullptr, 0.0f, n, nullptr);
+    out = mul_scalar(sum(rows), 1.0f / static_cast<float>(n));
+  } else {
+    const Tensor xc = x.contiguous(), tcv = t.contiguous();
+    double total = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const double v = xc.f32()[i], tv = tcv.f32()[i];
+      total += std::max(v, 0.0) - v * tv + std::log1p(std::exp(-std::abs(v)));
+    }
+    out = Tensor::scalar(static_cast<float>(total / n));
   }
-  Tensor out = Tensor::scalar(static_cast<float>(total / n));
   if (needs_grad({x, t})) {
     const bool gx = x.requires_grad(), gt = t.requires_grad();
     record(out, "bce_with_logits", {x, t}, [x, t, n, gx, gt](const Tensor& g) {

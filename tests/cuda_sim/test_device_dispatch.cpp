@@ -213,6 +213,67 @@ TEST(DeviceDispatch, AnMlpTrainsOnTheDeviceAsOnTheCpu) {
   EXPECT_TRUE(close_to(got, want, 1e-5f, 1e-4f));
 }
 
+TEST(DeviceDispatch, BceEmbeddingAndDropoutOnTheDevice) {
+  EmulatedGpu gpu;
+  const Tensor x = random_tensor({37}, 1, -6.0f, 6.0f), t = random_tensor({37}, 2, 0.0f, 1.0f);
+  auto bce = [&](const Device& d) {
+    Tensor xd = d.is_cpu() ? x.clone() : x.to(d);
+    xd.set_requires_grad(true);
+    const Tensor loss = bce_with_logits(xd, t.to(d));
+    EXPECT_EQ(loss.device(), d);
+    loss.backward();
+    std::vector<float> out = {loss.item()};
+    const std::vector<float> g = xd.grad().to_vector();
+    out.insert(out.end(), g.begin(), g.end());
+    return out;
+  };
+  EXPECT_TRUE(close_to(bce(kGpu), bce(Device::cpu()), 1e-6f, 1e-5f));
+
+  const Tensor w = random_tensor({11, 6}, 3);
+  const Tensor ids = Tensor::from_vector_i64({3, 0, 10, 3, 7, 3}, {2, 3});
+  auto embed = [&](const Device& d) {
+    Tensor wd = d.is_cpu() ? w.clone() : w.to(d);
+    wd.set_requires_grad(true);
+    const Tensor out = embedding(wd, ids.to(d));
+    EXPECT_EQ(out.shape(), (Shape{2, 3, 6}));
+    (out * out).backward(Tensor::ones({2, 3, 6}, d));
+    std::vector<float> v = out.to_vector();
+    const std::vector<float> g = wd.grad().to_vector();
+    v.insert(v.end(), g.begin(), g.end());
+    return v;
+  };
+  EXPECT_TRUE(close_to(embed(kGpu), embed(Device::cpu()), 1e-6f, 1e-6f));
+  const Tensor bad = Tensor::from_vector_i64({2, 11, 5, -1}, {4});
+  const std::string cpu_error = [&] {
+    try {
+      embedding(w, bad);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  }();
+  EXPECT_NE(cpu_error.find("id 11 (at flat position 1"), std::string::npos) << cpu_error;
+  EXPECT_TRUE(test::throws_error([&] { embedding(w.to(kGpu), bad.to(kGpu)); }, cpu_error));
+
+  // Dropout's device mask: every element kept at 1 / keep or dropped, about p of them dropped,
+  // and the gradient is the same mask.
+  Rng rng(9);
+  Tensor ones = Tensor::ones({4000}, kGpu);
+  ones.set_requires_grad(true);
+  const Tensor y = dropout(ones, 0.25f, true, rng);
+  EXPECT_EQ(y.device(), kGpu);
+  y.backward(Tensor::ones({4000}, kGpu));
+  const std::vector<float> v = y.to_vector(), g = ones.grad().to_vector();
+  int64_t dropped = 0;
+  for (size_t i = 0; i < v.size(); ++i) {
+    ASSERT_TRUE(v[i] == 0.0f || std::fabs(v[i] - 1.0f / 0.75f) < 1e-6f) << v[i];
+    ASSERT_EQ(g[i], v[i]);
+    dropped += v[i] == 0.0f;
+  }
+  EXPECT_NEAR(static_cast<double>(dropped) / 4000, 0.25, 0.03);
+  EXPECT_EQ(dropout(ones, 0.25f, false, rng).to_vector(), std::vector<float>(4000, 1.0f));  // eval: identity
+}
+
 TEST(DeviceDispatch, OutputsComeFromTheDevicesCachingAllocator) {
   EmulatedGpu gpu;
   const Tensor x = random_tensor({256}, 1).to(kGpu);
@@ -225,7 +286,8 @@ TEST(DeviceDispatch, OutputsComeFromTheDevicesCachingAllocator) {
 TEST(DeviceDispatch, OpsWithoutACudaPathAndMixedDevicesAreRefusedByName) {
   EmulatedGpu gpu;
   const Tensor x = random_tensor({4, 5}, 1), g = x.to(kGpu);
-  EXPECT_TRUE(test::throws_error([&] { bce_with_logits(g, g); }, "bce_with_logits: no kernel for device cuda:0 yet"));
+  const Tensor idx = Tensor::from_vector_i64({1, 0}, {2}).to(kGpu);
+  EXPECT_TRUE(test::throws_error([&] { index_select(g, 0, idx); }, "index_select: no kernel for device cuda:0 yet"));
   EXPECT_TRUE(test::throws_error([&] { add(g, x); }, "different devices"));
   EXPECT_TRUE(test::throws_error([&] { relu(g.transpose_view(0, 1)); }, "non-contiguous"));
   EXPECT_TRUE(test::throws_error([&] { g.f32(); }, "host code asked for the data of a tensor on cuda:0"));

@@ -115,7 +115,7 @@ TEST(CudaSimKernels, EmbeddingGatherAndScatterAddMatchTheOp) {
   std::vector<float> o4(4 * D);
   run_kernel(ck::embedding_gather_kernel, ck::elementwise_shape(4 * D), wv.data(), wrong.data(), o4.data(),
              int64_t{4}, D, V, &bad);
-  EXPECT_EQ(bad, 3u);  // position 2 is the last bad one (+ 1)
+  EXPECT_EQ(bad, 3u);  // P - p for the first bad position, p = 1
   EXPECT_TRUE(std::isnan(o4[D]) && std::isnan(o4[2 * D]) && o4[0] == wv[D]);
 }
 

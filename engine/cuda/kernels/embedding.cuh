@@ -7,7 +7,8 @@
 namespace signet::cuda_kernels {
 
 // out[p, :] = weight[ids[p], :] for P positions of D columns. An id outside [0, V) is not read:
-// its row is NaN and bad_pos (when not null) receives the largest such position + 1.
+// its row is NaN and bad_pos (when not null, 0 before) ends as P - p for the first such position p
+// (atomicMax of P - p), so the op can name the same position as the CPU.
 SIGNET_KERNEL embedding_gather_kernel(const float* __restrict__ weight, const int64_t* __restrict__ ids,
                                       float* __restrict__ out, int64_t P, int64_t D, int64_t V,
                                       unsigned long long* bad_pos) {
@@ -16,7 +17,7 @@ SIGNET_KERNEL embedding_gather_kernel(const float* __restrict__ weight, const in
     const int64_t p = j / D, id = ids[p];
     if (id < 0 || id >= V) {
       out[j] = NAN;
-      if (bad_pos && j % D == 0) atomicMax(bad_pos, static_cast<unsigned long long>(p + 1));
+      if (bad_pos && j % D == 0) atomicMax(bad_pos, static_cast<unsigned long long>(P - p));
       continue;
     }
     out[j] = weight[id * D + j % D];
