@@ -2,8 +2,8 @@
 # The GPU checks, in one run of a few minutes, for the first session that has a GPU machine:
 # builds with the CUDA backend, lists the devices, runs our kernels on the GPU against the CPU
 # references (ctest -L cuda) and the SIMT-harness tests (ctest -L cuda-sim), checks the kernels'
-# register record, trains mnist-mlp on the GPU and on the CPU from the same seed and compares
-# their losses, and writes everything it found to one JSON file.
+# register record, trains mnist-mlp and cifar10-cnn on the GPU and on the CPU from the same seed
+# and compares their losses, and writes everything it found to one JSON file.
 #   scripts/gpu_check.sh [OUT.json]      (default: gpu_check.json)
 # Exit status: 0 when every check passed. Training the other models on the GPU and timing steps
 # beside PyTorch CUDA join this script when their ops run there (docs/cuda.md, "Not built yet").
@@ -32,16 +32,18 @@ step cuda_tests bash -c "cd '$build' && ctest -L cuda --output-on-failure --no-t
 step cuda_sim_tests bash -c "cd '$build' && ctest -L cuda-sim --output-on-failure"
 step resources "$root/scripts/cuda_resources.sh" --check
 # The same training on both devices (synthetic data: no data set is needed on the GPU machine).
-train_args=(train --model mnist-mlp --dataset synthetic:1x28x28:4:4096:10:3 --epochs 2 --quiet --json)
-step train_mlp_cpu "$build/signet" "${train_args[@]}" --device cpu --out "$log/mlp_cpu.safetensors"
-step train_mlp_gpu "$build/signet" "${train_args[@]}" --device cuda --out "$log/mlp_gpu.safetensors"
-step train_mlp_same python3 -c '
+for model in mnist-mlp cifar10-cnn; do
+  train_args=(train --model "$model" --dataset synthetic:1x28x28:4:4096:10:3 --epochs 2 --quiet --json)
+  step "train_${model}_cpu" "$build/signet" "${train_args[@]}" --device cpu --out "$log/${model}_cpu.safetensors"
+  step "train_${model}_gpu" "$build/signet" "${train_args[@]}" --device cuda --out "$log/${model}_gpu.safetensors"
+  step "train_${model}_same" python3 -c '
 import json, sys
 c, g = (json.loads(open(f).read().strip().split("\n")[-1]) for f in sys.argv[1:3])
 print("cpu", c["epoch_loss"], c["test_accuracy"], c["train_seconds"])
 print("gpu", g["epoch_loss"], g["test_accuracy"], g["train_seconds"])
 ok = all(abs(a - b) <= 1e-3 * max(1, abs(a)) for a, b in zip(c["epoch_loss"], g["epoch_loss"]))
-sys.exit(0 if ok and abs(c["test_accuracy"] - g["test_accuracy"]) <= 0.01 else 1)' "$log/train_mlp_cpu.txt" "$log/train_mlp_gpu.txt"
+sys.exit(0 if ok and abs(c["test_accuracy"] - g["test_accuracy"]) <= 0.01 else 1)' "$log/train_${model}_cpu.txt" "$log/train_${model}_gpu.txt"
+done
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader >"$log/nvidia_smi.txt" 2>&1
 python3 - "$log" "$out" "$(git -C "$root" rev-parse HEAD 2>/dev/null)" <<'PY'
 import json, os, sys

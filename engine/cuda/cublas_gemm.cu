@@ -18,7 +18,7 @@
 #include <memory>
 #include <mutex>
 
-#include "engine/cuda/blas.h"
+#include "engine/cuda/libraries.h"
 #include "engine/cuda/check.cuh"
 
 namespace signet::cuda {

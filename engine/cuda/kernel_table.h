@@ -15,7 +15,14 @@ namespace signet::cuda {
 using Stream = void*;  // a cudaStream_t, kept opaque so that host code needs no CUDA headers
 using cuda_kernels::Binary;
 using cuda_kernels::BroadcastShape;
+using cuda_kernels::PoolShape;
 using cuda_kernels::Unary;
+
+// One convolution's sizes (engine/ops/conv2d.h's Conv2dGeom): x [N,C,H,W], w [O,C,kh,kw],
+// y [N,O,Ho,Wo], strides sh, sw, zero padding ph, pw.
+struct ConvGeometry {
+  int64_t N, C, H, W, O, kh, kw, sh, sw, ph, pw, Ho, Wo;
+};
 
 struct KernelTable {
   void (*fill_f32)(float* y, float v, int64_t n, Stream s);
@@ -47,6 +54,10 @@ struct KernelTable {
                             int64_t H, Stream s);
   void (*lstm_cell_backward)(const float* act, const float* c_prev, const float* c, const float* gh, const float* gc,
                              float* dgates, float* dc_prev, int64_t B, int64_t H, Stream s);
+  // Max pooling (kernels/pool.cuh): forward with positions; backward zeroes dx, then routes dy.
+  void (*max_pool2d)(const float* x, float* y, int64_t* idx, const PoolShape& g, Stream s);
+  void (*max_pool2d_backward)(const float* dy, const int64_t* idx, float* dx, const PoolShape& g, Stream s);
+  void (*max_pool2d_gather)(const float* G, const int64_t* idx, float* y, const PoolShape& g, Stream s);
   void (*density_counts)(const float* Q, int64_t n, const float* X, int64_t N, int64_t P, float eps, int64_t* counts,
                          Stream s);
   // C[M,N] = alpha op(A) op(B) + beta C, row-major, lda/ldb/ldc the row strides (cpu::gemm_ref's
@@ -54,6 +65,11 @@ struct KernelTable {
   // cpu::gemm_ref on the tests' emulated device. Set after Launches<L>::table().
   void (*gemm)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                const float* B, int64_t ldb, float beta, float* C, int64_t ldc, Stream s);
+  // Convolutions (engine/ops/conv2d.h; all buffers contiguous, bias may be null), library calls
+  // as gemm is: cuDNN on a GPU, the CPU references on the emulated device.
+  void (*conv2d_forward)(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, Stream s);
+  void (*conv2d_backward_input)(const ConvGeometry& g, const float* dy, const float* w, float* dx, Stream s);
+  void (*conv2d_backward_weight)(const ConvGeometry& g, const float* dy, const float* x, float* dw, Stream s);
 };
 
 // The GPU's table (engine/cuda/launch.cu; only in builds with the CUDA backend).

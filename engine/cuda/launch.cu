@@ -1,6 +1,6 @@
 // The GPU's kernel table: the launches of launch_impl.h started with <<<>>>, every launch checked,
-// and cuBLAS for GEMM.
-#include "engine/cuda/blas.h"
+// and cuBLAS and cuDNN for GEMM and convolutions.
+#include "engine/cuda/libraries.h"
 #include "engine/cuda/check.cuh"
 #include "engine/cuda/launch_impl.h"
 
@@ -21,6 +21,9 @@ const KernelTable& gpu_kernel_table() {
   static const KernelTable t = [] {
     KernelTable k = Launches<CudaLauncher>::table();
     k.gemm = cublas_gemm;
+    k.conv2d_forward = cudnn_conv2d_forward;
+    k.conv2d_backward_input = cudnn_conv2d_backward_input;
+    k.conv2d_backward_weight = cudnn_conv2d_backward_weight;
     return k;
   }();
   return t;

@@ -8,6 +8,7 @@
 #include "engine/cuda/kernels/embedding.cuh"
 #include "engine/cuda/kernels/lstm.cuh"
 #include "engine/cuda/kernels/optim.cuh"
+#include "engine/cuda/kernels/pool.cuh"
 #include "engine/cuda/kernels/random.cuh"
 #include "engine/cuda/kernels/reduce.cuh"
 #include "engine/cuda/kernels/softmax.cuh"
@@ -98,6 +99,17 @@ struct Launches {
                                  const float* gc, float* dgates, float* dc_prev, int64_t B, int64_t H, Stream s) {
     run(cuda_kernels::lstm_cell_backward_kernel, B * H, items(B * H), s, act, c_prev, c, gh, gc, dgates, dc_prev, B, H);
   }
+  static int64_t outputs(const PoolShape& g) { return g.N * g.C * g.Ho * g.Wo; }
+  static void max_pool2d(const float* x, float* y, int64_t* idx, const PoolShape& g, Stream s) {
+    run(cuda_kernels::max_pool2d_kernel, outputs(g), items(outputs(g)), s, x, y, idx, g);
+  }
+  static void max_pool2d_backward(const float* dy, const int64_t* idx, float* dx, const PoolShape& g, Stream s) {
+    fill_f32(dx, 0.0f, g.N * g.C * g.H * g.W, s);
+    run(cuda_kernels::max_pool2d_backward_kernel, outputs(g), items(outputs(g)), s, dy, idx, dx, g);
+  }
+  static void max_pool2d_gather(const float* G, const int64_t* idx, float* y, const PoolShape& g, Stream s) {
+    run(cuda_kernels::max_pool2d_gather_kernel, outputs(g), items(outputs(g)), s, G, idx, y, g);
+  }
   static void density_counts(const float* Q, int64_t n, const float* X, int64_t N, int64_t P, float eps,
                              int64_t* counts, Stream s) {
     SIGNET_CHECK(N < (int64_t{1} << 24), "density_counts: {} data rows, more than the kernel counts exactly (2^24)",
@@ -115,7 +127,12 @@ struct Launches {
             adam_step,        dropout_mask,
             embedding_gather, embedding_scatter_add,
             lstm_cell_forward, lstm_cell_backward,
-            density_counts,   nullptr /* gemm: the device's library, set by whoever builds the table */};
+            max_pool2d,       max_pool2d_backward,
+            max_pool2d_gather,
+            density_counts,
+            // the device's libraries (gemm, conv2d_*): set by whoever builds the table
+            nullptr,          nullptr,
+            nullptr,          nullptr};
   }
 };
 

@@ -3,6 +3,7 @@
 #include "engine/ops/conv2d.h"
 
 #include "engine/autograd.h"
+#include "engine/cuda/runtime.h"
 #include "engine/ops/dispatch.h"
 #include "engine/ops/reduce.h"
 
@@ -13,6 +14,16 @@ void check_f32(const Tensor& t, const char* op, const char* what, const char* la
   SIGNET_CHECK(t.dtype() == DType::F32 && t.dim() == 4, "{}: {} must be a 4-d float32 tensor {}, got {}", op, what,
                layout, t.str());
 }
+// On a device the convolutions are the device library's (cuDNN; kernel_table.h).
+cuda::ConvGeometry device_geom(const Conv2dGeom& g) {
+  return {g.N, g.C, g.H, g.W, g.O, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.Ho, g.Wo};
+}
+const float* in_data(const char* op, const Tensor& t) {
+  if (t.device().is_cpu()) return t.f32();
+  require_contiguous_on_device(op, t);
+  return t.device_f32();
+}
+float* out_data(const Tensor& t) { return t.device().is_cpu() ? t.f32() : t.device_f32(); }
 }  // namespace
 
 Conv2dGeom conv2d_geom(const char* op, const Shape& x, const Shape& w, int64_t sh, int64_t sw,
@@ -36,17 +47,23 @@ Conv2dGeom conv2d_geom(const char* op, const Shape& x, const Shape& w, int64_t s
 
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, int64_t sh, int64_t sw, int64_t ph,
               int64_t pw) {
-  SIGNET_DISPATCH("conv2d", {x, w, bias});
+  SIGNET_DISPATCH_CPU_OR_CUDA("conv2d", {x, w, bias});
   check_f32(x, "conv2d", "input", "[N, C, H, W]");
   check_f32(w, "conv2d", "weight", "[O, C, kh, kw]");
   const Conv2dGeom g = conv2d_geom("conv2d", x.shape(), w.shape(), sh, sw, ph, pw);
   if (bias.defined())
     SIGNET_CHECK(bias.dtype() == DType::F32 && bias.dim() == 1 && bias.size(0) == g.O,
                  "conv2d: bias {} should be [{}] (one per output channel)", bias.str(), g.O);
-  const Tensor xc = x.contiguous(), wc = w.contiguous();
-  const Tensor bc = bias.defined() ? bias.contiguous() : Tensor();
-  Tensor y = Tensor::empty({g.N, g.O, g.Ho, g.Wo});
-  cpu::conv2d_fast(g, xc.f32(), wc.f32(), bc.defined() ? bc.f32() : nullptr, y.f32());
+  const Device dev = x.device();
+  const Tensor xc = dev.is_cpu() ? x.contiguous() : x, wc = dev.is_cpu() ? w.contiguous() : w;
+  const Tensor bc = bias.defined() && dev.is_cpu() ? bias.contiguous() : bias;
+  Tensor y = Tensor::empty({g.N, g.O, g.Ho, g.Wo}, DType::F32, dev);
+  const float* pb = bc.defined() ? in_data("conv2d", bc) : nullptr;
+  if (dev.is_cpu())
+    cpu::conv2d_fast(g, xc.f32(), wc.f32(), pb, y.f32());
+  else
+    cuda::kernels(dev).conv2d_forward(device_geom(g), in_data("conv2d", xc), in_data("conv2d", wc), pb, out_data(y),
+                                      nullptr);
   if (needs_grad({x, w, bias})) {
     const bool gx = x.requires_grad(), gw = w.requires_grad(), gb = bias.defined() && bias.requires_grad();
     record(y, "conv2d", {x, w, bias}, [x, w, gx, gw, gb, sh, sw, ph, pw](const Tensor& gy) {
@@ -66,16 +83,20 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, int64_t stri
 Tensor conv2d_backward_input(const Tensor& gy, const Tensor& w, const Shape& input_shape, int64_t sh,
                              int64_t sw, int64_t ph, int64_t pw) {
   const char* op = "conv2d_backward_input";
-  SIGNET_DISPATCH(op, {gy, w});
+  SIGNET_DISPATCH_CPU_OR_CUDA(op, {gy, w});
   check_f32(gy, op, "gradient", "[N, O, Ho, Wo]");
   check_f32(w, op, "weight", "[O, C, kh, kw]");
   const Conv2dGeom g = conv2d_geom(op, input_shape, w.shape(), sh, sw, ph, pw);
   const Shape want{g.N, g.O, g.Ho, g.Wo};
   SIGNET_CHECK(gy.shape() == want, "{}: gradient {} does not match the convolution output {} of input {}", op,
                shape_str(gy.shape()), shape_str(want), shape_str(input_shape));
-  const Tensor gc = gy.contiguous(), wc = w.contiguous();
-  Tensor dx = Tensor::empty(input_shape);
-  cpu::conv2d_backward_input_fast(g, gc.f32(), wc.f32(), dx.f32());
+  const Device dev = gy.device();
+  const Tensor gc = dev.is_cpu() ? gy.contiguous() : gy, wc = dev.is_cpu() ? w.contiguous() : w;
+  Tensor dx = Tensor::empty(input_shape, DType::F32, dev);
+  if (dev.is_cpu())
+    cpu::conv2d_backward_input_fast(g, gc.f32(), wc.f32(), dx.f32());
+  else
+    cuda::kernels(dev).conv2d_backward_input(device_geom(g), in_data(op, gc), in_data(op, wc), out_data(dx), nullptr);
   if (needs_grad({gy, w})) {
     const bool gg = gy.requires_grad(), gw = w.requires_grad();
     record(dx, op, {gy, w}, [gy, w, gg, gw, sh, sw, ph, pw](const Tensor& G) {
@@ -89,16 +110,20 @@ Tensor conv2d_backward_input(const Tensor& gy, const Tensor& w, const Shape& inp
 Tensor conv2d_backward_weight(const Tensor& gy, const Tensor& x, const Shape& weight_shape, int64_t sh,
                               int64_t sw, int64_t ph, int64_t pw) {
   const char* op = "conv2d_backward_weight";
-  SIGNET_DISPATCH(op, {gy, x});
+  SIGNET_DISPATCH_CPU_OR_CUDA(op, {gy, x});
   check_f32(gy, op, "gradient", "[N, O, Ho, Wo]");
   check_f32(x, op, "input", "[N, C, H, W]");
   const Conv2dGeom g = conv2d_geom(op, x.shape(), weight_shape, sh, sw, ph, pw);
   const Shape want{g.N, g.O, g.Ho, g.Wo};
   SIGNET_CHECK(gy.shape() == want, "{}: gradient {} does not match the convolution output {} of input {}", op,
                shape_str(gy.shape()), shape_str(want), shape_str(x.shape()));
-  const Tensor gc = gy.contiguous(), xc = x.contiguous();
-  Tensor dw = Tensor::empty(weight_shape);
-  cpu::conv2d_backward_weight_fast(g, gc.f32(), xc.f32(), dw.f32());
+  const Device dev = gy.device();
+  const Tensor gc = dev.is_cpu() ? gy.contiguous() : gy, xc = dev.is_cpu() ? x.contiguous() : x;
+  Tensor dw = Tensor::empty(weight_shape, DType::F32, dev);
+  if (dev.is_cpu())
+    cpu::conv2d_backward_weight_fast(g, gc.f32(), xc.f32(), dw.f32());
+  else
+    cuda::kernels(dev).conv2d_backward_weight(device_geom(g), in_data(op, gc), in_data(op, xc), out_data(dw), nullptr);
   if (needs_grad({gy, x})) {
     const bool gg = gy.requires_grad(), gx = x.requires_grad();
     record(dw, op, {gy, x}, [gy, x, gg, gx, sh, sw, ph, pw](const Tensor& G) {

@@ -2,6 +2,7 @@
 #include "engine/ops/pool.h"
 
 #include "engine/autograd.h"
+#include "engine/cuda/runtime.h"
 #include "engine/ops/binary.h"
 #include "engine/ops/dispatch.h"
 #include "engine/ops/reduce.h"
@@ -26,6 +27,8 @@ Pool2dGeom pool2d_geom(const char* op, const Shape& x, int64_t kernel, int64_t s
 }
 
 namespace {
+cuda::PoolShape device_shape(const Pool2dGeom& g) { return {g.N, g.C, g.H, g.W, g.k, g.s, g.p, g.Ho, g.Wo}; }
+
 void check_input(const Tensor& x, const char* op) {
   SIGNET_CHECK(x.dtype() == DType::F32, "{}: needs a float32 tensor, got {}", op, x.str());
 }
@@ -43,8 +46,21 @@ Pool2dGeom index_geom(const char* op, const Tensor& idx, const Shape& input_shap
 // y = G gathered at the pooling positions; the adjoint of max_pool2d_backward.
 Tensor max_pool2d_gather(const Tensor& G, const Tensor& idx) {
   const Pool2dGeom g = index_geom("max_pool2d_gather", idx, G.shape());
+  backend_for("max_pool2d_gather", {G, idx}, true);
+  Tensor y = Tensor::empty(idx.shape(), DType::F32, G.device());
+  if (G.device().is_cuda()) {
+    require_contiguous_on_device("max_pool2d_gather", G);
+    require_contiguous_on_device("max_pool2d_gather", idx);
+    cuda::kernels(G.device()).max_pool2d_gather(G.device_f32(), idx.device_i64(), y.device_f32(), device_shape(g),
+                                                nullptr);
+    if (needs_grad({G})) {
+      record(y, "max_pool2d_gather", {G}, [idx, shape = G.shape()](const Tensor& gy) {
+        return std::vector<Tensor>{max_pool2d_backward(gy, idx, shape)};
+      });
+    }
+    return y;
+  }
   const Tensor gc = G.contiguous(), ic = idx.contiguous();
-  Tensor y = Tensor::empty(idx.shape());
   cpu::max_pool2d_gather_fast(g, gc.f32(), ic.i64(), y.f32());
   if (needs_grad({G})) {
     record(y, "max_pool2d_gather", {G}, [ic, shape = G.shape()](const Tensor& gy) {
@@ -57,13 +73,19 @@ Tensor max_pool2d_gather(const Tensor& G, const Tensor& idx) {
 
 std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, int64_t kernel, int64_t stride,
                                                   int64_t padding) {
-  SIGNET_DISPATCH("max_pool2d", {x});
+  SIGNET_DISPATCH_CPU_OR_CUDA("max_pool2d", {x});
   check_input(x, "max_pool2d");
   const Pool2dGeom g = pool2d_geom("max_pool2d", x.shape(), kernel, stride, padding);
-  const Tensor xc = x.contiguous();
-  Tensor y = Tensor::empty({g.N, g.C, g.Ho, g.Wo});
-  Tensor idx = Tensor::empty({g.N, g.C, g.Ho, g.Wo}, DType::I64);
-  cpu::max_pool2d_fast(g, xc.f32(), y.f32(), idx.i64());
+  const Device dev = x.device();
+  Tensor y = Tensor::empty({g.N, g.C, g.Ho, g.Wo}, DType::F32, dev);
+  Tensor idx = Tensor::empty({g.N, g.C, g.Ho, g.Wo}, DType::I64, dev);
+  if (dev.is_cuda()) {
+    require_contiguous_on_device("max_pool2d", x);
+    cuda::kernels(dev).max_pool2d(x.device_f32(), y.device_f32(), idx.device_i64(), device_shape(g), nullptr);
+  } else {
+    const Tensor xc = x.contiguous();
+    cpu::max_pool2d_fast(g, xc.f32(), y.f32(), idx.i64());
+  }
   if (needs_grad({x})) {
     record(y, "max_pool2d", {x}, [idx, shape = x.shape()](const Tensor& gy) {
       return std::vector<Tensor>{max_pool2d_backward(gy, idx, shape)};
@@ -78,11 +100,22 @@ Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t paddi
 
 Tensor max_pool2d_backward(const Tensor& gy, const Tensor& indices, const Shape& input_shape) {
   const char* op = "max_pool2d_backward";
-  SIGNET_DISPATCH(op, {gy, indices});
+  SIGNET_DISPATCH_CPU_OR_CUDA(op, {gy, indices});
   check_input(gy, op);
   const Pool2dGeom g = index_geom(op, indices, input_shape);
   SIGNET_CHECK(gy.shape() == indices.shape(), "{}: gradient {} and indices {} differ in shape", op,
                shape_str(gy.shape()), shape_str(indices.shape()));
+  if (gy.device().is_cuda()) {
+    // The device trusts its indices (max_pool2d's own; the kernel skips any outside the plane).
+    require_contiguous_on_device(op, gy);
+    require_contiguous_on_device(op, indices);
+    Tensor dx = Tensor::empty(input_shape, DType::F32, gy.device());
+    cuda::kernels(gy.device()).max_pool2d_backward(gy.device_f32(), indices.device_i64(), dx.device_f32(),
+                                                   device_shape(g), nullptr);
+    if (needs_grad({gy}))
+      record(dx, op, {gy}, [indices](const Tensor& G) { return std::vector<Tensor>{max_pool2d_gather(G, indices)}; });
+    return dx;
+  }
   const Tensor gc = gy.contiguous(), ic = indices.contiguous();
   const int64_t* p = ic.i64();
   const int64_t hw = g.H * g.W;

@@ -74,5 +74,27 @@ TEST(CudaTensors, MatrixProductsThroughCublasMatchTheCpu) {
   EXPECT_TRUE(same(grad_of_w(gpu), grad_of_w(Device::cpu())));
 }
 
+// cuDNN's convolutions and our pooling kernels against the CPU: forward, both gradients and the
+// bias gradient, with padding and stride 2.
+TEST(CudaTensors, ConvolutionsThroughCudnnAndMaxPoolingMatchTheCpu) {
+  SKIP_WITHOUT_GPU();
+  const Tensor x = random_tensor({4, 3, 17, 15}, 7), w = random_tensor({8, 3, 3, 3}, 8), b = random_tensor({8}, 9);
+  for (int64_t stride : {1, 2}) {
+    auto run = [&](const Device& d) {
+      Tensor xd = x.to(d).clone(), wd = w.to(d).clone(), bd = b.to(d).clone();
+      for (Tensor* t : {&xd, &wd, &bd}) t->set_requires_grad(true);
+      const Tensor y = max_pool2d(relu(conv2d(xd, wd, bd, stride, 1)), 2);
+      (y * y).backward(Tensor::ones(y.shape(), d));
+      std::vector<float> out = y.to_vector();
+      for (const Tensor& t : {xd.grad(), wd.grad(), bd.grad()}) {
+        const std::vector<float> v = t.to_vector();
+        out.insert(out.end(), v.begin(), v.end());
+      }
+      return out;
+    };
+    EXPECT_TRUE(testing::close_to(run(Device::cuda(0)), run(Device::cpu()), 1e-3f, 1e-3f)) << "stride " << stride;
+  }
+}
+
 }  // namespace
 }  // namespace signet

@@ -213,6 +213,39 @@ TEST(DeviceDispatch, AnMlpTrainsOnTheDeviceAsOnTheCpu) {
   EXPECT_TRUE(close_to(got, want, 1e-5f, 1e-4f));
 }
 
+TEST(DeviceDispatch, ConvolutionsAndMaxPoolingRunOnTheDevice) {
+  EmulatedGpu gpu;
+  const Tensor x = random_tensor({2, 3, 9, 7}, 1), w = random_tensor({4, 3, 3, 3}, 2), b = random_tensor({4}, 3);
+  for (const auto& [stride, pad] : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {2, 0}, {2, 1}}) {
+    auto run = [&, stride = stride, pad = pad](const Device& d) {
+      Tensor xd = d.is_cpu() ? x.clone() : x.to(d), wd = d.is_cpu() ? w.clone() : w.to(d);
+      Tensor bd = d.is_cpu() ? b.clone() : b.to(d);
+      for (Tensor* t : {&xd, &wd, &bd}) t->set_requires_grad(true);
+      const Tensor y = conv2d(xd, wd, bd, stride, pad);
+      EXPECT_EQ(y.device(), d);
+      const auto [pooled, idx] = max_pool2d_with_indices(relu(y), 2, 2, 0);
+      EXPECT_EQ(idx.device(), d);
+      (pooled * pooled).backward(Tensor::ones(pooled.shape(), d));
+      std::vector<float> out = pooled.to_vector();
+      for (const Tensor& t : {xd.grad(), wd.grad(), bd.grad()}) {
+        const std::vector<float> v = t.to_vector();
+        out.insert(out.end(), v.begin(), v.end());
+      }
+      return out;
+    };
+    EXPECT_TRUE(close_to(run(kGpu), run(Device::cpu()), 1e-4f, 1e-4f)) << "stride " << stride << " pad " << pad;
+  }
+  // The second derivative through max pooling gathers at the saved positions on the device too.
+  auto second = [&](const Device& d) {
+    Tensor xd = d.is_cpu() ? x.clone() : x.to(d);
+    xd.set_requires_grad(true);
+    const Tensor y = max_pool2d(xd, 3, 2, 1);
+    const Tensor g = grad(sum(y * y), {xd}, Tensor(), true)[0];
+    return grad(sum(g * g), {xd})[0].to_vector();
+  };
+  EXPECT_TRUE(close_to(second(kGpu), second(Device::cpu()), 1e-5f, 1e-5f));
+}
+
 TEST(DeviceDispatch, BceEmbeddingAndDropoutOnTheDevice) {
   EmulatedGpu gpu;
   const Tensor x = random_tensor({37}, 1, -6.0f, 6.0f), t = random_tensor({37}, 2, 0.0f, 1.0f);

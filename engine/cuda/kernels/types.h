@@ -9,6 +9,12 @@ namespace signet::cuda_kernels {
 enum class Unary : int { Relu, Sigmoid, Tanh, Exp, Log };
 enum class Binary : int { Add, Sub, Mul, Div };
 
+// One 2-d pooling (engine/ops/pool.h's Pool2dGeom): x [N,C,H,W], window k x k, stride s,
+// padding p, output [N,C,Ho,Wo].
+struct PoolShape {
+  int64_t N, C, H, W, k, s, p, Ho, Wo;
+};
+
 // A broadcast of a and b to a contiguous output of `sizes`: a and b are read through their
 // strides in the output's dimensions (stride 0 where broadcast), as the CPU reference walks them.
 inline constexpr int kMaxDims = 8;

@@ -1,0 +1,63 @@
+// Max pooling (engine/ops/pool.h): the forward with its argmax positions, the backward that
+// routes each gradient to its position, and the gather that is the backward's own adjoint
+// (double backward). Ours rather than cuDNN's: cuDNN's pooling backward re-derives the argmax
+// from x and y and exposes no indices, and the op saves them for its backward and gathers through
+// them for its second derivative.
+#pragma once
+#include "engine/cuda/kernels/common.cuh"
+#include "engine/cuda/kernels/types.h"
+
+namespace signet::cuda_kernels {
+
+// One thread per output element: the window's first maximum (row-major; NaN wins, padding never
+// chosen), its flat position ih * W + iw in the input plane.
+SIGNET_KERNEL max_pool2d_kernel(const float* __restrict__ x, float* __restrict__ y, int64_t* __restrict__ idx,
+                                PoolShape g) {
+  const int64_t total = g.N * g.C * g.Ho * g.Wo;
+  for (int64_t o = global_index(); o < total; o += global_stride()) {
+    const int64_t j = o % g.Wo, i = (o / g.Wo) % g.Ho, plane = o / (g.Wo * g.Ho);
+    const float* xp = x + plane * g.H * g.W;
+    float best = -INFINITY;
+    int64_t where = -1;
+    for (int64_t a = 0; a < g.k; ++a) {
+      const int64_t ih = i * g.s - g.p + a;
+      if (ih < 0 || ih >= g.H) continue;
+      for (int64_t b = 0; b < g.k; ++b) {
+        const int64_t iw = j * g.s - g.p + b;
+        if (iw < 0 || iw >= g.W) continue;
+        const float v = xp[ih * g.W + iw];
+        if (where < 0) where = ih * g.W + iw;
+        if (v > best || v != v) {  // v != v: NaN
+          best = v;
+          where = ih * g.W + iw;
+        }
+      }
+    }
+    y[o] = best;
+    idx[o] = where;
+  }
+}
+
+// dx (zeroed first) += dy at each output's position. Windows that overlap (stride < k) may add
+// to one position from several threads: atomics, so the order of those additions is not fixed.
+// Positions outside the plane are skipped (the op's indices come from max_pool2d_kernel).
+SIGNET_KERNEL max_pool2d_backward_kernel(const float* __restrict__ dy, const int64_t* __restrict__ idx,
+                                         float* __restrict__ dx, PoolShape g) {
+  const int64_t total = g.N * g.C * g.Ho * g.Wo, hw = g.H * g.W;
+  for (int64_t o = global_index(); o < total; o += global_stride()) {
+    const int64_t plane = o / (g.Ho * g.Wo), at = idx[o];
+    if (at >= 0 && at < hw) atomicAdd(dx + plane * hw + at, dy[o]);
+  }
+}
+
+// y[o] = G at output o's position: the adjoint of the backward.
+SIGNET_KERNEL max_pool2d_gather_kernel(const float* __restrict__ G, const int64_t* __restrict__ idx,
+                                       float* __restrict__ y, PoolShape g) {
+  const int64_t total = g.N * g.C * g.Ho * g.Wo, hw = g.H * g.W;
+  for (int64_t o = global_index(); o < total; o += global_stride()) {
+    const int64_t plane = o / (g.Ho * g.Wo), at = idx[o];
+    y[o] = at >= 0 && at < hw ? G[plane * hw + at] : 0.0f;
+  }
+}
+
+}  // namespace signet::cuda_kernels
