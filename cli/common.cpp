@@ -27,7 +27,7 @@ void require_cpu_device(const std::string& device, const char* command) {
   if (d.is_cpu()) return;
   cuda::require_usable(d, command);
   throw Error(fmt::format("{}: --device {}: the GPU is there, but `signet {}` runs on the CPU only for now "
-                          "(`signet train --device cuda` runs mnist-mlp and cifar10-cnn there); use --device cpu",
+                          "(`signet train --device cuda` runs the image models there); use --device cpu",
                           command, d.str(), command));
 }
 

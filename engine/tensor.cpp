@@ -234,10 +234,7 @@ Tensor Tensor::detach() const {
 
 Tensor Tensor::to(Device dev) const {
   if (dev == device()) return *this;
-  SIGNET_CHECK(device().is_cpu() || is_contiguous(),
-               "to({}): this {} tensor is not contiguous; make it contiguous on its device first", dev.str(),
-               device().str());
-  const Tensor src = contiguous();
+  const Tensor src = contiguous();  // on this tensor's device
   Tensor out = empty(shape(), dtype(), dev);
   const size_t es = dtype_size(dtype());
   cuda::copy_bytes(out.storage()->data(), dev, static_cast<const char*>(src.storage()->data()) + src.offset() * es,
@@ -251,10 +248,24 @@ void Tensor::copy_(const Tensor& src) {
   SIGNET_CHECK(src.dtype() == dtype(), "copy_: dtype {} into {}", dtype_name(src.dtype()),
                dtype_name(dtype()));
   const size_t es = dtype_size(dtype());
+  if (device().is_cuda() && src.device() == device() && is_contiguous() && !src.is_contiguous()) {
+    // A strided source on this device: our copy kernel reads it through its strides.
+    SIGNET_CHECK(src.dim() <= cuda_kernels::kMaxDims, "copy_: {} dims, more than a device copy takes ({})", src.dim(),
+                 cuda_kernels::kMaxDims);
+    cuda_kernels::BroadcastShape s;
+    s.ndim = static_cast<int>(src.dim());
+    for (int64_t d = 0; d < src.dim(); ++d) s.sizes[d] = src.shape()[d], s.a_strides[d] = src.strides()[d];
+    const cuda::KernelTable& k = cuda::kernels(device());
+    if (dtype() == DType::F32)
+      k.strided_copy_f32(src.device_f32(), device_f32(), s, nullptr);
+    else
+      k.strided_copy_i64(src.device_i64(), device_i64(), s, nullptr);
+    return;
+  }
   if (!device().is_cpu() || !src.device().is_cpu()) {
     SIGNET_CHECK(is_contiguous() && src.is_contiguous(),
-                 "copy_: {} into {}: strided copies run on the CPU only; make both contiguous or move whole "
-                 "tensors with .to()", src.device().str(), device().str());
+                 "copy_: {} into {}: a strided copy between devices; make it contiguous on its device first",
+                 src.device().str(), device().str());
     cuda::copy_bytes(static_cast<char*>(storage()->data()) + offset() * es, device(),
                      static_cast<const char*>(src.storage()->data()) + src.offset() * es, src.device(),
                      static_cast<size_t>(numel()) * es);

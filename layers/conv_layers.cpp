@@ -106,7 +106,16 @@ Tensor BatchNormBase::forward(const Tensor& x, Taps*) {
   }
   Tensor y = batch_norm(x, params_[0].second, params_[1].second, buffers_[0].second, buffers_[1].second,
                         training_, momentum_, eps_);
-  if (training_) num_batches_tracked().i64()[0] += 1;
+  if (training_) {
+    Tensor& count = num_batches_tracked();
+    if (count.device().is_cpu()) {
+      count.i64()[0] += 1;
+    } else {  // one int64 on a device: counted on the host and written back
+      Tensor host = count.to(Device::cpu());
+      host.i64()[0] += 1;
+      count.copy_(host);
+    }
+  }
   return y;
 }
 

@@ -2,7 +2,7 @@
 # The GPU checks, in one run of a few minutes, for the first session that has a GPU machine:
 # builds with the CUDA backend, lists the devices, runs our kernels on the GPU against the CPU
 # references (ctest -L cuda) and the SIMT-harness tests (ctest -L cuda-sim), checks the kernels'
-# register record, trains mnist-mlp and cifar10-cnn on the GPU and on the CPU from the same seed
+# register record, trains mnist-mlp, cifar10-cnn and wrn-16-4 on the GPU and on the CPU from the same seed
 # and compares their losses, and writes everything it found to one JSON file.
 #   scripts/gpu_check.sh [OUT.json]      (default: gpu_check.json)
 # Exit status: 0 when every check passed. Training the other models on the GPU and timing steps
@@ -32,7 +32,7 @@ step cuda_tests bash -c "cd '$build' && ctest -L cuda --output-on-failure --no-t
 step cuda_sim_tests bash -c "cd '$build' && ctest -L cuda-sim --output-on-failure"
 step resources "$root/scripts/cuda_resources.sh" --check
 # The same training on both devices (synthetic data: no data set is needed on the GPU machine).
-for model in mnist-mlp cifar10-cnn; do
+for model in mnist-mlp cifar10-cnn wrn-16-4; do
   train_args=(train --model "$model" --dataset synthetic:1x28x28:4:4096:10:3 --epochs 2 --quiet --json)
   step "train_${model}_cpu" "$build/signet" "${train_args[@]}" --device cpu --out "$log/${model}_cpu.safetensors"
   step "train_${model}_gpu" "$build/signet" "${train_args[@]}" --device cuda --out "$log/${model}_gpu.safetensors"

@@ -27,6 +27,9 @@ struct ConvGeometry {
 struct KernelTable {
   void (*fill_f32)(float* y, float v, int64_t n, Stream s);
   void (*fill_i64)(int64_t* y, int64_t v, int64_t n, Stream s);
+  // dst contiguous = src through shape.a_strides (the element offset of src included in the pointer).
+  void (*strided_copy_f32)(const float* src, float* dst, const BroadcastShape& shape, Stream s);
+  void (*strided_copy_i64)(const int64_t* src, int64_t* dst, const BroadcastShape& shape, Stream s);
   void (*unary)(Unary op, const float* x, float* y, int64_t n, Stream s);
   void (*relu_grad)(const float* g, const float* x, float* out, int64_t n, Stream s);
   void (*affine)(const float* x, float* y, float a, float b, int64_t n, Stream s);  // y = a x + b
@@ -58,6 +61,19 @@ struct KernelTable {
   void (*max_pool2d)(const float* x, float* y, int64_t* idx, const PoolShape& g, Stream s);
   void (*max_pool2d_backward)(const float* dy, const int64_t* idx, float* dx, const PoolShape& g, Stream s);
   void (*max_pool2d_gather)(const float* G, const int64_t* idx, float* y, const PoolShape& g, Stream s);
+  // Batch norm over x viewed as [N, C, S] (kernels/batchnorm.cuh). Pointers marked "may be null"
+  // in the kernels' header may be null here too.
+  void (*batch_norm_stats)(const float* x, int64_t N, int64_t C, int64_t S, float* mean, float* var, Stream s);
+  void (*batch_norm_channel)(const float* mean, const float* var, const float* weight, const float* bias, float eps,
+                             float* invstd, float* scale, float* shift, float* running_mean, float* running_var,
+                             float momentum, float unbias, int64_t C, Stream s);
+  void (*batch_norm_apply)(const float* x, const float* scale, const float* shift, float* y, int64_t N, int64_t C,
+                           int64_t S, Stream s);
+  // dx (may be null), dweight = sum g xhat (may be null), dbias = sum g (may be null); sums is
+  // scratch of 2C floats.
+  void (*batch_norm_backward)(const float* g, const float* x, const float* mean, const float* invstd,
+                              const float* weight, bool training, float* dx, float* dweight, float* dbias,
+                              float* sums, int64_t N, int64_t C, int64_t S, Stream s);
   void (*density_counts)(const float* Q, int64_t n, const float* X, int64_t N, int64_t P, float eps, int64_t* counts,
                          Stream s);
   // C[M,N] = alpha op(A) op(B) + beta C, row-major, lda/ldb/ldc the row strides (cpu::gemm_ref's

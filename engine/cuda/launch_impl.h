@@ -3,6 +3,7 @@
 // CPU SIMT harness, so the emulated device runs exactly the launches the GPU runs.
 // Include only where the kernel sources compile (nvcc, or -DSIGNET_CUDA_SIM).
 #pragma once
+#include "engine/cuda/kernels/batchnorm.cuh"
 #include "engine/cuda/kernels/density.cuh"
 #include "engine/cuda/kernels/elementwise.cuh"
 #include "engine/cuda/kernels/embedding.cuh"
@@ -32,6 +33,17 @@ struct Launches {
   static void fill_f32(float* y, float v, int64_t n, Stream s) { run(cuda_kernels::fill_f32_kernel, n, items(n), s, y, v, n); }
   static void fill_i64(int64_t* y, int64_t v, int64_t n, Stream s) {
     run(cuda_kernels::fill_i64_kernel, n, items(n), s, y, v, n);
+  }
+  static int64_t count(const BroadcastShape& shape) {
+    int64_t n = 1;
+    for (int d = 0; d < shape.ndim; ++d) n *= shape.sizes[d];
+    return n;
+  }
+  static void strided_copy_f32(const float* src, float* dst, const BroadcastShape& shape, Stream s) {
+    run(cuda_kernels::strided_copy_f32_kernel, count(shape), items(count(shape)), s, src, dst, shape, count(shape));
+  }
+  static void strided_copy_i64(const int64_t* src, int64_t* dst, const BroadcastShape& shape, Stream s) {
+    run(cuda_kernels::strided_copy_i64_kernel, count(shape), items(count(shape)), s, src, dst, shape, count(shape));
   }
   static void unary(Unary op, const float* x, float* y, int64_t n, Stream s) {
     run(cuda_kernels::unary_kernel, n, items(n), s, op, x, y, n);
@@ -110,6 +122,30 @@ struct Launches {
   static void max_pool2d_gather(const float* G, const int64_t* idx, float* y, const PoolShape& g, Stream s) {
     run(cuda_kernels::max_pool2d_gather_kernel, outputs(g), items(outputs(g)), s, G, idx, y, g);
   }
+  static void batch_norm_stats(const float* x, int64_t N, int64_t C, int64_t S, float* mean, float* var, Stream s) {
+    run(cuda_kernels::batch_norm_stats_kernel, C, rows(C), s, x, N, C, S, mean, var);
+  }
+  static void batch_norm_channel(const float* mean, const float* var, const float* weight, const float* bias,
+                                 float eps, float* invstd, float* scale, float* shift, float* running_mean,
+                                 float* running_var, float momentum, float unbias, int64_t C, Stream s) {
+    run(cuda_kernels::batch_norm_channel_kernel, C, items(C), s, mean, var, weight, bias, eps, invstd, scale, shift,
+        running_mean, running_var, momentum, unbias, C);
+  }
+  static void batch_norm_apply(const float* x, const float* scale, const float* shift, float* y, int64_t N,
+                               int64_t C, int64_t S, Stream s) {
+    run(cuda_kernels::batch_norm_apply_kernel, N * C * S, items(N * C * S), s, x, scale, shift, y, N, C, S);
+  }
+  static void batch_norm_backward(const float* g, const float* x, const float* mean, const float* invstd,
+                                  const float* weight, bool training, float* dx, float* dweight, float* dbias,
+                                  float* sums, int64_t N, int64_t C, int64_t S, Stream s) {
+    run(cuda_kernels::batch_norm_backward_sums_kernel, C, rows(C), s, g, x, mean, invstd, N, C, S, sums, sums + C);
+    if (dx)
+      run(cuda_kernels::batch_norm_backward_dx_kernel, N * C * S, items(N * C * S), s, g, x, mean, invstd, weight,
+          static_cast<const float*>(sums), static_cast<const float*>(sums + C), training, dx, N, C, S);
+    if (dbias) run(cuda_kernels::affine_kernel, C, items(C), s, static_cast<const float*>(sums), dbias, 1.0f, 0.0f, C);
+    if (dweight)
+      run(cuda_kernels::affine_kernel, C, items(C), s, static_cast<const float*>(sums + C), dweight, 1.0f, 0.0f, C);
+  }
   static void density_counts(const float* Q, int64_t n, const float* X, int64_t N, int64_t P, float eps,
                              int64_t* counts, Stream s) {
     SIGNET_CHECK(N < (int64_t{1} << 24), "density_counts: {} data rows, more than the kernel counts exactly (2^24)",
@@ -119,6 +155,7 @@ struct Launches {
 
   static KernelTable table() {
     return {fill_f32,         fill_i64,
+            strided_copy_f32, strided_copy_i64,
             unary,            relu_grad,
             affine,           binary_same,
             binary_broadcast, sum_middle,
@@ -129,6 +166,8 @@ struct Launches {
             lstm_cell_forward, lstm_cell_backward,
             max_pool2d,       max_pool2d_backward,
             max_pool2d_gather,
+            batch_norm_stats, batch_norm_channel,
+            batch_norm_apply, batch_norm_backward,
             density_counts,
             // the device's libraries (gemm, conv2d_*): set by whoever builds the table
             nullptr,          nullptr,

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "engine/autograd.h"
+#include "engine/cuda/runtime.h"
 #include "engine/ops/binary.h"
 #include "engine/ops/dispatch.h"
 #include "engine/ops/reduce.h"
@@ -60,11 +61,59 @@ std::vector<Tensor> composed_backward(const Tensor& g, const Tensor& x, const Te
   if (gb) db = sum(g, dims);
   return {dx, dw, db};
 }
+// The device path: our kernels (kernels/batchnorm.cuh) for the statistics, the per-channel
+// scale and shift with the running update, the apply, and the fused backward.
+float* ptr_or_null(const Tensor& t) { return t.defined() ? t.device_f32() : nullptr; }
+
+Tensor batch_norm_cuda(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                       const Tensor& running_var, bool training, double momentum, double eps) {
+  for (const Tensor* t : {&x, &weight, &bias, &running_mean, &running_var})
+    if (t->defined()) require_contiguous_on_device("batch_norm", *t);
+  const Device dev = x.device();
+  const cuda::KernelTable& k = cuda::kernels(dev);
+  const int64_t N = x.size(0), C = x.size(1), S = C == 0 || N == 0 ? 0 : x.numel() / (N * C), m = N * S;
+  Tensor mu = Tensor::empty({C}, DType::F32, dev), var = Tensor::empty({C}, DType::F32, dev);
+  if (training) {
+    k.batch_norm_stats(x.device_f32(), N, C, S, mu.device_f32(), var.device_f32(), nullptr);
+  } else {  // snapshot: the buffers may be changed in place before backward runs
+    mu.copy_(running_mean);
+    var.copy_(running_var);
+  }
+  Tensor invstd = Tensor::empty({C}, DType::F32, dev), scale = Tensor::empty({C}, DType::F32, dev);
+  Tensor shift = Tensor::empty({C}, DType::F32, dev);
+  const bool update = training && running_mean.defined();
+  k.batch_norm_channel(mu.device_f32(), var.device_f32(), ptr_or_null(weight), ptr_or_null(bias),
+                       static_cast<float>(eps), invstd.device_f32(), scale.device_f32(), shift.device_f32(),
+                       update ? running_mean.device_f32() : nullptr, update ? running_var.device_f32() : nullptr,
+                       static_cast<float>(momentum), m > 1 ? static_cast<float>(double(m) / double(m - 1)) : 1.0f, C,
+                       nullptr);
+  Tensor y = Tensor::empty(x.shape(), DType::F32, dev);
+  k.batch_norm_apply(x.device_f32(), scale.device_f32(), shift.device_f32(), y.device_f32(), N, C, S, nullptr);
+  if (needs_grad({x, weight, bias})) {
+    const bool gx = x.requires_grad(), gw = weight.defined() && weight.requires_grad();
+    const bool gb = bias.defined() && bias.requires_grad();
+    record(y, "batch_norm", {x, weight, bias}, [x, weight, mu, invstd, training, eps, gx, gw, gb](const Tensor& g) {
+      if (grad_mode_enabled()) return composed_backward(g, x, weight, gx, gw, gb, training, mu, invstd, eps);
+      require_contiguous_on_device("batch_norm (backward)", g);
+      const int64_t N = x.size(0), C = x.size(1), S = C == 0 || N == 0 ? 0 : x.numel() / (N * C);
+      const Device d = x.device();
+      Tensor dx = gx ? Tensor::empty(x.shape(), DType::F32, d) : Tensor();
+      Tensor dw = gw ? Tensor::empty({C}, DType::F32, d) : Tensor();
+      Tensor db = gb ? Tensor::empty({C}, DType::F32, d) : Tensor();
+      Tensor sums = Tensor::empty({2 * C}, DType::F32, d);
+      cuda::kernels(d).batch_norm_backward(g.device_f32(), x.device_f32(), mu.device_f32(), invstd.device_f32(),
+                                           ptr_or_null(weight), training, ptr_or_null(dx), ptr_or_null(dw),
+                                           ptr_or_null(db), sums.device_f32(), N, C, S, nullptr);
+      return std::vector<Tensor>{dx, dw, db};
+    });
+  }
+  return y;
+}
 }  // namespace
 
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                   const Tensor& running_var, bool training, double momentum, double eps) {
-  SIGNET_DISPATCH("batch_norm", {x, weight, bias, running_mean, running_var});
+  SIGNET_DISPATCH_CPU_OR_CUDA("batch_norm", {x, weight, bias, running_mean, running_var});
   SIGNET_CHECK(x.dtype() == DType::F32 && x.dim() >= 2,
                "batch_norm: input must be a float32 [N, C] or [N, C, H, W] tensor, got {}", x.str());
   SIGNET_CHECK(eps > 0, "batch_norm: eps {} must be positive", eps);
@@ -83,6 +132,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
     SIGNET_CHECK(running_mean.defined(),
                  "batch_norm: evaluation mode needs running_mean and running_var (input {})", shape_str(x.shape()));
   }
+  if (x.device().is_cuda()) return batch_norm_cuda(x, weight, bias, running_mean, running_var, training, momentum, eps);
 
   const Tensor xc = x.contiguous();
   Tensor mu = Tensor::empty({C}), var = Tensor::empty({C});

@@ -28,8 +28,8 @@ Device backend_for(const char* op, std::initializer_list<Tensor> inputs, bool ha
 }
 
 void require_contiguous_on_device(const char* op, const Tensor& t) {
-  SIGNET_CHECK(t.is_contiguous(), "{}: a non-contiguous tensor on {}: strided device copies are not built yet; "
-               "make it contiguous on the CPU before moving it", op, t.device().str());
+  SIGNET_CHECK(t.is_contiguous(), "{}: a non-contiguous tensor on {}: this op's device path takes contiguous "
+               "inputs; call .contiguous() on it first", op, t.device().str());
 }
 
 }  // namespace signet

@@ -25,7 +25,8 @@ Device backend_for(const char* op, std::initializer_list<Tensor> inputs, bool ha
   ::signet::profiler::OpScope signet_profile_op_(op); \
   ::signet::backend_for(op, __VA_ARGS__, true)
 
-// A CUDA input of an op's CUDA path must be contiguous (strided device copies are not built yet).
+// A CUDA input of an op's CUDA path that takes contiguous inputs must be (Tensor::contiguous
+// copies a strided one on its device).
 void require_contiguous_on_device(const char* op, const Tensor& t);
 
 // Parallelise an elementwise loop only when it is large enough to pay for waking the pool.

@@ -165,14 +165,23 @@ Tensor avg_pool2d_backward(const Tensor& gy, const Shape& input_shape, int64_t k
 }
 
 Tensor global_avg_pool(const Tensor& x) {
-  SIGNET_DISPATCH("global_avg_pool", {x});
+  SIGNET_DISPATCH_CPU_OR_CUDA("global_avg_pool", {x});
   check_input(x, "global_avg_pool");
   SIGNET_CHECK(x.dim() == 4, "global_avg_pool: input must be [N, C, H, W], got {}", shape_str(x.shape()));
   const int64_t N = x.size(0), C = x.size(1), hw = x.size(2) * x.size(3);
   SIGNET_CHECK(hw > 0, "global_avg_pool: empty spatial size in {}", shape_str(x.shape()));
-  const Tensor xc = x.contiguous();
-  Tensor y = Tensor::empty({N, C});
-  cpu::global_avg_pool_fast(xc.f32(), y.f32(), N * C, hw);
+  Tensor y = Tensor::empty({N, C}, DType::F32, x.device());
+  if (x.device().is_cuda()) {
+    // Each plane's sum (one block per plane), then the scale.
+    require_contiguous_on_device("global_avg_pool", x);
+    const cuda::KernelTable& k = cuda::kernels(x.device());
+    Tensor sums = Tensor::empty({N, C}, DType::F32, x.device());
+    k.sum_middle(x.device_f32(), sums.device_f32(), N * C, hw, 1, nullptr);
+    k.affine(sums.device_f32(), y.device_f32(), 1.0f / static_cast<float>(hw), 0.0f, N * C, nullptr);
+  } else {
+    const Tensor xc = x.contiguous();
+    cpu::global_avg_pool_fast(xc.f32(), y.f32(), N * C, hw);
+  }
   if (needs_grad({x})) {
     record(y, "global_avg_pool", {x}, [shape = x.shape(), hw](const Tensor& gy) {
       const Tensor g4 = reshape(mul_scalar(gy, 1.0f / static_cast<float>(hw)), {shape[0], shape[1], 1, 1});

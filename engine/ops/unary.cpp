@@ -16,9 +16,9 @@ Tensor unary_forward(UnaryOp op, const char* name, const Tensor& x) {
   SIGNET_DISPATCH_CPU_OR_CUDA(name, {x});
   SIGNET_CHECK(x.dtype() == DType::F32, "{}: needs a float32 tensor, got {}", name, dtype_name(x.dtype()));
   if (x.device().is_cuda()) {
-    require_contiguous_on_device(name, x);
+    const Tensor xc = x.contiguous();  // a strided input is copied on the device first
     Tensor y = Tensor::empty(x.shape(), DType::F32, x.device());
-    cuda::kernels(x.device()).unary(static_cast<cuda::Unary>(op), x.device_f32(), y.device_f32(), x.numel(), nullptr);
+    cuda::kernels(x.device()).unary(static_cast<cuda::Unary>(op), xc.device_f32(), y.device_f32(), x.numel(), nullptr);
     return y;
   }
   const Tensor xc = x.contiguous();
@@ -41,9 +41,8 @@ Tensor relu_grad(const Tensor& g, const Tensor& x) {
   SIGNET_CHECK(g.shape() == x.shape(), "relu_grad: gradient {} for input {}", shape_str(g.shape()), shape_str(x.shape()));
   Tensor out = Tensor::empty(x.shape(), DType::F32, x.device());
   if (x.device().is_cuda()) {
-    require_contiguous_on_device("relu_grad", g);
-    require_contiguous_on_device("relu_grad", x);
-    cuda::kernels(x.device()).relu_grad(g.device_f32(), x.device_f32(), out.device_f32(), x.numel(), nullptr);
+    const Tensor gc = g.contiguous(), xc = x.contiguous();  // strided inputs copied on the device first
+    cuda::kernels(x.device()).relu_grad(gc.device_f32(), xc.device_f32(), out.device_f32(), x.numel(), nullptr);
   } else {
     const Tensor gc = g.contiguous(), xc = x.contiguous();
     cpu::relu_grad_fast(gc.f32(), xc.f32(), out.f32(), x.numel());

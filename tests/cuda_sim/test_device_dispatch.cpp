@@ -246,6 +246,39 @@ TEST(DeviceDispatch, ConvolutionsAndMaxPoolingRunOnTheDevice) {
   EXPECT_TRUE(close_to(second(kGpu), second(Device::cpu()), 1e-5f, 1e-5f));
 }
 
+// Batch norm in training (statistics from the batch, running statistics updated in place) and
+// in evaluation, its gradients by the fused kernels and, with create_graph, composed from ops;
+// global average pooling.
+TEST(DeviceDispatch, BatchNormAndGlobalAveragePoolingOnTheDevice) {
+  EmulatedGpu gpu;
+  const Tensor x = random_tensor({5, 3, 4, 6}, 1, -3.0f, 3.0f), w = random_tensor({3}, 2, 0.5f, 2.0f);
+  const Tensor b = random_tensor({3}, 3), rm0 = random_tensor({3}, 4), rv0 = random_tensor({3}, 5, 0.5f, 2.0f);
+  for (bool training : {true, false}) {
+    auto run = [&](const Device& d) {
+      Tensor xd = d.is_cpu() ? x.clone() : x.to(d), wd = d.is_cpu() ? w.clone() : w.to(d);
+      Tensor bd = d.is_cpu() ? b.clone() : b.to(d), rm = d.is_cpu() ? rm0.clone() : rm0.to(d);
+      Tensor rv = d.is_cpu() ? rv0.clone() : rv0.to(d);
+      for (Tensor* t : {&xd, &wd, &bd}) t->set_requires_grad(true);
+      const Tensor y = global_avg_pool(relu(batch_norm(xd, wd, bd, rm, rv, training, 0.1, 1e-5)));
+      EXPECT_EQ(y.device(), d);
+      (y * y).backward(Tensor::ones(y.shape(), d));
+      std::vector<float> out = y.to_vector();
+      for (const Tensor& t : {xd.grad(), wd.grad(), bd.grad(), rm, rv}) {
+        const std::vector<float> v = t.to_vector();
+        out.insert(out.end(), v.begin(), v.end());
+      }
+      // The second derivative (create_graph: the composed backward).
+      Tensor x2 = d.is_cpu() ? x.clone() : x.to(d);
+      x2.set_requires_grad(true);
+      const Tensor g = grad(sum(batch_norm(x2, wd, bd, rm, rv, training) * xd.detach()), {x2}, Tensor(), true)[0];
+      const std::vector<float> h = grad(sum(g * g), {x2})[0].to_vector();
+      out.insert(out.end(), h.begin(), h.end());
+      return out;
+    };
+    EXPECT_TRUE(close_to(run(kGpu), run(Device::cpu()), 1e-4f, 1e-4f)) << (training ? "training" : "eval");
+  }
+}
+
 TEST(DeviceDispatch, BceEmbeddingAndDropoutOnTheDevice) {
   EmulatedGpu gpu;
   const Tensor x = random_tensor({37}, 1, -6.0f, 6.0f), t = random_tensor({37}, 2, 0.0f, 1.0f);
@@ -321,8 +354,13 @@ TEST(DeviceDispatch, OpsWithoutACudaPathAndMixedDevicesAreRefusedByName) {
   const Tensor x = random_tensor({4, 5}, 1), g = x.to(kGpu);
   const Tensor idx = Tensor::from_vector_i64({1, 0}, {2}).to(kGpu);
   EXPECT_TRUE(test::throws_error([&] { index_select(g, 0, idx); }, "index_select: no kernel for device cuda:0 yet"));
+  EXPECT_TRUE(test::throws_error([&] { avg_pool2d(reshape(g, {1, 1, 4, 5}), 2); },
+                                 "avg_pool2d: no kernel for device cuda:0 yet"));
   EXPECT_TRUE(test::throws_error([&] { add(g, x); }, "different devices"));
-  EXPECT_TRUE(test::throws_error([&] { relu(g.transpose_view(0, 1)); }, "non-contiguous"));
+  EXPECT_TRUE(test::throws_error([&] { softmax(g.transpose_view(0, 1), 1); }, "non-contiguous"));
+  // A strided input is copied on the device by ops that can (and by contiguous()).
+  EXPECT_EQ(relu(g.transpose_view(0, 1)).to_vector(), relu(x.transpose_view(0, 1)).to_vector());
+  EXPECT_EQ(g.transpose_view(0, 1).contiguous().to_vector(), x.transpose_view(0, 1).contiguous().to_vector());
   EXPECT_TRUE(test::throws_error([&] { g.f32(); }, "host code asked for the data of a tensor on cuda:0"));
 }
 

@@ -44,6 +44,31 @@ SIGNET_KERNEL fill_i64_kernel(int64_t* __restrict__ y, int64_t v, int64_t n) {
   for (int64_t i = global_index(); i < n; i += global_stride()) y[i] = v;
 }
 
+// dst (contiguous, the n elements of s.sizes) = src read through s.a_strides (s.b_strides unused):
+// Tensor::contiguous / clone / copy_ of a strided tensor on a device.
+SIGNET_KERNEL strided_copy_f32_kernel(const float* __restrict__ src, float* __restrict__ dst, BroadcastShape s,
+                                      int64_t n) {
+  for (int64_t i = global_index(); i < n; i += global_stride()) {
+    int64_t rest = i, at = 0;
+    for (int d = s.ndim - 1; d >= 0; --d) {
+      at += (rest % s.sizes[d]) * s.a_strides[d];
+      rest /= s.sizes[d];
+    }
+    dst[i] = src[at];
+  }
+}
+SIGNET_KERNEL strided_copy_i64_kernel(const int64_t* __restrict__ src, int64_t* __restrict__ dst, BroadcastShape s,
+                                      int64_t n) {
+  for (int64_t i = global_index(); i < n; i += global_stride()) {
+    int64_t rest = i, at = 0;
+    for (int d = s.ndim - 1; d >= 0; --d) {
+      at += (rest % s.sizes[d]) * s.a_strides[d];
+      rest /= s.sizes[d];
+    }
+    dst[i] = src[at];
+  }
+}
+
 // y = a * x + b: the scalar forms (add_scalar: a = 1; mul_scalar: b = 0; neg; rsub_scalar).
 SIGNET_KERNEL affine_kernel(const float* __restrict__ x, float* __restrict__ y, float a, float b, int64_t n) {
   for (int64_t i = global_index(); i < n; i += global_stride()) y[i] = a * x[i] + b;
