@@ -38,7 +38,7 @@ struct BuildFacts {
       "sse4.2",
 #endif
   };
-  // engine/ops/gemm_blocked.h: the hand-written GEMM and convolution kernels need AVX-512F;
+  // engine/cpu/gemm_blocked.h: the hand-written GEMM and convolution kernels need AVX-512F;
   // without it matrix products go to OpenBLAS (which picks its kernels for the CPU at run time).
 #if defined(__AVX512F__)
   std::string kernels = "avx512";

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "engine/autograd.h"
+#include "engine/cpu/optim_cpu.h"
 #include "engine/cuda/runtime.h"
 #include "engine/ops/dispatch.h"
 
@@ -38,23 +39,9 @@ void SGD::step() {
       continue;
     }
     const Tensor gc = g.contiguous();
-    float* pp = p.f32();
-    const float* pg = gc.f32();
-    if (mom == 0.0f) {
-#pragma omp parallel for simd if (n >= (1 << 15))
-      for (int64_t k = 0; k < n; ++k) pp[k] -= lr * (pg[k] + wd * pp[k]);
-      continue;
-    }
-    const bool first = !buf_[i].defined();
+    const bool first = mom != 0.0f && !buf_[i].defined();
     if (first) buf_[i] = Tensor::empty(p.shape());
-    float* b = buf_[i].f32();
-    const bool nest = o_.nesterov;
-#pragma omp parallel for simd if (n >= (1 << 15))
-    for (int64_t k = 0; k < n; ++k) {
-      const float d = pg[k] + wd * pp[k];
-      b[k] = first ? d : mom * b[k] + (1.0f - damp) * d;
-      pp[k] -= lr * (nest ? d + mom * b[k] : b[k]);
-    }
+    cpu::sgd_step(p.f32(), gc.f32(), mom != 0.0f ? buf_[i].f32() : nullptr, lr, mom, damp, wd, o_.nesterov, first, n);
   }
 }
 
@@ -67,9 +54,9 @@ NamedTensorList SGD::state() const {
 }
 
 static std::map<std::string, Tensor> by_name(const NamedTensorList& l) {
-  std::map<std::string, Tensor> m;
-  for (auto& [n, t] : l) m[n] = t;
-  return m;
+  std::map<std::string, Tensor> named;
+  for (auto& [n, t] : l) named[n] = t;
+  return named;
 }
 
 static Tensor restore(const std::map<std::string, Tensor>& st, const std::string& key, const Tensor& like,
@@ -128,21 +115,8 @@ void Adam::step() {
       continue;
     }
     const Tensor gc = g.contiguous();
-    float *pp = p.f32(), *m = m_[i].f32(), *v = v_[i].f32();
-    const float* pg = gc.f32();
-    const int64_t n = p.numel();
-#pragma omp parallel for simd if (n >= (1 << 15))
-    for (int64_t k = 0; k < n; ++k) {
-      float d = pg[k];
-      if (decoupled) {
-        pp[k] *= 1.0f - lr * wd;
-      } else {
-        d += wd * pp[k];
-      }
-      m[k] = b1 * m[k] + (1.0f - b1) * d;
-      v[k] = b2 * v[k] + (1.0f - b2) * d * d;
-      pp[k] -= step_size * m[k] / (std::sqrt(v[k]) / sqrt_bc2 + eps);
-    }
+    cpu::adam_step(p.f32(), gc.f32(), m_[i].f32(), v_[i].f32(), lr, b1, b2, eps, wd, decoupled, step_size, sqrt_bc2,
+                   p.numel());
   }
 }
 

@@ -146,11 +146,8 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
   {
     const Tensor wc = weight.defined() ? weight.contiguous() : Tensor();
     const Tensor bc = bias.defined() ? bias.contiguous() : Tensor();
-    for (int64_t c = 0; c < C; ++c) {
-      invstd.f32()[c] = static_cast<float>(1.0 / std::sqrt(static_cast<double>(var.f32()[c]) + eps));
-      scale.f32()[c] = (wc.defined() ? wc.f32()[c] : 1.0f) * invstd.f32()[c];
-      shift.f32()[c] = (bc.defined() ? bc.f32()[c] : 0.0f) - mu.f32()[c] * scale.f32()[c];
-    }
+    cpu::batch_norm_channel(mu.f32(), var.f32(), wc.defined() ? wc.f32() : nullptr, bc.defined() ? bc.f32() : nullptr,
+                            eps, C, invstd.f32(), scale.f32(), shift.f32());
   }
   Tensor y = Tensor::empty(x.shape());
   cpu::batch_norm_apply_fast(xc.f32(), N, C, S, scale.f32(), shift.f32(), y.f32());
@@ -158,13 +155,8 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
   if (training && running_mean.defined()) {
     SIGNET_CHECK(running_mean.is_contiguous() && running_var.is_contiguous(),
                  "batch_norm: running statistics must be contiguous tensors");
-    float* rm = running_mean.f32();
-    float* rv = running_var.f32();
-    const double unbias = static_cast<double>(m) / static_cast<double>(m - 1);
-    for (int64_t c = 0; c < C; ++c) {
-      rm[c] = static_cast<float>((1 - momentum) * rm[c] + momentum * mu.f32()[c]);
-      rv[c] = static_cast<float>((1 - momentum) * rv[c] + momentum * var.f32()[c] * unbias);
-    }
+    cpu::batch_norm_running_update(running_mean.f32(), running_var.f32(), mu.f32(), var.f32(), momentum,
+                                   static_cast<double>(m) / static_cast<double>(m - 1), C);
   }
 
   if (needs_grad({x, weight, bias})) {

@@ -46,6 +46,14 @@ void batch_norm_backward_ref(const float* g, const float* x, int64_t N, int64_t 
 void batch_norm_backward_fast(const float* g, const float* x, int64_t N, int64_t C, int64_t S,
                               const float* mean, const float* invstd, const float* weight, bool training,
                               float* dx, float* dweight, float* dbias);
+// Per channel: invstd = 1 / sqrt(var + eps), scale = weight invstd, shift = bias - mean scale
+// (weight, bias may be null: ones, zeros).
+void batch_norm_channel(const float* mean, const float* var, const float* weight, const float* bias, double eps,
+                        int64_t C, float* invstd, float* scale, float* shift);
+// PyTorch's update of the running statistics: r <- (1 - momentum) r + momentum * batch value,
+// the variance's batch value times unbias = m / (m - 1).
+void batch_norm_running_update(float* running_mean, float* running_var, const float* mean, const float* var,
+                               double momentum, double unbias, int64_t C);
 }  // namespace cpu
 
 }  // namespace signet

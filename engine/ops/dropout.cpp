@@ -18,17 +18,7 @@ Tensor dropout(const Tensor& x, float p, bool training, Rng& rng) {
     return mul(x, mask);
   }
   Tensor mask = Tensor::empty(x.shape());
-  const float scale = 1.0f / (1.0f - p);
-  float* m = mask.f32();
-  // 64 random bits give two 32-bit uniforms: a keep decision each (p resolved to 2^-32).
-  const uint64_t threshold = static_cast<uint64_t>(static_cast<double>(p) * 4294967296.0);
-  int64_t i = 0;
-  const int64_t n = x.numel();
-  while (i < n) {
-    uint64_t r = rng.next_u64();
-    for (int k = 0; k < 2 && i < n; ++k, ++i, r >>= 32)
-      m[i] = (r & 0xFFFFFFFFULL) >= threshold ? scale : 0.0f;
-  }
+  cpu::dropout_mask(mask.f32(), x.numel(), p, rng);
   return mul(x, mask);  // mul records the gradient g * mask
 }
 

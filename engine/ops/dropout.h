@@ -10,4 +10,9 @@ namespace signet {
 
 Tensor dropout(const Tensor& x, float p, bool training, Rng& rng);
 
+namespace cpu {
+// mask[i] = 1 / (1 - p) or 0, two keep decisions per 64 random bits of rng (engine/cpu/loss_cpu.cpp).
+void dropout_mask(float* mask, int64_t n, float p, Rng& rng);
+}  // namespace cpu
+
 }  // namespace signet

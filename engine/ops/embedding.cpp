@@ -55,9 +55,8 @@ Tensor embedding(const Tensor& weight, const Tensor& ids) {
   const int64_t V = weight.size(0), D = weight.size(1);
   if (weight.device().is_cuda()) return embedding_cuda(weight, ids, V, D);
   const Tensor flat = ids.contiguous().view_as_shape({ids.numel()});
-  const int64_t* p = flat.i64();
-  for (int64_t k = 0, n = flat.numel(); k < n; ++k)
-    SIGNET_CHECK(p[k] >= 0 && p[k] < V, "{}", bad_id_message(p[k], k, ids, V));
+  const int64_t bad = cpu::first_outside(flat.i64(), flat.numel(), V);
+  SIGNET_CHECK(bad < 0, "{}", bad < 0 ? std::string() : bad_id_message(flat.i64()[bad], bad, ids, V));
   Shape out_shape = ids.shape();
   out_shape.push_back(D);
   // index_select records the gradient (index_add into zeros [V, D]); reshape is a view.

@@ -1,8 +1,5 @@
-// Index kernels are memory-bound gathers; a plain loop over [outer, K, inner] rows with a
-// memcpy of each contiguous inner run is both the reference and fast enough.
+// Dispatch and autograd of the indexing ops; their loops are in engine/cpu/index_cpu.cpp.
 #include "engine/ops/index.h"
-
-#include <cstring>
 
 #include "engine/autograd.h"
 #include "engine/ops/dispatch.h"
@@ -10,7 +7,7 @@
 namespace signet {
 
 namespace {
-struct Split { int64_t outer = 1, n = 1, inner = 1; };
+using Split = IndexView;
 Split split_at(const Shape& s, int64_t dim) {
   Split r;
   for (int64_t i = 0; i < dim; ++i) r.outer *= s[i];
@@ -23,8 +20,11 @@ int64_t norm_dim(int64_t dim, const Tensor& x, const char* op) {
   SIGNET_CHECK(dim >= 0 && dim < x.dim(), "{}: dim out of range for shape {}", op, shape_str(x.shape()));
   return dim;
 }
-void check_index(int64_t v, int64_t n, const char* op) {
-  SIGNET_CHECK(v >= 0 && v < n, "{}: index {} is out of range [0, {})", op, v, n);
+// Every index inside [0, n), else an Error naming the first one outside.
+void check_indices(const Tensor& ic, int64_t n, const char* op) {
+  const int64_t* v = ic.i64();
+  const int64_t k = cpu::first_outside(v, ic.numel(), n);
+  SIGNET_CHECK(k < 0, "{}: index {} is out of range [0, {})", op, k < 0 ? 0 : v[k], n);
 }
 }  // namespace
 
@@ -40,14 +40,9 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& idx) {
   const Split s = split_at(x.shape(), dim);
   const int64_t K = idx.numel();
   const size_t es = dtype_size(x.dtype());
-  const char* src = static_cast<const char*>(xc.storage()->data()) + xc.offset() * es;
-  char* dst = static_cast<char*>(out.storage()->data());
-  for (int64_t k = 0; k < K; ++k) check_index(ic.i64()[k], s.n, "index_select");
-#pragma omp parallel for collapse(2) if (out.numel() >= kParallelGrain)
-  for (int64_t o = 0; o < s.outer; ++o)
-    for (int64_t k = 0; k < K; ++k)
-      std::memcpy(dst + ((o * K + k) * s.inner) * es,
-                  src + ((o * s.n + ic.i64()[k]) * s.inner) * es, s.inner * es);
+  check_indices(ic, s.n, "index_select");
+  cpu::index_select(static_cast<const char*>(xc.storage()->data()) + xc.offset() * es,
+                    static_cast<char*>(out.storage()->data()), ic.i64(), s, K, es);
   if (needs_grad({x})) {
     record(out, "index_select", {x}, [xs = x.shape(), dim, ic](const Tensor& g) {
       return std::vector<Tensor>{index_add(Tensor::zeros(xs), dim, ic, g)};
@@ -67,14 +62,8 @@ Tensor index_add(const Tensor& base, int64_t dim, const Tensor& idx, const Tenso
   const Tensor sc = src.contiguous(), ic = idx.contiguous();
   const Split s = split_at(base.shape(), dim);
   const int64_t K = idx.numel();
-  for (int64_t o = 0; o < s.outer; ++o)
-    for (int64_t k = 0; k < K; ++k) {
-      const int64_t row = ic.i64()[k];
-      check_index(row, s.n, "index_add");
-      float* d = out.f32() + (o * s.n + row) * s.inner;
-      const float* v = sc.f32() + (o * K + k) * s.inner;
-      for (int64_t i = 0; i < s.inner; ++i) d[i] += v[i];
-    }
+  check_indices(ic, s.n, "index_add");
+  cpu::index_add(out.f32(), sc.f32(), ic.i64(), s, K);
   if (needs_grad({base, src})) {
     record(out, "index_add", {base, src}, [dim, ic](const Tensor& g) {
       return std::vector<Tensor>{g, index_select(g, dim, ic)};
@@ -94,13 +83,8 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& idx) {
   Tensor out = Tensor::empty(idx.shape());
   const Split s = split_at(x.shape(), dim);
   const int64_t K = idx.shape()[dim];
-  for (int64_t o = 0; o < s.outer; ++o)
-    for (int64_t k = 0; k < K; ++k)
-      for (int64_t i = 0; i < s.inner; ++i) {
-        const int64_t j = ic.i64()[(o * K + k) * s.inner + i];
-        check_index(j, s.n, "gather");
-        out.f32()[(o * K + k) * s.inner + i] = xc.f32()[(o * s.n + j) * s.inner + i];
-      }
+  check_indices(ic, s.n, "gather");
+  cpu::gather(xc.f32(), ic.i64(), out.f32(), s, K);
   if (needs_grad({x})) {
     record(out, "gather", {x}, [xs = x.shape(), dim, ic](const Tensor& g) {
       return std::vector<Tensor>{scatter_add(Tensor::zeros(xs), dim, ic, g)};
@@ -122,13 +106,8 @@ Tensor scatter_add(const Tensor& base, int64_t dim, const Tensor& idx, const Ten
   const Tensor sc = src.contiguous(), ic = idx.contiguous();
   const Split s = split_at(base.shape(), dim);
   const int64_t K = idx.shape()[dim];
-  for (int64_t o = 0; o < s.outer; ++o)
-    for (int64_t k = 0; k < K; ++k)
-      for (int64_t i = 0; i < s.inner; ++i) {
-        const int64_t j = ic.i64()[(o * K + k) * s.inner + i];
-        check_index(j, s.n, "scatter_add");
-        out.f32()[(o * s.n + j) * s.inner + i] += sc.f32()[(o * K + k) * s.inner + i];
-      }
+  check_indices(ic, s.n, "scatter_add");
+  cpu::scatter_add(out.f32(), sc.f32(), ic.i64(), s, K);
   if (needs_grad({base, src})) {
     record(out, "scatter_add", {base, src}, [dim, ic](const Tensor& g) {
       return std::vector<Tensor>{g, gather(g, dim, ic)};
@@ -146,14 +125,7 @@ Tensor argmax(const Tensor& x, int64_t dim) {
   Shape os = x.shape();
   os.erase(os.begin() + dim);
   Tensor out = Tensor::empty(os, DType::I64);
-  for (int64_t o = 0; o < s.outer; ++o)
-    for (int64_t i = 0; i < s.inner; ++i) {
-      const float* p = xc.f32() + o * s.n * s.inner + i;
-      int64_t best = 0;
-      for (int64_t k = 1; k < s.n; ++k)
-        if (p[k * s.inner] > p[best * s.inner]) best = k;
-      out.i64()[o * s.inner + i] = best;
-    }
+  cpu::argmax(xc.f32(), out.i64(), s);
   return out;
 }
 

@@ -7,6 +7,7 @@
 #include "engine/cuda/runtime.h"
 #include "engine/ops/binary.h"
 #include "engine/ops/dispatch.h"
+#include "engine/ops/index.h"
 #include "engine/ops/reduce.h"
 #include "engine/ops/softmax.h"
 #include "engine/ops/unary.h"
@@ -43,12 +44,10 @@ double cross_entropy_sum_fast(const float* logits, const int64_t* t, int64_t N, 
 Tensor one_hot(const Tensor& target, int64_t classes) {
   SIGNET_CHECK(target.dtype() == DType::I64 && target.dim() == 1, "one_hot: target must be 1-d int64, got {}", target.str());
   const Tensor tc = target.contiguous();
-  Tensor out = Tensor::zeros({target.numel(), classes});
-  for (int64_t n = 0; n < target.numel(); ++n) {
-    const int64_t c = tc.i64()[n];
-    SIGNET_CHECK(c >= 0 && c < classes, "label {} at position {} is outside [0, {})", c, n, classes);
-    out.f32()[n * classes + c] = 1.0f;
-  }
+  const int64_t bad = cpu::first_outside(tc.i64(), tc.numel(), classes);
+  SIGNET_CHECK(bad < 0, "label {} at position {} is outside [0, {})", bad < 0 ? 0 : tc.i64()[bad], bad, classes);
+  Tensor out = Tensor::empty({target.numel(), classes});
+  cpu::one_hot(tc.i64(), tc.numel(), classes, out.f32());
   return out;
 }
 
@@ -98,8 +97,9 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target) {
   SIGNET_CHECK(N > 0, "cross_entropy: empty batch");
   if (logits.device().is_cuda()) return cross_entropy_cuda(logits, target, N, C);
   const Tensor lc = logits.contiguous(), tc = target.contiguous();
-  for (int64_t n = 0; n < N; ++n)
-    SIGNET_CHECK(tc.i64()[n] >= 0 && tc.i64()[n] < C, "cross_entropy: label {} at position {} is outside [0, {})", tc.i64()[n], n, C);
+  const int64_t bad = cpu::first_outside(tc.i64(), N, C);
+  SIGNET_CHECK(bad < 0, "cross_entropy: label {} at position {} is outside [0, {})", bad < 0 ? 0 : tc.i64()[bad], bad,
+               C);
   Tensor out = Tensor::scalar(static_cast<float>(cpu::cross_entropy_sum_fast(lc.f32(), tc.i64(), N, C) / N));
   if (needs_grad({logits})) {
     record(out, "cross_entropy", {logits, target}, [logits, tc, N, C](const Tensor& g) {
@@ -128,12 +128,7 @@ Tensor bce_with_logits(const Tensor& x, const Tensor& t) {
     out = mul_scalar(sum(rows), 1.0f / static_cast<float>(n));
   } else {
     const Tensor xc = x.contiguous(), tcv = t.contiguous();
-    double total = 0;
-    for (int64_t i = 0; i < n; ++i) {
-      const double v = xc.f32()[i], tv = tcv.f32()[i];
-      total += std::max(v, 0.0) - v * tv + std::log1p(std::exp(-std::abs(v)));
-    }
-    out = Tensor::scalar(static_cast<float>(total / n));
+    out = Tensor::scalar(static_cast<float>(cpu::bce_with_logits_sum(xc.f32(), tcv.f32(), n) / n));
   }
   if (needs_grad({x, t})) {
     const bool gx = x.requires_grad(), gt = t.requires_grad();

@@ -19,6 +19,10 @@ namespace cpu {
 // Sum (not mean) of per-row cross-entropy: plain loops / the vectorised fused version.
 double cross_entropy_sum_ref(const float* logits, const int64_t* t, int64_t N, int64_t C);
 double cross_entropy_sum_fast(const float* logits, const int64_t* t, int64_t N, int64_t C);
+// out [n, classes] = one-hot rows of labels (each in [0, classes), checked by the caller).
+void one_hot(const int64_t* labels, int64_t n, int64_t classes, float* out);
+// Sum of the per-element BCE-with-logits losses, in double (engine/cpu/loss_cpu.cpp).
+double bce_with_logits_sum(const float* x, const float* t, int64_t n);
 }  // namespace cpu
 
 }  // namespace signet

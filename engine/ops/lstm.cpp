@@ -163,8 +163,7 @@ LstmOut lstm(const Tensor& x, const Tensor& w_ih, const Tensor& w_hh, const Tens
   Tensor cs = Tensor::empty({B, T, H}), act = Tensor::empty({B, T, 4 * H});
   cpu::lstm_seq_forward(d, xc.f32(), wi.f32(), wh.f32(), ptr(bi), ptr(bh), ptr(h0c), ptr(c0c),
                         y.f32(), cs.f32(), act.f32());
-  for (int64_t b = 0; b < B; ++b)
-    std::copy_n(cs.f32() + (b * T + T - 1) * H, H, y.f32() + BTH + b * H);
+  cpu::lstm_last_cells(cs.f32(), B, T, H, y.f32() + BTH);
   const std::vector<Tensor> inputs{x, w_ih, w_hh, b_ih, b_hh, h0, c0};
   if (needs_grad(inputs)) {
     std::vector<bool> want;

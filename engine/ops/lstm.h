@@ -94,6 +94,8 @@ void lstm_cell_backward_fast(int64_t B, int64_t H, Rows act, Rows c_prev, Rows c
 struct LstmDims {
   int64_t B, T, D, H;
 };
+// c_n [B, H] = the last step's cells of cs [B, T, H].
+void lstm_last_cells(const float* cs, int64_t B, int64_t T, int64_t H, float* c_n);
 // Whole-sequence kernels, all buffers packed row-major. Nullable: b_ih, b_hh, h0, c0 (zeros)
 // and every gradient output that is not wanted. out_h, out_c [B, T, H]; act [B, T, 4H].
 void lstm_seq_forward(LstmDims d, const float* x, const float* w_ih, const float* w_hh,

@@ -86,10 +86,7 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
     beta = 1.0f;
   } else if (bias.defined()) {
     const Tensor bc = bias.contiguous();
-    float* o = out.f32();
-    const float* pb = bc.f32();
-    for (int64_t r = 0; r < B; ++r)
-      for (int64_t c = 0; c < outf; ++c) o[r * outf + c] = pb[c];
+    cpu::fill_rows(out.f32(), B, outf, bc.f32());
     beta = 1.0f;
   } else if (in == 0) {
     out.fill_(0.0f);

@@ -26,6 +26,8 @@ void gemm_fast(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, c
 // The same through OpenBLAS's cblas_sgemm (kept for comparison: bench_gemm.cpp).
 void gemm_blas(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+// Every row of out [rows, cols] set to row [cols] (the bias a fused linear accumulates onto).
+void fill_rows(float* out, int64_t rows, int64_t cols, const float* row);
 }  // namespace cpu
 
 }  // namespace signet

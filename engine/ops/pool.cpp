@@ -5,6 +5,7 @@
 #include "engine/cuda/runtime.h"
 #include "engine/ops/binary.h"
 #include "engine/ops/dispatch.h"
+#include "engine/ops/index.h"
 #include "engine/ops/reduce.h"
 #include "engine/ops/shape.h"
 
@@ -118,9 +119,8 @@ Tensor max_pool2d_backward(const Tensor& gy, const Tensor& indices, const Shape&
   }
   const Tensor gc = gy.contiguous(), ic = indices.contiguous();
   const int64_t* p = ic.i64();
-  const int64_t hw = g.H * g.W;
-  for (int64_t i = 0, n = ic.numel(); i < n; ++i)
-    SIGNET_CHECK(p[i] >= 0 && p[i] < hw, "{}: index {} is outside the {}x{} input plane", op, p[i], g.H, g.W);
+  const int64_t bad = cpu::first_outside(p, ic.numel(), g.H * g.W);
+  SIGNET_CHECK(bad < 0, "{}: index {} is outside the {}x{} input plane", op, bad < 0 ? 0 : p[bad], g.H, g.W);
   Tensor dx = Tensor::empty(input_shape);
   cpu::max_pool2d_backward_fast(g, gc.f32(), p, dx.f32());
   if (needs_grad({gy})) {

@@ -5,6 +5,7 @@
 #include "engine/autograd.h"
 #include "engine/ops/binary.h"
 #include "engine/ops/dispatch.h"
+#include "engine/ops/index.h"
 
 namespace signet {
 
@@ -28,8 +29,8 @@ Tensor WM_activity_regularizer(const Tensor& f, const Tensor& y, const Tensor& m
   SIGNET_CHECK(b.dim() == 2 && b.size(0) == s && b.size(1) == N, "WM_activity_regularizer: signature {} should be [{}, {}]",
                shape_str(b.shape()), s, N);
   const Tensor fc = f.contiguous(), yc = y.contiguous(), muc = mu.contiguous(), Ac = A.contiguous(), bc = b.contiguous();
-  for (int64_t n = 0; n < B; ++n)
-    SIGNET_CHECK(yc.i64()[n] >= 0 && yc.i64()[n] < S, "WM_activity_regularizer: label {} outside [0, {})", yc.i64()[n], S);
+  const int64_t bad = cpu::first_outside(yc.i64(), B, S);
+  SIGNET_CHECK(bad < 0, "WM_activity_regularizer: label {} outside [0, {})", bad < 0 ? 0 : yc.i64()[bad], S);
   Tensor gf = Tensor::empty({B, M}), gmu = Tensor::empty({S, M});
   const double v = cpu::wm_regularizer_fast(fc.f32(), yc.i64(), B, M, muc.f32(), S, T, Ac.f32(), N, bc.f32(), lambda1,
                                             lambda2, margin, gf.f32(), gmu.f32(), parts);
@@ -41,8 +42,8 @@ Tensor WM_activity_regularizer(const Tensor& f, const Tensor& y, const Tensor& m
       // The usual incoming gradient is exactly 1 (the regularizer added to the loss): hand the
       // stored gradients over as they are. Autograd never writes into a gradient in place, so
       // they are not aliased into trouble; skipping two full passes over [B, M] and [S, M] is
-      // all of the backward's cost (49 us of a 2.6 ms MLP step on 2 threads; bench/RESULTS.md).
-      if (g.numel() == 1 && g.contiguous().f32()[0] == 1.0f) return std::vector<Tensor>{gf, gmu};
+      // all of the backward's cost (bench/RESULTS.md).
+      if (g.numel() == 1 && g.item() == 1.0f) return std::vector<Tensor>{gf, gmu};
       return std::vector<Tensor>{mul(gf, g), mul(gmu, g)};
     });
   }

@@ -3,6 +3,7 @@
 // reduce each contiguous run with a vectorised float sum (added into a double per channel)
 // and run channels (statistics) or rows (elementwise passes) in parallel.
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "engine/ops/batchnorm.h"
@@ -175,6 +176,23 @@ void batch_norm_backward_fast(const float* g, const float* x, int64_t N, int64_t
 #pragma omp simd
       for (int64_t i = 0; i < S; ++i) pd[i] = a * pg[i] + b * (px[i] - mc) + z;
     }
+}
+
+void batch_norm_channel(const float* mean, const float* var, const float* weight, const float* bias, double eps,
+                        int64_t C, float* invstd, float* scale, float* shift) {
+  for (int64_t c = 0; c < C; ++c) {
+    invstd[c] = static_cast<float>(1.0 / std::sqrt(static_cast<double>(var[c]) + eps));
+    scale[c] = (weight ? weight[c] : 1.0f) * invstd[c];
+    shift[c] = (bias ? bias[c] : 0.0f) - mean[c] * scale[c];
+  }
+}
+
+void batch_norm_running_update(float* running_mean, float* running_var, const float* mean, const float* var,
+                               double momentum, double unbias, int64_t C) {
+  for (int64_t c = 0; c < C; ++c) {
+    running_mean[c] = static_cast<float>((1 - momentum) * running_mean[c] + momentum * mean[c]);
+    running_var[c] = static_cast<float>((1 - momentum) * running_var[c] + momentum * var[c] * unbias);
+  }
 }
 
 }  // namespace signet::cpu

@@ -3,8 +3,8 @@
 #include <cstdlib>
 #include <memory>
 
-#include "engine/ops/gemm_blocked.h"
-#include "engine/ops/gemm_tile_kernel.h"
+#include "engine/cpu/gemm_blocked.h"
+#include "engine/cpu/gemm_tile_kernel.h"
 
 namespace signet::cpu::gemm {
 

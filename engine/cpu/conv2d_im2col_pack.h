@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "engine/ops/conv2d.h"
-#include "engine/ops/gemm_blocked.h"
-#include "engine/ops/gemm_pack.h"
+#include "engine/cpu/gemm_blocked.h"
+#include "engine/cpu/gemm_pack.h"
 
 #if SIGNET_HAVE_AVX512_GEMM
 #include <immintrin.h>

@@ -21,13 +21,13 @@
 #include <vector>
 
 #include "engine/ops/conv2d.h"
-#include "engine/ops/conv2d_direct.h"
-#include "engine/ops/conv2d_threads.h"
-#include "engine/ops/conv2d_winograd.h"
-#include "engine/ops/gemm_blocked.h"
-#include "engine/ops/conv2d_im2col_pack.h"
-#include "engine/ops/gemm_pack.h"
-#include "engine/ops/gemm_tile_kernel.h"
+#include "engine/cpu/conv2d_direct.h"
+#include "engine/cpu/conv2d_threads.h"
+#include "engine/cpu/conv2d_winograd.h"
+#include "engine/cpu/gemm_blocked.h"
+#include "engine/cpu/conv2d_im2col_pack.h"
+#include "engine/cpu/gemm_pack.h"
+#include "engine/cpu/gemm_tile_kernel.h"
 #include "engine/ops/matmul.h"
 
 namespace signet::cpu {

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "engine/ops/gemm_blocked.h"
+#include "engine/cpu/gemm_blocked.h"
 
 #if SIGNET_HAVE_AVX512_GEMM
 #include <immintrin.h>

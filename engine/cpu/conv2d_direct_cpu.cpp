@@ -20,11 +20,11 @@
 #include <cstring>
 #include <vector>
 
-#include "engine/ops/conv2d_direct.h"
-#include "engine/ops/conv2d_threads.h"
-#include "engine/ops/gemm_blocked.h"
-#include "engine/ops/gemm_pack.h"
-#include "engine/ops/gemm_tile_kernel.h"
+#include "engine/cpu/conv2d_direct.h"
+#include "engine/cpu/conv2d_threads.h"
+#include "engine/cpu/gemm_blocked.h"
+#include "engine/cpu/gemm_pack.h"
+#include "engine/cpu/gemm_tile_kernel.h"
 
 #if SIGNET_HAVE_AVX512_GEMM
 namespace signet::cpu {

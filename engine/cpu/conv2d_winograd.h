@@ -4,7 +4,7 @@
 // environment turns it off (then every product is an im2col GEMM, rounded as the reference).
 #pragma once
 #include "engine/ops/conv2d.h"
-#include "engine/ops/gemm_blocked.h"
+#include "engine/cpu/gemm_blocked.h"
 
 namespace signet::cpu {
 #if SIGNET_HAVE_AVX512_GEMM

@@ -3,7 +3,7 @@
 // conv2d.h (contiguous; dx and dw overwritten).
 #pragma once
 #include "engine/ops/conv2d.h"
-#include "engine/ops/gemm_blocked.h"
+#include "engine/cpu/gemm_blocked.h"
 
 namespace signet::cpu {
 #if SIGNET_HAVE_AVX512_GEMM

@@ -7,7 +7,7 @@
 #include <type_traits>
 
 #include "engine/ops/conv2d.h"
-#include "engine/ops/gemm_blocked.h"
+#include "engine/cpu/gemm_blocked.h"
 
 namespace signet::cpu::conv_split {
 

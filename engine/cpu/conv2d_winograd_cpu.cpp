@@ -14,7 +14,7 @@
 // 4x4 "im2col" (conv2d_im2col_pack.h's load_x16). Matrices (F(2,3)):
 //   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]   G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]
 //   A^T = [1 1 1 0; 0 1 -1 -1]
-#include "engine/ops/conv2d_winograd.h"
+#include "engine/cpu/conv2d_winograd.h"
 
 #if SIGNET_HAVE_AVX512_GEMM
 #include <immintrin.h>
@@ -25,10 +25,10 @@
 #include <string>
 #include <vector>
 
-#include "engine/ops/conv2d_im2col_pack.h"
-#include "engine/ops/conv2d_threads.h"
-#include "engine/ops/conv2d_winograd_tiles.h"
-#include "engine/ops/gemm_blocked.h"
+#include "engine/cpu/conv2d_im2col_pack.h"
+#include "engine/cpu/conv2d_threads.h"
+#include "engine/cpu/conv2d_winograd_tiles.h"
+#include "engine/cpu/gemm_blocked.h"
 
 namespace signet::cpu {
 namespace {

@@ -267,4 +267,8 @@ void lstm_seq_backward(LstmDims d, const float* x, const float* w_ih, const floa
   if (db) sum_middle_fast(dG, db, 1, N, G);
 }
 
+void lstm_last_cells(const float* cs, int64_t B, int64_t T, int64_t H, float* c_n) {
+  for (int64_t b = 0; b < B; ++b) std::copy_n(cs + (b * T + T - 1) * H, H, c_n + b * H);
+}
+
 }  // namespace signet::cpu

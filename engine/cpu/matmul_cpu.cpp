@@ -6,8 +6,8 @@
 #include <algorithm>
 
 
-#include "engine/ops/gemm_blocked.h"
-#include "engine/ops/gemm_pack.h"
+#include "engine/cpu/gemm_blocked.h"
+#include "engine/cpu/gemm_pack.h"
 #if SIGNET_HAVE_AVX512_GEMM
 #include <immintrin.h>
 #endif
@@ -120,6 +120,10 @@ void gemm_fast(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, c
 #else
   gemm_blas(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 #endif
+}
+
+void fill_rows(float* out, int64_t rows, int64_t cols, const float* row) {
+  for (int64_t r = 0; r < rows; ++r) std::copy_n(row, cols, out + r * cols);
 }
 
 }  // namespace signet::cpu

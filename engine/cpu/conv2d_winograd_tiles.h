@@ -2,7 +2,7 @@
 // weight gradient (conv2d_winograd_wgrad_cpu.cpp): the 4x4 input patches of 16 tiles at a
 // time from padded images, and their transform V = B^T d B. AVX-512 only.
 #pragma once
-#include "engine/ops/gemm_blocked.h"
+#include "engine/cpu/gemm_blocked.h"
 
 #if SIGNET_HAVE_AVX512_GEMM
 #include <immintrin.h>
@@ -11,7 +11,7 @@
 #include <cstdint>
 
 #include "engine/ops/conv2d.h"
-#include "engine/ops/conv2d_im2col_pack.h"
+#include "engine/cpu/conv2d_im2col_pack.h"
 
 namespace signet::cpu::winograd {
 

@@ -10,7 +10,7 @@
 // the kernel's packed layouts (Vt: [xi][C/32][tile][32], Zp: [xi][O/8][tile][8]) and the 16
 // products accumulate into a per-thread S [16][O][C]; at the end S is summed over threads and
 // mapped back with G^T S G.
-#include "engine/ops/conv2d_winograd.h"
+#include "engine/cpu/conv2d_winograd.h"
 
 #if SIGNET_HAVE_AVX512_GEMM
 #include <immintrin.h>
@@ -19,11 +19,11 @@
 #include <algorithm>
 #include <vector>
 
-#include "engine/ops/conv2d_im2col_pack.h"
-#include "engine/ops/conv2d_threads.h"
-#include "engine/ops/conv2d_winograd_tiles.h"
-#include "engine/ops/gemm_blocked.h"
-#include "engine/ops/gemm_pack.h"
+#include "engine/cpu/conv2d_im2col_pack.h"
+#include "engine/cpu/conv2d_threads.h"
+#include "engine/cpu/conv2d_winograd_tiles.h"
+#include "engine/cpu/gemm_blocked.h"
+#include "engine/cpu/gemm_pack.h"
 
 namespace signet::cpu {
 namespace {
