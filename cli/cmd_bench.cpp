@@ -23,6 +23,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "engine/cuda/runtime.h"
 #include "engine/ops.h"
 #include "engine/profiler.h"
 #include "engine/thread_governor.h"
@@ -49,7 +50,10 @@ void register_bench(CLI::App& app) {
                 "add this scheme's embedding term to each step (schemes with a per-step regularizer: e.g. the "
                 "DeepSigns hidden-layer one on the second-to-last layer)");
   c->callback([a] {
-    require_cpu_device(a->device, "bench");
+    const Device dev = usable_device(a->device, "bench");
+    SIGNET_CHECK(dev.is_cpu() || (!a->profile && a->scheme.empty()),
+                 "bench --device {}: --profile times ops on the host clock, but a GPU runs them asynchronously, and "
+                 "--scheme's terms run on the CPU only for now; drop them or use --device cpu", dev.str());
     set_threads(a->threads);
     SIGNET_CHECK(a->steps > 0 && a->warmup >= 0 && a->batch > 0, "--steps and --batch-size must be positive, --warmup >= 0");
     SIGNET_CHECK(a->classes >= 0, "--classes must be >= 0 (0: the model's default), got {}", a->classes);
@@ -81,6 +85,11 @@ void register_bench(CLI::App& app) {
       SIGNET_CHECK(wm != nullptr, "--scheme {} adds no per-step term to training (it fine-tunes on its keys)",
                    a->scheme);
     }
+    if (dev.is_cuda()) {  // the model and the one batch live on the device; each step ends in a sync
+      model.net->to(dev);
+      x = x.to(dev);
+      y = y.to(dev);
+    }
     NamedTensorList params = model.net->named_parameters();
     if (wm)
       for (const auto& p : wm->params()) params.push_back(p);
@@ -104,6 +113,7 @@ void register_bench(CLI::App& app) {
         profiler::OpScope profile_op("optimizer.step");
         opt->step();
       }
+      if (dev.is_cuda()) cuda::synchronize(dev);
       const double dt = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
       profiler::step_end();
       if (s >= a->warmup) ms.push_back(dt);
@@ -112,13 +122,13 @@ void register_bench(CLI::App& app) {
     std::sort(ms.begin(), ms.end());
     const double median = ms.size() % 2 ? ms[ms.size() / 2] : 0.5 * (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]);
     if (a->json) {
-      print_json({{"framework", "signet"}, {"model", a->model}, {"batch_size", a->batch}, {"threads", current_threads()},
+      print_json({{"framework", "signet"}, {"model", a->model}, {"device", dev.str()}, {"batch_size", a->batch}, {"threads", current_threads()},
                   {"adaptive_threads", threads::adaptive()}, {"threads_at_end", threads::current()},
                   {"input_shape", mc.input_shape}, {"classes", mc.num_classes}, {"steps", a->steps},
                   {"blas_core", std::string(openblas_get_corename())}, {"median_ms", median}, {"min_ms", ms.front()}, {"max_ms", ms.back()}});
     } else {
-      std::printf("%s batch %lld, input %s, %d threads%s: median %.3f ms, min %.3f, max %.3f per step (%lld steps)\n",
-                  a->model.c_str(), static_cast<long long>(a->batch), shape_str(mc.input_shape).c_str(),
+      std::printf("%s on %s, batch %lld, input %s, %d threads%s: median %.3f ms, min %.3f, max %.3f per step (%lld steps)\n",
+                  a->model.c_str(), dev.str().c_str(), static_cast<long long>(a->batch), shape_str(mc.input_shape).c_str(),
                   current_threads(),
                   threads::adaptive() ? fmt::format(" (adaptive, {} at the end)", threads::current()).c_str() : "",
                   median, ms.front(), ms.back(), static_cast<long long>(a->steps));

@@ -22,15 +22,6 @@ Device usable_device(const std::string& device, const char* command) {
   return d;
 }
 
-void require_cpu_device(const std::string& device, const char* command) {
-  const Device d = parse_device(device);
-  if (d.is_cpu()) return;
-  cuda::require_usable(d, command);
-  throw Error(fmt::format("{}: --device {}: the GPU is there, but `signet {}` runs on the CPU only for now "
-                          "(`signet train --device cuda` runs the image models there); use --device cpu",
-                          command, d.str(), command));
-}
-
 void set_threads(int n) {
   SIGNET_CHECK(n >= 0, "--threads must be >= 0, got {}", n);
   threads::configure(n);

@@ -17,7 +17,6 @@ void set_threads(int n);
 // --device: "cpu" (the default), "cuda" or "cuda:N". Any other spelling, or a GPU this process
 // cannot use, is an Error that says why; so is a usable GPU, until the commands run on one.
 void add_device_flag(CLI::App* c, std::string& device);
-void require_cpu_device(const std::string& device, const char* command);
 // The --device value parsed, a GPU checked usable (an Error with the driver's reason otherwise).
 Device usable_device(const std::string& device, const char* command);
 int current_threads();

@@ -3,10 +3,10 @@
 # builds with the CUDA backend, lists the devices, runs our kernels on the GPU against the CPU
 # references (ctest -L cuda) and the SIMT-harness tests (ctest -L cuda-sim), checks the kernels'
 # register record, trains mnist-mlp, cifar10-cnn and wrn-16-4 on the GPU and on the CPU from the same seed
-# and compares their losses, and writes everything it found to one JSON file.
+# and compares their losses, times a training step of the five paper models beside PyTorch CUDA
+# (when the machine has it), and writes everything it found to one JSON file.
 #   scripts/gpu_check.sh [OUT.json]      (default: gpu_check.json)
-# Exit status: 0 when every check passed. Training the other models on the GPU and timing steps
-# beside PyTorch CUDA join this script when their ops run there (docs/cuda.md, "Not built yet").
+# Exit status: 0 when every check passed (imdb-lstm's step fails until the LSTM runs on a GPU).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-gpu_check.json}
@@ -43,6 +43,19 @@ print("cpu", c["epoch_loss"], c["test_accuracy"], c["train_seconds"])
 print("gpu", g["epoch_loss"], g["test_accuracy"], g["train_seconds"])
 ok = all(abs(a - b) <= 1e-3 * max(1, abs(a)) for a, b in zip(c["epoch_loss"], g["epoch_loss"]))
 sys.exit(0 if ok and abs(c["test_accuracy"] - g["test_accuracy"]) <= 0.01 else 1)' "$log/train_${model}_cpu.txt" "$log/train_${model}_gpu.txt"
+done
+# A training step of each paper model on the GPU, Signet beside PyTorch CUDA when the machine has
+# it (bench/peers/torch_step.py --device cuda); batch sizes and inputs as bench/RESULTS.md's CPU table.
+for spec in "mnist-mlp 128" "cifar10-cnn 128" "wrn-16-4 64" "resnet50 16 3,64,64" "imdb-lstm 64"; do
+  read -r model batch shape <<<"$spec"
+  extra=()
+  [[ -n ${shape:-} ]] && extra=(--input-shape "$shape")
+  step "bench_${model}_signet" "$build/signet" bench --model "$model" --batch-size "$batch" "${extra[@]}" \
+    --steps 30 --warmup 5 --device cuda --json
+  if python3 -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
+    step "bench_${model}_pytorch" python3 "$root/bench/peers/torch_step.py" --model "$model" --batch-size "$batch" \
+      "${extra[@]}" --steps 30 --warmup 5 --device cuda --json
+  fi
 done
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader >"$log/nvidia_smi.txt" 2>&1
 python3 - "$log" "$out" "$(git -C "$root" rev-parse HEAD 2>/dev/null)" <<'PY'

@@ -74,19 +74,22 @@ def model_entry(name):
 
 
 def time_steps(model_name, batch_size, steps, warmup, threads, lr=0.01, momentum=0.9, seed=0,
-               input_shape=None, classes=None):
+               input_shape=None, classes=None, device="cpu"):
     build, in_shape, n_classes, loss_kind = model_entry(model_name)
     in_shape = tuple(input_shape) if input_shape else in_shape
     n_classes = classes or n_classes
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
-    model = build(in_shape, n_classes).train()
+    model = build(in_shape, n_classes).train().to(device)
     if loss_kind == "bce":
         x = torch.randint(0, IMDB_VOCAB, (batch_size,) + in_shape)
         y = torch.randint(0, 2, (batch_size,)).float()
     else:
         x = torch.randn(batch_size, *in_shape)
         y = torch.randint(0, n_classes, (batch_size,))
+    x, y = x.to(device), y.to(device)
+    # On a GPU each timed step ends in a synchronisation, as `signet bench --device cuda` does.
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
 
     def step():
@@ -99,10 +102,12 @@ def time_steps(model_name, batch_size, steps, warmup, threads, lr=0.01, momentum
 
     for _ in range(warmup):
         step()
+    sync()
     times = []
     for _ in range(steps):
         t0 = time.perf_counter()
         step()
+        sync()
         times.append((time.perf_counter() - t0) * 1e3)
     return times
 
@@ -117,6 +122,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", action="store_true", help="print one JSON object")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (scripts/gpu_check.sh)")
     args = ap.parse_args()
     if args.steps < 1 or args.batch_size < 1 or args.threads < 1 or args.warmup < 0:
         ap.error("--steps, --batch-size and --threads must be >= 1, --warmup >= 0")
@@ -126,10 +132,11 @@ def main():
 
     shape = [int(v) for v in args.input_shape.split(",")] if args.input_shape else None
     times = time_steps(args.model, args.batch_size, args.steps, args.warmup, args.threads,
-                       input_shape=shape, classes=args.classes or None)
+                       input_shape=shape, classes=args.classes or None, device=args.device)
     res = {
         "framework": "pytorch",
         "model": args.model,
+        "device": args.device,
         "batch_size": args.batch_size,
         "threads": args.threads,
         "median_ms": round(statistics.median(times), 4),
