@@ -248,13 +248,14 @@ void Tensor::copy_(const Tensor& src) {
   SIGNET_CHECK(src.dtype() == dtype(), "copy_: dtype {} into {}", dtype_name(src.dtype()),
                dtype_name(dtype()));
   const size_t es = dtype_size(dtype());
-  if (device().is_cuda() && src.device() == device() && is_contiguous() && !src.is_contiguous()) {
-    // A strided source on this device: our copy kernel reads it through its strides.
+  if (device().is_cuda() && src.device() == device() && !(is_contiguous() && src.is_contiguous())) {
+    // Strided on this device: our copy kernel reads and writes through the strides.
     SIGNET_CHECK(src.dim() <= cuda_kernels::kMaxDims, "copy_: {} dims, more than a device copy takes ({})", src.dim(),
                  cuda_kernels::kMaxDims);
     cuda_kernels::BroadcastShape s;
     s.ndim = static_cast<int>(src.dim());
-    for (int64_t d = 0; d < src.dim(); ++d) s.sizes[d] = src.shape()[d], s.a_strides[d] = src.strides()[d];
+    for (int64_t d = 0; d < src.dim(); ++d)
+      s.sizes[d] = src.shape()[d], s.a_strides[d] = src.strides()[d], s.b_strides[d] = strides()[d];
     const cuda::KernelTable& k = cuda::kernels(device());
     if (dtype() == DType::F32)
       k.strided_copy_f32(src.device_f32(), device_f32(), s, nullptr);

@@ -6,7 +6,7 @@
 # and compares their losses, times a training step of the five paper models beside PyTorch CUDA
 # (when the machine has it), and writes everything it found to one JSON file.
 #   scripts/gpu_check.sh [OUT.json]      (default: gpu_check.json)
-# Exit status: 0 when every check passed (imdb-lstm's step fails until the LSTM runs on a GPU).
+# Exit status: 0 when every check passed.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-gpu_check.json}

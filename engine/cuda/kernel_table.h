@@ -27,7 +27,8 @@ struct ConvGeometry {
 struct KernelTable {
   void (*fill_f32)(float* y, float v, int64_t n, Stream s);
   void (*fill_i64)(int64_t* y, int64_t v, int64_t n, Stream s);
-  // dst contiguous = src through shape.a_strides (the element offset of src included in the pointer).
+  // dst = src over shape.sizes, src read through shape.a_strides, dst written through
+  // shape.b_strides (element offsets included in the pointers).
   void (*strided_copy_f32)(const float* src, float* dst, const BroadcastShape& shape, Stream s);
   void (*strided_copy_i64)(const int64_t* src, int64_t* dst, const BroadcastShape& shape, Stream s);
   void (*unary)(Unary op, const float* x, float* y, int64_t n, Stream s);

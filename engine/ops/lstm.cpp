@@ -2,6 +2,7 @@
 #include "engine/ops/lstm.h"
 
 #include "engine/autograd.h"
+#include "engine/cuda/runtime.h"
 #include "engine/ops/binary.h"
 #include "engine/ops/dispatch.h"
 #include "engine/ops/matmul.h"
@@ -43,7 +44,7 @@ std::vector<Tensor> cell_backward_composed(const Tensor& gates, const Tensor& c_
 cpu::LstmDims check_lstm(const char* op, const Tensor& x, const Tensor& w_ih, const Tensor& w_hh,
                          const Tensor& b_ih, const Tensor& b_hh, const Tensor& h0,
                          const Tensor& c0) {
-  backend_for(op, {x, w_ih, w_hh, b_ih, b_hh, h0, c0});  // the callers time the op (OpScope)
+  backend_for(op, {x, w_ih, w_hh, b_ih, b_hh, h0, c0}, true);  // a device runs lstm_composed; callers time it
   SIGNET_CHECK(x.dim() == 3, "{}: input must be [batch, time, features] (batch-first), got {}",
                op, shape_str(x.shape()));
   check_f32(x, op, "the input");
@@ -98,10 +99,33 @@ Tensor join_time(const std::vector<Tensor>& xs, size_t lo, size_t hi) {
   return concat({join_time(xs, lo, mid), join_time(xs, mid, hi)}, 1);
 }
 
+// The cell on a device: our gate kernels (kernels/lstm.cuh), the activated gates saved for the
+// backward as on the CPU.
+LstmCellOut cell_on_device(const Tensor& gates, const Tensor& c_prev, bool record_grad, int64_t B, int64_t H) {
+  const Device dev = gates.device();
+  Tensor y = Tensor::empty({2, B, H}, DType::F32, dev);
+  Tensor act = Tensor::empty({B, 4 * H}, DType::F32, dev);
+  cuda::kernels(dev).lstm_cell_forward(gates.device_f32(), c_prev.device_f32(), act.device_f32(), y.device_f32(),
+                                       y.device_f32() + B * H, B, H, nullptr);
+  if (record_grad) {
+    const Tensor c_new = y.detach().narrow_view(0, 1, 1);
+    record(y, "lstm_cell_pointwise", {gates, c_prev}, [gates, c_prev, act, c_new, B, H](const Tensor& g) {
+      if (grad_mode_enabled()) return cell_backward_composed(gates, c_prev, g);
+      const Tensor gg = g.contiguous();
+      Tensor d_gates = Tensor::empty({B, 4 * H}, DType::F32, g.device()), d_c = Tensor::empty({B, H}, DType::F32, g.device());
+      cuda::kernels(g.device()).lstm_cell_backward(act.device_f32(), c_prev.device_f32(), c_new.device_f32(),
+                                                   gg.device_f32(), gg.device_f32() + B * H, d_gates.device_f32(),
+                                                   d_c.device_f32(), B, H, nullptr);
+      return std::vector<Tensor>{d_gates, d_c};
+    });
+  }
+  return {reshape(narrow(y, 0, 0, 1), {B, H}), reshape(narrow(y, 0, 1, 1), {B, H})};
+}
+
 }  // namespace
 
 LstmCellOut lstm_cell_pointwise(const Tensor& gates, const Tensor& c_prev) {
-  SIGNET_DISPATCH("lstm_cell_pointwise", {gates, c_prev});
+  SIGNET_DISPATCH_CPU_OR_CUDA("lstm_cell_pointwise", {gates, c_prev});
   SIGNET_CHECK(c_prev.dim() == 2, "lstm_cell_pointwise: c_prev must be [batch, hidden], got {}",
                shape_str(c_prev.shape()));
   const int64_t B = c_prev.size(0), H = c_prev.size(1);
@@ -112,6 +136,7 @@ LstmCellOut lstm_cell_pointwise(const Tensor& gates, const Tensor& c_prev) {
   check_f32(c_prev, "lstm_cell_pointwise", "c_prev");
   const Tensor gc = gates.contiguous(), cc = c_prev.contiguous();
   const bool record_grad = needs_grad({gates, c_prev});
+  if (gates.device().is_cuda()) return cell_on_device(gc, cc, record_grad, B, H);
   Tensor y = Tensor::empty({2, B, H});  // [h; c]: one output per node
   Tensor act = record_grad ? Tensor::empty({B, 4 * H}) : Tensor();  // saved for backward
   cpu::lstm_cell_forward_fast(B, H, rows(gc, 4 * H), rows(cc, H), {y.f32(), H},
@@ -139,8 +164,8 @@ LstmOut lstm_composed(const Tensor& x, const Tensor& w_ih, const Tensor& w_hh, c
   const int64_t B = d.B, T = d.T, D = d.D, H = d.H;
   std::vector<Tensor> xs, hs;
   split_time(x, xs);
-  Tensor h = h0.defined() ? h0 : Tensor::zeros({B, H});
-  Tensor c = c0.defined() ? c0 : Tensor::zeros({B, H});
+  Tensor h = h0.defined() ? h0 : Tensor::zeros({B, H}, DType::F32, x.device());
+  Tensor c = c0.defined() ? c0 : Tensor::zeros({B, H}, DType::F32, x.device());
   for (int64_t t = 0; t < T; ++t) {
     const Tensor gates = linear(reshape(xs[t], {B, D}), w_ih, b_ih) + linear(h, w_hh, b_hh);
     LstmCellOut s = lstm_cell_pointwise(gates, c);
@@ -155,6 +180,9 @@ LstmOut lstm(const Tensor& x, const Tensor& w_ih, const Tensor& w_hh, const Tens
              const Tensor& b_hh, const Tensor& h0, const Tensor& c0) {
   profiler::OpScope profile_op("lstm");
   const cpu::LstmDims d = check_lstm("lstm", x, w_ih, w_hh, b_ih, b_hh, h0, c0);
+  // On a device: the per-step graph of device ops (cuBLAS GEMMs, our gate kernels); its backward
+  // is autograd's through those ops.
+  if (x.device().is_cuda()) return lstm_composed(x, w_ih, w_hh, b_ih, b_hh, h0, c0);
   const int64_t B = d.B, T = d.T, H = d.H, BTH = B * T * H;
   const Tensor xc = x.contiguous(), wi = w_ih.contiguous(), wh = w_hh.contiguous();
   const Tensor bi = packed(b_ih), bh = packed(b_hh), h0c = packed(h0), c0c = packed(c0);

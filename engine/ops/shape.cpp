@@ -66,7 +66,7 @@ Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
 }
 
 Tensor narrow_pad(const Tensor& g, const Shape& full_shape, int64_t dim, int64_t start) {
-  SIGNET_DISPATCH("narrow_pad", {g});
+  SIGNET_DISPATCH_CPU_OR_CUDA("narrow_pad", {g});  // zeros and a copy into a view: any device
   Tensor out = Tensor::zeros(full_shape, g.dtype(), g.device());
   out.narrow_view(dim, start, g.shape()[dim]).copy_(g);
   if (needs_grad({g})) {
@@ -88,7 +88,7 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
   Shape out_shape = first.shape();
   int64_t total = 0;
   for (const Tensor& t : xs) {
-    backend_for("concat", {first, t});
+    backend_for("concat", {first, t}, true);  // copies into views of the output: any device
     SIGNET_CHECK(t.dim() == first.dim() && t.dtype() == first.dtype(),
                  "concat: {} does not match {}", t.str(), first.str());
     for (int64_t i = 0; i < t.dim(); ++i)

@@ -116,6 +116,50 @@ INSTANTIATE_TEST_SUITE_P(Models, ConvNetOnDevice, ::testing::Values("cifar10-cnn
                          [](const auto& info) { return info.param == "cifar10-cnn" ? std::string("Cifar10Cnn")
                                                                                    : std::string("Wrn10x1"); });
 
+// Token sequences for imdb-lstm: the label is whether token 3 occurs in the first half.
+Dataset token_sequences(int64_t n, int64_t L, int64_t vocab, uint64_t seed) {
+  Rng rng(seed);
+  Dataset d;
+  d.name = "tokens";
+  d.num_classes = 2;
+  d.vocab_size = vocab;
+  std::vector<int64_t> ids(static_cast<size_t>(n * L)), y(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t t = 0; t < L; ++t) ids[i * L + t] = static_cast<int64_t>(rng.below(static_cast<uint64_t>(vocab)));
+    y[i] = 0;
+    for (int64_t t = 0; t < L / 2; ++t) y[i] = y[i] || ids[i * L + t] == 3;
+  }
+  d.images = Tensor::from_vector_i64(ids, {n, L});
+  d.labels = Tensor::from_vector_i64(y, {n});
+  return d;
+}
+
+// imdb-lstm: embedding, the LSTM as a per-step graph of device ops, one logit, BCE.
+TEST(DeviceTraining, ImdbLstmTrainsOnTheEmulatedGpuAsOnTheCpu) {
+  EmulatedGpu gpu;
+  const Dataset train = token_sequences(32, 9, 12, 5);
+  auto run = [&](const Device& d) {
+    Rng init(3);
+    Model m = build_model("imdb-lstm", config_for_dataset(train), init);
+    TrainConfig c;
+    c.epochs = 2;
+    c.batch_size = 8;
+    c.lr = 0.05f;
+    c.seed = 2;
+    c.progress = false;
+    c.device = d;
+    const TrainResult r = train_model(m, train, Normalization{}, c);
+    std::vector<float> out = r.epoch_loss;
+    for (const auto& [name, p] : m.net->named_parameters()) {
+      const std::vector<float> v = p.to_vector();
+      out.insert(out.end(), v.begin(), v.end());
+    }
+    return out;
+  };
+  const std::vector<float> want = run(Device::cpu()), got = run(Device::cuda(0));
+  EXPECT_TRUE(close_to(got, want, 1e-5f, 1e-3f));
+}
+
 TEST(DeviceTraining, WhatDoesNotRunOnTheDeviceYetIsRefusedWithTheReason) {
   EmulatedGpu gpu;
   const Dataset train = test::banded(32, 3);

@@ -3,6 +3,7 @@
 // windows, padding, odd plane sizes, a NaN), batch norm (kernels/batchnorm.cuh: statistics,
 // apply, fused backward) and the strided copy.
 #include <cmath>
+#include <functional>
 
 #include "engine/cuda/kernels/batchnorm.cuh"
 #include "engine/cuda/kernels/elementwise.cuh"
@@ -89,15 +90,28 @@ TEST(CudaSimKernels, BatchNormStatisticsApplyAndBackwardMatchTheCpuReference) {
   }
 }
 
-TEST(CudaSimKernels, StridedCopyReadsThroughTheStrides) {
+TEST(CudaSimKernels, StridedCopyReadsAndWritesThroughTheStrides) {
   const Tensor x = Tensor::from_vector(random_floats(2 * 3 * 5, 4), {2, 3, 5});
-  for (const Tensor& view : {x.transpose_view(0, 2), x.transpose_view(1, 2), x.narrow_view(2, 1, 3)}) {
+  const std::vector<std::function<Tensor(const Tensor&)>> views = {
+      [](const Tensor& t) { return t.transpose_view(0, 2); }, [](const Tensor& t) { return t.transpose_view(1, 2); },
+      [](const Tensor& t) { return t.narrow_view(2, 1, 3); }};
+  for (const auto& view_of : views) {
+    const Tensor view = view_of(x);
     ck::BroadcastShape s;
     s.ndim = static_cast<int>(view.dim());
-    for (int64_t d = 0; d < view.dim(); ++d) s.sizes[d] = view.shape()[d], s.a_strides[d] = view.strides()[d];
+    const Tensor packed = view.contiguous();
+    for (int64_t d = 0; d < view.dim(); ++d)
+      s.sizes[d] = view.shape()[d], s.a_strides[d] = view.strides()[d], s.b_strides[d] = packed.strides()[d];
     std::vector<float> got(view.numel(), -1.0f);
     run_kernel(ck::strided_copy_f32_kernel, tight_shape(), x.f32() + view.offset(), got.data(), s, view.numel());
-    EXPECT_EQ(got, view.contiguous().to_vector());
+    EXPECT_EQ(got, packed.to_vector());
+    // And back into the view's places of a zeroed copy: the inverse scatter.
+    Tensor back = Tensor::zeros({2, 3, 5});
+    const Tensor dst_view = view_of(back);
+    for (int64_t d = 0; d < view.dim(); ++d) std::swap(s.a_strides[d], s.b_strides[d]);
+    run_kernel(ck::strided_copy_f32_kernel, tight_shape(), static_cast<const float*>(got.data()),
+               back.f32() + view.offset(), s, view.numel());
+    EXPECT_EQ(dst_view.contiguous().to_vector(), packed.to_vector());
   }
 }
 

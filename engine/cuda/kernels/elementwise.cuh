@@ -44,28 +44,34 @@ SIGNET_KERNEL fill_i64_kernel(int64_t* __restrict__ y, int64_t v, int64_t n) {
   for (int64_t i = global_index(); i < n; i += global_stride()) y[i] = v;
 }
 
-// dst (contiguous, the n elements of s.sizes) = src read through s.a_strides (s.b_strides unused):
-// Tensor::contiguous / clone / copy_ of a strided tensor on a device.
+// dst = src over the n elements of s.sizes, src read through s.a_strides and dst written through
+// s.b_strides (element strides; offsets are in the pointers): Tensor::copy_, contiguous and
+// clone of strided tensors on a device, and copies into views (concat, narrow's gradient).
+SIGNET_DEVICE void strided_offsets(const BroadcastShape& s, int64_t i, int64_t* from, int64_t* to) {
+  int64_t rest = i, a = 0, b = 0;
+  for (int d = s.ndim - 1; d >= 0; --d) {
+    const int64_t c = rest % s.sizes[d];
+    rest /= s.sizes[d];
+    a += c * s.a_strides[d];
+    b += c * s.b_strides[d];
+  }
+  *from = a;
+  *to = b;
+}
 SIGNET_KERNEL strided_copy_f32_kernel(const float* __restrict__ src, float* __restrict__ dst, BroadcastShape s,
                                       int64_t n) {
   for (int64_t i = global_index(); i < n; i += global_stride()) {
-    int64_t rest = i, at = 0;
-    for (int d = s.ndim - 1; d >= 0; --d) {
-      at += (rest % s.sizes[d]) * s.a_strides[d];
-      rest /= s.sizes[d];
-    }
-    dst[i] = src[at];
+    int64_t from = 0, to = 0;
+    strided_offsets(s, i, &from, &to);
+    dst[to] = src[from];
   }
 }
 SIGNET_KERNEL strided_copy_i64_kernel(const int64_t* __restrict__ src, int64_t* __restrict__ dst, BroadcastShape s,
                                       int64_t n) {
   for (int64_t i = global_index(); i < n; i += global_stride()) {
-    int64_t rest = i, at = 0;
-    for (int d = s.ndim - 1; d >= 0; --d) {
-      at += (rest % s.sizes[d]) * s.a_strides[d];
-      rest /= s.sizes[d];
-    }
-    dst[i] = src[at];
+    int64_t from = 0, to = 0;
+    strided_offsets(s, i, &from, &to);
+    dst[to] = src[from];
   }
 }
 
