@@ -20,6 +20,7 @@
 
 #include "engine/cuda/libraries.h"
 #include "engine/cuda/check.cuh"
+#include "engine/cuda/runtime_backend.h"
 
 namespace signet::cuda {
 namespace {
@@ -116,7 +117,7 @@ void cublas_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
                  const float* B, int64_t ldb, float beta, float* C, int64_t ldc, Stream s) {
   if (M == 0 || N == 0) return;
   const cublasHandle_t h = handle_of_current_device().get();
-  SIGNET_CUBLAS_CHECK(cublas().set_stream(h, static_cast<cudaStream_t>(s)));
+  SIGNET_CUBLAS_CHECK(cublas().set_stream(h, static_cast<cudaStream_t>(s ? s : backend::current_stream())));
   SIGNET_CUBLAS_CHECK(cublas().set_math_mode(h, g_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
   SIGNET_CUBLAS_CHECK(cublas().sgemm(h, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N,
                                      as_int(N, "N"), as_int(M, "M"), as_int(K, "K"), &alpha, B, as_int(ldb, "ldb"), A,

@@ -17,6 +17,7 @@
 #include "engine/cuda/libraries.h"
 #include "engine/cuda/check.cuh"
 #include "engine/cuda/runtime.h"
+#include "engine/cuda/runtime_backend.h"
 
 namespace signet::cuda {
 namespace {
@@ -148,7 +149,7 @@ struct Conv {
   Conv(const ConvGeometry& g, Stream s) {
     const CudnnLibrary& l = cudnn();
     handle = handle_of_current_device(&device);
-    SIGNET_CUDNN_CHECK(l.SetStream(handle, static_cast<cudaStream_t>(s)));
+    SIGNET_CUDNN_CHECK(l.SetStream(handle, static_cast<cudaStream_t>(s ? s : backend::current_stream())));
     SIGNET_CUDNN_CHECK(l.SetTensor4dDescriptor(x.get(), CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, as_int(g.N),
                                                     as_int(g.C), as_int(g.H), as_int(g.W)));
     SIGNET_CUDNN_CHECK(l.SetTensor4dDescriptor(y.get(), CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, as_int(g.N),

@@ -65,7 +65,7 @@ void copy_bytes(void* dst, const Device& dst_dev, const void* src, const Device&
   }
   require_usable(dst_dev, "copying a tensor");
   require_usable(src_dev, "copying a tensor");
-  backend::copy_bytes(dst, src, n);
+  backend::copy_bytes(dst, dst_dev, src, src_dev, n);
 }
 
 const KernelTable& kernels(const Device& d) {

@@ -1,5 +1,5 @@
 // One device's kernels, as a table: each entry launches one of our kernels over device pointers
-// on a stream (nullptr: the default stream), asynchronously, with the launch shape the kernel's
+// on a stream (nullptr: the device's own compute stream, engine/cuda/runtime_cuda.cu), asynchronously, with the launch shape the kernel's
 // header chooses, and checks the launch. The contracts (shapes, math) are the CPU ops'
 // (engine/ops/*.h); the kernels' headers say where they differ (dropout's generator).
 // An op reaches the table of its inputs' device through cuda::kernels(device) (runtime.h):

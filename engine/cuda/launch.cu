@@ -3,6 +3,7 @@
 #include "engine/cuda/libraries.h"
 #include "engine/cuda/check.cuh"
 #include "engine/cuda/launch_impl.h"
+#include "engine/cuda/runtime_backend.h"
 
 namespace signet::cuda {
 namespace {
@@ -10,7 +11,9 @@ namespace {
 struct CudaLauncher {
   template <class... P, class... A>
   static void launch(void (*kernel)(P...), cuda_kernels::LaunchShape shape, Stream s, A... args) {
-    kernel<<<shape.grid, shape.block, 0, static_cast<cudaStream_t>(s)>>>(args...);
+    // No stream given: the current GPU's compute stream (runtime_cuda.cu).
+    const cudaStream_t stream = static_cast<cudaStream_t>(s ? s : backend::current_stream());
+    kernel<<<shape.grid, shape.block, 0, stream>>>(args...);
     SIGNET_CUDA_CHECK(cudaPeekAtLastError());
   }
 };

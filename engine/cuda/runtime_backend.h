@@ -12,8 +12,12 @@ void require_usable(const Device& d, const char* what);
 void* device_alloc(const Device& d, size_t nbytes);
 void device_free(const Device& d, void* p, size_t nbytes);
 DeviceAllocatorStats device_allocator_stats(const Device& d);
-void copy_bytes(void* dst, const void* src, size_t n);  // between any two devices
+// n bytes between any two devices, at least one a GPU; returns when the host side may be reused.
+void copy_bytes(void* dst, const Device& dst_dev, const void* src, const Device& src_dev, size_t n);
 const KernelTable& kernels(const Device& d);
 void synchronize(const Device& d);
+// The compute stream of the current GPU (a cudaStream_t): where a kernel table call given no
+// stream runs (engine/cuda/launch.cu, the library calls).
+void* current_stream();
 
 }  // namespace signet::cuda::backend

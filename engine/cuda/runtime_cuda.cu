@@ -1,6 +1,7 @@
 // The CUDA runtime queries of a build with the CUDA backend.
 #include <fmt/format.h>
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -53,6 +54,14 @@ namespace {
 std::mutex g_allocators_mu;
 std::vector<std::unique_ptr<CachingAllocator>>* g_allocators = new std::vector<std::unique_ptr<CachingAllocator>>();
 
+// One compute stream per GPU (non-blocking: it does not wait for the legacy default stream).
+// Every kernel, cuBLAS and cuDNN call of the device runs on it in issue order, so a block the
+// caching allocator hands back out is only touched after the work that freed it. Made with the
+// allocator, never destroyed (see the allocators).
+constexpr int kMaxGpus = 64;
+std::atomic<cudaStream_t> g_streams[kMaxGpus];
+std::atomic<bool> g_ready[kMaxGpus];
+
 CachingAllocator& allocator_for(const Device& d) {
   std::lock_guard<std::mutex> lock(g_allocators_mu);
   auto& all = *g_allocators;
@@ -77,7 +86,26 @@ CachingAllocator& allocator_for(const Device& d) {
                   cudaFree(p);
                 }};
   all[d.index] = std::make_unique<CachingAllocator>(std::move(raw));
+  SIGNET_CHECK(d.index < kMaxGpus, "{}: more GPUs than this build handles ({})", d.str(), kMaxGpus);
+  SIGNET_CUDA_CHECK(cudaSetDevice(d.index));
+  cudaStream_t stream = nullptr;
+  SIGNET_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  g_streams[d.index] = stream;
+  g_ready[d.index] = true;
   return *all[d.index];
+}
+
+// Makes d current (checking it once per process).
+void make_current(const Device& d) {
+  if (d.index < 0 || d.index >= kMaxGpus || !g_ready[d.index]) allocator_for(d);
+  int current = -1;
+  SIGNET_CUDA_CHECK(cudaGetDevice(&current));
+  if (current != d.index) SIGNET_CUDA_CHECK(cudaSetDevice(d.index));
+}
+
+cudaStream_t stream_of(const Device& d) {
+  make_current(d);
+  return g_streams[d.index];
 }
 
 }  // namespace
@@ -96,20 +124,31 @@ DeviceAllocatorStats device_allocator_stats(const Device& d) {
   return allocator_for(d).stats();
 }
 
-void copy_bytes(void* dst, const void* src, size_t n) {
-  // Unified addressing: the runtime knows where each pointer lives.
-  if (n) SIGNET_CUDA_CHECK(cudaMemcpy(dst, src, n, cudaMemcpyDefault));
+void copy_bytes(void* dst, const Device& dst_dev, const void* src, const Device& src_dev, size_t n) {
+  if (!n) return;
+  // Unified addressing: the runtime knows where each pointer lives. The copy runs on the stream of
+  // the GPU involved (the destination's when both are GPUs, after the source's stream is done),
+  // and returns when it is complete, as a host side must not be reused before.
+  if (src_dev.is_cuda() && dst_dev.is_cuda() && src_dev != dst_dev)
+    SIGNET_CUDA_CHECK(cudaStreamSynchronize(stream_of(src_dev)));
+  const cudaStream_t s = stream_of(dst_dev.is_cuda() ? dst_dev : src_dev);
+  SIGNET_CUDA_CHECK(cudaMemcpyAsync(dst, src, n, cudaMemcpyDefault, s));
+  if (!(src_dev.is_cuda() && dst_dev == src_dev)) SIGNET_CUDA_CHECK(cudaStreamSynchronize(s));
 }
 
 const KernelTable& kernels(const Device& d) {
-  allocator_for(d);  // checks the device once, and makes it current
-  SIGNET_CUDA_CHECK(cudaSetDevice(d.index));
+  make_current(d);
   return gpu_kernel_table();
 }
 
 void synchronize(const Device& d) {
-  SIGNET_CUDA_CHECK(cudaSetDevice(d.index));
-  SIGNET_CUDA_CHECK(cudaDeviceSynchronize());
+  SIGNET_CUDA_CHECK(cudaStreamSynchronize(stream_of(d)));
+}
+
+void* current_stream() {
+  int current = 0;
+  SIGNET_CUDA_CHECK(cudaGetDevice(&current));
+  return stream_of(Device::cuda(current));
 }
 
 }  // namespace backend

@@ -28,7 +28,7 @@ void device_free(const Device&, void*, size_t) {}
 
 DeviceAllocatorStats device_allocator_stats(const Device&) { return {}; }
 
-void copy_bytes(void*, const void*, size_t) {
+void copy_bytes(void*, const Device&, const void*, const Device&, size_t) {
   throw Error(fmt::format("copying a tensor: no CUDA device is available: {}", cuda_availability().why_none));
 }
 

@@ -40,6 +40,8 @@ struct DeviceBuffer {
   explicit DeviceBuffer(const std::vector<T>& host) : n(host.size()) {
     SIGNET_CUDA_CHECK(cudaMalloc(&p, std::max<size_t>(n, 1) * sizeof(T)));
     if (n) SIGNET_CUDA_CHECK(cudaMemcpy(p, host.data(), n * sizeof(T), cudaMemcpyHostToDevice));
+    // The kernels run on the device's own non-blocking stream, which does not wait for this copy.
+    SIGNET_CUDA_CHECK(cudaDeviceSynchronize());
   }
   explicit DeviceBuffer(size_t count) : DeviceBuffer(std::vector<T>(count)) {}
   ~DeviceBuffer() { cudaFree(p); }
