@@ -137,7 +137,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
   const Tensor xc = x.contiguous();
   Tensor mu = Tensor::empty({C}), var = Tensor::empty({C});
   if (training) {
-    cpu::batch_norm_stats_fast(xc.f32(), N, C, S, mu.f32(), var.f32());
+    cpu_kernel(cpu::batch_norm_stats_fast, cpu::batch_norm_stats_ref)(xc.f32(), N, C, S, mu.f32(), var.f32());
   } else {  // snapshot: the buffers may be changed in place before backward runs
     mu.copy_(running_mean);
     var.copy_(running_var);
@@ -150,7 +150,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
                             eps, C, invstd.f32(), scale.f32(), shift.f32());
   }
   Tensor y = Tensor::empty(x.shape());
-  cpu::batch_norm_apply_fast(xc.f32(), N, C, S, scale.f32(), shift.f32(), y.f32());
+  cpu_kernel(cpu::batch_norm_apply_fast, cpu::batch_norm_apply_ref)(xc.f32(), N, C, S, scale.f32(), shift.f32(), y.f32());
 
   if (training && running_mean.defined()) {
     SIGNET_CHECK(running_mean.is_contiguous() && running_var.is_contiguous(),
@@ -171,7 +171,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
              Tensor dx = gx ? Tensor::empty(x.shape()) : Tensor();
              Tensor dw = gw ? Tensor::empty({C}) : Tensor();
              Tensor db = gb ? Tensor::empty({C}) : Tensor();
-             cpu::batch_norm_backward_fast(gc.f32(), xc.f32(), N, C, S, mu.f32(), invstd.f32(),
+             cpu_kernel(cpu::batch_norm_backward_fast, cpu::batch_norm_backward_ref)(gc.f32(), xc.f32(), N, C, S, mu.f32(), invstd.f32(),
                                            wc.defined() ? wc.f32() : nullptr, training, gx ? dx.f32() : nullptr,
                                            gw ? dw.f32() : nullptr, gb ? db.f32() : nullptr);
              return std::vector<Tensor>{dx, dw, db};

@@ -58,7 +58,7 @@ static Tensor binary_forward(BinaryOp op, const char* name, const Tensor& a, con
   if (a.device().is_cuda())
     binary_cuda(op, name, a, b, out);
   else
-    cpu::binary_fast(op, a, b, out);
+    cpu_kernel(cpu::binary_fast, cpu::binary_ref)(op, a, b, out);
   return out;
 }
 

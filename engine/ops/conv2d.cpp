@@ -60,7 +60,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, int64_t sh, 
   Tensor y = Tensor::empty({g.N, g.O, g.Ho, g.Wo}, DType::F32, dev);
   const float* pb = bc.defined() ? in_data("conv2d", bc) : nullptr;
   if (dev.is_cpu())
-    cpu::conv2d_fast(g, xc.f32(), wc.f32(), pb, y.f32());
+    cpu_kernel(cpu::conv2d_fast, cpu::conv2d_ref)(g, xc.f32(), wc.f32(), pb, y.f32());
   else
     cuda::kernels(dev).conv2d_forward(device_geom(g), in_data("conv2d", xc), in_data("conv2d", wc), pb, out_data(y),
                                       nullptr);
@@ -94,7 +94,7 @@ Tensor conv2d_backward_input(const Tensor& gy, const Tensor& w, const Shape& inp
   const Tensor gc = dev.is_cpu() ? gy.contiguous() : gy, wc = dev.is_cpu() ? w.contiguous() : w;
   Tensor dx = Tensor::empty(input_shape, DType::F32, dev);
   if (dev.is_cpu())
-    cpu::conv2d_backward_input_fast(g, gc.f32(), wc.f32(), dx.f32());
+    cpu_kernel(cpu::conv2d_backward_input_fast, cpu::conv2d_backward_input_ref)(g, gc.f32(), wc.f32(), dx.f32());
   else
     cuda::kernels(dev).conv2d_backward_input(device_geom(g), in_data(op, gc), in_data(op, wc), out_data(dx), nullptr);
   if (needs_grad({gy, w})) {
@@ -121,7 +121,7 @@ Tensor conv2d_backward_weight(const Tensor& gy, const Tensor& x, const Shape& we
   const Tensor gc = dev.is_cpu() ? gy.contiguous() : gy, xc = dev.is_cpu() ? x.contiguous() : x;
   Tensor dw = Tensor::empty(weight_shape, DType::F32, dev);
   if (dev.is_cpu())
-    cpu::conv2d_backward_weight_fast(g, gc.f32(), xc.f32(), dw.f32());
+    cpu_kernel(cpu::conv2d_backward_weight_fast, cpu::conv2d_backward_weight_ref)(g, gc.f32(), xc.f32(), dw.f32());
   else
     cuda::kernels(dev).conv2d_backward_weight(device_geom(g), in_data(op, gc), in_data(op, xc), out_data(dw), nullptr);
   if (needs_grad({gy, x})) {

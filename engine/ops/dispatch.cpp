@@ -32,4 +32,12 @@ void require_contiguous_on_device(const char* op, const Tensor& t) {
                "inputs; call .contiguous() on it first", op, t.device().str());
 }
 
+namespace {
+thread_local bool t_reference_kernels = false;
+}  // namespace
+
+bool cpu_reference_kernels() { return t_reference_kernels; }
+CpuReferenceKernels::CpuReferenceKernels() : before_(t_reference_kernels) { t_reference_kernels = true; }
+CpuReferenceKernels::~CpuReferenceKernels() { t_reference_kernels = before_; }
+
 }  // namespace signet

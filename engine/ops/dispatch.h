@@ -29,6 +29,26 @@ Device backend_for(const char* op, std::initializer_list<Tensor> inputs, bool ha
 // copies a strided one on its device).
 void require_contiguous_on_device(const char* op, const Tensor& t);
 
+// The CPU reference backend (tests only: the op table, tests/cuda_sim/test_op_table.cpp). While
+// a CpuReferenceKernels guard lives on this thread, the CPU branch of every op runs its plain-loop
+// reference (cpu::*_ref) instead of its fast kernel, so each backend can be compared with it.
+bool cpu_reference_kernels();
+class CpuReferenceKernels {
+ public:
+  CpuReferenceKernels();
+  ~CpuReferenceKernels();
+  CpuReferenceKernels(const CpuReferenceKernels&) = delete;
+  CpuReferenceKernels& operator=(const CpuReferenceKernels&) = delete;
+
+ private:
+  bool before_;
+};
+// An op's CPU kernel: `fast`, or `ref` under CpuReferenceKernels (both of one signature).
+template <class F>
+F cpu_kernel(F fast, F ref) {
+  return cpu_reference_kernels() ? ref : fast;
+}
+
 // Parallelise an elementwise loop only when it is large enough to pay for waking the pool.
 constexpr int64_t kParallelGrain = 1 << 15;
 

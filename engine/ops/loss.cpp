@@ -100,7 +100,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target) {
   const int64_t bad = cpu::first_outside(tc.i64(), N, C);
   SIGNET_CHECK(bad < 0, "cross_entropy: label {} at position {} is outside [0, {})", bad < 0 ? 0 : tc.i64()[bad], bad,
                C);
-  Tensor out = Tensor::scalar(static_cast<float>(cpu::cross_entropy_sum_fast(lc.f32(), tc.i64(), N, C) / N));
+  Tensor out = Tensor::scalar(static_cast<float>(cpu_kernel(cpu::cross_entropy_sum_fast, cpu::cross_entropy_sum_ref)(lc.f32(), tc.i64(), N, C) / N));
   if (needs_grad({logits})) {
     record(out, "cross_entropy", {logits, target}, [logits, tc, N, C](const Tensor& g) {
       const Tensor d = (softmax(logits, 1) - one_hot(tc, C)) * (1.0f / static_cast<float>(N));

@@ -139,7 +139,7 @@ LstmCellOut lstm_cell_pointwise(const Tensor& gates, const Tensor& c_prev) {
   if (gates.device().is_cuda()) return cell_on_device(gc, cc, record_grad, B, H);
   Tensor y = Tensor::empty({2, B, H});  // [h; c]: one output per node
   Tensor act = record_grad ? Tensor::empty({B, 4 * H}) : Tensor();  // saved for backward
-  cpu::lstm_cell_forward_fast(B, H, rows(gc, 4 * H), rows(cc, H), {y.f32(), H},
+  cpu_kernel(cpu::lstm_cell_forward_fast, cpu::lstm_cell_forward_ref)(B, H, rows(gc, 4 * H), rows(cc, H), {y.f32(), H},
                               {y.f32() + B * H, H}, {record_grad ? act.f32() : nullptr, 4 * H});
   if (record_grad) {
     const Tensor c_new = y.detach().narrow_view(0, 1, 1);  // no reference cycle through y
@@ -148,7 +148,7 @@ LstmCellOut lstm_cell_pointwise(const Tensor& gates, const Tensor& c_prev) {
              if (grad_mode_enabled()) return cell_backward_composed(gates, c_prev, g);
              const Tensor gg = g.contiguous();
              Tensor d_gates = Tensor::empty({B, 4 * H}), d_c = Tensor::empty({B, H});
-             cpu::lstm_cell_backward_fast(B, H, rows(act, 4 * H), rows(cc, H), rows(c_new, H),
+             cpu_kernel(cpu::lstm_cell_backward_fast, cpu::lstm_cell_backward_ref)(B, H, rows(act, 4 * H), rows(cc, H), rows(c_new, H),
                                           {gg.f32(), H}, {gg.f32() + B * H, H},
                                           {d_gates.f32(), 4 * H}, {d_c.f32(), H});
              return std::vector<Tensor>{d_gates, d_c};
@@ -182,7 +182,7 @@ LstmOut lstm(const Tensor& x, const Tensor& w_ih, const Tensor& w_hh, const Tens
   const cpu::LstmDims d = check_lstm("lstm", x, w_ih, w_hh, b_ih, b_hh, h0, c0);
   // On a device: the per-step graph of device ops (cuBLAS GEMMs, our gate kernels); its backward
   // is autograd's through those ops.
-  if (x.device().is_cuda()) return lstm_composed(x, w_ih, w_hh, b_ih, b_hh, h0, c0);
+  if (x.device().is_cuda() || cpu_reference_kernels()) return lstm_composed(x, w_ih, w_hh, b_ih, b_hh, h0, c0);
   const int64_t B = d.B, T = d.T, H = d.H, BTH = B * T * H;
   const Tensor xc = x.contiguous(), wi = w_ih.contiguous(), wh = w_hh.contiguous();
   const Tensor bi = packed(b_ih), bh = packed(b_hh), h0c = packed(h0), c0c = packed(c0);

@@ -31,7 +31,7 @@ Operand as_operand(const Tensor& x) {
 void gemm_on(const Device& d, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float beta, const Operand& a,
              const Operand& b, float* c, int64_t ldc) {
   if (d.is_cpu())
-    cpu::gemm_fast(ta, tb, M, N, K, 1.0f, a.p, a.ld, b.p, b.ld, beta, c, ldc);
+    cpu_kernel(cpu::gemm_fast, cpu::gemm_ref)(ta, tb, M, N, K, 1.0f, a.p, a.ld, b.p, b.ld, beta, c, ldc);
   else
     cuda::kernels(d).gemm(ta, tb, M, N, K, 1.0f, a.p, a.ld, b.p, b.ld, beta, c, ldc, nullptr);
 }

@@ -85,7 +85,7 @@ std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, int64_t kerne
     cuda::kernels(dev).max_pool2d(x.device_f32(), y.device_f32(), idx.device_i64(), device_shape(g), nullptr);
   } else {
     const Tensor xc = x.contiguous();
-    cpu::max_pool2d_fast(g, xc.f32(), y.f32(), idx.i64());
+    cpu_kernel(cpu::max_pool2d_fast, cpu::max_pool2d_ref)(g, xc.f32(), y.f32(), idx.i64());
   }
   if (needs_grad({x})) {
     record(y, "max_pool2d", {x}, [idx, shape = x.shape()](const Tensor& gy) {
@@ -122,7 +122,7 @@ Tensor max_pool2d_backward(const Tensor& gy, const Tensor& indices, const Shape&
   const int64_t bad = cpu::first_outside(p, ic.numel(), g.H * g.W);
   SIGNET_CHECK(bad < 0, "{}: index {} is outside the {}x{} input plane", op, bad < 0 ? 0 : p[bad], g.H, g.W);
   Tensor dx = Tensor::empty(input_shape);
-  cpu::max_pool2d_backward_fast(g, gc.f32(), p, dx.f32());
+  cpu_kernel(cpu::max_pool2d_backward_fast, cpu::max_pool2d_backward_ref)(g, gc.f32(), p, dx.f32());
   if (needs_grad({gy})) {
     record(dx, op, {gy}, [ic](const Tensor& G) { return std::vector<Tensor>{max_pool2d_gather(G, ic)}; });
   }
@@ -135,7 +135,7 @@ Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t paddi
   const Pool2dGeom g = pool2d_geom("avg_pool2d", x.shape(), kernel, stride, padding);
   const Tensor xc = x.contiguous();
   Tensor y = Tensor::empty({g.N, g.C, g.Ho, g.Wo});
-  cpu::avg_pool2d_fast(g, xc.f32(), y.f32());
+  cpu_kernel(cpu::avg_pool2d_fast, cpu::avg_pool2d_ref)(g, xc.f32(), y.f32());
   if (needs_grad({x})) {
     record(y, "avg_pool2d", {x}, [shape = x.shape(), kernel, stride, padding](const Tensor& gy) {
       return std::vector<Tensor>{avg_pool2d_backward(gy, shape, kernel, stride, padding)};
@@ -155,7 +155,7 @@ Tensor avg_pool2d_backward(const Tensor& gy, const Shape& input_shape, int64_t k
                shape_str(gy.shape()), shape_str(want), shape_str(input_shape));
   const Tensor gc = gy.contiguous();
   Tensor dx = Tensor::empty(input_shape);
-  cpu::avg_pool2d_backward_fast(g, gc.f32(), dx.f32());
+  cpu_kernel(cpu::avg_pool2d_backward_fast, cpu::avg_pool2d_backward_ref)(g, gc.f32(), dx.f32());
   if (needs_grad({gy})) {
     record(dx, op, {gy}, [kernel, stride, padding](const Tensor& G) {
       return std::vector<Tensor>{avg_pool2d(G, kernel, stride, padding)};
@@ -180,7 +180,7 @@ Tensor global_avg_pool(const Tensor& x) {
     k.affine(sums.device_f32(), y.device_f32(), 1.0f / static_cast<float>(hw), 0.0f, N * C, nullptr);
   } else {
     const Tensor xc = x.contiguous();
-    cpu::global_avg_pool_fast(xc.f32(), y.f32(), N * C, hw);
+    cpu_kernel(cpu::global_avg_pool_fast, cpu::global_avg_pool_ref)(xc.f32(), y.f32(), N * C, hw);
   }
   if (needs_grad({x})) {
     record(y, "global_avg_pool", {x}, [shape = x.shape(), hw](const Tensor& gy) {

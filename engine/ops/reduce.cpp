@@ -36,7 +36,7 @@ Tensor sum_one_dim(const Tensor& x, int64_t d) {
   if (x.device().is_cuda())
     cuda::kernels(x.device()).sum_middle(x.device_f32(), out.device_f32(), outer, n, inner, nullptr);
   else
-    cpu::sum_middle_fast(x.f32(), out.f32(), outer, n, inner);
+    cpu_kernel(cpu::sum_middle_fast, cpu::sum_middle_ref)(x.f32(), out.f32(), outer, n, inner);
   return out;
 }
 

@@ -25,7 +25,7 @@ Tensor softmax_forward(const Tensor& x, int64_t& dim, bool log) {
     return y;
   }
   const Tensor xc = x.contiguous();
-  cpu::softmax_fast(xc.f32(), y.f32(), outer, x.shape()[dim], inner, log);
+  cpu_kernel(cpu::softmax_fast, cpu::softmax_ref)(xc.f32(), y.f32(), outer, x.shape()[dim], inner, log);
   return y;
 }
 }  // namespace

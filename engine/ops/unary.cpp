@@ -23,7 +23,7 @@ Tensor unary_forward(UnaryOp op, const char* name, const Tensor& x) {
   }
   const Tensor xc = x.contiguous();
   Tensor y = Tensor::empty(x.shape());
-  cpu::unary_fast(op, xc.f32(), y.f32(), x.numel());
+  cpu_kernel(cpu::unary_fast, cpu::unary_ref)(op, xc.f32(), y.f32(), x.numel());
   return y;
 }
 }  // namespace
@@ -45,7 +45,7 @@ Tensor relu_grad(const Tensor& g, const Tensor& x) {
     cuda::kernels(x.device()).relu_grad(gc.device_f32(), xc.device_f32(), out.device_f32(), x.numel(), nullptr);
   } else {
     const Tensor gc = g.contiguous(), xc = x.contiguous();
-    cpu::relu_grad_fast(gc.f32(), xc.f32(), out.f32(), x.numel());
+    cpu_kernel(cpu::relu_grad_fast, cpu::relu_grad_ref)(gc.f32(), xc.f32(), out.f32(), x.numel());
   }
   if (needs_grad({g})) {
     record(out, "relu_grad", {g}, [x](const Tensor& gg) { return std::vector<Tensor>{relu_grad(gg, x)}; });
