@@ -31,10 +31,10 @@ void SGD::step() {
     if (!g.defined()) continue;
     const int64_t n = p.numel();
     if (p.device().is_cuda()) {  // the fused kernel of the parameter's device, same formulas
-      require_contiguous_on_device("sgd", g);
+      const Tensor gc = g.contiguous();
       const bool first = mom != 0.0f && !buf_[i].defined();
       if (first) buf_[i] = Tensor::empty(p.shape(), DType::F32, p.device());
-      cuda::kernels(p.device()).sgd_step(p.device_f32(), g.device_f32(), mom != 0.0f ? buf_[i].device_f32() : nullptr,
+      cuda::kernels(p.device()).sgd_step(p.device_f32(), gc.device_f32(), mom != 0.0f ? buf_[i].device_f32() : nullptr,
                                          lr, mom, damp, wd, o_.nesterov, first, n, nullptr);
       continue;
     }
@@ -109,8 +109,8 @@ void Adam::step() {
       v_[i] = Tensor::zeros(p.shape()).to(p.device());
     }
     if (p.device().is_cuda()) {
-      require_contiguous_on_device("adam", g);
-      cuda::kernels(p.device()).adam_step(p.device_f32(), g.device_f32(), m_[i].device_f32(), v_[i].device_f32(), lr,
+      const Tensor gc = g.contiguous();
+      cuda::kernels(p.device()).adam_step(p.device_f32(), gc.device_f32(), m_[i].device_f32(), v_[i].device_f32(), lr,
                                           b1, b2, eps, wd, decoupled, step_size, sqrt_bc2, p.numel(), nullptr);
       continue;
     }

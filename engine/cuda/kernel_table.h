@@ -62,6 +62,19 @@ struct KernelTable {
   void (*max_pool2d)(const float* x, float* y, int64_t* idx, const PoolShape& g, Stream s);
   void (*max_pool2d_backward)(const float* dy, const int64_t* idx, float* dx, const PoolShape& g, Stream s);
   void (*max_pool2d_gather)(const float* G, const int64_t* idx, float* y, const PoolShape& g, Stream s);
+  void (*avg_pool2d)(const float* x, float* y, const PoolShape& g, Stream s);
+  void (*avg_pool2d_backward)(const float* dy, float* dx, const PoolShape& g, Stream s);
+  // Indexing over [outer, n, inner] (kernels/index.cuh); flag as the kernel's header says.
+  void (*index_check)(const int64_t* v, int64_t count, int64_t n, unsigned long long* flag, Stream s);
+  void (*index_select)(const float* src, float* dst, const int64_t* idx, int64_t outer, int64_t n, int64_t K,
+                       int64_t inner, Stream s);
+  void (*index_add)(float* out, const float* src, const int64_t* idx, int64_t outer, int64_t n, int64_t K,
+                    int64_t inner, Stream s);
+  void (*gather)(const float* x, const int64_t* idx, float* out, int64_t outer, int64_t n, int64_t K, int64_t inner,
+                 Stream s);
+  void (*scatter_add)(float* out, const float* src, const int64_t* idx, int64_t outer, int64_t n, int64_t K,
+                      int64_t inner, Stream s);
+  void (*argmax)(const float* x, int64_t* out, int64_t outer, int64_t n, int64_t inner, Stream s);
   // Batch norm over x viewed as [N, C, S] (kernels/batchnorm.cuh). Pointers marked "may be null"
   // in the kernels' header may be null here too.
   void (*batch_norm_stats)(const float* x, int64_t N, int64_t C, int64_t S, float* mean, float* var, Stream s);

@@ -7,6 +7,7 @@
 #include "engine/cuda/kernels/density.cuh"
 #include "engine/cuda/kernels/elementwise.cuh"
 #include "engine/cuda/kernels/embedding.cuh"
+#include "engine/cuda/kernels/index.cuh"
 #include "engine/cuda/kernels/lstm.cuh"
 #include "engine/cuda/kernels/optim.cuh"
 #include "engine/cuda/kernels/pool.cuh"
@@ -122,6 +123,39 @@ struct Launches {
   static void max_pool2d_gather(const float* G, const int64_t* idx, float* y, const PoolShape& g, Stream s) {
     run(cuda_kernels::max_pool2d_gather_kernel, outputs(g), items(outputs(g)), s, G, idx, y, g);
   }
+  static void avg_pool2d(const float* x, float* y, const PoolShape& g, Stream s) {
+    run(cuda_kernels::avg_pool2d_kernel, outputs(g), items(outputs(g)), s, x, y, g);
+  }
+  static void avg_pool2d_backward(const float* dy, float* dx, const PoolShape& g, Stream s) {
+    const int64_t n = g.N * g.C * g.H * g.W;
+    run(cuda_kernels::avg_pool2d_backward_kernel, n, items(n), s, dy, dx, g);
+  }
+  static void index_check(const int64_t* v, int64_t count, int64_t n, unsigned long long* flag, Stream s) {
+    run(cuda_kernels::index_check_kernel, count, items(count), s, v, count, n, flag);
+  }
+  static void index_select(const float* src, float* dst, const int64_t* idx, int64_t outer, int64_t n, int64_t K,
+                           int64_t inner, Stream s) {
+    const int64_t t = outer * K * inner;
+    run(cuda_kernels::index_select_kernel, t, items(t), s, src, dst, idx, outer, n, K, inner);
+  }
+  static void index_add(float* out, const float* src, const int64_t* idx, int64_t outer, int64_t n, int64_t K,
+                        int64_t inner, Stream s) {
+    const int64_t t = outer * K * inner;
+    run(cuda_kernels::index_add_kernel, t, items(t), s, out, src, idx, outer, n, K, inner);
+  }
+  static void gather(const float* x, const int64_t* idx, float* out, int64_t outer, int64_t n, int64_t K,
+                     int64_t inner, Stream s) {
+    const int64_t t = outer * K * inner;
+    run(cuda_kernels::gather_kernel, t, items(t), s, x, idx, out, outer, n, K, inner);
+  }
+  static void scatter_add(float* out, const float* src, const int64_t* idx, int64_t outer, int64_t n, int64_t K,
+                          int64_t inner, Stream s) {
+    const int64_t t = outer * K * inner;
+    run(cuda_kernels::scatter_add_kernel, t, items(t), s, out, src, idx, outer, n, K, inner);
+  }
+  static void argmax(const float* x, int64_t* out, int64_t outer, int64_t n, int64_t inner, Stream s) {
+    run(cuda_kernels::argmax_kernel, outer * inner, items(outer * inner), s, x, out, outer, n, inner);
+  }
   static void batch_norm_stats(const float* x, int64_t N, int64_t C, int64_t S, float* mean, float* var, Stream s) {
     run(cuda_kernels::batch_norm_stats_kernel, C, rows(C), s, x, N, C, S, mean, var);
   }
@@ -166,6 +200,10 @@ struct Launches {
             lstm_cell_forward, lstm_cell_backward,
             max_pool2d,       max_pool2d_backward,
             max_pool2d_gather,
+            avg_pool2d,       avg_pool2d_backward,
+            index_check,      index_select,
+            index_add,        gather,
+            scatter_add,      argmax,
             batch_norm_stats, batch_norm_channel,
             batch_norm_apply, batch_norm_backward,
             density_counts,

@@ -94,14 +94,14 @@ Tensor batch_norm_cuda(const Tensor& x, const Tensor& weight, const Tensor& bias
     const bool gb = bias.defined() && bias.requires_grad();
     record(y, "batch_norm", {x, weight, bias}, [x, weight, mu, invstd, training, eps, gx, gw, gb](const Tensor& g) {
       if (grad_mode_enabled()) return composed_backward(g, x, weight, gx, gw, gb, training, mu, invstd, eps);
-      require_contiguous_on_device("batch_norm (backward)", g);
+      const Tensor gc = g.contiguous();
       const int64_t N = x.size(0), C = x.size(1), S = C == 0 || N == 0 ? 0 : x.numel() / (N * C);
       const Device d = x.device();
       Tensor dx = gx ? Tensor::empty(x.shape(), DType::F32, d) : Tensor();
       Tensor dw = gw ? Tensor::empty({C}, DType::F32, d) : Tensor();
       Tensor db = gb ? Tensor::empty({C}, DType::F32, d) : Tensor();
       Tensor sums = Tensor::empty({2 * C}, DType::F32, d);
-      cuda::kernels(d).batch_norm_backward(g.device_f32(), x.device_f32(), mu.device_f32(), invstd.device_f32(),
+      cuda::kernels(d).batch_norm_backward(gc.device_f32(), x.device_f32(), mu.device_f32(), invstd.device_f32(),
                                            ptr_or_null(weight), training, ptr_or_null(dx), ptr_or_null(dw),
                                            ptr_or_null(db), sums.device_f32(), N, C, S, nullptr);
       return std::vector<Tensor>{dx, dw, db};

@@ -69,9 +69,9 @@ static Tensor scalar_forward(BinaryOp op, const char* name, const Tensor& a, flo
   const float scale = op == BinaryOp::Add ? 1.0f : s, shift = op == BinaryOp::Add ? s : 0.0f;
   SIGNET_DISPATCH_CPU_OR_CUDA(name, {a});
   SIGNET_CHECK(a.dtype() == DType::F32, "{}: needs a float32 tensor, got {}", name, dtype_name(a.dtype()));
-  require_contiguous_on_device(name, a);
+  const Tensor ac = a.contiguous();  // a strided input is copied on the device first
   Tensor out = Tensor::empty(a.shape(), DType::F32, a.device());
-  cuda::kernels(a.device()).affine(a.device_f32(), out.device_f32(), scale, shift, a.numel(), nullptr);
+  cuda::kernels(a.device()).affine(ac.device_f32(), out.device_f32(), scale, shift, a.numel(), nullptr);
   return out;
 }
 

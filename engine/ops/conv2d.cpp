@@ -55,8 +55,8 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, int64_t sh, 
     SIGNET_CHECK(bias.dtype() == DType::F32 && bias.dim() == 1 && bias.size(0) == g.O,
                  "conv2d: bias {} should be [{}] (one per output channel)", bias.str(), g.O);
   const Device dev = x.device();
-  const Tensor xc = dev.is_cpu() ? x.contiguous() : x, wc = dev.is_cpu() ? w.contiguous() : w;
-  const Tensor bc = bias.defined() && dev.is_cpu() ? bias.contiguous() : bias;
+  const Tensor xc = x.contiguous(), wc = w.contiguous();
+  const Tensor bc = bias.defined() ? bias.contiguous() : bias;
   Tensor y = Tensor::empty({g.N, g.O, g.Ho, g.Wo}, DType::F32, dev);
   const float* pb = bc.defined() ? in_data("conv2d", bc) : nullptr;
   if (dev.is_cpu())
@@ -91,7 +91,7 @@ Tensor conv2d_backward_input(const Tensor& gy, const Tensor& w, const Shape& inp
   SIGNET_CHECK(gy.shape() == want, "{}: gradient {} does not match the convolution output {} of input {}", op,
                shape_str(gy.shape()), shape_str(want), shape_str(input_shape));
   const Device dev = gy.device();
-  const Tensor gc = dev.is_cpu() ? gy.contiguous() : gy, wc = dev.is_cpu() ? w.contiguous() : w;
+  const Tensor gc = gy.contiguous(), wc = w.contiguous();
   Tensor dx = Tensor::empty(input_shape, DType::F32, dev);
   if (dev.is_cpu())
     cpu_kernel(cpu::conv2d_backward_input_fast, cpu::conv2d_backward_input_ref)(g, gc.f32(), wc.f32(), dx.f32());
@@ -118,7 +118,7 @@ Tensor conv2d_backward_weight(const Tensor& gy, const Tensor& x, const Shape& we
   SIGNET_CHECK(gy.shape() == want, "{}: gradient {} does not match the convolution output {} of input {}", op,
                shape_str(gy.shape()), shape_str(want), shape_str(x.shape()));
   const Device dev = gy.device();
-  const Tensor gc = dev.is_cpu() ? gy.contiguous() : gy, xc = dev.is_cpu() ? x.contiguous() : x;
+  const Tensor gc = gy.contiguous(), xc = x.contiguous();
   Tensor dw = Tensor::empty(weight_shape, DType::F32, dev);
   if (dev.is_cpu())
     cpu_kernel(cpu::conv2d_backward_weight_fast, cpu::conv2d_backward_weight_ref)(g, gc.f32(), xc.f32(), dw.f32());

@@ -16,9 +16,9 @@ std::string bad_id_message(int64_t id, int64_t k, const Tensor& ids, int64_t V) 
 
 // The device path: our gather kernel, which flags a bad id instead of reading it (one
 // synchronising read of one word names it as the CPU does), and its scatter-add as the gradient.
-Tensor embedding_cuda(const Tensor& weight, const Tensor& ids, int64_t V, int64_t D) {
+Tensor embedding_cuda(const Tensor& weight, const Tensor& ids_any, int64_t V, int64_t D) {
   require_contiguous_on_device("embedding", weight);
-  require_contiguous_on_device("embedding", ids);
+  const Tensor ids = ids_any.contiguous();
   const Device dev = weight.device();
   const int64_t P = ids.numel();
   Tensor out = Tensor::empty({P, D}, DType::F32, dev);
@@ -31,9 +31,9 @@ Tensor embedding_cuda(const Tensor& weight, const Tensor& ids, int64_t V, int64_
   }
   if (needs_grad({weight})) {
     record(out, "embedding", {weight}, [ids, V, D, P](const Tensor& g) {
-      require_contiguous_on_device("embedding (backward)", g);
+      const Tensor gc = g.contiguous();
       Tensor gw = Tensor::zeros({V, D}, DType::F32, g.device());
-      cuda::kernels(g.device()).embedding_scatter_add(g.device_f32(), ids.device_i64(), gw.device_f32(), P, D, V,
+      cuda::kernels(g.device()).embedding_scatter_add(gc.device_f32(), ids.device_i64(), gw.device_f32(), P, D, V,
                                                       nullptr);
       return std::vector<Tensor>{gw};
     });

@@ -57,20 +57,19 @@ namespace {
 // synchronising read of one word). The gradient is saved, so a second derivative through this
 // op on a GPU is refused (the CPU path builds it from differentiable ops).
 Tensor cross_entropy_cuda(const Tensor& logits, const Tensor& target, int64_t N, int64_t C) {
-  require_contiguous_on_device("cross_entropy", logits);
-  require_contiguous_on_device("cross_entropy", target);
+  const Tensor lc = logits.contiguous(), tc = target.contiguous();
   const Device dev = logits.device();
   const bool grad = needs_grad({logits});
   Tensor rows = Tensor::empty({N}, DType::F32, dev);
   Tensor d = grad ? Tensor::empty({N, C}, DType::F32, dev) : Tensor();
   Tensor bad = Tensor::zeros({1}, DType::I64).to(dev);
-  cuda::kernels(dev).cross_entropy(logits.device_f32(), target.device_i64(), rows.device_f32(),
+  cuda::kernels(dev).cross_entropy(lc.device_f32(), tc.device_i64(), rows.device_f32(),
                                    grad ? d.device_f32() : nullptr, 1.0f / static_cast<float>(N), N, C,
                                    reinterpret_cast<unsigned long long*>(bad.device_i64()), nullptr);
   if (const int64_t first = bad.to(Device::cpu()).i64()[0]; first != 0) {
     const int64_t row = N - first;
     throw Error(fmt::format("cross_entropy: label {} at position {} is outside [0, {})",
-                            target.to(Device::cpu()).i64()[row], row, C));
+                            tc.to(Device::cpu()).i64()[row], row, C));
   }
   Tensor out;
   {
@@ -119,12 +118,11 @@ Tensor bce_with_logits(const Tensor& x, const Tensor& t) {
   Tensor out;
   if (x.device().is_cuda()) {
     // Per-element losses from our kernel, their mean by the device's sum (float, not double).
-    require_contiguous_on_device("bce_with_logits", x);
-    require_contiguous_on_device("bce_with_logits", t);
+    const Tensor xc = x.contiguous(), tc = t.contiguous();
     NoGradGuard no_grad;
     Tensor rows = Tensor::empty({n}, DType::F32, x.device());
     cuda::kernels(x.device())
-        .bce_with_logits(x.device_f32(), t.device_f32(), rows.device_f32(), nullptr, nullptr, 0.0f, n, nullptr);
+        .bce_with_logits(xc.device_f32(), tc.device_f32(), rows.device_f32(), nullptr, nullptr, 0.0f, n, nullptr);
     out = mul_scalar(sum(rows), 1.0f / static_cast<float>(n));
   } else {
     const Tensor xc = x.contiguous(), tcv = t.contiguous();

@@ -79,10 +79,10 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
   float beta = 0.0f;
   if (bias.defined() && dev.is_cuda()) {
     // On a device the rows are set by a rank-1 product (a column of ones times the bias row).
-    require_contiguous_on_device("linear", bias);
+    const Tensor bc = bias.contiguous();
     const Tensor ones = Tensor::full({B, 1}, 1.0f, dev);
     gemm_on(dev, false, false, B, outf, 1, 0.0f, {ones, ones.device_f32(), false, 1},
-            {bias, bias.device_f32(), false, std::max<int64_t>(outf, 1)}, out.device_f32(), std::max<int64_t>(outf, 1));
+            {bc, bc.device_f32(), false, std::max<int64_t>(outf, 1)}, out.device_f32(), std::max<int64_t>(outf, 1));
     beta = 1.0f;
   } else if (bias.defined()) {
     const Tensor bc = bias.contiguous();

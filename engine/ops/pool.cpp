@@ -50,9 +50,8 @@ Tensor max_pool2d_gather(const Tensor& G, const Tensor& idx) {
   backend_for("max_pool2d_gather", {G, idx}, true);
   Tensor y = Tensor::empty(idx.shape(), DType::F32, G.device());
   if (G.device().is_cuda()) {
-    require_contiguous_on_device("max_pool2d_gather", G);
-    require_contiguous_on_device("max_pool2d_gather", idx);
-    cuda::kernels(G.device()).max_pool2d_gather(G.device_f32(), idx.device_i64(), y.device_f32(), device_shape(g),
+    const Tensor Gc = G.contiguous(), ic = idx.contiguous();
+    cuda::kernels(G.device()).max_pool2d_gather(Gc.device_f32(), ic.device_i64(), y.device_f32(), device_shape(g),
                                                 nullptr);
     if (needs_grad({G})) {
       record(y, "max_pool2d_gather", {G}, [idx, shape = G.shape()](const Tensor& gy) {
@@ -81,8 +80,8 @@ std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, int64_t kerne
   Tensor y = Tensor::empty({g.N, g.C, g.Ho, g.Wo}, DType::F32, dev);
   Tensor idx = Tensor::empty({g.N, g.C, g.Ho, g.Wo}, DType::I64, dev);
   if (dev.is_cuda()) {
-    require_contiguous_on_device("max_pool2d", x);
-    cuda::kernels(dev).max_pool2d(x.device_f32(), y.device_f32(), idx.device_i64(), device_shape(g), nullptr);
+    const Tensor xc = x.contiguous();
+    cuda::kernels(dev).max_pool2d(xc.device_f32(), y.device_f32(), idx.device_i64(), device_shape(g), nullptr);
   } else {
     const Tensor xc = x.contiguous();
     cpu_kernel(cpu::max_pool2d_fast, cpu::max_pool2d_ref)(g, xc.f32(), y.f32(), idx.i64());
@@ -108,10 +107,9 @@ Tensor max_pool2d_backward(const Tensor& gy, const Tensor& indices, const Shape&
                shape_str(gy.shape()), shape_str(indices.shape()));
   if (gy.device().is_cuda()) {
     // The device trusts its indices (max_pool2d's own; the kernel skips any outside the plane).
-    require_contiguous_on_device(op, gy);
-    require_contiguous_on_device(op, indices);
+    const Tensor gc = gy.contiguous(), ic = indices.contiguous();
     Tensor dx = Tensor::empty(input_shape, DType::F32, gy.device());
-    cuda::kernels(gy.device()).max_pool2d_backward(gy.device_f32(), indices.device_i64(), dx.device_f32(),
+    cuda::kernels(gy.device()).max_pool2d_backward(gc.device_f32(), ic.device_i64(), dx.device_f32(),
                                                    device_shape(g), nullptr);
     if (needs_grad({gy}))
       record(dx, op, {gy}, [indices](const Tensor& G) { return std::vector<Tensor>{max_pool2d_gather(G, indices)}; });
@@ -130,12 +128,15 @@ Tensor max_pool2d_backward(const Tensor& gy, const Tensor& indices, const Shape&
 }
 
 Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding) {
-  SIGNET_DISPATCH("avg_pool2d", {x});
+  SIGNET_DISPATCH_CPU_OR_CUDA("avg_pool2d", {x});
   check_input(x, "avg_pool2d");
   const Pool2dGeom g = pool2d_geom("avg_pool2d", x.shape(), kernel, stride, padding);
   const Tensor xc = x.contiguous();
-  Tensor y = Tensor::empty({g.N, g.C, g.Ho, g.Wo});
-  cpu_kernel(cpu::avg_pool2d_fast, cpu::avg_pool2d_ref)(g, xc.f32(), y.f32());
+  Tensor y = Tensor::empty({g.N, g.C, g.Ho, g.Wo}, DType::F32, x.device());
+  if (x.device().is_cuda())
+    cuda::kernels(x.device()).avg_pool2d(xc.device_f32(), y.device_f32(), device_shape(g), nullptr);
+  else
+    cpu_kernel(cpu::avg_pool2d_fast, cpu::avg_pool2d_ref)(g, xc.f32(), y.f32());
   if (needs_grad({x})) {
     record(y, "avg_pool2d", {x}, [shape = x.shape(), kernel, stride, padding](const Tensor& gy) {
       return std::vector<Tensor>{avg_pool2d_backward(gy, shape, kernel, stride, padding)};
@@ -147,15 +148,18 @@ Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t paddi
 Tensor avg_pool2d_backward(const Tensor& gy, const Shape& input_shape, int64_t kernel, int64_t stride,
                            int64_t padding) {
   const char* op = "avg_pool2d_backward";
-  SIGNET_DISPATCH(op, {gy});
+  SIGNET_DISPATCH_CPU_OR_CUDA(op, {gy});
   check_input(gy, op);
   const Pool2dGeom g = pool2d_geom(op, input_shape, kernel, stride, padding);
   const Shape want{g.N, g.C, g.Ho, g.Wo};
   SIGNET_CHECK(gy.shape() == want, "{}: gradient {} does not match the pooled shape {} of input {}", op,
                shape_str(gy.shape()), shape_str(want), shape_str(input_shape));
   const Tensor gc = gy.contiguous();
-  Tensor dx = Tensor::empty(input_shape);
-  cpu_kernel(cpu::avg_pool2d_backward_fast, cpu::avg_pool2d_backward_ref)(g, gc.f32(), dx.f32());
+  Tensor dx = Tensor::empty(input_shape, DType::F32, gy.device());
+  if (gy.device().is_cuda())
+    cuda::kernels(gy.device()).avg_pool2d_backward(gc.device_f32(), dx.device_f32(), device_shape(g), nullptr);
+  else
+    cpu_kernel(cpu::avg_pool2d_backward_fast, cpu::avg_pool2d_backward_ref)(g, gc.f32(), dx.f32());
   if (needs_grad({gy})) {
     record(dx, op, {gy}, [kernel, stride, padding](const Tensor& G) {
       return std::vector<Tensor>{avg_pool2d(G, kernel, stride, padding)};
@@ -173,10 +177,10 @@ Tensor global_avg_pool(const Tensor& x) {
   Tensor y = Tensor::empty({N, C}, DType::F32, x.device());
   if (x.device().is_cuda()) {
     // Each plane's sum (one block per plane), then the scale.
-    require_contiguous_on_device("global_avg_pool", x);
+    const Tensor xc = x.contiguous();
     const cuda::KernelTable& k = cuda::kernels(x.device());
     Tensor sums = Tensor::empty({N, C}, DType::F32, x.device());
-    k.sum_middle(x.device_f32(), sums.device_f32(), N * C, hw, 1, nullptr);
+    k.sum_middle(xc.device_f32(), sums.device_f32(), N * C, hw, 1, nullptr);
     k.affine(sums.device_f32(), y.device_f32(), 1.0f / static_cast<float>(hw), 0.0f, N * C, nullptr);
   } else {
     const Tensor xc = x.contiguous();

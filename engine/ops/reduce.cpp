@@ -49,7 +49,6 @@ Tensor device_copy_0d(const Tensor& x) {
 
 // Raw (unrecorded) sum keeping every reduced dim as size 1.
 Tensor sum_keep(const Tensor& x, const std::vector<int64_t>& dims) {
-  if (x.device().is_cuda()) require_contiguous_on_device("sum", x);
   Tensor cur = x.contiguous();
   // Merging adjacent reduced dims into one pass would be faster; per-dim passes keep it simple
   // and each pass is a vectorised streaming loop.

@@ -20,8 +20,8 @@ Tensor softmax_forward(const Tensor& x, int64_t& dim, bool log) {
   for (int64_t i = dim + 1; i < x.dim(); ++i) inner *= x.shape()[i];
   Tensor y = Tensor::empty(x.shape(), DType::F32, x.device());
   if (x.device().is_cuda()) {
-    require_contiguous_on_device(name, x);
-    cuda::kernels(x.device()).softmax(x.device_f32(), y.device_f32(), outer, x.shape()[dim], inner, log, nullptr);
+    const Tensor xc = x.contiguous();
+    cuda::kernels(x.device()).softmax(xc.device_f32(), y.device_f32(), outer, x.shape()[dim], inner, log, nullptr);
     return y;
   }
   const Tensor xc = x.contiguous();

@@ -64,7 +64,12 @@ inline std::vector<std::vector<float>> run_on(const OpCase& c, const Device& dev
     in.push_back(t);
   }
   const Tensor out = c.fn(in);
-  std::vector<std::vector<float>> got{out.to_vector()};
+  std::vector<std::vector<float>> got(1);
+  if (out.dtype() == DType::I64) {  // positions (argmax), compared as floats
+    for (int64_t v : out.to_vector_i64()) got[0].push_back(static_cast<float>(v));
+  } else {
+    got[0] = out.to_vector();
+  }
   if (!c.backward) return got;
   const Tensor seed = op_input(OpInput{out.shape(), -1.0f, 1.0f}, 7);
   out.backward(device.is_cpu() ? seed : seed.to(device));
@@ -121,6 +126,11 @@ inline const std::vector<OpCase>& op_cases() {
        [](const V& v) { return contiguous(transpose(v[0], 0, 2)) * 2.0f; }},
       {"index_select", {{{6, 5}}, {{4}, 0, 0, 6}}, [](const V& v) { return index_select(v[0], 0, v[1]); }},
       {"gather", {{{4, 6}}, {{4, 3}, 0, 0, 6}}, [](const V& v) { return gather(v[0], 1, v[1]); }},
+      {"index_add", {{{6, 5}}, {{4}, 0, 0, 6}, {{4, 5}}},
+       [](const V& v) { return index_add(v[0], 0, v[1], v[2]); }},
+      {"scatter_add", {{{4, 6}}, {{4, 3}, 0, 0, 6}, {{4, 3}}},
+       [](const V& v) { return scatter_add(v[0], 1, v[1], v[2]); }},
+      {"argmax", {{{5, 7}}}, [](const V& v) { return argmax(v[0], 1); }, 0.0f, false},
   };
   return cases;
 }

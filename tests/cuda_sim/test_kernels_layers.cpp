@@ -7,6 +7,8 @@
 
 #include "engine/cuda/kernels/batchnorm.cuh"
 #include "engine/cuda/kernels/elementwise.cuh"
+#include "engine/cuda/kernels/index.cuh"
+#include "engine/ops/index.h"
 #include "engine/ops/batchnorm.h"
 #include "engine/cuda/kernels/pool.cuh"
 #include "engine/ops/pool.h"
@@ -48,6 +50,57 @@ TEST(CudaSimKernels, MaxPoolForwardBackwardAndGatherMatchTheCpuReference) {
                gathered.data(), ps);
     EXPECT_TRUE(close_to(gathered, want, 0, 0));
   }
+}
+
+TEST(CudaSimKernels, AveragePoolingForwardAndBackwardMatchTheCpuReference) {
+  struct Case { int64_t N, C, H, W, k, s, p; };
+  for (const Case& c : std::vector<Case>{{2, 3, 8, 8, 2, 2, 0}, {1, 5, 7, 9, 3, 2, 1}, {3, 2, 5, 5, 3, 1, 1}}) {
+    const Pool2dGeom g = pool2d_geom("test", {c.N, c.C, c.H, c.W}, c.k, c.s, c.p);
+    const ck::PoolShape ps{g.N, g.C, g.H, g.W, g.k, g.s, g.p, g.Ho, g.Wo};
+    const int64_t in = g.N * g.C * g.H * g.W, out = g.N * g.C * g.Ho * g.Wo;
+    const std::vector<float> x = random_floats(in, 8), dy = random_floats(out, 9);
+    std::vector<float> y_ref(out), y(out, -1.0f), dx_ref(in), dx(in, -1.0f);
+    cpu::avg_pool2d_ref(g, x.data(), y_ref.data());
+    cpu::avg_pool2d_backward_ref(g, dy.data(), dx_ref.data());
+    run_kernel(ck::avg_pool2d_kernel, tight_shape(), x.data(), y.data(), ps);
+    run_kernel(ck::avg_pool2d_backward_kernel, tight_shape(), dy.data(), dx.data(), ps);
+    EXPECT_TRUE(close_to(y, y_ref, 1e-6f, 1e-5f)) << c.H << "x" << c.W << " k" << c.k << " s" << c.s;
+    EXPECT_TRUE(close_to(dx, dx_ref, 1e-6f, 1e-5f)) << c.H << "x" << c.W << " k" << c.k << " s" << c.s;
+  }
+}
+
+TEST(CudaSimKernels, IndexKernelsMatchTheCpuLoops) {
+  const IndexView v{3, 7, 5};  // [outer, n, inner]
+  const int64_t K = 4;
+  const std::vector<float> x = random_floats(v.outer * v.n * v.inner, 10), src = random_floats(v.outer * K * v.inner, 11);
+  const std::vector<int64_t> rows = {6, 0, 6, 2};  // a repeat: the additions must add
+  std::vector<int64_t> pos(static_cast<size_t>(v.outer * K * v.inner));
+  for (size_t i = 0; i < pos.size(); ++i) pos[i] = static_cast<int64_t>((i * 5 + 1) % v.n);
+  std::vector<float> want(v.outer * K * v.inner), got(want.size(), -1.0f);
+  cpu::index_select(reinterpret_cast<const char*>(x.data()), reinterpret_cast<char*>(want.data()), rows.data(), v, K,
+                    sizeof(float));
+  run_kernel(ck::index_select_kernel, tight_shape(), x.data(), got.data(), rows.data(), v.outer, v.n, K, v.inner);
+  EXPECT_EQ(got, want);
+  cpu::gather(x.data(), pos.data(), want.data(), v, K);
+  run_kernel(ck::gather_kernel, tight_shape(), x.data(), pos.data(), got.data(), v.outer, v.n, K, v.inner);
+  EXPECT_EQ(got, want);
+  std::vector<float> acc_want = x, acc = x;
+  cpu::index_add(acc_want.data(), src.data(), rows.data(), v, K);
+  run_kernel(ck::index_add_kernel, tight_shape(), acc.data(), src.data(), rows.data(), v.outer, v.n, K, v.inner);
+  EXPECT_TRUE(close_to(acc, acc_want, 1e-6f, 1e-6f));
+  acc_want = x, acc = x;
+  cpu::scatter_add(acc_want.data(), src.data(), pos.data(), v, K);
+  run_kernel(ck::scatter_add_kernel, tight_shape(), acc.data(), src.data(), pos.data(), v.outer, v.n, K, v.inner);
+  EXPECT_TRUE(close_to(acc, acc_want, 1e-6f, 1e-6f));
+  std::vector<int64_t> am_want(v.outer * v.inner), am(am_want.size(), -1);
+  cpu::argmax(x.data(), am_want.data(), v);
+  run_kernel(ck::argmax_kernel, tight_shape(), x.data(), am.data(), v.outer, v.n, v.inner);
+  EXPECT_EQ(am, am_want);
+  // The check names the first bad index: flag = count - k.
+  const std::vector<int64_t> bad = {1, 9, 3, -2};
+  unsigned long long flag = 0;
+  run_kernel(ck::index_check_kernel, tight_shape(), bad.data(), int64_t{4}, v.n, &flag);
+  EXPECT_EQ(flag, 3u);
 }
 
 TEST(CudaSimKernels, BatchNormStatisticsApplyAndBackwardMatchTheCpuReference) {

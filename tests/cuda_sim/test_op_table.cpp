@@ -40,7 +40,7 @@ TEST(OpTable, EveryOpOnTheEmulatedGpuMatchesTheReferenceOrIsListedAsMissing) {
     }
   }
   // The ops without a device path today (docs/cuda.md); a new device path removes its line.
-  const std::set<std::string> known_missing = {"avg_pool2d 2x2", "index_select", "gather"};
+  const std::set<std::string> known_missing = {};
   EXPECT_EQ(missing, known_missing);
 }
 

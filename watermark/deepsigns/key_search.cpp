@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "engine/cuda/runtime.h"
 #include "engine/ops.h"
 #include "engine/ops/dispatch.h"
 #include "watermark/deepsigns/hidden.h"
@@ -10,15 +11,19 @@
 namespace signet {
 
 Tensor density_counts(const Tensor& queries, const Tensor& points, float eps) {
-  SIGNET_DISPATCH("density_counts", {queries, points});
+  SIGNET_DISPATCH_CPU_OR_CUDA("density_counts", {queries, points});
   SIGNET_CHECK(queries.dim() == 2 && points.dim() == 2 && queries.dtype() == DType::F32 &&
                    points.dtype() == DType::F32 && queries.size(1) == points.size(1),
                "density_counts: queries {} and points {} must be float32 [n, P] and [N, P] with the same P",
                queries.str(), points.str());
   SIGNET_CHECK(std::isfinite(eps) && eps >= 0, "density_counts: eps must be a finite number >= 0, got {}", eps);
   const Tensor q = queries.contiguous(), x = points.contiguous();
-  Tensor out = Tensor::empty({q.size(0)}, DType::I64);
-  cpu::density_counts_fast(q.f32(), q.size(0), x.f32(), x.size(0), q.size(1), eps, out.i64());
+  Tensor out = Tensor::empty({q.size(0)}, DType::I64, q.device());
+  if (q.device().is_cuda())  // our kernel (kernels/density.cuh), one block per query
+    cuda::kernels(q.device()).density_counts(q.device_f32(), q.size(0), x.device_f32(), x.size(0), q.size(1), eps,
+                                             out.device_i64(), nullptr);
+  else
+    cpu::density_counts_fast(q.f32(), q.size(0), x.f32(), x.size(0), q.size(1), eps, out.i64());
   return out;
 }
 

@@ -6,13 +6,54 @@
 #include "engine/ops/binary.h"
 #include "engine/ops/dispatch.h"
 #include "engine/ops/index.h"
+#include "engine/ops/loss.h"
+#include "engine/ops/matmul.h"
+#include "engine/ops/reduce.h"
+#include "engine/ops/shape.h"
+#include "engine/ops/unary.h"
 
 namespace signet {
+
+namespace {
+// The same loss on a device, written with device ops (their gradients by autograd): the chosen
+// centres' attraction over the batch's chosen-class samples, the capped separation of chosen and
+// other centres, and the signature's BCE on logits mu_T A (cuBLAS). Summed in float, where the
+// CPU kernel sums in double.
+Tensor regularizer_on_device(const Tensor& f, const Tensor& y, const Tensor& mu, const std::vector<int64_t>& T,
+                             const Tensor& A, const Tensor& b, float l1, float l2, float margin,
+                             WmRegularizerParts* parts) {
+  const Device dev = f.device();
+  const int64_t S = mu.size(0), M = mu.size(1), s = static_cast<int64_t>(T.size()), N = A.size(1);
+  std::vector<float> chosen(static_cast<size_t>(S), 0.0f);
+  std::vector<int64_t> others;
+  for (int64_t t : T) chosen[static_cast<size_t>(t)] = 1.0f;
+  for (int64_t j = 0; j < S; ++j)
+    if (chosen[static_cast<size_t>(j)] == 0.0f) others.push_back(j);
+  const Tensor in_T = Tensor::from_vector(chosen, {S}).to(dev);
+  const Tensor t_idx = Tensor::from_vector_i64(T, {s}).to(dev);
+  const Tensor o_idx = Tensor::from_vector_i64(others, {S - s}).to(dev);
+  // Attraction: sum over chosen-class samples of ||f_n - mu_{y_n}||^2, over max(K, 1).
+  const Tensor in_K = index_select(in_T, 0, y);
+  const Tensor d = f - index_select(mu, 0, y);
+  const Tensor K = sum(in_K);
+  const Tensor attract = div(sum(sum(d * d, {1}) * in_K), add_scalar(relu(add_scalar(K, -1.0f)), 1.0f));
+  // Separation: mean over (chosen, other) pairs of min(||mu_i - mu_j||^2, margin).
+  const Tensor mu_T = index_select(mu, 0, t_idx), mu_O = index_select(mu, 0, o_idx);
+  const Tensor pair = reshape(mu_T, {s, 1, M}) - reshape(mu_O, {1, S - s, M});
+  Tensor d2 = sum(pair * pair, {2});
+  if (margin > 0) d2 = d2 - relu(add_scalar(d2, -margin));  // min(d2, margin): no gradient once capped
+  const Tensor separate = mean(d2);
+  // Signature: the summed BCE of sigmoid(mu_T A) against b.
+  const Tensor bce = mul_scalar(bce_with_logits(matmul(mu_T, A), b), static_cast<float>(s * N));
+  if (parts) *parts = {attract.item(), separate.item(), bce.item()};
+  return add(mul_scalar(attract - separate, l1), mul_scalar(bce, l2));
+}
+}  // namespace
 
 Tensor WM_activity_regularizer(const Tensor& f, const Tensor& y, const Tensor& mu, const std::vector<int64_t>& T,
                                const Tensor& A, const Tensor& b, float lambda1, float lambda2, float margin,
                                WmRegularizerParts* parts) {
-  SIGNET_DISPATCH("WM_activity_regularizer", {f, y, mu, A, b});
+  SIGNET_DISPATCH_CPU_OR_CUDA("WM_activity_regularizer", {f, y, mu, A, b});
   SIGNET_CHECK(f.dim() == 2 && f.dtype() == DType::F32,
                "WM_activity_regularizer: the marked layer's activation must be [batch, features], got {} "
                "(flatten convolutional activations first)", f.str());
@@ -28,9 +69,13 @@ Tensor WM_activity_regularizer(const Tensor& f, const Tensor& y, const Tensor& m
   const int64_t N = A.size(1);
   SIGNET_CHECK(b.dim() == 2 && b.size(0) == s && b.size(1) == N, "WM_activity_regularizer: signature {} should be [{}, {}]",
                shape_str(b.shape()), s, N);
+  {
+    const Tensor yh = y.to(Device::cpu()).contiguous();  // the labels, checked on the host
+    const int64_t bad = cpu::first_outside(yh.i64(), B, S);
+    SIGNET_CHECK(bad < 0, "WM_activity_regularizer: label {} outside [0, {})", bad < 0 ? 0 : yh.i64()[bad], S);
+  }
+  if (f.device().is_cuda()) return regularizer_on_device(f, y, mu, T, A, b, lambda1, lambda2, margin, parts);
   const Tensor fc = f.contiguous(), yc = y.contiguous(), muc = mu.contiguous(), Ac = A.contiguous(), bc = b.contiguous();
-  const int64_t bad = cpu::first_outside(yc.i64(), B, S);
-  SIGNET_CHECK(bad < 0, "WM_activity_regularizer: label {} outside [0, {})", bad < 0 ? 0 : yc.i64()[bad], S);
   Tensor gf = Tensor::empty({B, M}), gmu = Tensor::empty({S, M});
   const double v = cpu::wm_regularizer_fast(fc.f32(), yc.i64(), B, M, muc.f32(), S, T, Ac.f32(), N, bc.f32(), lambda1,
                                             lambda2, margin, gf.f32(), gmu.f32(), parts);
