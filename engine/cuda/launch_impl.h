@@ -40,11 +40,18 @@ struct Launches {
     for (int d = 0; d < shape.ndim; ++d) n *= shape.sizes[d];
     return n;
   }
+  template <class T>
+  using CopyKernel = void (*)(const T*, T*, BroadcastShape, int64_t);  // one instance of the template kernel
+  template <class T>
+  static void strided_copy(const T* src, T* dst, const BroadcastShape& shape, Stream s) {
+    const int64_t n = count(shape);
+    run(CopyKernel<T>(&cuda_kernels::strided_copy_kernel<T>), n, items(n), s, src, dst, shape, n);
+  }
   static void strided_copy_f32(const float* src, float* dst, const BroadcastShape& shape, Stream s) {
-    run(cuda_kernels::strided_copy_f32_kernel, count(shape), items(count(shape)), s, src, dst, shape, count(shape));
+    strided_copy(src, dst, shape, s);
   }
   static void strided_copy_i64(const int64_t* src, int64_t* dst, const BroadcastShape& shape, Stream s) {
-    run(cuda_kernels::strided_copy_i64_kernel, count(shape), items(count(shape)), s, src, dst, shape, count(shape));
+    strided_copy(src, dst, shape, s);
   }
   static void unary(Unary op, const float* x, float* y, int64_t n, Stream s) {
     run(cuda_kernels::unary_kernel, n, items(n), s, op, x, y, n);

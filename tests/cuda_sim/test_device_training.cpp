@@ -29,30 +29,38 @@ TEST(DeviceTraining, ModuleToMovesParametersAndKeepsThemTrainable) {
   EXPECT_EQ(m.net->named_parameters()[0].second.device(), Device::cpu());
 }
 
+// Trains `model` two epochs from init seed 3 on `device` and returns the per-epoch losses, then
+// every parameter and float buffer (running statistics) after training.
+std::vector<float> train_and_collect(const std::string& model, const Dataset& train, const Normalization& norm,
+                                     const Device& device, int64_t batch, uint64_t init_seed) {
+  Rng init(init_seed);
+  Model m = build_model(model, config_for_dataset(train), init);
+  TrainConfig c;
+  c.epochs = 2;
+  c.batch_size = batch;
+  c.lr = 0.05f;
+  c.seed = 5;
+  c.progress = false;
+  c.device = device;
+  const TrainResult r = train_model(m, train, norm, c);
+  EXPECT_EQ(m.net->device(), Device::cpu()) << "the trained model comes back to the CPU";
+  std::vector<float> out = r.epoch_loss;
+  NamedTensorList all = m.net->named_parameters();
+  for (const auto& b : m.net->named_buffers())
+    if (b.second.dtype() == DType::F32) all.push_back(b);
+  for (const auto& [name, t] : all) {
+    const std::vector<float> v = t.to_vector();
+    out.insert(out.end(), v.begin(), v.end());
+  }
+  return out;
+}
+
 TEST(DeviceTraining, MnistMlpTrainsOnTheEmulatedGpuAsOnTheCpu) {
   EmulatedGpu gpu;
   const Dataset train = test::banded(96, 3);
   const Normalization norm = normalization_of(train);
-  auto run = [&](const Device& d) {
-    Rng init(7);
-    Model m = build_model("mnist-mlp", config_for_dataset(train), init);
-    TrainConfig c;
-    c.epochs = 2;
-    c.batch_size = 32;
-    c.lr = 0.05f;
-    c.seed = 5;
-    c.progress = false;
-    c.device = d;
-    const TrainResult r = train_model(m, train, norm, c);
-    EXPECT_EQ(m.net->device(), Device::cpu()) << "the trained model comes back to the CPU";
-    std::vector<float> out = r.epoch_loss;
-    for (const auto& [name, p] : m.net->named_parameters()) {
-      const std::vector<float> v = p.to_vector();
-      out.insert(out.end(), v.begin(), v.end());
-    }
-    return out;
-  };
-  const std::vector<float> want = run(Device::cpu()), got = run(Device::cuda(0));
+  const std::vector<float> want = train_and_collect("mnist-mlp", train, norm, Device::cpu(), 32, 7);
+  const std::vector<float> got = train_and_collect("mnist-mlp", train, norm, Device::cuda(0), 32, 7);
   EXPECT_LT(want[1], want[0]);  // it learns
   EXPECT_TRUE(close_to(got, want, 1e-5f, 1e-4f));
 }
@@ -86,30 +94,8 @@ TEST_P(ConvNetOnDevice, TrainsOnTheEmulatedGpuAsOnTheCpu) {
   EmulatedGpu gpu;
   const Dataset train = quadrant_images(48, 4);
   const Normalization norm = normalization_of(train);
-  auto run = [&](const Device& d) {
-    Rng init(3);
-    Model m = build_model(GetParam(), config_for_dataset(train), init);
-    TrainConfig c;
-    c.epochs = 2;
-    c.batch_size = 16;
-    c.lr = 0.05f;
-    c.seed = 2;
-    c.progress = false;
-    c.device = d;
-    const TrainResult r = train_model(m, train, norm, c);
-    std::vector<float> out = r.epoch_loss;
-    for (const auto& [name, p] : m.net->named_parameters()) {
-      const std::vector<float> v = p.to_vector();
-      out.insert(out.end(), v.begin(), v.end());
-    }
-    for (const auto& [name, b] : m.net->named_buffers()) {  // running statistics
-      if (b.dtype() != DType::F32) continue;
-      const std::vector<float> v = b.to_vector();
-      out.insert(out.end(), v.begin(), v.end());
-    }
-    return out;
-  };
-  const std::vector<float> want = run(Device::cpu()), got = run(Device::cuda(0));
+  const std::vector<float> want = train_and_collect(GetParam(), train, norm, Device::cpu(), 16, 3);
+  const std::vector<float> got = train_and_collect(GetParam(), train, norm, Device::cuda(0), 16, 3);
   EXPECT_TRUE(close_to(got, want, 1e-4f, 1e-3f));
 }
 INSTANTIATE_TEST_SUITE_P(Models, ConvNetOnDevice, ::testing::Values("cifar10-cnn", "wrn-10-1"),
@@ -138,25 +124,8 @@ Dataset token_sequences(int64_t n, int64_t L, int64_t vocab, uint64_t seed) {
 TEST(DeviceTraining, ImdbLstmTrainsOnTheEmulatedGpuAsOnTheCpu) {
   EmulatedGpu gpu;
   const Dataset train = token_sequences(32, 9, 12, 5);
-  auto run = [&](const Device& d) {
-    Rng init(3);
-    Model m = build_model("imdb-lstm", config_for_dataset(train), init);
-    TrainConfig c;
-    c.epochs = 2;
-    c.batch_size = 8;
-    c.lr = 0.05f;
-    c.seed = 2;
-    c.progress = false;
-    c.device = d;
-    const TrainResult r = train_model(m, train, Normalization{}, c);
-    std::vector<float> out = r.epoch_loss;
-    for (const auto& [name, p] : m.net->named_parameters()) {
-      const std::vector<float> v = p.to_vector();
-      out.insert(out.end(), v.begin(), v.end());
-    }
-    return out;
-  };
-  const std::vector<float> want = run(Device::cpu()), got = run(Device::cuda(0));
+  const std::vector<float> want = train_and_collect("imdb-lstm", train, Normalization{}, Device::cpu(), 8, 3);
+  const std::vector<float> got = train_and_collect("imdb-lstm", train, Normalization{}, Device::cuda(0), 8, 3);
   EXPECT_TRUE(close_to(got, want, 1e-5f, 1e-3f));
 }
 

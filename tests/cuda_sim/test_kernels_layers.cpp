@@ -156,13 +156,13 @@ TEST(CudaSimKernels, StridedCopyReadsAndWritesThroughTheStrides) {
     for (int64_t d = 0; d < view.dim(); ++d)
       s.sizes[d] = view.shape()[d], s.a_strides[d] = view.strides()[d], s.b_strides[d] = packed.strides()[d];
     std::vector<float> got(view.numel(), -1.0f);
-    run_kernel(ck::strided_copy_f32_kernel, tight_shape(), x.f32() + view.offset(), got.data(), s, view.numel());
+    run_kernel(ck::strided_copy_kernel<float>, tight_shape(), x.f32() + view.offset(), got.data(), s, view.numel());
     EXPECT_EQ(got, packed.to_vector());
     // And back into the view's places of a zeroed copy: the inverse scatter.
     Tensor back = Tensor::zeros({2, 3, 5});
     const Tensor dst_view = view_of(back);
     for (int64_t d = 0; d < view.dim(); ++d) std::swap(s.a_strides[d], s.b_strides[d]);
-    run_kernel(ck::strided_copy_f32_kernel, tight_shape(), static_cast<const float*>(got.data()),
+    run_kernel(ck::strided_copy_kernel<float>, tight_shape(), static_cast<const float*>(got.data()),
                back.f32() + view.offset(), s, view.numel());
     EXPECT_EQ(dst_view.contiguous().to_vector(), packed.to_vector());
   }

@@ -58,16 +58,8 @@ SIGNET_DEVICE void strided_offsets(const BroadcastShape& s, int64_t i, int64_t* 
   *from = a;
   *to = b;
 }
-SIGNET_KERNEL strided_copy_f32_kernel(const float* __restrict__ src, float* __restrict__ dst, BroadcastShape s,
-                                      int64_t n) {
-  for (int64_t i = global_index(); i < n; i += global_stride()) {
-    int64_t from = 0, to = 0;
-    strided_offsets(s, i, &from, &to);
-    dst[to] = src[from];
-  }
-}
-SIGNET_KERNEL strided_copy_i64_kernel(const int64_t* __restrict__ src, int64_t* __restrict__ dst, BroadcastShape s,
-                                      int64_t n) {
+template <class T>
+SIGNET_KERNEL strided_copy_kernel(const T* __restrict__ src, T* __restrict__ dst, BroadcastShape s, int64_t n) {
   for (int64_t i = global_index(); i < n; i += global_stride()) {
     int64_t from = 0, to = 0;
     strided_offsets(s, i, &from, &to);
