@@ -124,6 +124,7 @@ void walk(const Tensor& root, const Tensor& grad_output, bool create_graph,
     std::vector<Tensor> grads;
     {
       profiler::NodeScope profile_node(node->name, node->profile_layer);
+      CurrentOp current(node->name.c_str());
       grads = node->backward(g);
     }
     SIGNET_CHECK(grads.size() == node->inputs.size(),

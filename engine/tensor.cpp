@@ -169,19 +169,31 @@ bool Tensor::is_contiguous() const {
   return true;
 }
 
+namespace {
+thread_local const char* t_current_op = nullptr;
+
+void require_host_data(const Device& d) {
+  SIGNET_CHECK(d.is_cpu(), "{}host code asked for the data of a tensor on {}: only CPU tensors can be read on the "
+               "host; move it with .to(Device::cpu())",
+               t_current_op ? fmt::format("{}: ", t_current_op) : std::string(), d.str());
+}
+}  // namespace
+
+const char* current_op() { return t_current_op; }
+CurrentOp::CurrentOp(const char* name) : before_(t_current_op) { t_current_op = name; }
+CurrentOp::~CurrentOp() { t_current_op = before_; }
+
 template <>
 float* Tensor::data<float>() const {
   SIGNET_CHECK(dtype() == DType::F32, "expected a float32 tensor, got {}", dtype_name(dtype()));
-  SIGNET_CHECK(device().is_cpu(), "host code asked for the data of a tensor on {}: only CPU tensors can be read on "
-               "the host; move it with .to(Device::cpu())", device().str());
+  require_host_data(device());
   return static_cast<float*>(storage()->data()) + offset();
 }
 
 template <>
 int64_t* Tensor::data<int64_t>() const {
   SIGNET_CHECK(dtype() == DType::I64, "expected an int64 tensor, got {}", dtype_name(dtype()));
-  SIGNET_CHECK(device().is_cpu(), "host code asked for the data of a tensor on {}: only CPU tensors can be read on "
-               "the host; move it with .to(Device::cpu())", device().str());
+  require_host_data(device());
   return static_cast<int64_t*>(storage()->data()) + offset();
 }
 

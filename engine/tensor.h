@@ -147,6 +147,20 @@ class Tensor {
   std::shared_ptr<TensorImpl> impl_;
 };
 
+// The op being run on this thread (its dispatch point or its backward sets it), so that host
+// access to a device tensor's data can name the op that asked; null outside any op.
+const char* current_op();
+class CurrentOp {
+ public:
+  explicit CurrentOp(const char* name);
+  ~CurrentOp();
+  CurrentOp(const CurrentOp&) = delete;
+  CurrentOp& operator=(const CurrentOp&) = delete;
+
+ private:
+  const char* before_;
+};
+
 template <> float* Tensor::data<float>() const;
 template <> int64_t* Tensor::data<int64_t>() const;
 inline float* Tensor::f32() const { return data<float>(); }

@@ -14,15 +14,18 @@ namespace signet {
 
 Device backend_for(const char* op, std::initializer_list<Tensor> inputs, bool has_cuda_kernel = false);
 
-// An op's entry point: backend_for, and in profile mode (engine/profiler.h) the op is timed
+// An op's entry point: backend_for, the op named as the current one (host access to a device
+// tensor's data inside it is an Error naming it), and in profile mode (engine/profiler.h) the op is timed
 // from here to the end of the enclosing block, so put it first in the op's own function.
 #define SIGNET_DISPATCH(op, ...)                        \
   ::signet::profiler::OpScope signet_profile_op_(op); \
+  ::signet::CurrentOp signet_current_op_(op);         \
   ::signet::backend_for(op, __VA_ARGS__)
 // The same for an op that also has a CUDA path: CUDA inputs are let through (when their device
 // can be used), and the op branches on the device it then reads from its inputs.
 #define SIGNET_DISPATCH_CPU_OR_CUDA(op, ...)            \
   ::signet::profiler::OpScope signet_profile_op_(op); \
+  ::signet::CurrentOp signet_current_op_(op);         \
   ::signet::backend_for(op, __VA_ARGS__, true)
 
 // A CUDA input of an op's CUDA path that takes contiguous inputs must be (Tensor::contiguous

@@ -367,6 +367,12 @@ TEST(DeviceDispatch, OpsWithoutACudaPathAndMixedDevicesAreRefusedByName) {
   EXPECT_EQ(relu(g.transpose_view(0, 1)).to_vector(), relu(x.transpose_view(0, 1)).to_vector());
   EXPECT_EQ(g.transpose_view(0, 1).contiguous().to_vector(), x.transpose_view(0, 1).contiguous().to_vector());
   EXPECT_TRUE(test::throws_error([&] { g.f32(); }, "host code asked for the data of a tensor on cuda:0"));
+  {
+    CurrentOp inside("my_op");  // what an op's dispatch point (or its backward) sets
+    EXPECT_TRUE(test::throws_error([&] { g.i64(); }, "expected an int64 tensor"));
+    EXPECT_TRUE(test::throws_error([&] { g.f32(); }, "my_op: host code asked for the data of a tensor on cuda:0"));
+  }
+  EXPECT_EQ(current_op(), nullptr);
 }
 
 }  // namespace
