@@ -31,29 +31,21 @@ Tensor model_loss(const Model& model, const Tensor& logits, const Tensor& y) {
   const int64_t n = y.numel();
   Tensor t = Tensor::empty({n});
   const Tensor yc = y.to(Device::cpu()).contiguous();  // labels checked and converted on the host
-  for (int64_t i = 0; i < n; ++i) {
-    const int64_t v = yc.i64()[i];
-    SIGNET_CHECK(v == 0 || v == 1, "{}: binary model, but label {} at batch position {} is not 0 or 1", model.name,
-                 v, i);
-    t.f32()[i] = static_cast<float>(v);
-  }
+  const int64_t bad = cpu::labels_to_binary(yc.i64(), n, t.f32());
+  SIGNET_CHECK(bad < 0, "{}: binary model, but label {} at batch position {} is not 0 or 1", model.name,
+               bad < 0 ? 0 : yc.i64()[bad], bad);
   return bce_with_logits(reshape(logits, {n}), t.to(logits.device()));
 }
 
 int64_t count_correct(const Model& model, const Tensor& logits_any, const Tensor& y) {
   // Counted on the host: the logits of a batch are small.
   const Tensor logits = logits_any.to(Device::cpu()), yc = y.to(Device::cpu()).contiguous();
-  int64_t correct = 0;
   if (model.loss == "bce") {
-    const auto z = logits.to_vector();
-    SIGNET_CHECK(static_cast<int64_t>(z.size()) == y.numel(), "{}: {} logits for {} labels", model.name, z.size(),
-                 y.numel());
-    for (int64_t i = 0; i < y.numel(); ++i) correct += (z[i] > 0) == (yc.i64()[i] == 1);
-    return correct;
+    const Tensor z = logits.contiguous();
+    SIGNET_CHECK(z.numel() == y.numel(), "{}: {} logits for {} labels", model.name, z.numel(), y.numel());
+    return cpu::count_sign_agreement(z.f32(), yc.i64(), y.numel());
   }
-  const Tensor pred = argmax(logits, 1);
-  for (int64_t i = 0; i < y.numel(); ++i) correct += pred.i64()[i] == yc.i64()[i];
-  return correct;
+  return cpu::count_equal(argmax(logits, 1).i64(), yc.i64(), y.numel());
 }
 
 ModelConfig config_for_dataset(const Dataset& train_set, float dropout) {

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """No host loop over tensor data outside engine/cpu/ (the CUDA backend's rule, docs/cuda.md).
 
-Where ops, their backward passes, the optimizers and the watermark regularizer do their numeric
-work (engine/ops/*.cpp, layers/optim.cpp, watermark/deepsigns/wm_regularizer.cpp), a loop may
+Where ops, their backward passes, the optimizers, the trainer's step and the DeepSigns
+regularizer and centre tracking do their numeric work (engine/ops/*.cpp, layers/optim.cpp,
+models/trainer.cpp, watermark/deepsigns/wm_regularizer.cpp), a loop may
 not touch tensor data on the host: that work belongs in a CPU kernel (engine/cpu/, called as
 `cpu::...`) beside the device's kernel, so that the op runs wherever its inputs are. Reported:
   - a for/while loop whose text reads tensor data (.f32(), .i64(), .data<T>(), storage()->data())
@@ -16,7 +17,7 @@ import os
 import re
 import sys
 
-SCOPE = ["engine/ops/*.cpp", "layers/optim.cpp", "watermark/deepsigns/wm_regularizer.cpp"]
+SCOPE = ["engine/ops/*.cpp", "layers/optim.cpp", "models/trainer.cpp", "watermark/deepsigns/wm_regularizer.cpp"]
 ACCESS = r"\.(?:f32|i64)\(\)|\.data<|storage\(\)->data\(\)"
 STD_BULK = re.compile(r"std::(?:copy|copy_n|fill|fill_n|memcpy|memmove|memset|transform|accumulate)\b")
 LOOP = re.compile(r"\b(?:for|while)\s*\(")

@@ -21,6 +21,26 @@ double bce_with_logits_sum(const float* x, const float* t, int64_t n) {
   return total;
 }
 
+int64_t labels_to_binary(const int64_t* y, int64_t n, float* t) {
+  for (int64_t i = 0; i < n; ++i) {
+    if (y[i] != 0 && y[i] != 1) return i;
+    t[i] = static_cast<float>(y[i]);
+  }
+  return -1;
+}
+
+int64_t count_equal(const int64_t* a, const int64_t* b, int64_t n) {
+  int64_t same = 0;
+  for (int64_t i = 0; i < n; ++i) same += a[i] == b[i];
+  return same;
+}
+
+int64_t count_sign_agreement(const float* z, const int64_t* y, int64_t n) {
+  int64_t same = 0;
+  for (int64_t i = 0; i < n; ++i) same += (z[i] > 0) == (y[i] == 1);
+  return same;
+}
+
 void dropout_mask(float* mask, int64_t n, float p, Rng& rng) {
   const float scale = 1.0f / (1.0f - p);
   // 64 random bits give two 32-bit uniforms: a keep decision each (p resolved to 2^-32).

@@ -21,6 +21,12 @@ double cross_entropy_sum_ref(const float* logits, const int64_t* t, int64_t N, i
 double cross_entropy_sum_fast(const float* logits, const int64_t* t, int64_t N, int64_t C);
 // out [n, classes] = one-hot rows of labels (each in [0, classes), checked by the caller).
 void one_hot(const int64_t* labels, int64_t n, int64_t classes, float* out);
+// Binary labels as floats: t[i] = y[i]; returns the first position whose label is not 0 or 1
+// (t is then partly written), or -1.
+int64_t labels_to_binary(const int64_t* y, int64_t n, float* t);
+// How many a[i] == b[i]; how many (z[i] > 0) == (y[i] == 1) (a binary model's right answers).
+int64_t count_equal(const int64_t* a, const int64_t* b, int64_t n);
+int64_t count_sign_agreement(const float* z, const int64_t* y, int64_t n);
 // Sum of the per-element BCE-with-logits losses, in double (engine/cpu/loss_cpu.cpp).
 double bce_with_logits_sum(const float* x, const float* t, int64_t n);
 }  // namespace cpu

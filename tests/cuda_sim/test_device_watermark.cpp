@@ -55,6 +55,21 @@ TEST(DeviceWatermark, TheDeepSignsRegularizerOnTheDeviceMatchesTheCpuKernel) {
   }
 }
 
+TEST(DeviceWatermark, CentreTrackingOnTheDeviceMatchesTheCpu) {
+  EmulatedGpu gpu;
+  const int64_t B = 10, M = 4, S = 5;
+  const Tensor f = uniform({B, M}, 6, -1.0f, 2.0f), mu0 = uniform({S, M}, 7, -1.0f, 1.0f);
+  const Tensor y = Tensor::from_vector_i64({0, 2, 2, 4, 1, 0, 2, 1, 1, 0}, {B});  // class 3 absent
+  const std::vector<bool> chosen = {false, true, false, true, false};
+  for (bool nonnegative : {false, true}) {
+    Tensor on_cpu = mu0.clone(), on_gpu = mu0.to(kGpu);
+    WM_track_other_centres(on_cpu, f, y, chosen, nonnegative);
+    WM_track_other_centres(on_gpu, f.to(kGpu), y.to(kGpu), chosen, nonnegative);
+    EXPECT_TRUE(close_to(on_gpu.to_vector(), on_cpu.to_vector(), 1e-6f, 1e-5f)) << "nonnegative " << nonnegative;
+    EXPECT_NE(on_cpu.to_vector(), mu0.to_vector());  // it moved
+  }
+}
+
 TEST(DeviceWatermark, DensityCountsOnTheDeviceMatchTheCpu) {
   EmulatedGpu gpu;
   const Tensor q = uniform({37, 6}, 4, -1.0f, 1.0f), x = uniform({200, 6}, 5, -1.0f, 1.0f);

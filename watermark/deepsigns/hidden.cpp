@@ -187,32 +187,6 @@ float separation_margin(const Tensor& mu, const std::vector<int64_t>& classes, c
   return static_cast<float>(2.0 * total / std::max<int64_t>(pairs, 1));
 }
 
-// The centres of the classes that carry no bits follow their batch means (moving average).
-void track_other_centres(MarkedLayer& L, const Tensor& f, const Tensor& y) {
-  NoGradGuard ng;
-  const int64_t B = f.size(0), M = f.size(1), S = L.mu.size(0);
-  if (L.nonnegative) {
-    // A ReLU output cannot reach a negative centre coordinate: pulling activations towards one
-    // only kills units (measured: every trigger activation of relu1 went to 0). Keep the
-    // centres in the region the activations can reach; any sign pattern of mu A stays possible.
-    float* p = L.mu.f32();
-    for (int64_t i = 0; i < S * M; ++i) p[i] = std::max(p[i], 0.0f);
-  }
-  const Tensor fc = f.contiguous();
-  std::vector<double> acc(S * M, 0.0);
-  std::vector<int64_t> cnt(S, 0);
-  for (int64_t n = 0; n < B; ++n) {
-    const int64_t c = y.i64()[n];
-    if (L.chosen[c]) continue;
-    ++cnt[c];
-    for (int64_t m = 0; m < M; ++m) acc[c * M + m] += fc.f32()[n * M + m];
-  }
-  for (int64_t c = 0; c < S; ++c) {
-    if (!cnt[c]) continue;
-    float* row = L.mu.f32() + c * M;
-    for (int64_t m = 0; m < M; ++m) row[m] = 0.9f * row[m] + 0.1f * static_cast<float>(acc[c * M + m] / cnt[c]);
-  }
-}
 }  // namespace
 
 TrainResult embed_hidden(Model& model, const Dataset& train, const Normalization& norm, HiddenKeys& keys,
@@ -247,7 +221,7 @@ TrainResult embed_hidden(Model& model, const Dataset& train, const Normalization
     for (MarkedLayer& L : layers) {
       const HiddenKeys& k = *L.keys;
       const Tensor f = flatten(taps.require(k.layer), 1);
-      track_other_centres(L, f, b.y);
+      WM_track_other_centres(L.mu, f, b.y, L.chosen, L.nonnegative);
       const Tensor r = WM_activity_regularizer(f, b.y, L.mu, k.classes, k.A, k.b, k.lambda1, k.lambda2, k.margin);
       total = total.defined() ? add(total, r) : r;
     }

@@ -50,6 +50,33 @@ Tensor regularizer_on_device(const Tensor& f, const Tensor& y, const Tensor& mu,
 }
 }  // namespace
 
+void WM_track_other_centres(Tensor& mu, const Tensor& f, const Tensor& y, const std::vector<bool>& chosen,
+                            bool nonnegative) {
+  SIGNET_DISPATCH_CPU_OR_CUDA("WM_track_other_centres", {mu, f, y});
+  NoGradGuard ng;
+  const int64_t S = mu.size(0), M = mu.size(1), B = f.size(0);
+  SIGNET_CHECK(mu.is_contiguous() && static_cast<int64_t>(chosen.size()) == S && f.dim() == 2 && f.size(1) == M &&
+                   y.numel() == B,
+               "WM_track_other_centres: centres {}, activations {}, labels {}, {} class flags", mu.str(), f.str(),
+               y.str(), chosen.size());
+  if (mu.device().is_cpu()) {
+    const Tensor fc = f.contiguous(), yc = y.contiguous();
+    cpu::track_other_centres(mu.f32(), S, M, fc.f32(), yc.i64(), B, chosen, nonnegative);
+    return;
+  }
+  // On a device, with device ops: per-class sums and counts by index_add, then the moving
+  // average on the rows of the unchosen classes present in the batch (float sums).
+  Tensor m = nonnegative ? relu(mu.detach()) : mu.detach();
+  std::vector<float> unchosen(static_cast<size_t>(S));
+  for (int64_t c = 0; c < S; ++c) unchosen[static_cast<size_t>(c)] = chosen[static_cast<size_t>(c)] ? 0.0f : 1.0f;
+  const Tensor counts = index_add(Tensor::zeros({S}, DType::F32, f.device()), 0, y, Tensor::ones({B}, f.device()));
+  const Tensor sums = index_add(Tensor::zeros({S, M}, DType::F32, f.device()), 0, y, f.detach());
+  const Tensor present = rsub_scalar(1.0f, relu(rsub_scalar(1.0f, counts)));  // min(count, 1)
+  const Tensor w = reshape(present * Tensor::from_vector(unchosen, {S}).to(f.device()), {S, 1});  // 1: update
+  const Tensor mean = sums / reshape(add_scalar(relu(add_scalar(counts, -1.0f)), 1.0f), {S, 1});
+  mu.copy_(m + w * (mean - m) * 0.1f);
+}
+
 Tensor WM_activity_regularizer(const Tensor& f, const Tensor& y, const Tensor& mu, const std::vector<int64_t>& T,
                                const Tensor& A, const Tensor& b, float lambda1, float lambda2, float margin,
                                WmRegularizerParts* parts) {

@@ -40,7 +40,16 @@ Tensor WM_activity_regularizer(const Tensor& f, const Tensor& y, const Tensor& m
                                const Tensor& A, const Tensor& b, float lambda1, float lambda2, float margin,
                                WmRegularizerParts* parts = nullptr);
 
+// The centres of the classes that carry no bits follow their batch means: for each such class in
+// the batch, mu_c <- 0.9 mu_c + 0.1 mean of its activations (in place, no gradient). With
+// nonnegative (a ReLU layer), every centre coordinate is first clamped at 0.
+void WM_track_other_centres(Tensor& mu, const Tensor& f, const Tensor& y, const std::vector<bool>& chosen,
+                            bool nonnegative);
+
 namespace cpu {
+// WM_track_other_centres's loops (activations summed in double).
+void track_other_centres(float* mu, int64_t S, int64_t M, const float* f, const int64_t* y, int64_t B,
+                         const std::vector<bool>& chosen, bool nonnegative);
 // Plain loops: the value and the gradients w.r.t. f and mu (gf [B,M], gmu [S,M] overwritten).
 double wm_regularizer_ref(const float* f, const int64_t* y, int64_t B, int64_t M, const float* mu, int64_t S,
                           const std::vector<int64_t>& T, const float* A, int64_t N, const float* b, float l1,

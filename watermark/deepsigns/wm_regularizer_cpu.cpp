@@ -183,4 +183,23 @@ double wm_regularizer_fast(const float* f, const int64_t* y, int64_t B, int64_t 
   return l1 * (attract - separate) + l2 * bce;
 }
 
+void track_other_centres(float* mu, int64_t S, int64_t M, const float* f, const int64_t* y, int64_t B,
+                         const std::vector<bool>& chosen, bool nonnegative) {
+  if (nonnegative)
+    for (int64_t i = 0; i < S * M; ++i) mu[i] = std::max(mu[i], 0.0f);
+  std::vector<double> acc(S * M, 0.0);
+  std::vector<int64_t> cnt(S, 0);
+  for (int64_t n = 0; n < B; ++n) {
+    const int64_t c = y[n];
+    if (chosen[c]) continue;
+    ++cnt[c];
+    for (int64_t m = 0; m < M; ++m) acc[c * M + m] += f[n * M + m];
+  }
+  for (int64_t c = 0; c < S; ++c) {
+    if (!cnt[c]) continue;
+    float* row = mu + c * M;
+    for (int64_t m = 0; m < M; ++m) row[m] = 0.9f * row[m] + 0.1f * static_cast<float>(acc[c * M + m] / cnt[c]);
+  }
+}
+
 }  // namespace signet::cpu
