@@ -44,9 +44,8 @@ SIGNET_KERNEL fill_i64_kernel(int64_t* __restrict__ y, int64_t v, int64_t n) {
   for (int64_t i = global_index(); i < n; i += global_stride()) y[i] = v;
 }
 
-// dst = src over the n elements of s.sizes, src read through s.a_strides and dst written through
-// s.b_strides (element strides; offsets are in the pointers): Tensor::copy_, contiguous and
-// clone of strided tensors on a device, and copies into views (concat, narrow's gradient).
+// Element i of s.sizes (row-major): its offsets through s.a_strides and s.b_strides. The walk
+// of the broadcast below and of the strided copy.
 SIGNET_DEVICE void strided_offsets(const BroadcastShape& s, int64_t i, int64_t* from, int64_t* to) {
   int64_t rest = i, a = 0, b = 0;
   for (int d = s.ndim - 1; d >= 0; --d) {
@@ -58,6 +57,9 @@ SIGNET_DEVICE void strided_offsets(const BroadcastShape& s, int64_t i, int64_t* 
   *from = a;
   *to = b;
 }
+// dst = src over the n elements of s.sizes, src read through s.a_strides and dst written through
+// s.b_strides (element strides; offsets are in the pointers): Tensor::copy_, contiguous and
+// clone of strided tensors on a device, and copies into views (concat, narrow's gradient).
 template <class T>
 SIGNET_KERNEL strided_copy_kernel(const T* __restrict__ src, T* __restrict__ dst, BroadcastShape s, int64_t n) {
   for (int64_t i = global_index(); i < n; i += global_stride()) {
@@ -82,13 +84,8 @@ SIGNET_KERNEL binary_same_kernel(Binary op, const float* __restrict__ a, const f
 SIGNET_KERNEL binary_broadcast_kernel(Binary op, const float* __restrict__ a, const float* __restrict__ b,
                                       float* __restrict__ out, BroadcastShape s, int64_t n) {
   for (int64_t i = global_index(); i < n; i += global_stride()) {
-    int64_t rest = i, ia = 0, ib = 0;
-    for (int d = s.ndim - 1; d >= 0; --d) {
-      const int64_t c = rest % s.sizes[d];
-      rest /= s.sizes[d];
-      ia += c * s.a_strides[d];
-      ib += c * s.b_strides[d];
-    }
+    int64_t ia = 0, ib = 0;
+    strided_offsets(s, i, &ia, &ib);
     out[i] = apply_binary(op, a[ia], b[ib]);
   }
 }
