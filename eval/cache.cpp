@@ -130,7 +130,15 @@ bool ModelCache::has_marked(const ModelSpec& m, const Variant& v, uint64_t seed)
   return exists(s + ".safetensors") && exists(s + ".wmk") && exists(s + ".json");
 }
 
-BaseModel ModelCache::train_base(const ModelSpec& m, uint64_t seed) {
+std::function<void(Model&, double)> ModelCache::accuracy_probe(const Normalization& norm,
+                                                              std::vector<AccuracyProbe>& curve) const {
+  return [this, norm, &curve](Model& model, double seconds) {
+    curve.push_back({seconds, evaluate_model(model, data_.test, norm).accuracy});
+  };
+}
+
+BaseModel ModelCache::train_base(const ModelSpec& m, uint64_t seed, int64_t probes_per_epoch) {
+  std::vector<AccuracyProbe> curve;
   TrainRecipe r = data_recipe_;
   r.model = m.name;
   r.cfg.epochs = m.epochs;
@@ -138,6 +146,10 @@ BaseModel ModelCache::train_base(const ModelSpec& m, uint64_t seed) {
   if (m.lr > 0) r.cfg.lr = static_cast<float>(m.lr);
   r.cfg.seed = seed;
   r.cfg.progress = false;
+  if (probes_per_epoch > 0) {
+    r.cfg.probes_per_epoch = probes_per_epoch;
+    r.cfg.probe = accuracy_probe(normalization_of(data_.train), curve);  // the norm train_recipe_model uses
+  }
   TrainedModel t = train_recipe_model(r, build_recipe_model(r, data_.train), data_);
   const std::string path = base_path(m, seed);
   if (!exists(path)) {
@@ -146,7 +158,7 @@ BaseModel ModelCache::train_base(const ModelSpec& m, uint64_t seed) {
     write_file_atomic(stem(path) + ".json",
                       recipe_json(r, t, data_.train, path, omp_get_max_threads()).dump() + "\n");
   }
-  return BaseModel{std::move(t.model), t.norm, t.test.accuracy, t.train.train_seconds, path};
+  return BaseModel{std::move(t.model), t.norm, t.test.accuracy, t.train.train_seconds, path, std::move(curve)};
 }
 
 const BaseModel& ModelCache::base(const ModelSpec& m, uint64_t seed) {
@@ -186,7 +198,8 @@ MarkedModel ModelCache::load_marked(const ModelSpec& m, const Variant& v, uint64
   return mk;
 }
 
-MarkedModel ModelCache::embed(const ModelSpec& m, const Variant& v, uint64_t seed, const BaseModel& base) {
+MarkedModel ModelCache::embed(const ModelSpec& m, const Variant& v, uint64_t seed, const BaseModel& base,
+                              int64_t probes_per_epoch) {
   const SchemeSpec& s = *v.spec;
   const EmbedPlan p = embed_plan(m, v, seed);
   const SchemeParams params = model_params(v, m.name);
@@ -198,6 +211,10 @@ MarkedModel ModelCache::embed(const ModelSpec& m, const Variant& v, uint64_t see
   cfg.progress = false;
   cfg.warmup_steps = p.warmup_steps;
   MarkedModel mk;
+  if (probes_per_epoch > 0) {
+    cfg.probes_per_epoch = probes_per_epoch;
+    cfg.probe = accuracy_probe(p.from_base ? base.norm : normalization_of(data_.train), mk.curve);
+  }
   mk.scheme = s.impl;
   mk.path = marked_path(m, v, seed);
   mk.keys_path = stem(mk.path) + ".wmk";
@@ -211,6 +228,7 @@ MarkedModel ModelCache::embed(const ModelSpec& m, const Variant& v, uint64_t see
   const std::vector<std::string> shas =
       save_embedding(tmp_model, {tmp_keys}, e, seed, data_recipe_.dataset, p.from_base ? base.path : "");
   mk.embed_seconds = e.embed_seconds;
+  mk.train_seconds = e.report.is_object() ? e.report.value("train_seconds", -1.0) : -1.0;
   mk.accuracy = e.accuracy;
   mk.model = std::move(e.model);
   mk.norm = e.norm;
@@ -231,14 +249,15 @@ MarkedModel ModelCache::embed(const ModelSpec& m, const Variant& v, uint64_t see
   return mk;
 }
 
-MarkedModel ModelCache::marked(const ModelSpec& m, const Variant& v, uint64_t seed, bool fresh, const BaseModel* base) {
+MarkedModel ModelCache::marked(const ModelSpec& m, const Variant& v, uint64_t seed, bool fresh, const BaseModel* base,
+                               int64_t probes_per_epoch) {
   const EmbedPlan p = embed_plan(m, v, seed);
   MarkedModel mk;
   if (!fresh && has_marked(m, v, seed)) {
     mk = load_marked(m, v, seed);
     if (std::isnan(mk.unmarked_accuracy)) mk.unmarked_accuracy = this->base(m, p.base_seed).accuracy;
   } else {
-    mk = embed(m, v, seed, base ? *base : this->base(m, p.base_seed));
+    mk = embed(m, v, seed, base ? *base : this->base(m, p.base_seed), probes_per_epoch);
   }
   return mk;
 }

@@ -15,6 +15,7 @@
 // A missing entry is made with the default recipes (eval/embed_recipes.h) and written
 // atomically (model, then keys, then the .json that marks the entry complete).
 #pragma once
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -25,11 +26,17 @@
 
 namespace signet::eval {
 
+// Test accuracy during training, after `seconds` of training (evaluation time left out).
+struct AccuracyProbe {
+  double seconds = 0, accuracy = 0;
+};
+
 struct BaseModel {
   Model model;
   Normalization norm;
   double accuracy = 0, train_seconds = -1;  // train_seconds < 0: unknown (file without .json)
   std::string path;
+  std::vector<AccuracyProbe> curve;  // trained now with probes only
 };
 
 struct MarkedModel {
@@ -38,7 +45,9 @@ struct MarkedModel {
   const Scheme* scheme = nullptr;
   std::shared_ptr<SchemeKeys> keys;
   double accuracy = 0, unmarked_accuracy = 0, embed_seconds = 0;
+  double train_seconds = -1;  // the training part of embed_seconds (< 0: unknown)
   std::string path, keys_path;
+  std::vector<AccuracyProbe> curve;  // embedded now with probes only; seconds of training
 };
 
 // How a watermark variant is embedded, with the recipe's defaults resolved.
@@ -75,15 +84,20 @@ class ModelCache {
 
   // Loads or trains (and caches) the unmarked model. Kept in memory for this run.
   const BaseModel& base(const ModelSpec& m, uint64_t seed);
-  // Trains the unmarked model now (timed), caching it when absent (overhead).
-  BaseModel train_base(const ModelSpec& m, uint64_t seed);
+  // Trains the unmarked model now (timed), caching it when absent (overhead). probes_per_epoch > 0:
+  // the test accuracy is measured that many times an epoch into BaseModel::curve.
+  BaseModel train_base(const ModelSpec& m, uint64_t seed, int64_t probes_per_epoch = 0);
   // Loads or embeds (and caches) the marked model. `fresh`: embed even when cached (overhead;
   // the cache is written only when absent). `base` (optional): the unmarked model to start from.
+  // probes_per_epoch > 0 (with fresh): MarkedModel::curve as for train_base.
   MarkedModel marked(const ModelSpec& m, const Variant& v, uint64_t seed, bool fresh = false,
-                     const BaseModel* base = nullptr);
+                     const BaseModel* base = nullptr, int64_t probes_per_epoch = 0);
 
  private:
-  MarkedModel embed(const ModelSpec& m, const Variant& v, uint64_t seed, const BaseModel& base);
+  MarkedModel embed(const ModelSpec& m, const Variant& v, uint64_t seed, const BaseModel& base,
+                    int64_t probes_per_epoch);
+  // A TrainConfig probe appending the test accuracy (inputs normalised with norm) to curve.
+  std::function<void(Model&, double)> accuracy_probe(const Normalization& norm, std::vector<AccuracyProbe>& curve) const;
   MarkedModel load_marked(const ModelSpec& m, const Variant& v, uint64_t seed);
 
   std::string dir_;

@@ -21,7 +21,9 @@ void set_size_column(Row& r, const std::string& column, int64_t n) {
   if (column == "keys") r.keys = n;
 }
 
-Row base_row(const Cell& c, const MarkedModel& mk, const RunContext& ctx) {
+}  // namespace
+
+Row cell_row(const Cell& c, const MarkedModel& mk, const RunContext& ctx) {
   Row r;
   r.config = ctx.cfg.name;
   r.dataset = ctx.cfg.dataset;
@@ -37,6 +39,8 @@ Row base_row(const Cell& c, const MarkedModel& mk, const RunContext& ctx) {
   r.embed_seconds = mk.embed_seconds;
   return r;
 }
+
+namespace {
 
 void fill(Row& r, const Evidence& ev) {
   r.metric = ev.metric;
@@ -110,7 +114,7 @@ void run_cell(const Cell& c, const MarkedModel& mk, RunContext& ctx, CumulativeS
   const AttackSpec& a = *c.attack;
   const std::string& name = a.attack;
   const auto t0 = Clock::now();
-  Row row = base_row(c, mk, ctx);
+  Row row = cell_row(c, mk, ctx);
   const Dataset& train = ctx.data.train;
   auto train_set = [&]() { return random_subset(train, a.samples, c.seed, "samples"); };
 
@@ -232,32 +236,6 @@ void run_cell(const Cell& c, const MarkedModel& mk, RunContext& ctx, CumulativeS
     fill(r, scheme.extract(*suspect, norm, *attacker_keys, scheme.default_alpha(*attacker_keys)));
     finish(r);
   }
-}
-
-void run_overhead_cell(const Cell& c, const BaseModel& base, RunContext& ctx, std::vector<Row>& out) {
-  const auto t0 = Clock::now();
-  MarkedModel mk = ctx.cache.marked(*c.model, c.wm, c.seed, /*fresh=*/true, &base);
-  Row r = base_row(c, mk, ctx);
-  r.attack = "none";
-  r.extraction = mk.scheme->info().black_box ? "labels" : "plain";
-  r.test_accuracy = mk.accuracy;
-  r.unmarked_accuracy = base.accuracy;
-  r.baseline_seconds = base.train_seconds;
-  const EmbedPlan p = embed_plan(*c.model, c.wm, c.seed);
-  const double alpha = ctx.cfg.alpha > 0 ? ctx.cfg.alpha : mk.scheme->default_alpha(*mk.keys);
-  const Evidence ev = mk.scheme->extract(mk.model, mk.norm, *mk.keys, alpha);
-  r.p_value = ev.p_value;
-  r.detected = ev.claimed;
-  r.metric = "runtime_ratio";
-  r.value = p.from_base ? (base.train_seconds + mk.embed_seconds) / base.train_seconds
-                        : mk.embed_seconds / base.train_seconds;
-  r.threshold = 1;
-  r.note = p.from_base ? fmt::format("(train {:.1f}s + embed {:.1f}s) / train {:.1f}s, same run", base.train_seconds,
-                                     mk.embed_seconds, base.train_seconds)
-                       : fmt::format("marked {:.1f}s ({} epochs) / unmarked {:.1f}s ({} epochs), same run",
-                                     mk.embed_seconds, p.epochs, base.train_seconds, c.model->epochs);
-  r.seconds = since(t0);
-  out.push_back(r);
 }
 
 }  // namespace signet::eval

@@ -54,9 +54,7 @@ struct CumulativeState {
 
 void run_cell(const Cell& cell, const MarkedModel& mk, RunContext& ctx, CumulativeState& state,
               std::vector<Row>& out);
-// kind = "overhead": the unmarked model trained now, the marked one embedded now, one row with
-// the runtime ratio (hidden from scratch: marked / unmarked training time at equal epochs;
-// fine-tuned marks: (unmarked training + embedding) / unmarked training).
-void run_overhead_cell(const Cell& cell, const BaseModel& base, RunContext& ctx, std::vector<Row>& out);
+// The columns every row of a cell shares (config, model, watermark, attack, seed, accuracies).
+Row cell_row(const Cell& cell, const MarkedModel& mk, const RunContext& ctx);
 
 }  // namespace signet::eval

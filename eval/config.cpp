@@ -206,6 +206,9 @@ Config parse_config(const std::string& text, const std::string& path) {
   c.test_limit = t.integer("test_limit", 0, 0, kMaxI);
   c.seeds = seeds_of(t, "seeds", {1});
   c.alpha = t.number("alpha", 0, 0, 0.5);  // 0: each scheme's default
+  c.target_share = t.number("target_share", 0, 0, 1);
+  c.probes_per_epoch = t.integer("probes_per_epoch", 4, 1, 1000);
+  if (c.kind != "overhead" && c.target_share > 0) t.fail("target_share", "applies to kind = \"overhead\" only");
   for (TomlTable m : t.tables("models")) c.models.push_back(parse_model(m));
   for (TomlTable s : t.tables("schemes")) c.schemes.push_back(parse_scheme(s));
   for (TomlTable a : t.tables("attacks")) c.attacks.push_back(parse_attack(a));

@@ -17,6 +17,9 @@
 //                            # wrn-*), replicate grey into 3 channels, seeded subsets (0 = all).
 //                            # The subsets are drawn once, with seed 1, for every model and seed.
 //   alpha = 0                # claim when p <= alpha [0: each scheme's default, `signet schemes`]
+//   target_share = 0         # overhead kind: 0 = equal epochs; in (0, 1]: time to accuracy, the
+//                            # target being this share of the unmarked model's final accuracy
+//   probes_per_epoch = 4     # overhead with target_share: test-accuracy probes per epoch
 //
 //   [[models]]               # one or more
 //   name = "mnist-mlp"       # registry name
@@ -150,6 +153,8 @@ struct Config {
   int64_t pad_to = 0, channels = 0, train_limit = 0, test_limit = 0;  // `signet train`'s data flags
   std::vector<uint64_t> seeds{1};
   double alpha = 0;  // 0: each scheme's default (Scheme::default_alpha)
+  double target_share = 0;       // overhead: 0 equal epochs, else time to this share of the unmarked accuracy
+  int64_t probes_per_epoch = 4;  // overhead with target_share
   std::vector<ModelSpec> models;
   std::vector<SchemeSpec> schemes;
   std::vector<AttackSpec> attacks;

@@ -18,6 +18,7 @@
 #include "eval/embed_recipes.h"
 #include "eval/grid.h"
 #include "eval/null_table.h"
+#include "eval/overhead.h"
 
 namespace signet::eval {
 
@@ -33,7 +34,8 @@ double mean(const std::vector<double>& v) {
 std::string fmt_value(const std::string& metric, double v) {
   if (std::isnan(v)) return "–";
   if (metric == "ber") return fmt::format("{:.4f}", v);
-  if (metric == "runtime_ratio") return fmt::format("{:.2f}", v);
+  if (metric == "runtime_ratio" || metric == "one_off_seconds") return fmt::format("{:.2f}", v);
+  if (metric == "tta_ratio" || metric == "step_share") return fmt::format("{:.3f}", v);
   return v == std::floor(v) ? fmt::format("{:.0f}", v) : fmt::format("{:.1f}", v);
 }
 std::string metric_text(const std::string& metric, double v, double thr) {
@@ -281,6 +283,7 @@ std::string report_markdown(const Config& c, const RunOptions& o, const std::vec
     if (!c.paper_notes.empty()) md += c.paper_notes + "\n\n";
   }
   md += null_distribution_markdown(rows);
+  md += time_to_accuracy_markdown(rows);
   // ------------------------------------------------------------------ results
   md += "## Results\n\n";
   if (figure) md += fmt::format("![{}]({}.png)\n\n", c.name, c.name);
@@ -288,7 +291,9 @@ std::string report_markdown(const Config& c, const RunOptions& o, const std::vec
   std::map<std::string, Group> groups;
   bool suspects = false, timing = false;
   for (const Row& r : rows) {
-    const std::string k = fmt::format("{}|{}|{}|{}|{}|{}", r.model, r.watermark, r.attack, r.strength, r.extraction, r.suspect);
+    // The metric too: rows of different metrics are never averaged together.
+    const std::string k = fmt::format("{}|{}|{}|{}|{}|{}|{}", r.model, r.watermark, r.attack, r.strength, r.extraction,
+                                      r.suspect, r.metric);
     if (!groups.count(k)) keys.push_back(k);
     groups[k].rows.push_back(&r);
     suspects = suspects || r.suspect != "marked";
@@ -334,6 +339,12 @@ std::string report_markdown(const Config& c, const RunOptions& o, const std::vec
         "the attack; p-value is the largest over the seeds. Hidden marks: value = BER, threshold = the largest BER "
         "still claimed at the config's alpha (– when N bits cannot reach it). Output marks: value = mismatches of "
         "the K keys, threshold = theta.\n";
+  if (timing)
+    md += "Overhead rows: runtime_ratio = training time with the mark / without (marks that fine-tune a trained model: "
+          "(training + embedding) / training); tta_ratio = time to the target accuracy with the mark / without, "
+          "with the target in the note; one_off_seconds = embedding time outside the training loop; step_share = "
+          "the mark's share of the training time at equal epochs. For these, the two seconds columns are the "
+          "unmarked and marked times the ratio divides.\n";
   return md;
 }
 

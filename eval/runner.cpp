@@ -12,6 +12,7 @@
 #include "engine/serialize/atomic_file.h"
 #include "eval/cell.h"
 #include "eval/figure.h"
+#include "eval/overhead.h"
 #include "eval/report.h"
 
 namespace signet::eval {
@@ -126,7 +127,7 @@ RunSummary run_config(const Config& c, const RunOptions& o) {
       const std::string key = base_name(*cell.model, cell.seed);
       if (!fresh_bases.count(key)) {
         bar.note("training " + key + " now (the overhead baseline, timed)");
-        fresh_bases.emplace(key, cache.train_base(*cell.model, cell.seed));
+        fresh_bases.emplace(key, cache.train_base(*cell.model, cell.seed, c.target_share > 0 ? c.probes_per_epoch : 0));
       }
       run_overhead_cell(cell, fresh_bases.at(key), ctx, rows);
     } else {

@@ -79,6 +79,9 @@ TrainResult train_model(Model& model, const Dataset& train_set, const Normalizat
   SIGNET_CHECK(cfg.device.is_cpu() || (!cfg.extra_loss && cfg.extra_params.empty() && !cfg.after_step),
                "training on {}: watermark regularizers and attack hooks run on the CPU only for now; use --device cpu",
                cfg.device.str());
+  SIGNET_CHECK(cfg.probes_per_epoch >= 0, "probes per epoch must be >= 0, got {}", cfg.probes_per_epoch);
+  SIGNET_CHECK(cfg.device.is_cpu() || !cfg.probe, "training on {}: accuracy probes run on the CPU only for now",
+               cfg.device.str());
   SIGNET_CHECK(cfg.device.is_cpu() || cfg.resume_path.empty(),
                "--resume with --device {}: resuming runs on the CPU only for now (checkpoints saved on a GPU can be "
                "resumed with --device cpu)", cfg.device.str());
@@ -110,6 +113,11 @@ TrainResult train_model(Model& model, const Dataset& train_set, const Normalizat
 
   TrainResult res;
   const auto t0 = std::chrono::steady_clock::now();
+  double probe_seconds = 0;  // time spent in cfg.probe, left out of the training time
+  auto seconds_trained = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() - probe_seconds;
+  };
+  const int64_t probes = cfg.probe ? cfg.probes_per_epoch : 0;
   model.net->train(true);
   for (int64_t epoch = st.next_epoch; epoch < cfg.epochs; ++epoch) {
     if (cfg.stop_after_epochs >= 0 && res.epochs_run >= cfg.stop_after_epochs) break;
@@ -148,6 +156,13 @@ TrainResult train_model(Model& model, const Dataset& train_set, const Normalizat
       loss_sum += lv * b.y.numel();
       seen += b.y.numel();
       bar.update(k, loss_sum / seen, seen);
+      // Probe j of the epoch runs after step ceil((j + 1) * steps / probes).
+      if (probes > 0 && (k * probes) / steps_per_epoch != ((k - 1) * probes) / steps_per_epoch) {
+        const auto p0 = std::chrono::steady_clock::now();
+        cfg.probe(model, seconds_trained());
+        model.net->train(true);
+        probe_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - p0).count();
+      }
     }
     res.epoch_loss.push_back(static_cast<float>(loss_sum / std::max<int64_t>(seen, 1)));
     bar.finish(fmt::format("loss {:.4f}", res.epoch_loss.back()));
@@ -160,7 +175,7 @@ TrainResult train_model(Model& model, const Dataset& train_set, const Normalizat
   }
   model.net->eval();
   model.net->to(Device::cpu());
-  res.train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  res.train_seconds = seconds_trained();
   return res;
 }
 

@@ -44,6 +44,12 @@ struct TrainConfig {
   // Called after every optimizer step (e.g. the pruning attack re-applies its masks here, so
   // fine-tuning keeps the pruned weights at zero).
   std::function<void()> after_step;
+  // Called `probes_per_epoch` times an epoch, at evenly spaced steps (the last after the epoch's
+  // last step), with the model and the training seconds so far. The probe's own time is left out
+  // of those seconds and of train_seconds, so a time-to-accuracy measurement can evaluate the
+  // model here without paying for it. The model is back in training mode after each call.
+  std::function<void(Model& model, double train_seconds)> probe;
+  int64_t probes_per_epoch = 0;
 };
 
 struct TrainResult {
