@@ -208,7 +208,8 @@ std::string report_markdown(const Config& c, const RunOptions& o, const std::vec
                     "weight decay 5e-4, lr 0.05 cosine, batch 128).\n",
                     c.dataset, fmt::join(c.seeds, ", "));
   for (const ModelSpec& m : c.models)
-    md += fmt::format("- `{}`{}: {} epochs{}{}.\n", m.label, m.label == m.name ? "" : " (" + m.name + ")", m.epochs,
+    md += fmt::format("- `{}`{}: {} epoch{}{}{}.\n", m.label, m.label == m.name ? "" : " (" + m.name + ")", m.epochs,
+                      m.epochs == 1 ? "" : "s",
                       m.optimizer == "sgd" && m.lr < 0
                           ? ""
                           : fmt::format(", {} at lr {:g}", m.optimizer, m.lr > 0 ? m.lr : kHiddenScratchLr),
@@ -220,7 +221,8 @@ std::string report_markdown(const Config& c, const RunOptions& o, const std::vec
       for (const ModelSpec& m : c.models) {
         if (!s.models.empty() && std::find(s.models.begin(), s.models.end(), m.label) == s.models.end()) continue;
         p = embed_plan(m, v, 1);
-        per_model.push_back(fmt::format("{} {} epochs{}", m.label, p.epochs, p.layer.empty() ? "" : " at " + p.layer));
+        per_model.push_back(fmt::format("{} {} epoch{}{}", m.label, p.epochs, p.epochs == 1 ? "" : "s",
+                                        p.layer.empty() ? "" : " at " + p.layer));
       }
       if (per_model.empty()) continue;
       md += fmt::format("- {}: {}, {} at lr {:g} ({}){}.\n", v.label, s.impl->describe(v.params),
