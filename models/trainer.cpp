@@ -118,7 +118,8 @@ TrainResult train_model(Model& model, const Dataset& train_set, const Normalizat
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() - probe_seconds;
   };
   const int64_t probes = cfg.probe ? cfg.probes_per_epoch : 0;
-  model.net->train(true);
+  const bool layers_training = !cfg.inference_mode_layers;
+  model.net->train(layers_training);
   for (int64_t epoch = st.next_epoch; epoch < cfg.epochs; ++epoch) {
     if (cfg.stop_after_epochs >= 0 && res.epochs_run >= cfg.stop_after_epochs) break;
     loader.start_epoch(epoch);
@@ -160,7 +161,7 @@ TrainResult train_model(Model& model, const Dataset& train_set, const Normalizat
       if (probes > 0 && (k * probes) / steps_per_epoch != ((k - 1) * probes) / steps_per_epoch) {
         const auto p0 = std::chrono::steady_clock::now();
         cfg.probe(model, seconds_trained());
-        model.net->train(true);
+        model.net->train(layers_training);
         probe_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - p0).count();
       }
     }

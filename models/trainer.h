@@ -34,6 +34,10 @@ struct TrainConfig {
   std::string resume_path;          // resume from this checkpoint when set
   int64_t stop_after_epochs = -1;   // for tests: stop (as if killed) after this many epochs
   bool augment = false;             // image sets: random crop (pad 4) + horizontal flip (DataLoader)
+  // Train with every layer as at inference: BatchNorm normalises with its running statistics and
+  // leaves them as they are, dropout is off. For fine-tuning a trained model whose loss terms read
+  // the model in inference mode (a verifier's view), so training and verification see one function.
+  bool inference_mode_layers = false;
   // Where the steps run: the model is moved there for training and back to the CPU after it,
   // each batch is copied there. A GPU needs every op of the model to have a CUDA path.
   Device device = Device::cpu();

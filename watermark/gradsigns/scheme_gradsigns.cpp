@@ -107,6 +107,28 @@ class GradSignsTerm final : public TrainingTerm {
   Tensor carriers_, K_, b_, xk_, inv_;
 };
 
+// Fine-tuning a model with BatchNorm in training mode lets the regularizer grow the weights before
+// a BatchNorm layer: the training loss does not see that scale (batch statistics remove it), the
+// key batch does (it runs on the lagging running statistics), so the mark is chased while the
+// model's inference function drifts from the one trained. Frozen BatchNorm trains the inference
+// function itself.
+SchemeOption frozen_batchnorm_option() {
+  SchemeOption o = text_option("batchnorm", "auto",
+                               "fine-tuning: 'frozen' trains with BatchNorm on the trained model's running statistics "
+                               "(kept fixed) and dropout off, so the gradient trained is the one a verifier reads; "
+                               "'train': BatchNorm in training mode; 'auto': frozen when fine-tuning a model that has "
+                               "BatchNorm",
+                               {"auto", "frozen", "train"});
+  o.omit_at_default = true;
+  return o;
+}
+
+bool has_batchnorm(const Model& model) {
+  for (const auto& [name, t] : model.net->named_buffers())
+    if (name.size() >= 12 && name.compare(name.size() - 12, 12, "running_mean") == 0) return true;
+  return false;
+}
+
 class GradSigns final : public Scheme {
  public:
   const SchemeInfo& info() const override {
@@ -143,6 +165,7 @@ class GradSigns final : public Scheme {
                        "carriers and 50 samples)"),
         text_option("signature", "", "owner string: the signature is its SHA-256 bits (default: random bits)", {},
                     /*personal=*/true),
+        frozen_batchnorm_option(),
     };
     return o;
   }
@@ -177,13 +200,20 @@ class GradSigns final : public Scheme {
       job.log(fmt::format("embedding {} bits in the input gradient of {} (class {}, {} carriers, {} key samples){}",
                           k.bits(), e.model.name, k.target, k.carriers.numel(), k.key_inputs.size(0),
                           job.from_trained ? ", fine-tuning a trained model" : ", training from scratch"));
-    const TrainResult tr = embed_gradsigns(e.model, *job.train, e.norm, k, job.train_cfg);
+    const std::string bn = job.params.text("batchnorm");
+    SIGNET_CHECK(bn != "frozen" || job.from_trained,
+                 "{}: --batchnorm frozen needs a trained model (--from): a model trained from scratch has no running "
+                 "statistics to freeze", kGradSigns);
+    TrainConfig tc = job.train_cfg;
+    tc.inference_mode_layers = job.from_trained && (bn == "frozen" || (bn == "auto" && has_batchnorm(e.model)));
+    const TrainResult tr = embed_gradsigns(e.model, *job.train, e.norm, k, tc);
     e.embed_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     e.accuracy = job.test ? evaluate_model(e.model, *job.test, e.norm).accuracy : -1;
     const GradSignsEvidence ev = gradsigns_evidence(exact_gradient(e.model, e.norm, k), k);
     e.lines.push_back(fmt::format("BER {:.4f} ({}/{} bits) on the marked model (exact input gradient)", ev.ber,
                                   ev.matches, ev.total));
     e.report = {{"train_seconds", tr.train_seconds}, {"epochs", tr.epochs_run}, {"bits", k.bits()},
+                {"frozen_batchnorm", tc.inference_mode_layers},
                 {"target_class", k.target},         {"ber", ev.ber},          {"matches", ev.matches},
                 {"p_value", ev.p_value}};
     e.keys.push_back(std::make_shared<GradSignsSchemeKeys>(k));
