@@ -15,6 +15,10 @@
 // --scheme S: each step also adds the scheme's per-step embedding term (Scheme::training_term; for
 // the DeepSigns hidden-layer mark, WM_activity_regularizer on the second-to-last layer as
 // `signet embed` trains it). With --profile, its row's "% step" is the term's share of a step.
+//
+// --forward-only: times inference instead, what a serving endpoint answers with: the model in eval
+// mode (dropout off, batch norm on its running statistics), forward passes under NoGradGuard, no
+// loss, backward or optimizer step. The JSON says "forward_only": true.
 #include <cblas.h>
 
 #include <algorithm>
@@ -23,6 +27,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "engine/autograd.h"
 #include "engine/cuda/runtime.h"
 #include "engine/ops.h"
 #include "engine/profiler.h"
@@ -33,7 +38,7 @@
 namespace signet::cli {
 
 void register_bench(CLI::App& app) {
-  struct Args { std::string model = "mnist-mlp", input_shape; int64_t batch = 128, steps = 50, warmup = 10, classes = 0; int threads = 0; bool json = false, profile = false; std::string scheme, device = "cpu"; };
+  struct Args { std::string model = "mnist-mlp", input_shape; int64_t batch = 128, steps = 50, warmup = 10, classes = 0; int threads = 0; bool json = false, profile = false, forward_only = false; std::string scheme, device = "cpu"; };
   auto a = std::make_shared<Args>();
   auto* c = app.add_subcommand("bench", "Time training steps on synthetic data");
   c->add_option("--model", a->model, "model name")->capture_default_str();
@@ -46,6 +51,9 @@ void register_bench(CLI::App& app) {
   add_device_flag(c, a->device);
   c->add_flag("--json", a->json, "print one JSON object on stdout");
   c->add_flag("--profile", a->profile, "print time per op type and per layer over the timed steps");
+  c->add_flag("--forward-only", a->forward_only,
+              "time inference only: the model in eval mode, forward passes without autograd (no loss, backward "
+              "or optimizer step)");
   c->add_option("--scheme", a->scheme,
                 "add this scheme's embedding term to each step (schemes with a per-step regularizer: e.g. the "
                 "DeepSigns hidden-layer one on the second-to-last layer)");
@@ -54,6 +62,9 @@ void register_bench(CLI::App& app) {
     SIGNET_CHECK(dev.is_cpu() || (!a->profile && a->scheme.empty()),
                  "bench --device {}: --profile times ops on the host clock, but a GPU runs them asynchronously, and "
                  "--scheme's terms run on the CPU only for now; drop them or use --device cpu", dev.str());
+    SIGNET_CHECK(!a->forward_only || a->scheme.empty(),
+                 "bench --forward-only times inference, but --scheme {} adds a term to training steps; drop one of them",
+                 a->scheme);
     set_threads(a->threads);
     SIGNET_CHECK(a->steps > 0 && a->warmup >= 0 && a->batch > 0, "--steps and --batch-size must be positive, --warmup >= 0");
     SIGNET_CHECK(a->classes >= 0, "--classes must be >= 0 (0: the model's default), got {}", a->classes);
@@ -94,25 +105,31 @@ void register_bench(CLI::App& app) {
     if (wm)
       for (const auto& p : wm->params()) params.push_back(p);
     auto opt = make_optimizer("sgd", params, 0.01f, 0.9f, 0.0f, false);
-    model.net->train(true);
+    model.net->train(!a->forward_only);
+    // Inference records no graph for the whole run; training steps need it.
+    std::unique_ptr<NoGradGuard> no_grad = a->forward_only ? std::make_unique<NoGradGuard>() : nullptr;
     Taps taps;
     if (wm)
       for (const std::string& t : wm->taps()) taps.wanted.insert(t);
+    const auto train_step = [&] {
+      opt->zero_grad();
+      Tensor loss = model_loss(model, model(x, wm ? &taps : nullptr), y);
+      if (wm) loss = add(loss, wm->loss(taps, y));
+      loss.backward();
+      taps.got.clear();
+      profiler::OpScope profile_op("optimizer.step");
+      opt->step();
+    };
     std::vector<double> ms;
     for (int64_t s = 0; s < a->warmup + a->steps; ++s) {
       threads::adapt();
       if (a->profile && s == a->warmup) profiler::enable();
       profiler::step_begin();
       const auto t0 = std::chrono::steady_clock::now();
-      opt->zero_grad();
-      Tensor loss = model_loss(model, model(x, wm ? &taps : nullptr), y);
-      if (wm) loss = add(loss, wm->loss(taps, y));
-      loss.backward();
-      taps.got.clear();
-      {
-        profiler::OpScope profile_op("optimizer.step");
-        opt->step();
-      }
+      if (a->forward_only)
+        model(x);
+      else
+        train_step();
       if (dev.is_cuda()) cuda::synchronize(dev);
       const double dt = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
       profiler::step_end();
@@ -124,11 +141,11 @@ void register_bench(CLI::App& app) {
     if (a->json) {
       print_json({{"framework", "signet"}, {"model", a->model}, {"device", dev.str()}, {"batch_size", a->batch}, {"threads", current_threads()},
                   {"adaptive_threads", threads::adaptive()}, {"threads_at_end", threads::current()},
-                  {"input_shape", mc.input_shape}, {"classes", mc.num_classes}, {"steps", a->steps},
+                  {"input_shape", mc.input_shape}, {"classes", mc.num_classes}, {"steps", a->steps}, {"forward_only", a->forward_only},
                   {"blas_core", std::string(openblas_get_corename())}, {"median_ms", median}, {"min_ms", ms.front()}, {"max_ms", ms.back()}});
     } else {
-      std::printf("%s on %s, batch %lld, input %s, %d threads%s: median %.3f ms, min %.3f, max %.3f per step (%lld steps)\n",
-                  a->model.c_str(), dev.str().c_str(), static_cast<long long>(a->batch), shape_str(mc.input_shape).c_str(),
+      std::printf("%s%s on %s, batch %lld, input %s, %d threads%s: median %.3f ms, min %.3f, max %.3f per step (%lld steps)\n",
+                  a->model.c_str(), a->forward_only ? " forward only (eval, no grad)" : "", dev.str().c_str(), static_cast<long long>(a->batch), shape_str(mc.input_shape).c_str(),
                   current_threads(),
                   threads::adaptive() ? fmt::format(" (adaptive, {} at the end)", threads::current()).c_str() : "",
                   median, ms.front(), ms.back(), static_cast<long long>(a->steps));

@@ -7,7 +7,17 @@ SGD(lr=0.01, momentum=0.9) step, zero_grad.  W untimed warm-up steps come first.
 median/min/max milliseconds per step, or with --json one JSON object:
 
   {"framework": "pytorch", "model": ..., "batch_size": ..., "threads": ..., "median_ms": ...,
-   "min_ms": ..., "max_ms": ..., "steps": ..., "warmup": ..., "torch_version": ...}
+   "min_ms": ..., "max_ms": ..., "steps": ..., "warmup": ..., "torch_version": ...,
+   "forward_only": ..., "channels_last": ..., "mkldnn": ..., "env": {...}}
+
+The knobs bench/e2e/fair.py searches over to find PyTorch's fastest configuration:
+  --forward-only   time inference instead: eval mode, torch.no_grad(), the forward pass only
+                   (what a serving endpoint answers with; `signet bench --forward-only` is its peer)
+  --channels-last  model and input in torch.channels_last memory format (convolutional models only)
+  --mkldnn on|off  torch.backends.mkldnn.enabled (oneDNN kernels); default: PyTorch's own (on)
+The JSON records them ("mkldnn" is the setting the timed steps ran with) and, under "env", the
+environment variables that change the timings (OpenBLAS threads and kernels, OpenMP wait
+policy, glibc malloc tunables).
 
 Run it with Debian's interpreter (it has torch) and OPENBLAS_NUM_THREADS=1:
 
@@ -73,14 +83,22 @@ def model_entry(name):
     raise SystemExit("unknown model %r (known: %s, wrn-D-K)" % (name, ", ".join(sorted(MODELS))))
 
 
+# The environment variables that change PyTorch's CPU timings; recorded beside each result.
+TIMING_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GLIBC_TUNABLES",
+              "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
 def time_steps(model_name, batch_size, steps, warmup, threads, lr=0.01, momentum=0.9, seed=0,
-               input_shape=None, classes=None, device="cpu"):
+               input_shape=None, classes=None, device="cpu", forward_only=False, channels_last=False):
     build, in_shape, n_classes, loss_kind = model_entry(model_name)
     in_shape = tuple(input_shape) if input_shape else in_shape
     n_classes = classes or n_classes
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
-    model = build(in_shape, n_classes).train().to(device)
+    model = build(in_shape, n_classes).train(not forward_only).to(device)
+    if channels_last and not any(isinstance(m, nn.Conv2d) for m in model.modules()):
+        raise SystemExit("--channels-last: %s has no convolution, so there is no memory format to choose; "
+                         "drop the flag" % model_name)
     if loss_kind == "bce":
         x = torch.randint(0, IMDB_VOCAB, (batch_size,) + in_shape)
         y = torch.randint(0, 2, (batch_size,)).float()
@@ -88,8 +106,14 @@ def time_steps(model_name, batch_size, steps, warmup, threads, lr=0.01, momentum
         x = torch.randn(batch_size, *in_shape)
         y = torch.randint(0, n_classes, (batch_size,))
     x, y = x.to(device), y.to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
     # On a GPU each timed step ends in a synchronisation, as `signet bench --device cuda` does.
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    if forward_only:
+        with torch.no_grad():
+            return _time(lambda: model(x), steps, warmup, sync)
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
 
     def step():
@@ -100,6 +124,11 @@ def time_steps(model_name, batch_size, steps, warmup, threads, lr=0.01, momentum
         opt.zero_grad()
         return loss
 
+    return _time(step, steps, warmup, sync)
+
+
+def _time(step, steps, warmup, sync):
+    """Milliseconds of each of `steps` calls of step(), after `warmup` untimed ones."""
     for _ in range(warmup):
         step()
     sync()
@@ -123,6 +152,12 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--device", default="cpu", help="cpu or cuda (scripts/gpu_check.sh)")
+    ap.add_argument("--forward-only", action="store_true",
+                    help="time inference: eval mode, torch.no_grad(), forward pass only")
+    ap.add_argument("--channels-last", action="store_true",
+                    help="model and input in channels_last memory format (convolutional models only)")
+    ap.add_argument("--mkldnn", choices=("on", "off"), default=None,
+                    help="torch.backends.mkldnn.enabled (oneDNN); default: PyTorch's own setting")
     args = ap.parse_args()
     if args.steps < 1 or args.batch_size < 1 or args.threads < 1 or args.warmup < 0:
         ap.error("--steps, --batch-size and --threads must be >= 1, --warmup >= 0")
@@ -130,9 +165,12 @@ def main():
         print("warning: OPENBLAS_NUM_THREADS is not set; set it to 1 for fair timings",
               file=sys.stderr)
 
+    if args.mkldnn is not None:
+        torch.backends.mkldnn.enabled = args.mkldnn == "on"
     shape = [int(v) for v in args.input_shape.split(",")] if args.input_shape else None
     times = time_steps(args.model, args.batch_size, args.steps, args.warmup, args.threads,
-                       input_shape=shape, classes=args.classes or None, device=args.device)
+                       input_shape=shape, classes=args.classes or None, device=args.device,
+                       forward_only=args.forward_only, channels_last=args.channels_last)
     res = {
         "framework": "pytorch",
         "model": args.model,
@@ -145,12 +183,19 @@ def main():
         "steps": args.steps,
         "warmup": args.warmup,
         "torch_version": torch.__version__,
+        "forward_only": args.forward_only,
+        "channels_last": args.channels_last,
+        "mkldnn": torch.backends.mkldnn.enabled,
+        "env": {k: os.environ.get(k) for k in TIMING_ENV},
     }
     if args.json:
         print(json.dumps(res))
     else:
-        print("pytorch %s  %s  batch %d  threads %d  steps %d: median %.3f ms  min %.3f ms  max %.3f ms"
-              % (res["torch_version"], args.model, args.batch_size, args.threads, args.steps,
+        knobs = "".join([" forward-only" if args.forward_only else "",
+                         " channels-last" if args.channels_last else "",
+                         " mkldnn " + ("on" if res["mkldnn"] else "off")])
+        print("pytorch %s  %s%s  batch %d  threads %d  steps %d: median %.3f ms  min %.3f ms  max %.3f ms"
+              % (res["torch_version"], args.model, knobs, args.batch_size, args.threads, args.steps,
                  res["median_ms"], res["min_ms"], res["max_ms"]))
 
 
