@@ -35,6 +35,8 @@ const std::vector<std::pair<std::vector<std::string>, Experiment>>& experiments(
        {"blackbox_services.toml", "black-box marks under weight quantization and score rounding or perturbation"}},
       {{"blackbox-cnn", "trigger-sets-cnn"},
        {"blackbox_cnn.toml", "the trigger-set marks on cifar10-cnn: every attack, 3 seeds"}},
+      {{"blackbox-cnn-integrity", "integrity-blackbox-cnn"},
+       {"blackbox_cnn_integrity.toml", "black-box marks on cifar10-cnn asked by 20 unmarked models of two architectures and two recipes"}},
       {{"blackbox-integrity", "integrity-blackbox"}, {"blackbox_integrity.toml", "black-box marks asked by 20 unmarked models of two architectures"}},
       {{"whitebox-integrity", "integrity-whitebox"}, {"whitebox_integrity.toml", "white-box marks read from 20 unmarked models each"}},
       {{"whitebox-services", "permutation-whitebox"}, {"whitebox_services.toml", "white-box marks under permutation; GradSigns behind attacked services"}},
