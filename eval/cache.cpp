@@ -195,6 +195,7 @@ MarkedModel ModelCache::load_marked(const ModelSpec& m, const Variant& v, uint64
   mk.accuracy = j.at("test_accuracy").get<double>();
   mk.unmarked_accuracy = j.value("unmarked_test_accuracy", kNaN);
   mk.embed_seconds = j.value("embed_seconds", kNaN);
+  mk.epochs_trained = j.value("finetune_epochs", int64_t{0});
   return mk;
 }
 
@@ -229,6 +230,7 @@ MarkedModel ModelCache::embed(const ModelSpec& m, const Variant& v, uint64_t see
       save_embedding(tmp_model, {tmp_keys}, e, seed, data_recipe_.dataset, p.from_base ? base.path : "");
   mk.embed_seconds = e.embed_seconds;
   mk.train_seconds = e.report.is_object() ? e.report.value("train_seconds", -1.0) : -1.0;
+  mk.epochs_trained = e.report.is_object() ? e.report.value("finetune_epochs", int64_t{0}) : 0;
   mk.accuracy = e.accuracy;
   mk.model = std::move(e.model);
   mk.norm = e.norm;

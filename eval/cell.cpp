@@ -135,6 +135,30 @@ void run_cell(const Cell& c, const MarkedModel& mk, RunContext& ctx, CumulativeS
     row.suspect = fmt::format("{}-s{}", c.suspect->label, c.suspect_seed);
     row.marked_accuracy = kNaN;
     keys = scheme.for_suspect(mk.keys, owned);
+  } else if (name == "control") {
+    // The unmarked model the mark was fine-tuned into, trained as long at the embedding's rate on
+    // the whole training set without the keys: what the extra training alone does to accuracy, and
+    // a suspect the keys must not claim although it shares the marked model's start.
+    const EmbedPlan p = embed_plan(*c.model, c.wm, c.seed);
+    SIGNET_CHECK(p.from_base, "attack \"control\" applies to marks that fine-tune a trained model; {} trains {} "
+                 "from scratch (its control is the unmarked model itself: attack \"unmarked\")",
+                 c.wm.label, c.model->label);
+    const BaseModel& b = ctx.cache.base(*c.model, p.base_seed);
+    owned = clone_model(b.model);
+    norm = b.norm;
+    const int64_t epochs = mk.epochs_trained > 0 ? mk.epochs_trained : p.epochs;
+    TrainConfig t;
+    t.optimizer = c.model->optimizer;
+    t.lr = static_cast<float>(p.lr);
+    t.schedule = "constant";
+    t.epochs = epochs;
+    t.seed = c.seed;
+    t.progress = false;
+    finetune_attack(owned, train, norm, t);
+    row.suspect = fmt::format("{}-s{} + {} epoch{} without keys", c.model->label, p.base_seed, epochs,
+                              epochs == 1 ? "" : "s");
+    note = fmt::format("the marked model's start fine-tuned {} epoch{} at lr {:g} without the keys", epochs,
+                       epochs == 1 ? "" : "s", p.lr);
   } else if (name == "finetune" && a.cumulative) {
     const std::string key = fmt::format("{}|{}|{}|{}", c.model->label, c.wm.label, c.seed, static_cast<const void*>(&a));
     if (state.key != key || state.epochs > c.strength) {
@@ -197,7 +221,7 @@ void run_cell(const Cell& c, const MarkedModel& mk, RunContext& ctx, CumulativeS
   }
   row.test_accuracy = accuracy;
   row.note = note;
-  const bool attacked = name != "none" && name != "unmarked";
+  const bool attacked = name != "none" && name != "unmarked" && name != "control";
 
   auto finish = [&](Row r) {
     if (attacked && r.detected >= 0 && r.extraction != "attacker")

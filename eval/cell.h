@@ -19,6 +19,9 @@
 //   distill    the thief trains a fresh model (`student`, default the same architecture,
 //              initialised from seed + 2000) for s epochs at `lr` on the marked model's answers
 //              (`answers`: labels or scores) to `samples` of the training inputs (0: all)
+//   control    marks that fine-tune a trained model: that unmarked model fine-tuned as many epochs
+//              as the embedding took, at its rate (constant), on the whole training set, without
+//              the keys (the extra training's own effect on accuracy; the keys must not claim it)
 //   unmarked   the suspect is an unmarked model (integrity); the keys are those the scheme reads
 //              a suspect of that architecture with (Scheme::for_suspect: deepsigns-hidden reads
 //              the suspect's own second-to-last layer when it is another architecture)

@@ -19,7 +19,7 @@ constexpr int64_t kMaxI = std::numeric_limits<int64_t>::max();
 
 const std::vector<std::string> kAttacks = {"none",      "finetune", "prune",       "quantize",       "permute",
                                            "overwrite", "distill",  "unmarked",    "input-noise",    "score-rounding",
-                                           "score-perturbation"};
+                                           "score-perturbation", "control"};
 
 std::vector<uint64_t> seeds_of(TomlTable& t, const std::string& key, const std::vector<uint64_t>& def) {
   std::vector<int64_t> d(def.begin(), def.end());
@@ -89,7 +89,7 @@ AttackSpec parse_attack(TomlTable t) {
   AttackSpec a;
   a.attack = t.required_str("attack", kAttacks);
   const std::string& n = a.attack;
-  const bool unused = n == "none" || n == "permute" || n == "unmarked";
+  const bool unused = n == "none" || n == "permute" || n == "unmarked" || n == "control";
   if (unused) {
     a.strengths = {0};
   } else {

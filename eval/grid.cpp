@@ -106,7 +106,7 @@ std::string describe_cell(const Cell& cell) {
   if (!cell.attack) return s + " | overhead";
   const std::string a = attack_name(cell);
   if (a == "unmarked") return s + fmt::format(" | unmarked suspect {}-s{}", cell.suspect->label, cell.suspect_seed);
-  if (a == "none" || a == "permute") return s + " | " + a;
+  if (a == "none" || a == "permute" || a == "control") return s + " | " + a;
   return s + fmt::format(" | {} {}", a, cell.strength);
 }
 

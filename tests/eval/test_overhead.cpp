@@ -147,3 +147,59 @@ attack = "none"
     EXPECT_NE(std::string(e.what()).find("target_share"), std::string::npos) << e.what();
   }
 }
+
+namespace {
+const char* kControl = R"(
+name = "control"
+title = "Tiny same-training control"
+dataset = "banded"
+seeds = [1]
+
+[[models]]
+name = "mnist-mlp"
+epochs = 2
+
+[[schemes]]
+scheme = "deepsigns-output"
+keys = 10
+
+[[attacks]]
+attack = "none"
+
+[[attacks]]
+attack = "control"
+)";
+}  // namespace
+
+// The output mark's start, fine-tuned as long without its keys: accuracy measured, not claimed.
+TEST(Overhead, ControlFineTunesTheMarksStartWithoutTheKeys) {
+  TempDir tmp;
+  RecipeData data{signet::test::banded(400, 2), signet::test::banded(200, 3)};
+  RunOptions o;
+  o.cache_dir = tmp.path + "/cache";
+  o.runs_dir = tmp.path + "/runs";
+  o.reports_dir = tmp.path + "/reports";
+  o.progress = false;
+  o.data = &data;
+  const RunSummary s = run_config(parse_config(kControl, "control.toml"), o);
+  ASSERT_EQ(s.rows.size(), 2u);
+  const Row& marked = s.rows[0];
+  const Row& control = s.rows[1];
+  EXPECT_EQ(marked.detected, 1);
+  EXPECT_EQ(control.attack, "control");
+  EXPECT_NE(control.suspect.find("without keys"), std::string::npos) << control.suspect;
+  EXPECT_FALSE(std::isnan(control.test_accuracy));
+  EXPECT_EQ(control.detected, 0) << control.note;
+  EXPECT_EQ(control.attack_success, -1);  // a control, not an attack
+
+  // A mark trained from scratch has no fine-tuning to control for.
+  std::string hidden = kControl;
+  hidden.replace(hidden.find("scheme = \"deepsigns-output\"\nkeys = 10"), 37, "scheme = \"deepsigns-hidden\"\nbits = 16");
+  try {
+    run_config(parse_config(hidden, "hidden.toml"), o);
+    FAIL() << "control on a mark from scratch ran";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("applies to marks that fine-tune a trained model"), std::string::npos)
+        << e.what();
+  }
+}
