@@ -89,25 +89,28 @@ bits = 16
 lambda2 = 1.0
 key_fraction = 0.2
 )";
-struct TempDir {
+// A scratch directory for one run of a config on the banded data set.
+struct TempRun {
   std::string path = (fs::temp_directory_path() / ("signet_overhead_" + std::to_string(getpid()))).string();
-  ~TempDir() { fs::remove_all(path); }
+  RecipeData data{signet::test::banded(400, 2), signet::test::banded(200, 3)};
+  RunOptions options;
+  TempRun() {
+    options.cache_dir = path + "/cache";
+    options.runs_dir = path + "/runs";
+    options.reports_dir = path + "/reports";
+    options.progress = false;
+    options.data = &data;
+  }
+  ~TempRun() { fs::remove_all(path); }
 };
 }  // namespace
 
 TEST(Overhead, TimeToAccuracyConfigGivesRatioOneOffAndShareRows) {
-  TempDir tmp;
+  TempRun tmp;
   const Config c = parse_config(kRace, "race.toml");
   EXPECT_EQ(c.target_share, 0.9);
   EXPECT_EQ(c.probes_per_epoch, 2);
-  RecipeData data{signet::test::banded(400, 2), signet::test::banded(200, 3)};
-  RunOptions o;
-  o.cache_dir = tmp.path + "/cache";
-  o.runs_dir = tmp.path + "/runs";
-  o.reports_dir = tmp.path + "/reports";
-  o.progress = false;
-  o.data = &data;
-  const RunSummary s = run_config(c, o);
+  const RunSummary s = run_config(c, tmp.options);
   ASSERT_EQ(s.rows.size(), 6u);  // two seeds x (tta_ratio, one_off_seconds, step_share)
   for (size_t i = 0; i < s.rows.size(); i += 3) {
     const Row& ratio = s.rows[i];
@@ -173,15 +176,8 @@ attack = "control"
 
 // The output mark's start, fine-tuned as long without its keys: accuracy measured, not claimed.
 TEST(Overhead, ControlFineTunesTheMarksStartWithoutTheKeys) {
-  TempDir tmp;
-  RecipeData data{signet::test::banded(400, 2), signet::test::banded(200, 3)};
-  RunOptions o;
-  o.cache_dir = tmp.path + "/cache";
-  o.runs_dir = tmp.path + "/runs";
-  o.reports_dir = tmp.path + "/reports";
-  o.progress = false;
-  o.data = &data;
-  const RunSummary s = run_config(parse_config(kControl, "control.toml"), o);
+  TempRun tmp;
+  const RunSummary s = run_config(parse_config(kControl, "control.toml"), tmp.options);
   ASSERT_EQ(s.rows.size(), 2u);
   const Row& marked = s.rows[0];
   const Row& control = s.rows[1];
@@ -196,7 +192,7 @@ TEST(Overhead, ControlFineTunesTheMarksStartWithoutTheKeys) {
   std::string hidden = kControl;
   hidden.replace(hidden.find("scheme = \"deepsigns-output\"\nkeys = 10"), 37, "scheme = \"deepsigns-hidden\"\nbits = 16");
   try {
-    run_config(parse_config(hidden, "hidden.toml"), o);
+    run_config(parse_config(hidden, "hidden.toml"), tmp.options);
     FAIL() << "control on a mark from scratch ran";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("applies to marks that fine-tune a trained model"), std::string::npos)
