@@ -120,6 +120,12 @@ TEST(SchemeKeysFile, EmbedSaveLoadAndExtractThroughTheRegistry) {
   ASSERT_EQ(e.keys.size(), 1u);
   EXPECT_EQ(e.keys[0]->layer(), "relu2");
   EXPECT_EQ(e.keys[0]->provenance.at("signet.key_source"), "key-seed");
+  // The separation cap's reach at the end: one chosen class against the 9 others.
+  EXPECT_EQ(e.report.at("separation_pairs").get<int64_t>(), 9);
+  const int64_t capped = e.report.at("separation_capped_pairs").get<int64_t>();
+  EXPECT_GE(capped, 0);
+  EXPECT_LE(capped, 9);
+  EXPECT_GT(e.report.at("separation_margin").get<double>(), 0);
   const std::string path =
       (std::filesystem::temp_directory_path() / ("signet_scheme_" + std::to_string(getpid()) + ".wmk")).string();
   const std::string sha = save_keys(path, *e.keys[0]);

@@ -168,11 +168,11 @@ struct MarkedLayer {
   bool nonnegative = false;  // the layer's activations are >= 0 (a ReLU output)
 };
 
-// Separation cap: twice the initial mean squared distance between chosen and other centres.
-float separation_margin(const Tensor& mu, const std::vector<int64_t>& classes, const std::vector<bool>& chosen) {
+// Squared distances between each chosen centre and each other class's centre.
+std::vector<double> chosen_other_distances(const Tensor& mu, const std::vector<int64_t>& classes,
+                                           const std::vector<bool>& chosen) {
   const int64_t S = mu.size(0), M = mu.size(1);
-  double total = 0;
-  int64_t pairs = 0;
+  std::vector<double> out;
   for (int64_t i : classes)
     for (int64_t j = 0; j < S; ++j) {
       if (chosen[j]) continue;
@@ -181,10 +181,17 @@ float separation_margin(const Tensor& mu, const std::vector<int64_t>& classes, c
         const double d = mu.f32()[i * M + m] - mu.f32()[j * M + m];
         d2 += d * d;
       }
-      total += d2;
-      ++pairs;
+      out.push_back(d2);
     }
-  return static_cast<float>(2.0 * total / std::max<int64_t>(pairs, 1));
+  return out;
+}
+
+// Separation cap: twice the initial mean squared distance between chosen and other centres.
+float separation_margin(const Tensor& mu, const std::vector<int64_t>& classes, const std::vector<bool>& chosen) {
+  const std::vector<double> d2 = chosen_other_distances(mu, classes, chosen);
+  double total = 0;
+  for (double d : d2) total += d;
+  return static_cast<float>(2.0 * total / std::max<size_t>(d2.size(), 1));
 }
 
 }  // namespace
@@ -230,6 +237,12 @@ TrainResult embed_hidden(Model& model, const Dataset& train, const Normalization
   TrainResult r = train_model(model, train, norm, cfg);
   for (MarkedLayer& L : layers) {
     L.keys->mu = L.mu.detach().clone();
+    // Whether the separation cap binds: pairs at or past it get no push apart.
+    int64_t capped = 0;
+    const std::vector<double> d2 = chosen_other_distances(L.keys->mu, L.keys->classes, L.chosen);
+    for (double d : d2) capped += L.keys->margin > 0 && d >= L.keys->margin;
+    L.keys->capped_pairs = capped;
+    L.keys->centre_pairs = static_cast<int64_t>(d2.size());
     // The marked model's own activations on X_key: what a permuted copy is aligned back to.
     L.keys->ref_activations = get_activations(model, L.keys->key_inputs, L.keys->norm, L.keys->layer);
   }

@@ -48,6 +48,8 @@ struct HiddenKeys {
   Normalization norm;  // applied to key_inputs before they reach the model
   float lambda1 = 0.01f, lambda2 = 0.01f;
   float margin = 0;    // separation cap of loss1 (set by embed_hidden from the initial centres)
+  // After embedding: (chosen, other) centre pairs at or past the cap, of all such pairs (not saved).
+  int64_t capped_pairs = 0, centre_pairs = 0;
   std::map<std::string, std::string> extra;  // more metadata (model hash, ...)
   int64_t bits() const { return A.size(1); }
 };

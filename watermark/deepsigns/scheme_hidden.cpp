@@ -233,7 +233,9 @@ class DeepSignsHidden final : public Scheme {
       k.extra["signet.dataset"] = job.train->name;
       const HiddenEvidence ev = extract_hidden(e.model, k);
       per_layer.push_back({{"layer", k.layer}, {"bits", k.b.numel()}, {"classes", k.classes}, {"ber", ev.ber},
-                           {"matches", ev.matches}, {"p_value", ev.p_value}});
+                           {"matches", ev.matches}, {"p_value", ev.p_value},
+                           {"separation_margin", k.margin}, {"separation_capped_pairs", k.capped_pairs},
+                           {"separation_pairs", k.centre_pairs}});
       e.lines.push_back(fmt::format("layer {}: BER {:.4f} ({}/{} bits) on the marked model", k.layer, ev.ber,
                                     ev.matches, ev.total));
       e.keys.push_back(std::make_shared<HiddenSchemeKeys>(k));
