@@ -14,7 +14,6 @@ namespace signet::eval {
 
 namespace {
 using Clock = std::chrono::steady_clock;
-double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 void set_size_column(Row& r, const std::string& column, int64_t n) {
   if (column == "bits") r.bits = n;
@@ -22,6 +21,8 @@ void set_size_column(Row& r, const std::string& column, int64_t n) {
 }
 
 }  // namespace
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 Row cell_row(const Cell& c, const MarkedModel& mk, const RunContext& ctx) {
   Row r;
@@ -226,7 +227,7 @@ void run_cell(const Cell& c, const MarkedModel& mk, RunContext& ctx, CumulativeS
   auto finish = [&](Row r) {
     if (attacked && r.detected >= 0 && r.extraction != "attacker")
       r.attack_success = (r.marked_accuracy - r.test_accuracy <= 0.05) && !r.detected;
-    r.seconds = since(t0);
+    r.seconds = seconds_since(t0);
     out.push_back(r);
   };
   if (oracle) {

@@ -34,6 +34,7 @@
 // alignment pulls unrelated models onto the owner's reference too). alpha: the config's, else
 // the scheme's default for the keys.
 #pragma once
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -57,6 +58,9 @@ struct CumulativeState {
 
 void run_cell(const Cell& cell, const MarkedModel& mk, RunContext& ctx, CumulativeState& state,
               std::vector<Row>& out);
+// Wall seconds since t0 (a cell's `seconds` column).
+double seconds_since(std::chrono::steady_clock::time_point t0);
+
 // The columns every row of a cell shares (config, model, watermark, attack, seed, accuracies).
 Row cell_row(const Cell& cell, const MarkedModel& mk, const RunContext& ctx);
 

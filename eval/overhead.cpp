@@ -9,8 +9,6 @@
 namespace signet::eval {
 
 namespace {
-using Clock = std::chrono::steady_clock;
-double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 void fill_extraction(Row& r, MarkedModel& mk, const RunContext& ctx) {
   const double alpha = ctx.cfg.alpha > 0 ? ctx.cfg.alpha : mk.scheme->default_alpha(*mk.keys);
@@ -59,7 +57,7 @@ double student_t_975(int64_t df) {
 }
 
 void run_overhead_cell(const Cell& c, const BaseModel& base, RunContext& ctx, std::vector<Row>& out) {
-  const auto t0 = Clock::now();
+  const auto t0 = std::chrono::steady_clock::now();
   const EmbedPlan p = embed_plan(*c.model, c.wm, c.seed);
   const bool race = ctx.cfg.target_share > 0 && !p.from_base;
   MarkedModel mk = ctx.cache.marked(*c.model, c.wm, c.seed, /*fresh=*/true, &base,
@@ -109,7 +107,7 @@ void run_overhead_cell(const Cell& c, const BaseModel& base, RunContext& ctx, st
   r.unmarked_accuracy = base.accuracy;
   if (r.metric == "runtime_ratio") r.baseline_seconds = base.train_seconds;
   fill_extraction(r, mk, ctx);
-  r.seconds = since(t0);
+  r.seconds = seconds_since(t0);
   out.push_back(r);
   out.insert(out.end(), parts.begin(), parts.end());
 }
