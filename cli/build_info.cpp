@@ -1,5 +1,7 @@
 #include "cli/build_info.h"
 
+#include "engine/dist/communicator.h"
+
 #include <fmt/format.h>
 
 #include <vector>
@@ -77,9 +79,12 @@ std::string version_text() {
       "cpu target  {} ({})\n"
       "kernels     {}\n"
       "cuda        {}\n"
+      "mpi         {}\n"
       "sanitizer   {}\n"
       "compiler    {}",
-      SIGNET_VERSION, commit_text(b), b.build_type, target, isa, kernels, cuda, b.sanitizer, b.compiler);
+      SIGNET_VERSION, commit_text(b), b.build_type, target, isa, kernels, cuda,
+      dist::mpi_built() ? "built (data-parallel training: mpirun -np P signet train ...)" : "not built (no --distributed)",
+      b.sanitizer, b.compiler);
 }
 
 nlohmann::json version_json() {
@@ -92,6 +97,7 @@ nlohmann::json version_json() {
           {"isa", b.isa},
           {"kernels", b.kernels},
           {"cuda_toolkit", b.cuda_toolkit},
+          {"mpi", dist::mpi_built()},
           {"sanitizer", b.sanitizer},
           {"compiler", b.compiler}};
 }

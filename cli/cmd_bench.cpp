@@ -19,6 +19,11 @@
 // --forward-only: times inference instead, what a serving endpoint answers with: the model in eval
 // mode (dropout off, batch norm on its running statistics), forward passes under NoGradGuard, no
 // loss, backward or optimizer step. The JSON says "forward_only": true.
+//
+// Under `mpirun -np P` (or --distributed): --batch-size is the global batch; each rank runs its
+// 1/P share, the gradients are averaged (models/data_parallel.h), and rank 0 reports the step
+// time, the samples per second of the whole job, and the median time of the exchange itself
+// (comm_median_ms), with the bytes each step exchanges.
 #include <cblas.h>
 
 #include <algorithm>
@@ -27,6 +32,9 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/distributed.h"
+#include "engine/dist/communicator.h"
+#include "models/data_parallel.h"
 #include "engine/autograd.h"
 #include "engine/cuda/runtime.h"
 #include "engine/ops.h"
@@ -38,7 +46,7 @@
 namespace signet::cli {
 
 void register_bench(CLI::App& app) {
-  struct Args { std::string model = "mnist-mlp", input_shape; int64_t batch = 128, steps = 50, warmup = 10, classes = 0; int threads = 0; bool json = false, profile = false, forward_only = false; std::string scheme, device = "cpu"; };
+  struct Args { std::string model = "mnist-mlp", input_shape; int64_t batch = 128, steps = 50, warmup = 10, classes = 0; int threads = 0; bool json = false, profile = false, forward_only = false; std::string scheme, device = "cpu"; DistributedFlags dist; };
   auto a = std::make_shared<Args>();
   auto* c = app.add_subcommand("bench", "Time training steps on synthetic data");
   c->add_option("--model", a->model, "model name")->capture_default_str();
@@ -47,7 +55,8 @@ void register_bench(CLI::App& app) {
   c->add_option("--classes", a->classes, "number of classes (0: the model's default)")->capture_default_str();
   c->add_option("--steps", a->steps, "timed steps")->capture_default_str();
   c->add_option("--warmup", a->warmup, "untimed steps first")->capture_default_str();
-  c->add_option("--threads", a->threads, "threads (0: all cores)");
+  c->add_option("--threads", a->threads, "threads (0: all cores; with --distributed, per rank: the cores / ranks here)");
+  add_distributed_flags(c, a->dist);
   add_device_flag(c, a->device);
   c->add_flag("--json", a->json, "print one JSON object on stdout");
   c->add_flag("--profile", a->profile, "print time per op type and per layer over the timed steps");
@@ -65,7 +74,11 @@ void register_bench(CLI::App& app) {
     SIGNET_CHECK(!a->forward_only || a->scheme.empty(),
                  "bench --forward-only times inference, but --scheme {} adds a term to training steps; drop one of them",
                  a->scheme);
-    set_threads(a->threads);
+    const bool parallel = start_distributed(a->dist, a->threads);
+    dist::Communicator& comm = dist::world();
+    SIGNET_CHECK(!parallel || (dev.is_cpu() && !a->forward_only && a->scheme.empty()),
+                 "bench --distributed times CPU training steps of the model alone: drop --device, --forward-only and "
+                 "--scheme");
     SIGNET_CHECK(a->steps > 0 && a->warmup >= 0 && a->batch > 0, "--steps and --batch-size must be positive, --warmup >= 0");
     SIGNET_CHECK(a->classes >= 0, "--classes must be >= 0 (0: the model's default), got {}", a->classes);
     ModelConfig mc = default_model_config(a->model);
@@ -76,7 +89,11 @@ void register_bench(CLI::App& app) {
                 fmt::format("--batch-size {} x --input-shape {}", a->batch, shape_str(mc.input_shape)));
     Rng rng(0);
     Model model = build_model(a->model, mc, rng);
-    Shape xs{a->batch};
+    // This rank's share of the global batch (the DataLoader's split).
+    const int64_t local_batch = a->batch * (comm.rank() + 1) / comm.size() - a->batch * comm.rank() / comm.size();
+    SIGNET_CHECK(local_batch > 0, "--batch-size {} over {} ranks leaves rank {} nothing to do", a->batch, comm.size(),
+                 comm.rank());
+    Shape xs{local_batch};
     xs.insert(xs.end(), mc.input_shape.begin(), mc.input_shape.end());
     Tensor x;
     if (model.takes_tokens()) {
@@ -88,8 +105,8 @@ void register_bench(CLI::App& app) {
       for (int64_t i = 0; i < x.numel(); ++i) x.f32()[i] = static_cast<float>(rng.normal());
     }
     const int64_t label_classes = model.loss == "bce" ? 2 : mc.num_classes;
-    Tensor y = Tensor::empty({a->batch}, DType::I64);
-    for (int64_t i = 0; i < a->batch; ++i) y.i64()[i] = static_cast<int64_t>(rng.below(label_classes));
+    Tensor y = Tensor::empty({local_batch}, DType::I64);
+    for (int64_t i = 0; i < local_batch; ++i) y.i64()[i] = static_cast<int64_t>(rng.below(label_classes));
     std::unique_ptr<TrainingTerm> wm;
     if (!a->scheme.empty()) {
       wm = scheme_from_flag(a->scheme).training_term(model, x, label_classes, rng);
@@ -105,6 +122,9 @@ void register_bench(CLI::App& app) {
     if (wm)
       for (const auto& p : wm->params()) params.push_back(p);
     auto opt = make_optimizer("sgd", params, 0.01f, 0.9f, 0.0f, false);
+    DataParallel dp(comm, params, {});
+    dp.broadcast_from_first();
+    std::vector<double> comm_ms;
     model.net->train(!a->forward_only);
     // Inference records no graph for the whole run; training steps need it.
     std::unique_ptr<NoGradGuard> no_grad = a->forward_only ? std::make_unique<NoGradGuard>() : nullptr;
@@ -117,6 +137,11 @@ void register_bench(CLI::App& app) {
       if (wm) loss = add(loss, wm->loss(taps, y));
       loss.backward();
       taps.got.clear();
+      if (parallel) {
+        const auto c0 = std::chrono::steady_clock::now();
+        dp.reduce_gradients(local_batch, a->batch, 0.0);
+        comm_ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - c0).count());
+      }
       profiler::OpScope profile_op("optimizer.step");
       opt->step();
     };
@@ -136,19 +161,41 @@ void register_bench(CLI::App& app) {
       if (s >= a->warmup) ms.push_back(dt);
     }
     if (a->profile) profiler::disable();
+    if (!dist::is_writer()) return;  // rank 0 reports
+    const auto median_of = [](std::vector<double> v) {
+      std::sort(v.begin(), v.end());
+      return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+    };
     std::sort(ms.begin(), ms.end());
-    const double median = ms.size() % 2 ? ms[ms.size() / 2] : 0.5 * (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]);
+    const double median = median_of(ms);
+    if (parallel) comm_ms.erase(comm_ms.begin(), comm_ms.begin() + static_cast<std::ptrdiff_t>(a->warmup));
+    const double comm_median = comm_ms.empty() ? 0.0 : median_of(comm_ms);
+    int64_t grad_floats = 0;
+    for (const auto& p : params) grad_floats += p.second.numel();
     if (a->json) {
-      print_json({{"framework", "signet"}, {"model", a->model}, {"device", dev.str()}, {"batch_size", a->batch}, {"threads", current_threads()},
+      nlohmann::json j = {{"framework", "signet"}, {"model", a->model}, {"device", dev.str()}, {"batch_size", a->batch}, {"threads", current_threads()},
                   {"adaptive_threads", threads::adaptive()}, {"threads_at_end", threads::current()},
                   {"input_shape", mc.input_shape}, {"classes", mc.num_classes}, {"steps", a->steps}, {"forward_only", a->forward_only},
-                  {"blas_core", std::string(openblas_get_corename())}, {"median_ms", median}, {"min_ms", ms.front()}, {"max_ms", ms.back()}});
+                  {"blas_core", std::string(openblas_get_corename())}, {"median_ms", median}, {"min_ms", ms.front()}, {"max_ms", ms.back()},
+                  {"ranks", comm.size()}, {"samples_per_second", 1000.0 * static_cast<double>(a->batch) / median},
+                  {"parameter_bytes", grad_floats * static_cast<int64_t>(sizeof(float))}};
+      if (parallel) {
+        j["comm_median_ms"] = comm_median;
+        j["comm_share"] = comm_median / median;
+        j["allreduce_calls_per_step"] = dp.calls() / (a->warmup + a->steps);
+        j["local_batch"] = local_batch;
+      }
+      print_json(j);
     } else {
       std::printf("%s%s on %s, batch %lld, input %s, %d threads%s: median %.3f ms, min %.3f, max %.3f per step (%lld steps)\n",
                   a->model.c_str(), a->forward_only ? " forward only (eval, no grad)" : "", dev.str().c_str(), static_cast<long long>(a->batch), shape_str(mc.input_shape).c_str(),
                   current_threads(),
                   threads::adaptive() ? fmt::format(" (adaptive, {} at the end)", threads::current()).c_str() : "",
                   median, ms.front(), ms.back(), static_cast<long long>(a->steps));
+      if (parallel)
+        std::printf("%d ranks (batch %lld each): gradient exchange median %.3f ms per step (%.1f%% of it), %.0f samples/s\n",
+                    comm.size(), static_cast<long long>(local_batch), comm_median, 100 * comm_median / median,
+                    1000.0 * static_cast<double>(a->batch) / median);
     }
     if (a->profile) {
       std::FILE* out = a->json ? stderr : stdout;

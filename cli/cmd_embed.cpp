@@ -8,6 +8,10 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/distributed.h"
+#include "engine/dist/communicator.h"
+#include "models/data_parallel.h"
+#include "watermark/verify/key_rng.h"
 #include "cli/scheme_flags.h"
 #include "eval/embed_recipes.h"
 #include "models/recipes.h"
@@ -26,6 +30,7 @@ struct EmbedArgs {
   int threads = 0;
   bool json = false, quiet = false;
   bool epochs_given = false, model_given = false, key_seed_given = false;
+  DistributedFlags dist;
 };
 
 // The options the mark was made with, for the JSON record; an owner's personal value (a
@@ -42,7 +47,8 @@ nlohmann::json public_options(const Scheme& scheme, const SchemeParams& params) 
 }
 
 void run_embed(EmbedArgs a) {
-  set_threads(a.threads);
+  const bool parallel = start_distributed(a.dist, a.threads);
+  const bool writer = dist::is_writer();
   const Scheme& scheme = scheme_from_flag(a.scheme);
   const SchemeInfo& info = scheme.info();
   SchemeParams params = a.flags.params_for(scheme);
@@ -71,7 +77,14 @@ void run_embed(EmbedArgs a) {
                  "signet: warning: --key-seed %llu makes keys that anyone who knows the seed can regenerate; use it "
                  "for reproducible experiments only (the keys file records it)\n",
                  static_cast<unsigned long long>(a.key_seed));
+  } else if (parallel) {
+    // Every rank must make the same keys: rank 0's CSPRNG draws the job's secret for all of them.
+    std::array<unsigned char, 32> secret{};
+    if (writer) os_random_bytes(secret.data(), secret.size());
+    dist::world().broadcast(secret.data(), static_cast<int64_t>(secret.size()), 0);
+    keys.job_secret = secret;
   }
+  if (parallel) check_same_file_on_all_ranks(dist::world(), a.from, "--from");
   a.shape.dataset = a.dataset;
   a.shape.data_dir = a.data_dir;
   a.shape.cfg.seed = a.cfg.seed;
@@ -94,10 +107,12 @@ void run_embed(EmbedArgs a) {
   cfg.warmup_steps = sched.warmup_steps;
   if (!a.epochs_given && !info.from_scratch) cfg.epochs = info.finetune_epochs;
   cfg.progress = !a.quiet;
+  cfg.sync_bn = a.dist.sync_bn;
   scheme.model_defaults(params, model.name);
   EmbedJob job{std::move(model), norm, !a.from.empty(), &train, &test, cfg, params, keys, nullptr};
-  if (!a.quiet) job.log = [](const std::string& line) { std::fprintf(stderr, "signet: %s\n", line.c_str()); };
+  if (!a.quiet && writer) job.log = [](const std::string& line) { std::fprintf(stderr, "signet: %s\n", line.c_str()); };
   Embedded e = scheme.embed(std::move(job));
+  if (!writer) return;  // rank 0 writes the marked model and the keys, and reports
   std::string model_sha;
   const std::vector<std::string> keys_shas = save_embedding(a.out, keys_outs, e, a.cfg.seed, a.dataset, a.from,
                                                             &model_sha);
@@ -116,7 +131,8 @@ void run_embed(EmbedArgs a) {
                           {"out_sha256", model_sha}, {"options", public_options(scheme, params)},
                           {"pad_to", a.shape.pad_to}, {"channels", a.shape.channels},
                           {"train_limit", a.shape.train_limit}, {"test_limit", a.shape.test_limit},
-                          {"train_size", train.size()}, {"test_size", test.size()}};
+                          {"train_size", train.size()}, {"test_size", test.size()},
+                          {"ranks", dist::world().size()}};
     if (e.accuracy_before >= 0) out["unmarked_test_accuracy"] = e.accuracy_before;
     out.update(e.report);
     if (sets_json.size() == 1) {
@@ -170,7 +186,8 @@ void register_embed(CLI::App& app) {
   c->add_option("--keys-out", a->keys_out,
                 "where to write the secret keys (one file per key set, comma-separated: e.g. one per --layer)");
   c->add_option("--out", a->out, "where to write the marked model");
-  c->add_option("--threads", a->threads, "threads (0: all cores)");
+  c->add_option("--threads", a->threads, "threads (0: all cores; with --distributed, per rank: the cores / ranks here)");
+  add_distributed_flags(c, a->dist);
   c->add_flag("--json", a->json, "print one JSON object on stdout");
   c->add_flag("--quiet", a->quiet, "no progress bar");
   c->callback([a, epochs_opt, model_opt, key_seed_opt] {

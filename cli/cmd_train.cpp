@@ -3,6 +3,8 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/distributed.h"
+#include "engine/dist/communicator.h"
 #include "engine/profiler.h"
 #include "models/recipes.h"
 
@@ -14,13 +16,15 @@ struct TrainArgs {
   std::string out, checkpoint, resume;
   int threads = 0;
   std::string device = "cpu";
-  bool json = false, quiet = false, profile = false;
+  bool json = false, quiet = false, profile = false, step_losses = false;
+  DistributedFlags dist;
 };
 
 // The recipe itself lives in models/recipes.h (shared with `signet evaluate --config`).
 void run_train(const TrainArgs& a) {
   const Device device = usable_device(a.device, "train");
-  set_threads(a.threads);
+  const bool parallel = start_distributed(a.dist, a.threads);
+  const bool writer = dist::is_writer();
   SIGNET_CHECK(!a.out.empty(), "--out is required: where to write the trained model");
   check_epochs(a.r.cfg.epochs);
   // --resume is an input only for --out: --checkpoint may name it, to go on checkpointing there.
@@ -36,22 +40,32 @@ void run_train(const TrainArgs& a) {
   r.cfg.checkpoint_path = a.checkpoint;
   r.cfg.resume_path = a.resume;
   r.cfg.device = device;
-  if (!a.quiet)
+  r.cfg.sync_bn = a.dist.sync_bn;
+  if (!a.quiet && writer)
     std::fprintf(stderr, "signet: training %s (%lld parameters, input %s) on %s (%lld %s), %d threads\n",
                  r.model.c_str(), static_cast<long long>(model.net->num_parameters()),
                  shape_str(model.config.input_shape).c_str(), r.dataset.c_str(),
                  static_cast<long long>(data.train.size()), data.train.is_tokens() ? "sequences" : "images",
                  current_threads());
+  if (!a.quiet && writer && parallel)
+    std::fprintf(stderr, "signet: data-parallel over %d ranks (%s): each takes 1/%d of every batch of %lld\n",
+                 dist::world().size(), dist::world().backend().c_str(), dist::world().size(),
+                 static_cast<long long>(r.cfg.batch_size));
   // --profile: time every op and layer of the training steps (not evaluation or data loading).
   if (a.profile) profiler::enable();
   const TrainedModel t = train_recipe_model(r, std::move(model), data);
   if (a.profile) {
     profiler::disable();
-    profiler::print_profile(a.json ? stderr : stdout);  // stdout stays one JSON object with --json
+    if (writer) profiler::print_profile(a.json ? stderr : stdout);  // stdout stays one JSON object with --json
   }
+  if (!writer) return;  // rank 0 writes the model and reports
   save_model(a.out, t.model, t.norm, recipe_metadata(r));
   if (a.json) {
-    print_json(recipe_json(r, t, data.train, a.out, current_threads()));
+    nlohmann::json j = recipe_json(r, t, data.train, a.out, current_threads());
+    j["ranks"] = dist::world().size();
+    if (parallel) j["sync_bn"] = r.cfg.sync_bn;
+    if (a.step_losses) j["step_loss"] = t.train.step_loss;
+    print_json(j);
   } else {
     std::printf("test accuracy %.2f%% (%lld/%lld), trained in %.1fs; model written to %s\n", 100 * t.test.accuracy,
                 static_cast<long long>(t.test.correct), static_cast<long long>(t.test.total), t.train.train_seconds,
@@ -88,8 +102,10 @@ void register_train(CLI::App& app) {
   add_device_flag(c, a->device);
   c->add_option("--checkpoint", a->checkpoint, "write a resumable checkpoint here after every epoch");
   c->add_option("--resume", a->resume, "resume from this checkpoint");
-  c->add_option("--threads", a->threads, "threads (0: all cores)");
+  c->add_option("--threads", a->threads, "threads (0: all cores; with --distributed, per rank: the cores / ranks here)");
+  add_distributed_flags(c, a->dist);
   c->add_flag("--json", a->json, "print one JSON object on stdout");
+  c->add_flag("--step-losses", a->step_losses, "with --json: add every step's training loss (step_loss)");
   c->add_flag("--quiet", a->quiet, "no progress bar");
   c->add_flag("--profile", a->profile,
               "print the time per op type and per layer (forward/backward) of the training steps");

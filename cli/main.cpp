@@ -10,9 +10,10 @@
 
 #include "cli/build_info.h"
 #include "cli/commands.h"
+#include "engine/dist/communicator.h"
 #include "engine/error.h"
 
-int main(int argc, char** argv) {
+static int run(int argc, char** argv) {
   CLI::App app{"Signet: a deep learning engine for watermarking neural networks", "signet"};
   app.require_subcommand(1);
   // --json beside --version asks for the build facts as JSON; every subcommand has its own --json.
@@ -59,7 +60,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "signet: error: %s\nRun with --help for more information.\n", e.what());
     return 2;
   } catch (const signet::Error& e) {
-    std::fprintf(stderr, "signet: error: %s\n", e.what());
+    const signet::dist::Communicator& w = signet::dist::world();
+    if (w.size() > 1)
+      std::fprintf(stderr, "signet: error (rank %d of %d): %s\n", w.rank(), w.size(), e.what());
+    else
+      std::fprintf(stderr, "signet: error: %s\n", e.what());
     return 1;
   } catch (const std::bad_alloc&) {
     // The same condition as a tensor allocation failing (engine/tensor.cpp): the user's to fix.
@@ -70,4 +75,12 @@ int main(int argc, char** argv) {
     return 3;
   }
   return 0;
+}
+
+// A distributed run ends on every rank together: a rank that fails aborts the job (the others
+// would wait for it in the next allreduce), one that succeeds finalises MPI.
+int main(int argc, char** argv) {
+  const int code = run(argc, argv);
+  signet::dist::finish(code);
+  return code;
 }

@@ -38,6 +38,8 @@ DataLoader::DataLoader(const Dataset& ds, DataLoaderOptions opts) : opts_(std::m
                ds.images.size(0), ds.labels.size(0));
   SIGNET_CHECK(opts_.batch_size > 0, "DataLoader: batch size must be positive, got {}",
                opts_.batch_size);
+  SIGNET_CHECK(opts_.shards >= 1 && opts_.shard >= 0 && opts_.shard < opts_.shards,
+               "DataLoader: shard {} of {} does not exist", opts_.shard, opts_.shards);
   // Gathering rows with memcpy needs packed memory; contiguous() is free when already packed.
   images_ = ds.images.contiguous();
   labels_ = ds.labels.contiguous();
@@ -155,9 +157,19 @@ void DataLoader::request(int64_t k) {
   cv_.notify_all();
 }
 
+std::pair<int64_t, int64_t> DataLoader::span(int64_t k, int64_t* global) const {
+  const int64_t first = k * opts_.batch_size, g = std::min(opts_.batch_size, n_ - first);
+  if (global) *global = g;
+  const int64_t r = opts_.shard, p = opts_.shards;
+  const int64_t lo = g * r / p, hi = g * (r + 1) / p;
+  return {first + lo, hi - lo};
+}
+
 Batch DataLoader::alloc_batch(int64_t k) const {
-  const int64_t b = std::min(opts_.batch_size, n_ - k * opts_.batch_size);
+  int64_t g = 0;
+  const int64_t b = span(k, &g).second;
   Batch out;
+  out.global_size = g;
   out.x = tokens_ ? Tensor::empty({b, hw_}, DType::I64)
                   : Tensor::empty({b, c_, images_.size(2), images_.size(3)}, DType::F32);
   out.y = Tensor::empty({b}, DType::I64);
@@ -165,7 +177,7 @@ Batch DataLoader::alloc_batch(int64_t k) const {
 }
 
 void DataLoader::fill_tokens(int64_t k, Batch& b) const {
-  const int64_t bs = b.y.size(0), start = k * opts_.batch_size, len = hw_;
+  const int64_t bs = b.y.size(0), start = span(k).first, len = hw_;
   const int64_t* src = images_.i64();
   const int64_t* lab = labels_.i64();
   int64_t* dx = b.x.i64();
@@ -194,7 +206,7 @@ void DataLoader::fill_tokens(int64_t k, Batch& b) const {
 void DataLoader::fill_batch(int64_t k, Batch& b) const {
   if (tokens_) return fill_tokens(k, b);
   const int64_t bs = b.y.size(0);
-  const int64_t start = k * opts_.batch_size;
+  const int64_t start = span(k).first;
   const int64_t row = c_ * hw_;
   const int64_t h = images_.size(2), w = images_.size(3);
   const float* src = images_.f32();

@@ -29,6 +29,11 @@
 //    the current epoch).
 //  - The loader keeps shallow copies of the dataset tensors; the Dataset may go away.
 //  - Not thread-safe itself: one caller thread drives a loader.
+//  - Data parallelism (shards = P > 1, shard = r): batch k is this shard's part of global batch k.
+//    Global batch k is order positions [k*B, min((k+1)*B, N)), g of them; shard r gets positions
+//    [k*B + g*r/P, k*B + g*(r+1)/P): contiguous, sizes differing by at most one, empty for some of the
+//    first ranks when g < P. The P shards together see exactly the batches of one unsharded
+//    loader with the same seed. Batch.global_size is g.
 #pragma once
 #include <condition_variable>
 #include <cstdint>
@@ -45,6 +50,7 @@ namespace signet {
 struct Batch {
   Tensor x;  // float32 [B, C, H, W], normalised; or int64 [B, L] token ids
   Tensor y;  // int64 [B]
+  int64_t global_size = -1;  // samples of this step over all shards (-1: not from a loader: B)
 };
 
 struct DataLoaderOptions {
@@ -57,6 +63,7 @@ struct DataLoaderOptions {
   bool augment = false;             // image sets: random crop (+ flip), see datasets/augment.h
   int64_t crop_pad = 4;             // zero padding of the random crop (0: no crop)
   bool hflip = true;                // with augment: horizontal flip with probability 0.5
+  int shard = 0, shards = 1;        // data parallelism: this rank's share of every batch
 };
 
 class DataLoader {
@@ -74,6 +81,8 @@ class DataLoader {
   const std::vector<int64_t>& order() const { return order_; }  // this epoch's index order
 
  private:
+  // Order positions of this shard's part of batch k: {first, count}; and the global batch size.
+  std::pair<int64_t, int64_t> span(int64_t k, int64_t* global = nullptr) const;
   Batch alloc_batch(int64_t k) const;        // caller's thread: tensors for batch k
   void fill_batch(int64_t k, Batch& b) const;  // any thread: gather + augment + normalise
   void fill_tokens(int64_t k, Batch& b) const;  // any thread: gather token rows

@@ -5,7 +5,9 @@
 #include <chrono>
 #include <cmath>
 
+#include "engine/dist/communicator.h"
 #include "engine/ops.h"
+#include "models/data_parallel.h"
 #include "models/progress.h"
 
 namespace signet {
@@ -85,8 +87,14 @@ TrainResult train_model(Model& model, const Dataset& train_set, const Normalizat
   SIGNET_CHECK(cfg.device.is_cpu() || cfg.resume_path.empty(),
                "--resume with --device {}: resuming runs on the CPU only for now (checkpoints saved on a GPU can be "
                "resumed with --device cpu)", cfg.device.str());
+  dist::Communicator& comm = dist::world();
+  const bool parallel = comm.size() > 1;
+  SIGNET_CHECK(!parallel || cfg.device.is_cpu(),
+               "data-parallel training on {}: only CPU ranks (MPI) for now; use --device cpu", cfg.device.str());
   DataLoaderOptions lo = loader_options(norm, cfg.batch_size, true, cfg.seed);
   lo.augment = cfg.augment;
+  lo.shard = comm.rank();
+  lo.shards = comm.size();
   DataLoader loader(train_set, lo);
   model.net->to(cfg.device);
   NamedTensorList trained = model.net->named_parameters();
@@ -98,9 +106,16 @@ TrainResult train_model(Model& model, const Dataset& train_set, const Normalizat
   auto rng = std::make_shared<Rng>(cfg.seed ^ 0x5157'4e45'54ULL);
   model.net->set_rng(rng);
 
+  std::vector<Tensor> averaged = cfg.rank_averaged_state;
+  if (cfg.sync_bn)
+    for (const auto& [name, buf] : model.net->named_buffers())
+      if (buf.dtype() == DType::F32) averaged.push_back(buf);
+  DataParallel dp(comm, trained, averaged);
+
   CheckpointState st;
   st.seed = cfg.seed;
   if (!cfg.resume_path.empty()) {
+    check_same_file_on_all_ranks(comm, cfg.resume_path, "--resume");
     st = load_checkpoint(cfg.resume_path, model, *opt);
     SIGNET_CHECK(st.seed == cfg.seed, "{}: checkpoint was made with --seed {}, not {}", cfg.resume_path, st.seed, cfg.seed);
     rng->set_state(st.rng_state);
@@ -110,6 +125,7 @@ TrainResult train_model(Model& model, const Dataset& train_set, const Normalizat
                  "from another data set; train without --resume", cfg.resume_path, st.global_step, st.next_epoch,
                  train_set.size());
   }
+  dp.broadcast_from_first();
 
   TrainResult res;
   const auto t0 = std::chrono::steady_clock::now();
@@ -123,7 +139,10 @@ TrainResult train_model(Model& model, const Dataset& train_set, const Normalizat
   for (int64_t epoch = st.next_epoch; epoch < cfg.epochs; ++epoch) {
     if (cfg.stop_after_epochs >= 0 && res.epochs_run >= cfg.stop_after_epochs) break;
     loader.start_epoch(epoch);
-    ProgressBar bar(fmt::format("epoch {}/{}", epoch + 1, cfg.epochs), steps_per_epoch, cfg.progress);
+    // Each rank's dropout stream, a function of (seed, rank, epoch), so a resumed run repeats it.
+    if (parallel) *rng = Rng((cfg.seed ^ 0x5157'4e45'54ULL) + 0x9e37'79b9'7f4a'7c15ULL * (comm.rank() + 1) + 1000003ULL * epoch);
+    ProgressBar bar(fmt::format("epoch {}/{}", epoch + 1, cfg.epochs), steps_per_epoch,
+                    cfg.progress && dist::is_writer());
     double loss_sum = 0;
     int64_t seen = 0, k = 0;
     Batch b;
@@ -131,31 +150,38 @@ TrainResult train_model(Model& model, const Dataset& train_set, const Normalizat
       if (!cfg.device.is_cpu()) b.x = b.x.to(cfg.device), b.y = b.y.to(cfg.device);
       opt->set_lr(sched.at(st.global_step));
       profiler::step_begin();  // no-op unless `--profile` turned the profiler on
-      Taps taps;
-      taps.wanted.insert(cfg.taps.begin(), cfg.taps.end());
-      Tensor logits = model(b.x, &taps);
-      Tensor loss = model_loss(model, logits, b.y);
-      if (cfg.extra_loss) {
-        Tensor extra = cfg.extra_loss(b, logits, taps);
-        if (extra.defined()) loss = add(loss, extra);
-      }
-      const float lv = loss.item();
-      SIGNET_CHECK(std::isfinite(lv),
-                   "the training loss became {} at epoch {} step {} (learning rate {}): lower --lr or check the data",
-                   lv, epoch + 1, k + 1, opt->lr());
+      const int64_t local_n = b.y.numel(), global_n = b.global_size >= 0 ? b.global_size : local_n;
+      float lv = 0;
       opt->zero_grad();
-      loss.backward();
+      if (local_n > 0) {  // a rank's shard of a short last batch may be empty: it adds no gradient
+        Taps taps;
+        taps.wanted.insert(cfg.taps.begin(), cfg.taps.end());
+        Tensor logits = model(b.x, &taps);
+        Tensor loss = model_loss(model, logits, b.y);
+        if (cfg.extra_loss) {
+          Tensor extra = cfg.extra_loss(b, logits, taps);
+          if (extra.defined()) loss = add(loss, extra);
+        }
+        lv = loss.item();
+        SIGNET_CHECK(std::isfinite(lv),
+                     "the training loss became {} at epoch {} step {} (learning rate {}): lower --lr or check the data",
+                     lv, epoch + 1, k + 1, opt->lr());
+        loss.backward();
+      }
+      if (parallel) lv = static_cast<float>(dp.reduce_gradients(local_n, global_n, lv));
       {
         profiler::OpScope profile_op("optimizer.step");
         opt->step();
       }
       if (cfg.after_step) cfg.after_step();
+      dp.average_state();
       profiler::step_end();
       ++st.global_step;
       ++res.steps;
       ++k;
-      loss_sum += lv * b.y.numel();
-      seen += b.y.numel();
+      res.step_loss.push_back(lv);
+      loss_sum += lv * global_n;
+      seen += global_n;
       bar.update(k, loss_sum / seen, seen);
       // Probe j of the epoch runs after step ceil((j + 1) * steps / probes).
       if (probes > 0 && (k * probes) / steps_per_epoch != ((k - 1) * probes) / steps_per_epoch) {
@@ -169,7 +195,7 @@ TrainResult train_model(Model& model, const Dataset& train_set, const Normalizat
     bar.finish(fmt::format("loss {:.4f}", res.epoch_loss.back()));
     ++res.epochs_run;
     st.next_epoch = epoch + 1;
-    if (!cfg.checkpoint_path.empty()) {
+    if (!cfg.checkpoint_path.empty() && dist::is_writer()) {
       st.rng_state = rng->state();
       save_checkpoint(cfg.checkpoint_path, model, *opt, norm, st);
     }

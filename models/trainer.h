@@ -7,6 +7,8 @@
 // (seed, e) only, the model's RNG (dropout) is seeded from the seed, and the checkpoint saves
 // the RNG and optimizer state, so a run stopped after any epoch resumes to the same weights.
 // A NaN or infinite loss stops training with an Error that says where and suggests a fix.
+// Under a distributed launch (dist::world().size() > 1) every rank calls this with the same
+// config; rank 0 alone writes checkpoints and shows progress.
 #pragma once
 #include <functional>
 #include <string>
@@ -41,6 +43,14 @@ struct TrainConfig {
   // Where the steps run: the model is moved there for training and back to the CPU after it,
   // each batch is copied there. A GPU needs every op of the model to have a CUDA path.
   Device device = Device::cpu();
+  // Data parallelism (engine/dist/): when this process is one of P ranks, each step runs on this
+  // rank's shard of the batch and gradients are averaged (models/data_parallel.h). sync_bn
+  // averages BatchNorm running statistics over the ranks after every step (else each rank keeps
+  // its own and rank 0's are saved); the batch statistics a step normalises with stay per rank.
+  bool sync_bn = false;
+  // State that each rank updates from its own shard and that must stay equal on all ranks
+  // (averaged after every step), e.g. a watermark's tracked class centres.
+  std::vector<Tensor> rank_averaged_state;
   std::vector<std::string> taps;    // activations handed to extra_loss
   NamedTensorList extra_params;     // trained with the model (e.g. watermark centres), not saved in it
   // Extra loss term (watermark regularizers); undefined tensor = none.
@@ -61,6 +71,7 @@ struct TrainResult {
   int64_t steps = 0;
   int64_t epochs_run = 0;
   std::vector<float> epoch_loss;  // mean training loss of each epoch run
+  std::vector<float> step_loss;   // the loss of every step (over the whole batch, on every rank)
 };
 
 struct EvalResult {

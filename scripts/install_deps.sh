@@ -12,6 +12,7 @@ PACKAGES=(
   libtoml11-dev gnuplot-nox
   libsodium-dev ccache libstb-dev
   libcpp-httplib-dev
+  libopenmpi-dev openmpi-bin
   dataset-fashion-mnist
 )
 if [ "${1:-}" = "--hardening" ]; then

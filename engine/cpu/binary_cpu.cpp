@@ -111,4 +111,8 @@ void binary_fast(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
   }
 }
 
+void scale(const float* src, float a, float* dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = a * src[i];
+}
+
 }  // namespace signet::cpu

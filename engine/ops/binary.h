@@ -38,6 +38,8 @@ void binary_ref(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out);
 // Fast path: contiguous same-shape, row-broadcast ([.., M] with [M]) and scalar cases are
 // vectorised and parallel; anything else falls back to the reference walk.
 void binary_fast(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out);
+// dst[i] = a * src[i] for i < n (src == dst allowed): packing gradients for an allreduce.
+void scale(const float* src, float a, float* dst, int64_t n);
 }  // namespace cpu
 
 }  // namespace signet

@@ -1,5 +1,8 @@
 // The Scheme registry, scheme options, key randomness and the one keys-file format.
 #include <gtest/gtest.h>
+
+#include <array>
+#include "watermark/verify/key_rng.h"
 #include <unistd.h>
 
 #include <filesystem>
@@ -95,6 +98,25 @@ TEST(KeyRandomness, OsKeysDifferAndKeySeedsAreReproduciblePerDomain) {
   EXPECT_EQ(meta.at("signet.key_source"), "key-seed");
   EXPECT_EQ(meta.at("signet.key_seed"), "7");
   os.record(meta);
+  EXPECT_EQ(meta.at("signet.key_source"), "os-csprng");
+  EXPECT_EQ(meta.count("signet.key_seed"), 0u);
+}
+
+// Data-parallel embedding: ranks sharing rank 0's secret make the same keys per domain; another
+// secret makes others; the keys file says os-csprng (the secret never leaves the job).
+TEST(KeyRandomness, JobSecretGivesEveryRankTheSameKeysPerDomain) {
+  std::array<unsigned char, 32> s1{}, s2{};
+  os_random_bytes(s1.data(), s1.size());
+  os_random_bytes(s2.data(), s2.size());
+  KeyRandomness rank0, rank1, other;
+  rank0.job_secret = s1;
+  rank1.job_secret = s1;
+  other.job_secret = s2;
+  EXPECT_EQ(rank0.under("uchida").make().state(), rank1.under("uchida").make().state());
+  EXPECT_NE(rank0.under("uchida").make().state(), rank0.under("gradsigns").make().state());
+  EXPECT_NE(rank0.under("uchida").make().state(), other.under("uchida").make().state());
+  std::map<std::string, std::string> meta;
+  rank0.record(meta);
   EXPECT_EQ(meta.at("signet.key_source"), "os-csprng");
   EXPECT_EQ(meta.count("signet.key_seed"), 0u);
 }

@@ -221,6 +221,7 @@ TrainResult embed_hidden(Model& model, const Dataset& train, const Normalization
     L.mu.set_requires_grad(true);
     cfg.taps.push_back(k->layer);
     cfg.extra_params.emplace_back("wm.mu." + k->layer, L.mu);
+    cfg.rank_averaged_state.push_back(L.mu);  // each rank tracks the other centres on its shard
     layers.push_back(std::move(L));
   }
   cfg.extra_loss = [&layers](const Batch& b, const Tensor&, const Taps& taps) {

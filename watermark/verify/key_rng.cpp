@@ -25,6 +25,16 @@ Rng KeyRandomness::make() const {
     unsigned char digest[crypto_hash_sha256_BYTES];
     crypto_hash_sha256(digest, reinterpret_cast<const unsigned char*>(msg.data()), msg.size());
     std::memcpy(state.data(), digest, sizeof(digest));
+  } else if (job_secret) {
+    SIGNET_CHECK(sodium_init() >= 0, "libsodium could not be initialised");
+    const std::string tag = "signet-key-job-v1";
+    std::string msg = tag + '\0';
+    msg.append(reinterpret_cast<const char*>(job_secret->data()), job_secret->size());
+    msg += '\0' + domain + '\0';
+    unsigned char digest[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(digest, reinterpret_cast<const unsigned char*>(msg.data()), msg.size());
+    std::memcpy(state.data(), digest, sizeof(digest));
+    sodium_memzero(digest, sizeof(digest));
   } else {
     os_random_bytes(state.data(), sizeof(state));
   }

@@ -8,6 +8,7 @@
 // the domain can regenerate such keys: `signet embed --key-seed` warns, and the keys file records
 // signet.key_source = "key-seed" and the seed.
 #pragma once
+#include <array>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -19,7 +20,12 @@ namespace signet {
 
 struct KeyRandomness {
   std::optional<uint64_t> key_seed;  // empty: the OS CSPRNG
-  std::string domain;                // what the keys are for (key seed only)
+  std::string domain;                // what the keys are for (key seed and job secret)
+  // Data-parallel embedding: every rank must generate the same keys, so rank 0 draws 32 bytes
+  // from the OS CSPRNG and sends them to the other ranks (over MPI, never to a file); each key
+  // set's state is then SHA-256("signet-key-job-v1" || secret || domain). The keys are as secret
+  // as CSPRNG keys and recorded as such.
+  std::optional<std::array<unsigned char, 32>> job_secret;
 
   // The generator of one key set (key sets of one embedding differ by domain: under()).
   Rng make() const;

@@ -1,0 +1,66 @@
+#include "engine/dist/communicator.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "engine/dist/install.h"
+
+namespace signet::dist {
+
+namespace {
+class SingleProcess final : public Communicator {
+ public:
+  int rank() const override { return 0; }
+  int size() const override { return 1; }
+  std::string backend() const override { return "single"; }
+  void allreduce_sum(float*, int64_t) override {}
+  void allreduce_sum(double*, int64_t) override {}
+  void broadcast(void*, int64_t, int) override {}
+  std::vector<std::string> allgather(const std::string& text) override { return {text}; }
+  void barrier() override {}
+};
+
+std::shared_ptr<Communicator>& slot() {
+  static std::shared_ptr<Communicator> c = std::make_shared<SingleProcess>();
+  return c;
+}
+
+int env_int(const char* name) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return -1;
+  char* end = nullptr;
+  const long n = std::strtol(v, &end, 10);
+  return (*end == '\0' && n > 0 && n < (1L << 30)) ? static_cast<int>(n) : -1;
+}
+}  // namespace
+
+Communicator& world() { return *slot(); }
+
+void install(std::shared_ptr<Communicator> c) { slot() = c ? std::move(c) : std::make_shared<SingleProcess>(); }
+
+void set_world_for_testing(std::shared_ptr<Communicator> c) { install(std::move(c)); }
+
+bool launched_by_mpi() {
+  // Open MPI's mpirun, MPICH/Hydra and Slurm's PMI each export the job size to every rank.
+  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"})
+    if (env_int(v) > 0) return true;
+  return false;
+}
+
+int launcher_size() {
+  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"}) {
+    const int n = env_int(v);
+    if (n > 0) return n;
+  }
+  return 1;
+}
+
+int local_ranks() {
+  for (const char* v : {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS_PER_NODE"}) {
+    const int n = env_int(v);
+    if (n > 0) return n;
+  }
+  return 1;
+}
+
+}  // namespace signet::dist

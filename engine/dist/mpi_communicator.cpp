@@ -1,0 +1,109 @@
+// The MPI transport (built when CMake finds MPI): Open MPI on CPUs, over shared memory on one
+// machine and the network between machines. Counts larger than an int are sent in pieces.
+#include <mpi.h>
+
+#include <algorithm>
+#include <atomic>
+#include <climits>
+#include <cstdio>
+
+#include "engine/dist/communicator.h"
+#include "engine/dist/install.h"
+#include "engine/error.h"
+
+namespace signet::dist {
+
+namespace {
+std::atomic<bool> g_started{false};
+
+void check(int rc, const char* what) {
+  if (rc == MPI_SUCCESS) return;
+  char msg[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  MPI_Error_string(rc, msg, &len);
+  throw Error(fmt::format("MPI {} failed: {}", what, std::string(msg, static_cast<size_t>(len))));
+}
+
+constexpr int64_t kMaxCount = INT_MAX / 2;  // elements per MPI call
+
+class Mpi final : public Communicator {
+ public:
+  Mpi() {
+    check(MPI_Comm_rank(MPI_COMM_WORLD, &rank_), "Comm_rank");
+    check(MPI_Comm_size(MPI_COMM_WORLD, &size_), "Comm_size");
+  }
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  std::string backend() const override { return "mpi"; }
+  void allreduce_sum(float* data, int64_t n) override { reduce(data, n, MPI_FLOAT); }
+  void allreduce_sum(double* data, int64_t n) override { reduce(data, n, MPI_DOUBLE); }
+  void broadcast(void* data, int64_t bytes, int root) override {
+    auto* p = static_cast<char*>(data);
+    for (int64_t off = 0; off < bytes; off += kMaxCount)
+      check(MPI_Bcast(p + off, static_cast<int>(std::min(kMaxCount, bytes - off)), MPI_BYTE, root, MPI_COMM_WORLD),
+            "Bcast");
+  }
+  std::vector<std::string> allgather(const std::string& text) override {
+    SIGNET_CHECK(text.size() < static_cast<size_t>(kMaxCount) / static_cast<size_t>(size_),
+                 "allgather: {} bytes per rank is too large", text.size());
+    int len = static_cast<int>(text.size());
+    std::vector<int> lens(static_cast<size_t>(size_)), offs(static_cast<size_t>(size_));
+    check(MPI_Allgather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, MPI_COMM_WORLD), "Allgather");
+    int total = 0;
+    for (int r = 0; r < size_; ++r) offs[static_cast<size_t>(r)] = total, total += lens[static_cast<size_t>(r)];
+    std::string all(static_cast<size_t>(total), '\0');
+    check(MPI_Allgatherv(text.data(), len, MPI_CHAR, all.data(), lens.data(), offs.data(), MPI_CHAR, MPI_COMM_WORLD),
+          "Allgatherv");
+    std::vector<std::string> out;
+    for (int r = 0; r < size_; ++r)
+      out.push_back(all.substr(static_cast<size_t>(offs[static_cast<size_t>(r)]),
+                               static_cast<size_t>(lens[static_cast<size_t>(r)])));
+    return out;
+  }
+  void barrier() override { check(MPI_Barrier(MPI_COMM_WORLD), "Barrier"); }
+
+ private:
+  template <typename T>
+  void reduce(T* data, int64_t n, MPI_Datatype type) {
+    for (int64_t off = 0; off < n; off += kMaxCount)
+      check(MPI_Allreduce(MPI_IN_PLACE, data + off, static_cast<int>(std::min(kMaxCount, n - off)), type, MPI_SUM,
+                          MPI_COMM_WORLD),
+            "Allreduce");
+  }
+  int rank_ = 0, size_ = 1;
+};
+}  // namespace
+
+bool mpi_built() { return true; }
+
+void start() {
+  if (g_started) return;
+  SIGNET_CHECK(launched_by_mpi(),
+               "--distributed: this process was not started by an MPI launcher; run `mpirun -np P signet ...` "
+               "(one process alone would train as P = 1)");
+  int ready = 0;
+  MPI_Initialized(&ready);
+  if (!ready) {
+    // Only the main thread calls MPI (the data loader's prefetch thread never does).
+    int provided = 0;
+    check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided), "Init");
+  }
+  // Errors come back as codes (turned into signet::Error above) instead of aborting in the library.
+  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  install(std::make_shared<Mpi>());
+  g_started = true;
+}
+
+void finish(int exit_code) {
+  if (!g_started) return;
+  g_started = false;
+  if (exit_code != 0) {
+    std::fflush(stdout);
+    std::fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, exit_code);  // ends every rank: none waits forever for this one
+  }
+  install(nullptr);
+  MPI_Finalize();
+}
+
+}  // namespace signet::dist

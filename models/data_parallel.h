@@ -1,0 +1,64 @@
+// Data-parallel training: what the trainer does differently when P processes train one model
+// (engine/dist/communicator.h carries the bytes).
+//
+// Each rank runs forward and backward on its shard of the global batch (datasets/dataloader.h),
+// then reduce_gradients() turns every parameter's gradient into
+//   g = sum over ranks r of (n_r / n) * g_r,
+// n_r being rank r's samples of the step and n the global batch: the gradient of the mean loss
+// over the global batch, so one optimizer step on every rank is the step one process with batch
+// n takes (up to the order of float additions). Loss terms that do not depend on the batch
+// (Uchida's weights term, GradSigns on its fixed key samples) sum to their full value because
+// the weights sum to 1; terms on the batch's own samples (the DeepSigns hidden regularizer on its
+// chosen classes) become the n_r-weighted mean of the ranks' terms, close to but not exactly the
+// term on the whole batch.
+//
+// Gradients travel in buckets (several parameters flattened into one buffer per allreduce call,
+// filled in reverse registration order, the order backward produces them); the first bucket
+// also carries each rank's weighted loss and which parameters have a gradient at all, so that a
+// parameter no rank touched is left without one, as on one process.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/dist/communicator.h"
+#include "engine/tensor.h"
+#include "layers/module.h"
+
+namespace signet {
+
+class DataParallel {
+ public:
+  // params: what the optimizer trains; state: tensors each rank updates on its own that must
+  // stay equal (averaged after every step: tracked watermark centres, BatchNorm running
+  // statistics with --sync-bn). bucket_floats: the size of one allreduce call.
+  DataParallel(dist::Communicator& comm, NamedTensorList params, std::vector<Tensor> state,
+               int64_t bucket_floats = int64_t{1} << 20);
+  bool active() const { return comm_.size() > 1; }
+  int rank() const { return comm_.rank(); }
+  int size() const { return comm_.size(); }
+  // Before the first step: every rank takes rank 0's parameters and state (the same seed already
+  // makes them equal; this makes it so whatever each rank loaded).
+  void broadcast_from_first();
+  // After backward, before the optimizer step. local_samples / global_samples: this rank's share
+  // of the step; local_loss: this rank's mean loss. Returns the global batch's mean loss.
+  double reduce_gradients(int64_t local_samples, int64_t global_samples, double local_loss);
+  // After the optimizer step: every state tensor becomes the mean over ranks.
+  void average_state();
+  int64_t buckets() const { return static_cast<int64_t>(buckets_.size()); }
+  int64_t calls() const { return calls_; }  // allreduce calls made so far
+
+ private:
+  dist::Communicator& comm_;
+  NamedTensorList params_;
+  std::vector<Tensor> state_;
+  std::vector<std::vector<size_t>> buckets_;  // indices into params_
+  std::vector<float> buf_;
+  int64_t calls_ = 0;
+};
+
+// Every rank must read the same bytes from `path` (a checkpoint to resume, a model to fine-tune):
+// Error naming the first rank whose SHA-256 differs from rank 0's. `what` names the flag.
+void check_same_file_on_all_ranks(dist::Communicator& comm, const std::string& path, const std::string& what);
+
+}  // namespace signet
