@@ -7,13 +7,32 @@
 #include <exception>
 #include <new>
 #include <stdexcept>
+#include <string>
 
 #include "cli/build_info.h"
 #include "cli/commands.h"
 #include "engine/dist/communicator.h"
 #include "engine/error.h"
 
+// Under `mpirun -np P` (P > 1) only the commands that train one model together may run: any
+// other would run P times over, each copy writing the same outputs.
+static bool refuse_under_launcher(int argc, char** argv) {
+  if (signet::dist::launcher_size() <= 1) return false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a.empty() || a[0] == '-') continue;
+    if (a == "train" || a == "embed" || a == "bench") return false;
+    std::fprintf(stderr,
+                 "signet: error: `signet %s` does not run data-parallel; of the commands only train, embed and bench "
+                 "do: run it without mpirun\n",
+                 a.c_str());
+    return true;
+  }
+  return false;
+}
+
 static int run(int argc, char** argv) {
+  if (refuse_under_launcher(argc, argv)) return 1;
   CLI::App app{"Signet: a deep learning engine for watermarking neural networks", "signet"};
   app.require_subcommand(1);
   // --json beside --version asks for the build facts as JSON; every subcommand has its own --json.

@@ -82,4 +82,7 @@ out=$("$signet" train "${data[@]}" --epochs 1 --out "$tmp/x.safetensors" --distr
 [ $? = 1 ] && grep -q 'mpirun -np' <<<"$out" || fail "--distributed without mpirun: $out"
 out=$("$signet" train "${data[@]}" --epochs 1 --out "$tmp/x.safetensors" --sync-bn 2>&1)
 [ $? = 1 ] && grep -q 'distributed' <<<"$out" || fail "--sync-bn alone: $out"
+# 5. Commands that do not train together refuse to run P times over.
+out=$(mpi2 info "$tmp/two.safetensors" 2>&1)
+[ $? != 0 ] && grep -q 'does not run data-parallel' <<<"$out" || fail "info under mpirun: $out"
 echo "ok: distributed training"
