@@ -173,7 +173,16 @@ Batch DataLoader::alloc_batch(int64_t k) const {
   out.x = tokens_ ? Tensor::empty({b, hw_}, DType::I64)
                   : Tensor::empty({b, c_, images_.size(2), images_.size(3)}, DType::F32);
   out.y = Tensor::empty({b}, DType::I64);
+  if (opts_.shards > 1) out.global_y = Tensor::empty({g}, DType::I64);
   return out;
+}
+
+void DataLoader::fill_global_labels(int64_t k, Batch& b) const {
+  if (!b.global_y.defined()) return;
+  const int64_t first = k * opts_.batch_size;
+  const int64_t* lab = labels_.i64();
+  int64_t* dst = b.global_y.i64();
+  for (int64_t i = 0; i < b.global_y.numel(); ++i) dst[i] = lab[order_[static_cast<size_t>(first + i)]];
 }
 
 void DataLoader::fill_tokens(int64_t k, Batch& b) const {
@@ -204,6 +213,7 @@ void DataLoader::fill_tokens(int64_t k, Batch& b) const {
 }
 
 void DataLoader::fill_batch(int64_t k, Batch& b) const {
+  fill_global_labels(k, b);
   if (tokens_) return fill_tokens(k, b);
   const int64_t bs = b.y.size(0);
   const int64_t start = span(k).first;

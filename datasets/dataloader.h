@@ -33,7 +33,8 @@
 //    Global batch k is order positions [k*B, min((k+1)*B, N)), g of them; shard r gets positions
 //    [k*B + g*r/P, k*B + g*(r+1)/P): contiguous, sizes differing by at most one, empty for some of the
 //    first ranks when g < P. The P shards together see exactly the batches of one unsharded
-//    loader with the same seed. Batch.global_size is g.
+//    loader with the same seed. Batch.global_size is g, Batch.global_y the g labels of the whole
+//    step (for loss terms that average over the step's samples of some classes).
 #pragma once
 #include <condition_variable>
 #include <cstdint>
@@ -51,6 +52,7 @@ struct Batch {
   Tensor x;  // float32 [B, C, H, W], normalised; or int64 [B, L] token ids
   Tensor y;  // int64 [B]
   int64_t global_size = -1;  // samples of this step over all shards (-1: not from a loader: B)
+  Tensor global_y;           // sharded loaders: int64 [global_size], the labels of the whole step
 };
 
 struct DataLoaderOptions {
@@ -86,6 +88,7 @@ class DataLoader {
   Batch alloc_batch(int64_t k) const;        // caller's thread: tensors for batch k
   void fill_batch(int64_t k, Batch& b) const;  // any thread: gather + augment + normalise
   void fill_tokens(int64_t k, Batch& b) const;  // any thread: gather token rows
+  void fill_global_labels(int64_t k, Batch& b) const;  // any thread: the whole step's labels
   void request(int64_t k);                   // hand batch k to the worker (lock held by caller)
   void worker_loop();
 

@@ -137,3 +137,52 @@ TEST(WmRegularizer, ErrorsNameTheProblem) {
   Tensor v = WM_activity_regularizer(f, c.y, c.mu, c.T, c.A, c.b, 1, 1, 0);
   EXPECT_TRUE(throws_error([&] { v.backward(Tensor(), /*create_graph=*/true); }, "second derivative"));
 }
+
+// Data parallelism: shares of one step, each weighted by its share of the samples as the trainer
+// does, with WM_shard_correction added, give the whole batch's value and gradients; without the
+// correction the attraction is weighted wrongly.
+TEST(WmRegularizer, ShardCorrectionMakesTheWeightedSharesEqualTheWholeBatch) {
+  for (uint64_t seed : {4, 5, 6}) {
+    Case c(seed);
+    const float l1 = 0.3f, l2 = 0.7f, margin = 3.0f;
+    Tensor f = c.f.clone(), mu = c.mu.clone();
+    f.set_requires_grad(true);
+    mu.set_requires_grad(true);
+    const Tensor whole = WM_activity_regularizer(f, c.y, mu, c.T, c.A, c.b, l1, l2, margin);
+    whole.backward();
+    const int64_t cut = 5;  // shares of 5 and 7 samples
+    Tensor mu2 = c.mu.clone();
+    mu2.set_requires_grad(true);
+    Tensor total, total_plain;
+    std::vector<Tensor> parts;
+    for (const auto& [start, len] : {std::pair<int64_t, int64_t>{0, cut}, {cut, c.B - cut}}) {
+      Tensor fr = narrow(c.f, 0, start, len).contiguous().clone();
+      fr.set_requires_grad(true);
+      parts.push_back(fr);
+      const Tensor yr = narrow(c.y, 0, start, len).contiguous();
+      const float w = static_cast<float>(len) / static_cast<float>(c.B);
+      Tensor r = WM_activity_regularizer(fr, yr, mu2, c.T, c.A, c.b, l1, l2, margin);
+      const Tensor plain = mul_scalar(r, w);
+      const Tensor corr = WM_shard_correction(fr, yr, mu2, c.T, l1, c.y, c.B);
+      if (corr.defined()) r = add(r, corr);
+      const Tensor wr = mul_scalar(r, w);
+      total = total.defined() ? add(total, wr) : wr;
+      total_plain = total_plain.defined() ? add(total_plain, plain.detach()) : plain.detach();
+    }
+    EXPECT_NEAR(total.item(), whole.item(), 1e-4 * std::abs(whole.item()) + 1e-5) << "seed " << seed;
+    total.backward();
+    for (int64_t i = 0; i < mu.numel(); ++i) EXPECT_NEAR(mu2.grad().f32()[i], mu.grad().f32()[i], 1e-4) << i;
+    for (int64_t n = 0; n < c.B; ++n)
+      for (int64_t m = 0; m < c.M; ++m) {
+        const Tensor& fr = n < cut ? parts[0] : parts[1];
+        const int64_t row = n < cut ? n : n - cut;
+        EXPECT_NEAR(fr.grad().f32()[row * c.M + m], f.grad().f32()[n * c.M + m], 1e-4) << n << "," << m;
+      }
+    // The plain weighted sum differs whenever the shares hold different counts of chosen samples.
+    (void)total_plain;
+  }
+  // A whole batch gets no correction.
+  Case c(7);
+  EXPECT_FALSE(WM_shard_correction(c.f, c.y, c.mu, c.T, 0.3f, c.y, c.B).defined());
+  EXPECT_FALSE(WM_shard_correction(c.f, c.y, c.mu, c.T, 0.3f, Tensor(), -1).defined());
+}

@@ -230,7 +230,10 @@ TrainResult embed_hidden(Model& model, const Dataset& train, const Normalization
       const HiddenKeys& k = *L.keys;
       const Tensor f = flatten(taps.require(k.layer), 1);
       WM_track_other_centres(L.mu, f, b.y, L.chosen, L.nonnegative);
-      const Tensor r = WM_activity_regularizer(f, b.y, L.mu, k.classes, k.A, k.b, k.lambda1, k.lambda2, k.margin);
+      Tensor r = WM_activity_regularizer(f, b.y, L.mu, k.classes, k.A, k.b, k.lambda1, k.lambda2, k.margin);
+      // On one rank of several: the attraction averages over the whole step's chosen samples.
+      const Tensor c = WM_shard_correction(f, b.y, L.mu, k.classes, k.lambda1, b.global_y, b.global_size);
+      if (c.defined()) r = add(r, c);
       total = total.defined() ? add(total, r) : r;
     }
     return total;

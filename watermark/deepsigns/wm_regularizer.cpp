@@ -32,11 +32,7 @@ Tensor regularizer_on_device(const Tensor& f, const Tensor& y, const Tensor& mu,
   const Tensor in_T = Tensor::from_vector(chosen, {S}).to(dev);
   const Tensor t_idx = Tensor::from_vector_i64(T, {s}).to(dev);
   const Tensor o_idx = Tensor::from_vector_i64(others, {S - s}).to(dev);
-  // Attraction: sum over chosen-class samples of ||f_n - mu_{y_n}||^2, over max(K, 1).
-  const Tensor in_K = index_select(in_T, 0, y);
-  const Tensor d = f - index_select(mu, 0, y);
-  const Tensor K = sum(in_K);
-  const Tensor attract = div(sum(sum(d * d, {1}) * in_K), add_scalar(relu(add_scalar(K, -1.0f)), 1.0f));
+  const Tensor attract = WM_chosen_attraction(f, y, mu, T);
   // Separation: mean over (chosen, other) pairs of min(||mu_i - mu_j||^2, margin).
   const Tensor mu_T = index_select(mu, 0, t_idx), mu_O = index_select(mu, 0, o_idx);
   const Tensor pair = reshape(mu_T, {s, 1, M}) - reshape(mu_O, {1, S - s, M});
@@ -49,6 +45,31 @@ Tensor regularizer_on_device(const Tensor& f, const Tensor& y, const Tensor& mu,
   return add(mul_scalar(attract - separate, l1), mul_scalar(bce, l2));
 }
 }  // namespace
+
+Tensor WM_chosen_attraction(const Tensor& f, const Tensor& y, const Tensor& mu, const std::vector<int64_t>& T) {
+  const int64_t S = mu.size(0);
+  std::vector<float> chosen(static_cast<size_t>(S), 0.0f);
+  for (int64_t t : T) chosen[static_cast<size_t>(t)] = 1.0f;
+  const Tensor in_K = index_select(Tensor::from_vector(chosen, {S}).to(f.device()), 0, y);
+  const Tensor d = f - index_select(mu, 0, y);
+  const Tensor K = sum(in_K);
+  // Sum over chosen-class samples of ||f_n - mu_{y_n}||^2, over max(K, 1).
+  return div(sum(sum(d * d, {1}) * in_K), add_scalar(relu(add_scalar(K, -1.0f)), 1.0f));
+}
+
+Tensor WM_shard_correction(const Tensor& f, const Tensor& y, const Tensor& mu, const std::vector<int64_t>& T,
+                           float lambda1, const Tensor& global_y, int64_t global_size) {
+  if (!global_y.defined() || global_size <= y.numel()) return Tensor();  // the whole batch: nothing to correct
+  auto chosen_count = [&T](const Tensor& labels) {
+    const Tensor l = labels.to(Device::cpu()).contiguous();
+    return cpu::count_in_set(l.i64(), l.numel(), T);
+  };
+  const int64_t k_here = chosen_count(y), k_all = chosen_count(global_y);
+  if (k_here == 0 || k_all == 0) return Tensor();  // this shard's attraction is zero already
+  const double c = (static_cast<double>(k_here) / static_cast<double>(k_all)) /
+                   (static_cast<double>(y.numel()) / static_cast<double>(global_size));
+  return mul_scalar(WM_chosen_attraction(f, y, mu, T), static_cast<float>(lambda1 * (c - 1.0)));
+}
 
 void WM_track_other_centres(Tensor& mu, const Tensor& f, const Tensor& y, const std::vector<bool>& chosen,
                             bool nonnegative) {

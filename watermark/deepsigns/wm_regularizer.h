@@ -40,6 +40,19 @@ Tensor WM_activity_regularizer(const Tensor& f, const Tensor& y, const Tensor& m
                                const Tensor& A, const Tensor& b, float lambda1, float lambda2, float margin,
                                WmRegularizerParts* parts = nullptr);
 
+// The attraction part of loss1 alone, composed from ops (autograd, any device):
+// (1/max(|K|, 1)) sum_{n in K} ||f_n - mu_{y_n}||^2 over the batch samples K whose class is in T.
+Tensor WM_chosen_attraction(const Tensor& f, const Tensor& y, const Tensor& mu, const std::vector<int64_t>& T);
+
+// Data parallelism: a rank holds a share (y, of global_size samples; global_y the whole step's
+// labels) and the trainer weights its loss by |y| / global_size. The attraction is a mean over
+// the step's chosen-class samples, so that weight is wrong for it; adding this term,
+//   lambda1 * (c - 1) * attraction(share),   c = (K_share / K_step) / (|y| / global_size),
+// makes the ranks' weighted sum equal the attraction over the whole step. Undefined (nothing to
+// add) for a whole batch or a share with no chosen-class sample.
+Tensor WM_shard_correction(const Tensor& f, const Tensor& y, const Tensor& mu, const std::vector<int64_t>& T,
+                           float lambda1, const Tensor& global_y, int64_t global_size);
+
 // The centres of the classes that carry no bits follow their batch means: for each such class in
 // the batch, mu_c <- 0.9 mu_c + 0.1 mean of its activations (in place, no gradient). With
 // nonnegative (a ReLU layer), every centre coordinate is first clamped at 0.
@@ -47,6 +60,8 @@ void WM_track_other_centres(Tensor& mu, const Tensor& f, const Tensor& y, const 
                             bool nonnegative);
 
 namespace cpu {
+// How many of the n labels are in T.
+int64_t count_in_set(const int64_t* labels, int64_t n, const std::vector<int64_t>& T);
 // WM_track_other_centres's loops (activations summed in double).
 void track_other_centres(float* mu, int64_t S, int64_t M, const float* f, const int64_t* y, int64_t B,
                          const std::vector<bool>& chosen, bool nonnegative);

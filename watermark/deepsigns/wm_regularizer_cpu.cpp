@@ -202,4 +202,10 @@ void track_other_centres(float* mu, int64_t S, int64_t M, const float* f, const 
   }
 }
 
+int64_t count_in_set(const int64_t* labels, int64_t n, const std::vector<int64_t>& T) {
+  int64_t k = 0;
+  for (int64_t i = 0; i < n; ++i) k += std::find(T.begin(), T.end(), labels[i]) != T.end();
+  return k;
+}
+
 }  // namespace signet::cpu
