@@ -1,5 +1,6 @@
 #include "engine/dist/communicator.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -40,20 +41,19 @@ void install(std::shared_ptr<Communicator> c) { slot() = c ? std::move(c) : std:
 
 void set_world_for_testing(std::shared_ptr<Communicator> c) { install(std::move(c)); }
 
-bool launched_by_mpi() {
-  // Open MPI's mpirun, MPICH/Hydra and Slurm's PMI each export the job size to every rank.
-  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"})
-    if (env_int(v) > 0) return true;
-  return false;
-}
-
-int launcher_size() {
+// The job size a launcher exported, or -1: Open MPI's mpirun, MPICH/Hydra and Slurm's PMI each
+// export it to every rank.
+static int launcher_env_size() {
   for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"}) {
     const int n = env_int(v);
     if (n > 0) return n;
   }
-  return 1;
+  return -1;
 }
+
+bool launched_by_mpi() { return launcher_env_size() > 0; }
+
+int launcher_size() { return std::max(1, launcher_env_size()); }
 
 int local_ranks() {
   for (const char* v : {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS_PER_NODE"}) {

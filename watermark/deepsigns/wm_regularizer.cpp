@@ -29,7 +29,6 @@ Tensor regularizer_on_device(const Tensor& f, const Tensor& y, const Tensor& mu,
   for (int64_t t : T) chosen[static_cast<size_t>(t)] = 1.0f;
   for (int64_t j = 0; j < S; ++j)
     if (chosen[static_cast<size_t>(j)] == 0.0f) others.push_back(j);
-  const Tensor in_T = Tensor::from_vector(chosen, {S}).to(dev);
   const Tensor t_idx = Tensor::from_vector_i64(T, {s}).to(dev);
   const Tensor o_idx = Tensor::from_vector_i64(others, {S - s}).to(dev);
   const Tensor attract = WM_chosen_attraction(f, y, mu, T);
