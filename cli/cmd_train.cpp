@@ -22,8 +22,8 @@ struct TrainArgs {
 
 // The recipe itself lives in models/recipes.h (shared with `signet evaluate --config`).
 void run_train(const TrainArgs& a) {
-  const Device device = usable_device(a.device, "train");
   const bool parallel = start_distributed(a.dist, a.threads);
+  const Device device = rank_device(a.device, "train");
   const bool writer = dist::is_writer();
   SIGNET_CHECK(!a.out.empty(), "--out is required: where to write the trained model");
   check_epochs(a.r.cfg.epochs);

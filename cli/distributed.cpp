@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "cli/common.h"
+#include "engine/cuda/runtime.h"
 #include "engine/dist/communicator.h"
 #include "engine/error.h"
 #include "engine/thread_governor.h"
@@ -36,6 +37,14 @@ bool start_distributed(const DistributedFlags& f, int threads) {
     threads::configure_fixed(std::max(1, cores / std::max(1, dist::local_ranks())));
   }
   return dist::world().size() > 1;
+}
+
+Device rank_device(const std::string& device, const char* command) {
+  if (device != "cuda" || dist::world().size() <= 1) return usable_device(device, command);
+  const cuda::CudaAvailability a = cuda::cuda_availability();
+  SIGNET_CHECK(!a.gpus.empty(), "{} --device cuda: no usable GPU on this machine: {}", command, a.why_none);
+  const cuda::GpuInfo& g = a.gpus[static_cast<size_t>(dist::local_rank()) % a.gpus.size()];
+  return usable_device(fmt::format("cuda:{}", g.index), command);
 }
 
 }  // namespace signet::cli

@@ -3,6 +3,10 @@
 #pragma once
 #include <CLI/CLI.hpp>
 
+#include <string>
+
+#include "engine/device.h"
+
 namespace signet::cli {
 
 struct DistributedFlags {
@@ -15,5 +19,8 @@ void add_distributed_flags(CLI::App* c, DistributedFlags& f);
 // among the ranks on it, fixed (a rank must not take its neighbours' cores). Returns true when
 // this process is one of several ranks.
 bool start_distributed(const DistributedFlags& f, int threads);
+// The --device value for this rank (after start_distributed): a plain "cuda" in a job of several
+// ranks takes the machine's GPUs in turn by local rank (cuda:N names one GPU for every rank).
+Device rank_device(const std::string& device, const char* command);
 
 }  // namespace signet::cli

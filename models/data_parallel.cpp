@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "engine/autograd.h"
 #include "engine/error.h"
 #include "engine/ops/binary.h"
 #include "engine/profiler.h"
@@ -13,10 +14,17 @@ namespace signet {
 namespace {
 constexpr int64_t kHeader = 1;  // the weighted loss; then one flag per parameter
 
-void check_cpu_f32(const std::string& name, const Tensor& t) {
-  SIGNET_CHECK(t.device().is_cpu() && t.dtype() == DType::F32,
-               "data-parallel training: '{}' is {} on {}: only float32 tensors on the CPU are exchanged for now", name,
-               t.str(), t.device().str());
+void check_f32_on(const std::string& name, const Tensor& t, const Device& device) {
+  SIGNET_CHECK(t.dtype() == DType::F32 && t.device() == device,
+               "data-parallel training: '{}' is {} on {}: every exchanged tensor must be float32 on {}", name, t.str(),
+               t.device().str(), device.str());
+}
+
+// A host copy of t's values (t on any device), and t set from such a copy.
+std::vector<float> host_values(const Tensor& t) { return t.to_vector(); }
+void set_from_host(Tensor& t, const float* v) {
+  const Tensor h = Tensor::from_vector(std::vector<float>(v, v + t.numel()), t.shape());
+  t.copy_(t.device().is_cpu() ? h : h.to(t.device()));
 }
 }  // namespace
 
@@ -25,8 +33,9 @@ DataParallel::DataParallel(dist::Communicator& comm, NamedTensorList params, std
     : comm_(comm), params_(std::move(params)), state_(std::move(state)) {
   SIGNET_CHECK(bucket_floats > 0, "data-parallel training: bucket size must be positive, got {}", bucket_floats);
   if (!active()) return;  // one process: nothing is exchanged
-  for (const auto& [name, p] : params_) check_cpu_f32(name, p);
-  for (const Tensor& s : state_) check_cpu_f32("state", s);
+  if (!params_.empty()) device_ = params_[0].second.device();
+  for (const auto& [name, p] : params_) check_f32_on(name, p, device_);
+  for (const Tensor& s : state_) check_f32_on("state", s, device_);
   // Reverse registration order: backward finishes the last layers first.
   int64_t filled = 0;
   for (size_t i = params_.size(); i-- > 0;) {
@@ -39,9 +48,16 @@ DataParallel::DataParallel(dist::Communicator& comm, NamedTensorList params, std
 
 void DataParallel::broadcast_from_first() {
   if (!active()) return;
-  auto send = [&](const Tensor& t) {
-    SIGNET_CHECK(t.is_contiguous(), "data-parallel training: a parameter is not contiguous");
-    comm_.broadcast(t.f32(), t.numel() * static_cast<int64_t>(sizeof(float)), 0);
+  auto send = [&](Tensor t) {
+    const int64_t bytes = t.numel() * static_cast<int64_t>(sizeof(float));
+    if (t.device().is_cpu()) {
+      SIGNET_CHECK(t.is_contiguous(), "data-parallel training: a parameter is not contiguous");
+      comm_.broadcast(t.f32(), bytes, 0);
+    } else {  // once per run: through host memory
+      std::vector<float> v = host_values(t);
+      comm_.broadcast(v.data(), bytes, 0);
+      set_from_host(t, v.data());
+    }
   };
   for (const auto& [name, p] : params_) send(p);
   for (const Tensor& s : state_) send(s);
@@ -53,6 +69,7 @@ double DataParallel::reduce_gradients(int64_t local_samples, int64_t global_samp
                "data-parallel training: {} of {} samples on rank {}", local_samples, global_samples, rank());
   profiler::OpScope scope("allreduce");
   const float w = static_cast<float>(static_cast<double>(local_samples) / static_cast<double>(global_samples));
+  if (!device_.is_cpu()) return reduce_on_device(w, local_loss);
   const int64_t np = static_cast<int64_t>(params_.size());
   std::vector<char> has_grad(params_.size(), 0);
   double loss = 0;
@@ -107,19 +124,71 @@ void DataParallel::average_state() {
   buf_.resize(static_cast<size_t>(total));
   int64_t off = 0;
   for (const Tensor& s : state_) {
-    const Tensor c = s.contiguous();
-    std::memcpy(buf_.data() + off, c.f32(), static_cast<size_t>(s.numel()) * sizeof(float));
+    if (s.device().is_cpu()) {
+      const Tensor c = s.contiguous();
+      std::memcpy(buf_.data() + off, c.f32(), static_cast<size_t>(s.numel()) * sizeof(float));
+    } else {  // a few running statistics: through host memory
+      const std::vector<float> v = host_values(s);
+      std::memcpy(buf_.data() + off, v.data(), v.size() * sizeof(float));
+    }
     off += s.numel();
   }
   comm_.allreduce_sum(buf_.data(), total);
   ++calls_;
   const float inv = 1.0f / static_cast<float>(size());
   off = 0;
-  for (const Tensor& s : state_) {
-    SIGNET_CHECK(s.is_contiguous(), "data-parallel training: a state tensor is not contiguous");
-    cpu::scale(buf_.data() + off, inv, s.f32(), s.numel());
+  for (Tensor& s : state_) {
+    if (s.device().is_cpu()) {
+      SIGNET_CHECK(s.is_contiguous(), "data-parallel training: a state tensor is not contiguous");
+      cpu::scale(buf_.data() + off, inv, s.f32(), s.numel());
+    } else {
+      cpu::scale(buf_.data() + off, inv, buf_.data() + off, s.numel());
+      set_from_host(s, buf_.data() + off);
+    }
     off += s.numel();
   }
+}
+
+// The exchange for parameters on a GPU: the header (loss, which parameters have a gradient) on
+// the host, then each bucket packed on the device (w * grad, by the device's ops), summed there
+// (Communicator::allreduce_sum_device: NCCL, or host staging) and unpacked into the gradients.
+double DataParallel::reduce_on_device(float w, double local_loss) {
+  NoGradGuard no_grad;
+  const int64_t np = static_cast<int64_t>(params_.size());
+  std::vector<float> head(static_cast<size_t>(kHeader + np), 0.0f);
+  head[0] = static_cast<float>(w * local_loss);
+  for (int64_t i = 0; i < np; ++i) head[static_cast<size_t>(kHeader + i)] = params_[static_cast<size_t>(i)].second.grad().defined();
+  comm_.allreduce_sum(head.data(), kHeader + np);
+  ++calls_;
+  for (const auto& bucket : buckets_) {
+    int64_t total = 0;
+    for (size_t i : bucket) total += params_[i].second.numel();
+    Tensor buf = Tensor::zeros({total}, DType::F32, device_);
+    int64_t off = 0;
+    for (size_t i : bucket) {
+      const Tensor g = params_[i].second.grad();
+      const int64_t n = params_[i].second.numel();
+      if (g.defined()) buf.narrow_view(0, off, n).copy_(mul_scalar(g.contiguous(), w).view_as_shape({n}));
+      off += n;
+    }
+    comm_.allreduce_sum_device(buf.device_f32(), total, device_);
+    ++calls_;
+    off = 0;
+    for (size_t i : bucket) {
+      Tensor& p = params_[i].second;
+      const int64_t n = p.numel();
+      if (head[static_cast<size_t>(kHeader) + i] > 0) {
+        Tensor g = p.grad();
+        if (!g.defined() || !g.is_contiguous() || g.device() != device_) {
+          g = Tensor::zeros(p.shape(), DType::F32, device_);
+          p.set_grad(g);
+        }
+        g.copy_(buf.narrow_view(0, off, n).view_as_shape(p.shape()));
+      }
+      off += n;
+    }
+  }
+  return head[0];
 }
 
 void check_same_file_on_all_ranks(dist::Communicator& comm, const std::string& path, const std::string& what) {

@@ -12,6 +12,10 @@
 // chosen classes) become the n_r-weighted mean of the ranks' terms, close to but not exactly the
 // term on the whole batch.
 //
+// Parameters on a GPU (--device cuda) are exchanged there: each bucket is packed by the device's
+// ops and summed by Communicator::allreduce_sum_device (NCCL when every rank has a GPU of its own,
+// else through host memory); the small header travels on the host.
+//
 // Gradients travel in buckets (several parameters flattened into one buffer per allreduce call,
 // filled in reverse registration order, the order backward produces them); the first bucket
 // also carries each rank's weighted loss and which parameters have a gradient at all, so that a
@@ -52,6 +56,9 @@ class DataParallel {
   dist::Communicator& comm_;
   NamedTensorList params_;
   std::vector<Tensor> state_;
+  double reduce_on_device(float w, double local_loss);
+
+  Device device_ = Device::cpu();  // where the parameters live (all on one device)
   std::vector<std::vector<size_t>> buckets_;  // indices into params_
   std::vector<float> buf_;
   int64_t calls_ = 0;

@@ -89,8 +89,6 @@ TrainResult train_model(Model& model, const Dataset& train_set, const Normalizat
                "resumed with --device cpu)", cfg.device.str());
   dist::Communicator& comm = dist::world();
   const bool parallel = comm.size() > 1;
-  SIGNET_CHECK(!parallel || cfg.device.is_cpu(),
-               "data-parallel training on {}: only CPU ranks (MPI) for now; use --device cpu", cfg.device.str());
   DataLoaderOptions lo = loader_options(norm, cfg.batch_size, true, cfg.seed);
   lo.augment = cfg.augment;
   lo.shard = comm.rank();

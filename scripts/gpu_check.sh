@@ -3,7 +3,8 @@
 # builds with the CUDA backend, lists the devices, runs our kernels on the GPU against the CPU
 # references (ctest -L cuda) and the SIMT-harness tests (ctest -L cuda-sim), checks the kernels'
 # register record, trains mnist-mlp, cifar10-cnn and wrn-16-4 on the GPU and on the CPU from the same seed
-# and compares their losses, times a training step of the five paper models beside PyTorch CUDA
+# and compares their losses, trains cifar10-cnn on two MPI ranks on the GPU(s) and on the CPU and
+# compares those (NCCL where there are two GPUs), times a training step of the five paper models beside PyTorch CUDA
 # (when the machine has it), and writes everything it found to one JSON file.
 #   scripts/gpu_check.sh [OUT.json]      (default: gpu_check.json)
 # Exit status: 0 when every check passed.
@@ -44,6 +45,21 @@ print("gpu", g["epoch_loss"], g["test_accuracy"], g["train_seconds"])
 ok = all(abs(a - b) <= 1e-3 * max(1, abs(a)) for a, b in zip(c["epoch_loss"], g["epoch_loss"]))
 sys.exit(0 if ok and abs(c["test_accuracy"] - g["test_accuracy"]) <= 0.01 else 1)' "$log/train_${model}_cpu.txt" "$log/train_${model}_gpu.txt"
 done
+# Data-parallel training with the gradients on GPUs: two ranks on the GPU against two on the CPU
+# (the same shards and exchange, so the same losses). With two GPUs the ranks sum through NCCL; with
+# one they share it and sum through host memory (rank 0 says which on stderr).
+if command -v mpirun >/dev/null; then
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+  dp_args=(train --model cifar10-cnn --dataset synthetic:1x28x28:4:4096:10:3 --epochs 2 --quiet --json --distributed)
+  step dp_cpu mpirun -np 2 --oversubscribe "$build/signet" "${dp_args[@]}" --device cpu --out "$log/dp_cpu.safetensors"
+  step dp_gpu mpirun -np 2 --oversubscribe "$build/signet" "${dp_args[@]}" --device cuda --out "$log/dp_gpu.safetensors"
+  step dp_same python3 -c '
+import json, sys
+c, g = (json.loads([l for l in open(f) if l.startswith("{")][-1]) for f in sys.argv[1:3])
+print("cpu", c["epoch_loss"], c["test_accuracy"]); print("gpu", g["epoch_loss"], g["test_accuracy"])
+ok = all(abs(a - b) <= 1e-3 * max(1, abs(a)) for a, b in zip(c["epoch_loss"], g["epoch_loss"]))
+sys.exit(0 if ok and abs(c["test_accuracy"] - g["test_accuracy"]) <= 0.01 else 1)' "$log/dp_cpu.txt" "$log/dp_gpu.txt"
+fi
 # A training step of each paper model on the GPU, Signet beside PyTorch CUDA when the machine has
 # it (bench/peers/torch_step.py --device cuda); batch sizes and inputs as bench/RESULTS.md's CPU table.
 for spec in "mnist-mlp 128" "cifar10-cnn 128" "wrn-16-4 64" "resnet50 16 3,64,64" "imdb-lstm 64"; do

@@ -4,7 +4,9 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "engine/cuda/runtime.h"
 #include "engine/dist/install.h"
+#include "engine/error.h"
 
 namespace signet::dist {
 
@@ -35,6 +37,16 @@ int env_int(const char* name) {
 }
 }  // namespace
 
+void Communicator::allreduce_sum_device(float* data, int64_t n, const Device& device) {
+  if (device.is_cpu()) return allreduce_sum(data, n);
+  SIGNET_CHECK(n >= 0, "allreduce: negative count {}", n);
+  std::vector<float> host(static_cast<size_t>(n));
+  const size_t bytes = static_cast<size_t>(n) * sizeof(float);
+  cuda::copy_bytes(host.data(), Device::cpu(), data, device, bytes);
+  allreduce_sum(host.data(), n);
+  cuda::copy_bytes(data, device, host.data(), Device::cpu(), bytes);
+}
+
 Communicator& world() { return *slot(); }
 
 void install(std::shared_ptr<Communicator> c) { slot() = c ? std::move(c) : std::make_shared<SingleProcess>(); }
@@ -61,6 +73,17 @@ int local_ranks() {
     if (n > 0) return n;
   }
   return 1;
+}
+
+int local_rank() {
+  for (const char* v : {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "SLURM_LOCALID"}) {
+    const char* s = std::getenv(v);
+    if (!s || !*s) continue;
+    char* end = nullptr;
+    const long n = std::strtol(s, &end, 10);
+    if (*end == '\0' && n >= 0 && n < (1L << 30)) return static_cast<int>(n);
+  }
+  return 0;
 }
 
 }  // namespace signet::dist

@@ -8,6 +8,10 @@
 //  - allreduce_sum(data, n): on return every rank's data[i] is the sum over ranks of data[i].
 //    The order of summation is the library's; for P = 2 it is exact (a + b = b + a).
 //  - broadcast(data, bytes, root): every rank receives root's bytes.
+//  - allreduce_sum_device(data, n, device): the same sum, data in the memory of `device` (a GPU:
+//    gradients trained there). This default stages through host memory (copy to the host,
+//    allreduce_sum, copy back); the MPI transport uses NCCL instead when every rank has a GPU of
+//    its own (engine/cuda/nccl.h).
 //  - allgather(text): every rank's text, indexed by rank (for consistency checks: hashes).
 //  - barrier(): returns when every rank has called it.
 #pragma once
@@ -15,6 +19,8 @@
 #include <memory>
 #include <string>
 #include <vector>
+
+#include "engine/device.h"
 
 namespace signet::dist {
 
@@ -26,6 +32,7 @@ class Communicator {
   virtual std::string backend() const = 0;  // "single" | "mpi"
   virtual void allreduce_sum(float* data, int64_t n) = 0;
   virtual void allreduce_sum(double* data, int64_t n) = 0;
+  virtual void allreduce_sum_device(float* data, int64_t n, const Device& device);
   virtual void broadcast(void* data, int64_t bytes, int root) = 0;
   virtual std::vector<std::string> allgather(const std::string& text) = 0;
   virtual void barrier() = 0;
@@ -43,6 +50,8 @@ bool launched_by_mpi();
 int launcher_size();
 // How many ranks of this job run on this machine (from the launcher; 1 when unknown).
 int local_ranks();
+// This rank's index among them (0 when unknown): which of the machine's GPUs it takes.
+int local_rank();
 // Whether this build can run distributed (it was built with MPI).
 bool mpi_built();
 // Joins the job the launcher started: initialises MPI once; world() is then the job. Error when

@@ -1,12 +1,16 @@
 // The MPI transport (built when CMake finds MPI): Open MPI on CPUs, over shared memory on one
 // machine and the network between machines. Counts larger than an int are sent in pieces.
+// Buffers on GPUs go through NCCL when every rank has a GPU of its own, else through host memory.
 #include <mpi.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <climits>
 #include <cstdio>
+#include <set>
 
+#include "engine/cuda/nccl.h"
 #include "engine/dist/communicator.h"
 #include "engine/dist/install.h"
 #include "engine/error.h"
@@ -37,6 +41,11 @@ class Mpi final : public Communicator {
   std::string backend() const override { return "mpi"; }
   void allreduce_sum(float* data, int64_t n) override { reduce(data, n, MPI_FLOAT); }
   void allreduce_sum(double* data, int64_t n) override { reduce(data, n, MPI_DOUBLE); }
+  void allreduce_sum_device(float* data, int64_t n, const Device& device) override {
+    if (!device.is_cpu())
+      if (cuda::NcclComm* c = nccl_for(device)) return c->allreduce_sum(data, n);
+    Communicator::allreduce_sum_device(data, n, device);
+  }
   void broadcast(void* data, int64_t bytes, int root) override {
     auto* p = static_cast<char*>(data);
     for (int64_t off = 0; off < bytes; off += kMaxCount)
@@ -70,7 +79,49 @@ class Mpi final : public Communicator {
                           MPI_COMM_WORLD),
             "Allreduce");
   }
+  // The job's NCCL communicator, decided on the first GPU buffer (every rank gets there in the same
+  // step, so the exchanges below line up): NCCL needs one GPU per rank, so ranks that share one (a
+  // machine with fewer GPUs than ranks), or a rank 0 that cannot load NCCL, stage through host
+  // memory instead, and rank 0 says so once.
+  cuda::NcclComm* nccl_for(const Device& device) {
+    if (nccl_decided_) {
+      SIGNET_CHECK(device == nccl_device_, "data-parallel training: buffers on {} and on {} in one job", device.str(),
+                   nccl_device_.str());
+      return nccl_.get();
+    }
+    nccl_decided_ = true;
+    nccl_device_ = device;
+    char host[256] = {0};
+    gethostname(host, sizeof(host) - 1);
+    const std::vector<std::string> gpus = allgather(std::string(host) + " " + cuda::gpu_identity(device));
+    std::string answer;  // rank 0's: "id" + the job id, or "no" + the reason
+    if (rank_ == 0) {
+      if (std::set<std::string>(gpus.begin(), gpus.end()).size() < gpus.size()) {
+        answer = "no" + fmt::format("{} ranks share {} GPU(s), and NCCL needs one GPU per rank", size_,
+                                    std::set<std::string>(gpus.begin(), gpus.end()).size());
+      } else {
+        try {
+          answer = "id" + cuda::nccl_new_id();
+        } catch (const Error& e) {
+          answer = "no" + std::string(e.what());
+        }
+      }
+    }
+    answer = allgather(answer)[0];
+    if (answer.rfind("no", 0) == 0) {
+      if (rank_ == 0)
+        std::fprintf(stderr, "signet: GPU gradients are summed through host memory over MPI, not NCCL: %s\n",
+                     answer.substr(2).c_str());
+      return nullptr;
+    }
+    nccl_ = cuda::nccl_join(answer.substr(2), rank_, size_, device);
+    return nccl_.get();
+  }
+
   int rank_ = 0, size_ = 1;
+  bool nccl_decided_ = false;
+  Device nccl_device_ = Device::cpu();
+  std::unique_ptr<cuda::NcclComm> nccl_;
 };
 }  // namespace
 
