@@ -54,6 +54,8 @@ const std::vector<std::pair<std::vector<std::string>, Experiment>>& experiments(
        {"output_keysearch.toml", "DeepSigns output mark: density, sparsest and random keys under fine-tuning at the training rate"}},
       {{"deepsigns-wrn", "wrn"},
        {"deepsigns_wrn.toml", "DeepSigns hidden mark on wrn-16-4 (padded Fashion-MNIST): fidelity, integrity, fine-tuning, pruning"}},
+      {{"deepsigns-resnet50", "resnet50"},
+       {"deepsigns_resnet50.toml", "DeepSigns hidden mark on resnet50 (padded RGB Fashion-MNIST): fidelity, integrity, fine-tuning, pruning"}},
       // Last: it reads a corpus made by experiments/make_sentiment_corpus.py (the config says how).
       {{"deepsigns-lstm", "lstm"}, {"deepsigns_lstm.toml", "DeepSigns hidden mark on imdb-lstm: fidelity, integrity, fine-tuning, pruning"}},
       {{"fig9-lstm", "fig9", "figure9", "figure-9", "overhead"},

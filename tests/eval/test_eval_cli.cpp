@@ -59,7 +59,7 @@ TEST(EvalCli, DryRunListsTheCellsOfEveryShippedExperiment) {
   TempDir d;
   for (const char* e : {"fig6", "table3", "table4", "fig7", "fig8", "fig9", "permutation", "distill", "blackbox",
                         "trigger-sets", "whitebox", "blackbox-integrity", "whitebox-integrity", "whitebox-services",
-                        "whitebox-capacity", "whitebox-overwrite", "whitebox-wrn", "deepsigns-lstm", "output-keysearch", "deepsigns-wrn", "blackbox-services", "blackbox-cnn", "whitebox-cnn", "fig9-wrn", "fig9-lstm", "blackbox-cnn-integrity"}) {
+                        "whitebox-capacity", "whitebox-overwrite", "whitebox-wrn", "deepsigns-lstm", "output-keysearch", "deepsigns-wrn", "deepsigns-resnet50", "blackbox-services", "blackbox-cnn", "whitebox-cnn", "fig9-wrn", "fig9-lstm", "blackbox-cnn-integrity"}) {
     const CliRun r = run(std::string("reproduce ") + e + " --dry-run --json --cache " + d.path.string(), false);
     ASSERT_EQ(r.status, 0) << e << ": " << r.output;
     // One JSON object per config, one per line (fig9 runs three configs).

@@ -43,6 +43,10 @@ TEST(SchemeOptions, LossWeightsDefaultPerModelUnlessGiven) {
   s.model_defaults(wrn, "wrn-16-4");
   EXPECT_DOUBLE_EQ(wrn.real("lambda1"), 0.01);
   EXPECT_DOUBLE_EQ(wrn.real("lambda2"), 0.1);
+  SchemeParams r50 = s.params();
+  s.model_defaults(r50, "resnet50");
+  EXPECT_DOUBLE_EQ(r50.real("lambda1"), 0.001);
+  EXPECT_DOUBLE_EQ(r50.real("lambda2"), 0.3);
   SchemeParams lstm = s.params();
   s.model_defaults(lstm, "imdb-lstm");
   EXPECT_DOUBLE_EQ(lstm.real("lambda1"), 0.03);

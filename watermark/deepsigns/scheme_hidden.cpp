@@ -51,12 +51,14 @@ const HiddenKeys& hidden_of(const SchemeKeys& k) { return keys_as<HiddenSchemeKe
 // The loss weights (lambda1, lambda2) that embed N = 32 bits from scratch with the `signet train`
 // recipe, by model name prefix, where the paper's 0.01 leaves the mark unread: the CNN needs both
 // ten times stronger, a WRN only the signature term (the centre term costs it accuracy), the
-// LSTM a little more of both. The measurements behind each value: docs/watermarks.md.
+// LSTM a little more of both, resnet50 a much weaker centre term (its 2,048-wide layer) and a
+// stronger signature term. The measurements behind each value: docs/watermarks.md.
 struct LossWeights {
   const char* prefix;
   double lambda1, lambda2;
 };
-constexpr LossWeights kLossWeights[] = {{"cifar10-cnn", 0.1, 0.1}, {"wrn-", 0.01, 0.1}, {"imdb-lstm", 0.03, 0.03}};
+constexpr LossWeights kLossWeights[] = {
+    {"cifar10-cnn", 0.1, 0.1}, {"wrn-", 0.01, 0.1}, {"imdb-lstm", 0.03, 0.03}, {"resnet50", 0.001, 0.3}};
 
 LossWeights default_loss_weights(const std::string& model) {
   for (const LossWeights& w : kLossWeights)
