@@ -8,7 +8,6 @@
 // TF32 tensor-core math only when asked (SIGNET_TF32=1 in the environment, or set_gemm_tf32):
 // float32 results by default.
 #include <cublas_v2.h>
-#include <dlfcn.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -21,6 +20,7 @@
 #include "engine/cuda/libraries.h"
 #include "engine/cuda/check.cuh"
 #include "engine/cuda/runtime_backend.h"
+#include "engine/cuda/shared_library.h"
 
 namespace signet::cuda {
 namespace {
@@ -34,30 +34,18 @@ struct CublasLibrary {
   decltype(&cublasGetStatusString) status_string = nullptr;
 };
 
-template <class F>
-void bind(void* lib, const char* name, F& f) {
-  f = reinterpret_cast<F>(dlsym(lib, name));
-  SIGNET_CHECK(f != nullptr, "cuBLAS was loaded but has no {} ({})", name, dlerror());
-}
-
 const CublasLibrary& cublas() {
   static const CublasLibrary lib = [] {
-    void* h = nullptr;
-    std::string tried;
-    for (const std::string& name : {fmt::format("libcublas.so.{}", CUBLAS_VER_MAJOR), std::string("libcublas.so")}) {
-      h = dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL);
-      if (h) break;
-      tried += fmt::format("{}{}: {}", tried.empty() ? "" : "; ", name, dlerror());
-    }
-    SIGNET_CHECK(h != nullptr, "matrix products on a GPU need cuBLAS, which could not be loaded ({}); install the "
-                 "CUDA toolkit's cuBLAS or put its lib directory on LD_LIBRARY_PATH", tried);
+    void* h = open_shared_library({fmt::format("libcublas.so.{}", CUBLAS_VER_MAJOR), "libcublas.so"},
+                                  "matrix products on a GPU need cuBLAS",
+                                  "install the CUDA toolkit's cuBLAS or put its lib directory on LD_LIBRARY_PATH");
     CublasLibrary l;
-    bind(h, "cublasCreate_v2", l.create);
-    bind(h, "cublasDestroy_v2", l.destroy);
-    bind(h, "cublasSetStream_v2", l.set_stream);
-    bind(h, "cublasSetMathMode", l.set_math_mode);
-    bind(h, "cublasSgemm_v2", l.sgemm);
-    bind(h, "cublasGetStatusString", l.status_string);
+    bind_symbol(h, "cuBLAS", "cublasCreate_v2", l.create);
+    bind_symbol(h, "cuBLAS", "cublasDestroy_v2", l.destroy);
+    bind_symbol(h, "cuBLAS", "cublasSetStream_v2", l.set_stream);
+    bind_symbol(h, "cuBLAS", "cublasSetMathMode", l.set_math_mode);
+    bind_symbol(h, "cuBLAS", "cublasSgemm_v2", l.sgemm);
+    bind_symbol(h, "cuBLAS", "cublasGetStatusString", l.status_string);
     return l;  // the library stays open for the life of the process
   }();
   return lib;

@@ -5,7 +5,6 @@
 // deterministic one is taken (the same run gives the same weights), else its first; the choice
 // is kept per geometry. Workspaces come from the device's caching allocator.
 #include <cudnn.h>
-#include <dlfcn.h>
 
 #include <map>
 #include <memory>
@@ -16,6 +15,7 @@
 
 #include "engine/cuda/libraries.h"
 #include "engine/cuda/check.cuh"
+#include "engine/cuda/shared_library.h"
 #include "engine/cuda/runtime.h"
 #include "engine/cuda/runtime_backend.h"
 
@@ -52,21 +52,11 @@ struct CudnnLibrary {
 
 const CudnnLibrary& cudnn() {
   static const CudnnLibrary lib = [] {
-    void* h = nullptr;
-    std::string tried;
-    for (const std::string& name : {fmt::format("libcudnn.so.{}", CUDNN_MAJOR), std::string("libcudnn.so")}) {
-      h = dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL);
-      if (h) break;
-      tried += fmt::format("{}{}: {}", tried.empty() ? "" : "; ", name, dlerror());
-    }
-    SIGNET_CHECK(h != nullptr, "convolutions on a GPU need cuDNN, which could not be loaded ({}); install cuDNN {} or "
-                 "put its lib directory on LD_LIBRARY_PATH", tried, CUDNN_MAJOR);
+    void* h = open_shared_library({fmt::format("libcudnn.so.{}", CUDNN_MAJOR), "libcudnn.so"},
+                                  "convolutions on a GPU need cuDNN",
+                                  fmt::format("install cuDNN {} or put its lib directory on LD_LIBRARY_PATH", CUDNN_MAJOR));
     CudnnLibrary l;
-    auto bind = [h](const char* name, auto& f) {
-      f = reinterpret_cast<std::remove_reference_t<decltype(f)>>(dlsym(h, name));
-      SIGNET_CHECK(f != nullptr, "cuDNN was loaded but has no {} ({})", name, dlerror());
-    };
-#define SIGNET_CUDNN_BIND(name) bind("cudnn" #name, l.name);
+#define SIGNET_CUDNN_BIND(name) bind_symbol(h, "cuDNN", "cudnn" #name, l.name);
     SIGNET_CUDNN_BIND(Create)
     SIGNET_CUDNN_BIND(SetStream)
     SIGNET_CUDNN_BIND(GetErrorString)

@@ -1,7 +1,6 @@
 // NCCL through dlopen (engine/cuda/nccl.h): only the types come from nccl.h; the functions are
 // looked up in libnccl.so.2 the first time a job joins, so signet does not need NCCL to start.
 #include <cuda_runtime.h>
-#include <dlfcn.h>
 #include <nccl.h>
 
 #include <cstring>
@@ -10,6 +9,7 @@
 #include "engine/cuda/check.cuh"
 #include "engine/cuda/nccl.h"
 #include "engine/cuda/runtime_backend.h"
+#include "engine/cuda/shared_library.h"
 #include "engine/error.h"
 
 namespace signet::cuda {
@@ -24,30 +24,17 @@ struct NcclLibrary {
   decltype(&ncclGetLastError) last_error = nullptr;
 };
 
-template <class F>
-void bind(void* lib, const char* name, F& f) {
-  f = reinterpret_cast<F>(dlsym(lib, name));
-  SIGNET_CHECK(f != nullptr, "NCCL was loaded but has no {} ({})", name, dlerror());
-}
-
 const NcclLibrary& nccl() {
   static const NcclLibrary lib = [] {
-    void* h = nullptr;
-    std::string tried;
-    for (const char* name : {"libnccl.so.2", "libnccl.so"}) {
-      h = dlopen(name, RTLD_NOW | RTLD_LOCAL);
-      if (h) break;
-      tried += fmt::format("{}{}: {}", tried.empty() ? "" : "; ", name, dlerror());
-    }
-    SIGNET_CHECK(h != nullptr, "NCCL could not be loaded ({}); install the CUDA toolkit's NCCL or put its lib "
-                 "directory on LD_LIBRARY_PATH", tried);
+    void* h = open_shared_library({"libnccl.so.2", "libnccl.so"}, "collectives between GPUs need NCCL",
+                                  "install the CUDA toolkit's NCCL or put its lib directory on LD_LIBRARY_PATH");
     NcclLibrary l;
-    bind(h, "ncclGetUniqueId", l.get_unique_id);
-    bind(h, "ncclCommInitRank", l.init_rank);
-    bind(h, "ncclCommDestroy", l.destroy);
-    bind(h, "ncclAllReduce", l.all_reduce);
-    bind(h, "ncclGetErrorString", l.error_string);
-    bind(h, "ncclGetLastError", l.last_error);
+    bind_symbol(h, "NCCL", "ncclGetUniqueId", l.get_unique_id);
+    bind_symbol(h, "NCCL", "ncclCommInitRank", l.init_rank);
+    bind_symbol(h, "NCCL", "ncclCommDestroy", l.destroy);
+    bind_symbol(h, "NCCL", "ncclAllReduce", l.all_reduce);
+    bind_symbol(h, "NCCL", "ncclGetErrorString", l.error_string);
+    bind_symbol(h, "NCCL", "ncclGetLastError", l.last_error);
     return l;
   }();
   return lib;
