@@ -20,8 +20,7 @@ void check_f32_on(const std::string& name, const Tensor& t, const Device& device
                t.device().str(), device.str());
 }
 
-// A host copy of t's values (t on any device), and t set from such a copy.
-std::vector<float> host_values(const Tensor& t) { return t.to_vector(); }
+// t (on any device) set from host values.
 void set_from_host(Tensor& t, const float* v) {
   const Tensor h = Tensor::from_vector(std::vector<float>(v, v + t.numel()), t.shape());
   t.copy_(t.device().is_cpu() ? h : h.to(t.device()));
@@ -54,7 +53,7 @@ void DataParallel::broadcast_from_first() {
       SIGNET_CHECK(t.is_contiguous(), "data-parallel training: a parameter is not contiguous");
       comm_.broadcast(t.f32(), bytes, 0);
     } else {  // once per run: through host memory
-      std::vector<float> v = host_values(t);
+      std::vector<float> v = t.to_vector();
       comm_.broadcast(v.data(), bytes, 0);
       set_from_host(t, v.data());
     }
@@ -123,14 +122,9 @@ void DataParallel::average_state() {
   for (const Tensor& s : state_) total += s.numel();
   buf_.resize(static_cast<size_t>(total));
   int64_t off = 0;
-  for (const Tensor& s : state_) {
-    if (s.device().is_cpu()) {
-      const Tensor c = s.contiguous();
-      std::memcpy(buf_.data() + off, c.f32(), static_cast<size_t>(s.numel()) * sizeof(float));
-    } else {  // a few running statistics: through host memory
-      const std::vector<float> v = host_values(s);
-      std::memcpy(buf_.data() + off, v.data(), v.size() * sizeof(float));
-    }
+  for (const Tensor& s : state_) {  // a few running statistics: a host copy from any device
+    const std::vector<float> v = s.to_vector();
+    std::memcpy(buf_.data() + off, v.data(), v.size() * sizeof(float));
     off += s.numel();
   }
   comm_.allreduce_sum(buf_.data(), total);

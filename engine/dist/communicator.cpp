@@ -28,12 +28,13 @@ std::shared_ptr<Communicator>& slot() {
   return c;
 }
 
-int env_int(const char* name) {
+// The variable's value when it is a whole number >= min (and sane), else -1.
+int env_int(const char* name, long min = 1) {
   const char* v = std::getenv(name);
   if (!v || !*v) return -1;
   char* end = nullptr;
   const long n = std::strtol(v, &end, 10);
-  return (*end == '\0' && n > 0 && n < (1L << 30)) ? static_cast<int>(n) : -1;
+  return (*end == '\0' && n >= min && n < (1L << 30)) ? static_cast<int>(n) : -1;
 }
 }  // namespace
 
@@ -77,11 +78,8 @@ int local_ranks() {
 
 int local_rank() {
   for (const char* v : {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "SLURM_LOCALID"}) {
-    const char* s = std::getenv(v);
-    if (!s || !*s) continue;
-    char* end = nullptr;
-    const long n = std::strtol(s, &end, 10);
-    if (*end == '\0' && n >= 0 && n < (1L << 30)) return static_cast<int>(n);
+    const int n = env_int(v, 0);
+    if (n >= 0) return n;
   }
   return 0;
 }

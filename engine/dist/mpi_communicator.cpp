@@ -96,9 +96,9 @@ class Mpi final : public Communicator {
     const std::vector<std::string> gpus = allgather(std::string(host) + " " + cuda::gpu_identity(device));
     std::string answer;  // rank 0's: "id" + the job id, or "no" + the reason
     if (rank_ == 0) {
-      if (std::set<std::string>(gpus.begin(), gpus.end()).size() < gpus.size()) {
-        answer = "no" + fmt::format("{} ranks share {} GPU(s), and NCCL needs one GPU per rank", size_,
-                                    std::set<std::string>(gpus.begin(), gpus.end()).size());
+      const size_t distinct = std::set<std::string>(gpus.begin(), gpus.end()).size();
+      if (distinct < gpus.size()) {
+        answer = "no" + fmt::format("{} ranks share {} GPU(s), and NCCL needs one GPU per rank", size_, distinct);
       } else {
         try {
           answer = "id" + cuda::nccl_new_id();
