@@ -38,15 +38,20 @@ PY
 # Rank 0 alone wrote the model: no second copy, no temporaries left.
 [ "$(ls "$tmp" | grep -c 'two.safetensors')" = 1 ] || fail "expected one two.safetensors, got: $(ls "$tmp")"
 
-# 2. A mark embedded on two ranks extracts with BER 0; the keys came from the CSPRNG (rank 0's).
+# 2. A mark embedded on two ranks is claimed (BER within the key's threshold; fresh CSPRNG keys
+#    make an exact BER 0 a chance event, one process included); the keys came from rank 0's CSPRNG.
 mpi2 embed --scheme deepsigns-hidden "${data[@]}" --epochs 5 --out "$tmp/marked.safetensors" \
   --keys-out "$tmp/marked.keys" --json --quiet >"$tmp/embed.json" 2>"$tmp/embed.err" \
   || fail "embed on two ranks: $(tail -5 "$tmp/embed.err")"
 [ "$(json_field '["key_source"]' <"$tmp/embed.json")" = os-csprng ] || fail "keys not from the CSPRNG"
 [ "$(stat -c %a "$tmp/marked.keys")" = 600 ] || fail "keys file is not mode 0600"
-ber=$("$signet" extract --keys "$tmp/marked.keys" --weights "$tmp/marked.safetensors" --json 2>/dev/null | json_field '["ber"]')
-[ "$ber" = 0.0 ] || fail "the mark made on two ranks extracts with BER $ber"
-echo "ok: two-rank mark extracts with BER 0"
+"$signet" extract --keys "$tmp/marked.keys" --weights "$tmp/marked.safetensors" --json >"$tmp/extract.json" 2>/dev/null \
+  || fail "extract: $(cat "$tmp/extract.json")"
+ber=$(json_field '["ber"]' <"$tmp/extract.json")
+threshold=$(json_field '["threshold"]' <"$tmp/extract.json")
+python3 -c "import sys; sys.exit(0 if $ber <= $threshold else 1)" \
+  || fail "the mark made on two ranks extracts with BER $ber, above the claim threshold $threshold"
+echo "ok: two-rank mark extracts with BER $ber (threshold $threshold)"
 
 # 3. A rank killed mid-run ends the job with an error (no hang); --resume continues.
 mpi2 train "${data[@]}" --epochs 60 --out "$tmp/long.safetensors" --checkpoint "$tmp/long.ckpt" --quiet \
