@@ -3,6 +3,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "engine/autograd_ready.h"
 #include "engine/ops/binary.h"
 #include "engine/profiler.h"
 
@@ -91,11 +92,25 @@ void check_grad_shape(const Tensor& g, const Tensor& input, const Node& node, si
                node.name, shape_str(g.shape()), i, shape_str(input.shape()));
 }
 
+// For each node of `order`, the leaves (requiring gradients) it is the last node to use: their
+// gradients are final once that node is done.
+std::vector<std::vector<Tensor>> leaves_final_after(const std::vector<Node*>& order) {
+  std::unordered_map<const TensorImpl*, std::pair<size_t, Tensor>> last;
+  for (size_t k = 0; k < order.size(); ++k)
+    for (const Tensor& in : order[k]->inputs)
+      if (in.defined() && in.requires_grad() && !in.grad_fn()) last[in.impl()] = {k, in};
+  std::vector<std::vector<Tensor>> out(order.size());
+  for (auto& [impl, use] : last) out[use.first].push_back(std::move(use.second));
+  return out;
+}
+
 // The shared walk. For each leaf (or each tensor in `wanted`, matched by identity) the final
-// gradient is handed to `deliver`.
+// gradient is handed to `deliver`; with on_final, each leaf is reported once no node is left that
+// could add to it.
 template <class Deliver>
 void walk(const Tensor& root, const Tensor& grad_output, bool create_graph,
-          const std::unordered_set<const TensorImpl*>* wanted, Deliver&& deliver) {
+          const std::unordered_set<const TensorImpl*>* wanted, Deliver&& deliver,
+          const LeafFinalFn* on_final = nullptr) {
   SIGNET_CHECK(root.requires_grad(), "backward: the tensor does not require gradients "
                                      "(no parameter or input with requires_grad reached it)");
   Tensor g0 = grad_output;
@@ -111,50 +126,71 @@ void walk(const Tensor& root, const Tensor& grad_output, bool create_graph,
   profiler::BackwardPassScope profile_pass;
   if (!root.grad_fn()) {  // the root is itself a leaf
     deliver(root, g0);
+    if (on_final) (*on_final)(root);
     return;
   }
   if (wanted && wanted->count(root.impl())) deliver(root, g0);
   std::unordered_map<Node*, Tensor> pending;
   pending[root.grad_fn().get()] = g0;
-  for (Node* node : topological_order(root.grad_fn().get())) {
+  const std::vector<Node*> order = topological_order(root.grad_fn().get());
+  std::vector<std::vector<Tensor>> final_after;
+  if (on_final) final_after = leaves_final_after(order);
+  for (size_t k = 0; k < order.size(); ++k) {
+    Node* node = order[k];
     auto it = pending.find(node);
-    if (it == pending.end()) continue;  // no gradient flows through this node
-    Tensor g = std::move(it->second);
-    pending.erase(it);
-    std::vector<Tensor> grads;
-    {
-      profiler::NodeScope profile_node(node->name, node->profile_layer);
-      CurrentOp current(node->name.c_str());
-      grads = node->backward(g);
-    }
-    SIGNET_CHECK(grads.size() == node->inputs.size(),
-                 "internal: backward of '{}' returned {} gradients for {} inputs", node->name,
-                 grads.size(), node->inputs.size());
-    for (size_t i = 0; i < grads.size(); ++i) {
-      const Tensor& in = node->inputs[i];
-      if (!grads[i].defined() || !in.defined() || !in.requires_grad()) continue;
-      check_grad_shape(grads[i], in, *node, i);
-      if (in.grad_fn()) {
-        Tensor& slot = pending[in.grad_fn().get()];
-        slot = accumulate(slot, grads[i]);
-        if (wanted && wanted->count(in.impl())) deliver(in, grads[i]);
-      } else {
-        deliver(in, grads[i]);
+    if (it != pending.end()) {  // else no gradient flows through this node
+      Tensor g = std::move(it->second);
+      pending.erase(it);
+      std::vector<Tensor> grads;
+      {
+        profiler::NodeScope profile_node(node->name, node->profile_layer);
+        CurrentOp current(node->name.c_str());
+        grads = node->backward(g);
+      }
+      SIGNET_CHECK(grads.size() == node->inputs.size(),
+                   "internal: backward of '{}' returned {} gradients for {} inputs", node->name,
+                   grads.size(), node->inputs.size());
+      for (size_t i = 0; i < grads.size(); ++i) {
+        const Tensor& in = node->inputs[i];
+        if (!grads[i].defined() || !in.defined() || !in.requires_grad()) continue;
+        check_grad_shape(grads[i], in, *node, i);
+        if (in.grad_fn()) {
+          Tensor& slot = pending[in.grad_fn().get()];
+          slot = accumulate(slot, grads[i]);
+          if (wanted && wanted->count(in.impl())) deliver(in, grads[i]);
+        } else {
+          deliver(in, grads[i]);
+        }
       }
     }
+    if (on_final)
+      for (const Tensor& leaf : final_after[k]) (*on_final)(leaf);
   }
 }
 
 }  // namespace
 
+namespace {
+void store_in_leaves(const Tensor& root, const Tensor& grad_output, bool create_graph, const LeafFinalFn* on_final) {
+  walk(
+      root, grad_output, create_graph, nullptr,
+      [&](const Tensor& leaf, const Tensor& g) {
+        if (leaf.grad_fn()) return;
+        Tensor prev = leaf.grad();
+        // Without create_graph the stored gradient must not carry history.
+        Tensor sum = accumulate(prev, g);
+        leaf.impl()->grad = (create_graph ? sum : sum.detach()).impl_ptr();
+      },
+      on_final);
+}
+}  // namespace
+
 void run_backward(const Tensor& root, const Tensor& grad_output, bool create_graph) {
-  walk(root, grad_output, create_graph, nullptr, [&](const Tensor& leaf, const Tensor& g) {
-    if (leaf.grad_fn()) return;
-    Tensor prev = leaf.grad();
-    // Without create_graph the stored gradient must not carry history.
-    Tensor sum = accumulate(prev, g);
-    leaf.impl()->grad = (create_graph ? sum : sum.detach()).impl_ptr();
-  });
+  store_in_leaves(root, grad_output, create_graph, nullptr);
+}
+
+void run_backward_reporting(const Tensor& root, const LeafFinalFn& on_final, const Tensor& grad_output) {
+  store_in_leaves(root, grad_output, false, &on_final);
 }
 
 std::vector<Tensor> grad(const Tensor& root, const std::vector<Tensor>& inputs,

@@ -37,12 +37,18 @@ DataParallel::DataParallel(dist::Communicator& comm, NamedTensorList params, std
   for (const Tensor& s : state_) check_f32_on("state", s, device_);
   // Reverse registration order: backward finishes the last layers first.
   int64_t filled = 0;
+  bucket_of_.resize(params_.size());
   for (size_t i = params_.size(); i-- > 0;) {
     const int64_t n = params_[i].second.numel();
     if (buckets_.empty() || (filled > 0 && filled + n > bucket_floats)) buckets_.emplace_back(), filled = 0;
     buckets_.back().push_back(i);
+    bucket_of_[i] = buckets_.size() - 1;
+    index_[params_[i].second.impl()] = i;
     filled += n;
   }
+  if (buckets_.empty()) buckets_.emplace_back();  // the header still travels
+  bufs_.resize(buckets_.size());
+  handles_.resize(buckets_.size());
 }
 
 void DataParallel::broadcast_from_first() {
@@ -62,57 +68,97 @@ void DataParallel::broadcast_from_first() {
   for (const Tensor& s : state_) send(s);
 }
 
-double DataParallel::reduce_gradients(int64_t local_samples, int64_t global_samples, double local_loss) {
-  if (!active()) return local_loss;
+void DataParallel::begin_step(int64_t local_samples, int64_t global_samples, double local_loss) {
+  if (!active()) return;
+  SIGNET_CHECK(!stepping_, "internal: data-parallel step begun twice");
   SIGNET_CHECK(global_samples > 0 && local_samples >= 0 && local_samples <= global_samples,
                "data-parallel training: {} of {} samples on rank {}", local_samples, global_samples, rank());
+  w_ = static_cast<float>(static_cast<double>(local_samples) / static_cast<double>(global_samples));
+  local_loss_ = local_loss;
+  stepping_ = true;
+  final_.assign(params_.size(), 0);
+  left_.clear();
+  for (const auto& bucket : buckets_) left_.push_back(static_cast<int64_t>(bucket.size()));
+  launched_ = 0;
+  started_early_ = 0;
+}
+
+void DataParallel::gradient_final(const Tensor& leaf) {
+  if (!stepping_ || !device_.is_cpu()) return;  // GPUs exchange after backward (reduce_on_device)
+  const auto it = index_.find(leaf.impl());
+  if (it == index_.end() || final_[it->second]) return;
+  final_[it->second] = 1;
+  --left_[bucket_of_[it->second]];
+  while (launched_ < buckets_.size() && left_[launched_] == 0) {
+    launch(launched_++);
+    ++started_early_;
+  }
+  comm_.progress();
+}
+
+double DataParallel::reduce_gradients(int64_t local_samples, int64_t global_samples, double local_loss) {
+  if (!active()) return local_loss;
+  if (!stepping_) begin_step(local_samples, global_samples, local_loss);
+  stepping_ = false;
   profiler::OpScope scope("allreduce");
-  const float w = static_cast<float>(static_cast<double>(local_samples) / static_cast<double>(global_samples));
-  if (!device_.is_cpu()) return reduce_on_device(w, local_loss);
+  if (!device_.is_cpu()) return reduce_on_device(w_, local_loss_);
+  return finish_on_host();
+}
+
+// Packs bucket b (w * each gradient; the last bucket also the header: the weighted loss and one
+// has-a-gradient flag per parameter, all final by now since buckets start in order) and starts
+// its sum.
+void DataParallel::launch(size_t b) {
+  profiler::OpScope scope("allreduce");
+  const bool last = b + 1 == buckets_.size();
   const int64_t np = static_cast<int64_t>(params_.size());
-  std::vector<char> has_grad(params_.size(), 0);
-  double loss = 0;
+  const int64_t head = last ? kHeader + np : 0;
+  int64_t total = head;
+  for (size_t i : buckets_[b]) total += params_[i].second.numel();
+  std::vector<float>& buf = bufs_[b];
+  buf.assign(static_cast<size_t>(total), 0.0f);
+  if (last) {
+    buf[0] = static_cast<float>(w_ * local_loss_);
+    for (int64_t i = 0; i < np; ++i)
+      buf[static_cast<size_t>(kHeader + i)] = params_[static_cast<size_t>(i)].second.grad().defined();
+  }
+  int64_t off = head;
+  for (size_t i : buckets_[b]) {
+    const Tensor g = params_[i].second.grad();
+    const int64_t n = params_[i].second.numel();
+    if (g.defined()) {
+      const Tensor gc = g.contiguous();
+      cpu::scale(gc.f32(), w_, buf.data() + off, n);
+    }
+    off += n;
+  }
+  handles_[b] = comm_.allreduce_sum_start(buf.data(), total);
+  ++calls_;
+}
+
+// Starts the buckets backward did not finish, waits for every sum, and writes the gradients.
+double DataParallel::finish_on_host() {
+  while (launched_ < buckets_.size()) launch(launched_++);
+  for (size_t b = 0; b < buckets_.size(); ++b) comm_.wait(handles_[b]);
+  const std::vector<float>& header = bufs_.back();
+  const auto has_grad = [&](size_t i) { return header[static_cast<size_t>(kHeader) + i] > 0; };
   for (size_t b = 0; b < buckets_.size(); ++b) {
-    const int64_t head = b == 0 ? kHeader + np : 0;
-    int64_t total = head;
-    for (size_t i : buckets_[b]) total += params_[i].second.numel();
-    buf_.assign(static_cast<size_t>(total), 0.0f);
-    if (b == 0) {
-      buf_[0] = static_cast<float>(w * local_loss);
-      for (int64_t i = 0; i < np; ++i) buf_[static_cast<size_t>(kHeader + i)] = params_[static_cast<size_t>(i)].second.grad().defined();
-    }
-    int64_t off = head;
-    for (size_t i : buckets_[b]) {
-      const Tensor g = params_[i].second.grad();
-      const int64_t n = params_[i].second.numel();
-      if (g.defined()) {
-        const Tensor gc = g.contiguous();
-        cpu::scale(gc.f32(), w, buf_.data() + off, n);
-      }
-      off += n;
-    }
-    comm_.allreduce_sum(buf_.data(), total);
-    ++calls_;
-    if (b == 0) {
-      loss = buf_[0];
-      for (int64_t i = 0; i < np; ++i) has_grad[static_cast<size_t>(i)] = buf_[static_cast<size_t>(kHeader + i)] > 0;
-    }
-    off = head;
+    int64_t off = b + 1 == buckets_.size() ? kHeader + static_cast<int64_t>(params_.size()) : 0;
     for (size_t i : buckets_[b]) {
       Tensor& p = params_[i].second;
       const int64_t n = p.numel();
-      if (has_grad[i]) {
+      if (has_grad(i)) {
         Tensor g = p.grad();
         if (!g.defined() || !g.is_contiguous() || !g.device().is_cpu()) {
           g = Tensor::empty(p.shape());
           p.set_grad(g);
         }
-        std::memcpy(g.f32(), buf_.data() + off, static_cast<size_t>(n) * sizeof(float));
+        std::memcpy(g.f32(), bufs_[b].data() + off, static_cast<size_t>(n) * sizeof(float));
       }
       off += n;
     }
   }
-  return loss;
+  return header[0];
 }
 
 void DataParallel::average_state() {

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 
+#include "engine/autograd_ready.h"
 #include "engine/dist/communicator.h"
 #include "engine/ops.h"
 #include "models/data_parallel.h"
@@ -164,7 +165,12 @@ TrainResult train_model(Model& model, const Dataset& train_set, const Normalizat
         SIGNET_CHECK(std::isfinite(lv),
                      "the training loss became {} at epoch {} step {} (learning rate {}): lower --lr or check the data",
                      lv, epoch + 1, k + 1, opt->lr());
-        loss.backward();
+        if (parallel) {  // each bucket's exchange starts as soon as backward has finished its gradients
+          dp.begin_step(local_n, global_n, lv);
+          run_backward_reporting(loss, [&dp](const Tensor& leaf) { dp.gradient_final(leaf); });
+        } else {
+          loss.backward();
+        }
       }
       if (parallel) lv = static_cast<float>(dp.reduce_gradients(local_n, global_n, lv));
       {

@@ -12,6 +12,11 @@
 //    gradients trained there). This default stages through host memory (copy to the host,
 //    allreduce_sum, copy back); the MPI transport uses NCCL instead when every rank has a GPU of
 //    its own (engine/cuda/nccl.h).
+//  - allreduce_sum_start(data, n) / wait(handle): the same sum without blocking, so it can run
+//    while backward still computes other gradients. Every rank starts its sums in the same order;
+//    data must stay untouched until wait(handle) returns, and every started sum must be waited
+//    for. progress() lets started sums advance (MPI moves nonblocking collectives forward inside
+//    its calls). This default sums at once in start (blocking) and makes wait and progress no-ops.
 //  - allgather(text): every rank's text, indexed by rank (for consistency checks: hashes).
 //  - barrier(): returns when every rank has called it.
 #pragma once
@@ -33,6 +38,12 @@ class Communicator {
   virtual void allreduce_sum(float* data, int64_t n) = 0;
   virtual void allreduce_sum(double* data, int64_t n) = 0;
   virtual void allreduce_sum_device(float* data, int64_t n, const Device& device);
+  virtual int64_t allreduce_sum_start(float* data, int64_t n) {
+    allreduce_sum(data, n);
+    return -1;
+  }
+  virtual void wait(int64_t /*handle*/) {}
+  virtual void progress() {}
   virtual void broadcast(void* data, int64_t bytes, int root) = 0;
   virtual std::vector<std::string> allgather(const std::string& text) = 0;
   virtual void barrier() = 0;

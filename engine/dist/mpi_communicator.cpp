@@ -8,7 +8,9 @@
 #include <atomic>
 #include <climits>
 #include <cstdio>
+#include <map>
 #include <set>
+#include <vector>
 
 #include "engine/cuda/nccl.h"
 #include "engine/dist/communicator.h"
@@ -45,6 +47,29 @@ class Mpi final : public Communicator {
     if (!device.is_cpu())
       if (cuda::NcclComm* c = nccl_for(device)) return c->allreduce_sum(data, n);
     Communicator::allreduce_sum_device(data, n, device);
+  }
+  int64_t allreduce_sum_start(float* data, int64_t n) override {
+    std::vector<MPI_Request>& reqs = started_[next_handle_];
+    for (int64_t off = 0; off < n; off += kMaxCount) {
+      reqs.emplace_back();
+      check(MPI_Iallreduce(MPI_IN_PLACE, data + off, static_cast<int>(std::min(kMaxCount, n - off)), MPI_FLOAT,
+                           MPI_SUM, MPI_COMM_WORLD, &reqs.back()),
+            "Iallreduce");
+    }
+    return next_handle_++;
+  }
+  void wait(int64_t handle) override {
+    auto it = started_.find(handle);
+    SIGNET_CHECK(it != started_.end(), "internal: wait for allreduce {} that was not started", handle);
+    std::vector<MPI_Request> reqs = std::move(it->second);
+    started_.erase(it);
+    check(MPI_Waitall(static_cast<int>(reqs.size()), reqs.data(), MPI_STATUSES_IGNORE), "Waitall");
+  }
+  void progress() override {
+    for (auto& [handle, reqs] : started_) {
+      int done = 0;
+      check(MPI_Testall(static_cast<int>(reqs.size()), reqs.data(), &done, MPI_STATUSES_IGNORE), "Testall");
+    }
   }
   void broadcast(void* data, int64_t bytes, int root) override {
     auto* p = static_cast<char*>(data);
@@ -119,6 +144,8 @@ class Mpi final : public Communicator {
   }
 
   int rank_ = 0, size_ = 1;
+  std::map<int64_t, std::vector<MPI_Request>> started_;  // by handle: the pieces of one sum
+  int64_t next_handle_ = 0;
   bool nccl_decided_ = false;
   Device nccl_device_ = Device::cpu();
   std::unique_ptr<cuda::NcclComm> nccl_;

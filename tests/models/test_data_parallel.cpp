@@ -4,7 +4,9 @@
 // mpirun in tests/cli/test_cli_distributed.cpp.
 #include <gtest/gtest.h>
 
+#include "engine/autograd_ready.h"
 #include "engine/dist/communicator.h"
+#include "engine/ops.h"
 #include "models/data_parallel.h"
 
 using namespace signet;
@@ -92,6 +94,92 @@ TEST(DataParallel, BucketsHoldSeveralParametersPerCall) {
   EXPECT_EQ(small.buckets(), 3);
   small.reduce_gradients(1, 2, 0.0);
   EXPECT_EQ(comm.calls, 1 + 3);
+  // The header rides with the last bucket, the one backward finishes last.
+  EXPECT_EQ(comm.sizes, (std::vector<int64_t>{67, 20, 20, 1 + 6 + 20}));
+}
+
+// A stand-in whose sums start without blocking and complete only in wait(): DataParallel must
+// not read a bucket before waiting for it, and must start every bucket in order.
+class DeferredComm final : public dist::Communicator {
+ public:
+  int rank() const override { return 0; }
+  int size() const override { return 2; }
+  std::string backend() const override { return "test"; }
+  void allreduce_sum(float* d, int64_t n) override { add_peer(d, n); }
+  void allreduce_sum(double*, int64_t) override {}
+  int64_t allreduce_sum_start(float* d, int64_t n) override {
+    events.push_back("start " + std::to_string(n));
+    pending.push_back({d, n});
+    return static_cast<int64_t>(pending.size()) - 1;
+  }
+  void wait(int64_t h) override {
+    events.push_back("wait " + std::to_string(h));
+    add_peer(pending.at(static_cast<size_t>(h)).first, pending.at(static_cast<size_t>(h)).second);
+  }
+  void broadcast(void*, int64_t, int) override {}
+  std::vector<std::string> allgather(const std::string& t) override { return {t, t}; }
+  void barrier() override {}
+  std::vector<std::string> events;
+  std::vector<std::pair<float*, int64_t>> pending;
+
+ private:
+  static void add_peer(float* d, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) d[i] += 1.0f;
+  }
+};
+
+// Three layers a -> b -> c of 4 weights each, one bucket each: c's is final first.
+Tensor chain_loss(const Tensor& a, const Tensor& b, const Tensor& c) {
+  const Tensor x = Tensor::from_vector({1, -2, 3, 0.5f}, {4});
+  return sum(mul(c, tanh(mul(b, tanh(mul(a, x))))));
+}
+
+TEST(DataParallel, BucketsStartDuringBackwardInOrderAndMatchTheExchangeAfterIt) {
+  auto make = [] {
+    NamedTensorList ps;
+    for (const char* name : {"a", "b", "c"}) ps.emplace_back(name, param({4}, 0.5f));
+    return ps;
+  };
+  NamedTensorList early = make(), after = make();
+  DeferredComm comm;
+  DataParallel dp(comm, early, {}, 4);
+  ASSERT_EQ(dp.buckets(), 3);
+  const Tensor loss = chain_loss(early[0].second, early[1].second, early[2].second);
+  dp.begin_step(32, 64, 1.5);
+  run_backward_reporting(loss, [&](const Tensor& leaf) { dp.gradient_final(leaf); });
+  // All three sums started while backward ran, last layer first, the header (loss and 3 flags)
+  // with the last; none has completed yet.
+  EXPECT_EQ(comm.events, (std::vector<std::string>{"start 4", "start 4", "start 8"}));
+  EXPECT_EQ(dp.started_early(), 3);
+  const double global_loss = dp.reduce_gradients(32, 64, 1.5);
+  EXPECT_EQ(comm.events.size(), 6u);
+  EXPECT_FLOAT_EQ(static_cast<float>(global_loss), 0.5f * 1.5f + 1.0f);
+
+  PeerComm peer(1.0f);
+  DataParallel plain(peer, after, {}, 4);
+  chain_loss(after[0].second, after[1].second, after[2].second).backward();
+  plain.reduce_gradients(32, 64, 1.5);
+  EXPECT_EQ(plain.started_early(), 0);
+  for (size_t i = 0; i < 3; ++i)
+    EXPECT_EQ(early[i].second.grad().to_vector(), after[i].second.grad().to_vector()) << early[i].first;
+}
+
+TEST(DataParallel, ABucketWithAParameterBackwardNeverReachedStartsAfterIt) {
+  NamedTensorList ps;
+  for (const char* name : {"a", "b", "c"}) ps.emplace_back(name, param({4}, 0.5f));
+  Tensor idle = param({4}, 0.0f);  // registered last: the first bucket, which then waits for it
+  ps.emplace_back("idle", idle);
+  DeferredComm comm;
+  DataParallel dp(comm, ps, {}, 4);
+  dp.begin_step(64, 64, 1.0);
+  run_backward_reporting(chain_loss(ps[0].second, ps[1].second, ps[2].second),
+                         [&](const Tensor& leaf) { dp.gradient_final(leaf); });
+  EXPECT_EQ(dp.started_early(), 0);  // buckets start in order, and the first is never final
+  EXPECT_TRUE(comm.events.empty());
+  dp.reduce_gradients(64, 64, 1.0);
+  EXPECT_EQ(comm.events.size(), 8u);  // 4 starts, then 4 waits
+  ASSERT_TRUE(idle.grad().defined());  // the peer (the stand-in adds 1 everywhere) has one
+  EXPECT_FLOAT_EQ(idle.grad().f32()[0], 1.0f);
 }
 
 TEST(DataParallel, StateIsAveragedAndParametersBroadcast) {
