@@ -1,5 +1,7 @@
 #include "eval/cache.h"
 
+#include <chrono>
+
 #include <fmt/format.h>
 #include <omp.h>
 
@@ -214,7 +216,14 @@ MarkedModel ModelCache::embed(const ModelSpec& m, const Variant& v, uint64_t see
   MarkedModel mk;
   if (probes_per_epoch > 0) {
     cfg.probes_per_epoch = probes_per_epoch;
-    cfg.probe = accuracy_probe(p.from_base ? base.norm : normalization_of(data_.train), mk.curve);
+    // The trainer leaves the probes out of its training time; the scheme's embed_seconds, timed
+    // around the whole embedding, does not know about them: their time is counted here.
+    cfg.probe = [probe = accuracy_probe(p.from_base ? base.norm : normalization_of(data_.train), mk.curve),
+                 &mk](Model& model, double seconds) {
+      const auto t0 = std::chrono::steady_clock::now();
+      probe(model, seconds);
+      mk.probe_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    };
   }
   mk.scheme = s.impl;
   mk.path = marked_path(m, v, seed);

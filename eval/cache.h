@@ -46,6 +46,7 @@ struct MarkedModel {
   std::shared_ptr<SchemeKeys> keys;
   double accuracy = 0, unmarked_accuracy = 0, embed_seconds = 0;
   double train_seconds = -1;  // the training part of embed_seconds (< 0: unknown)
+  double probe_seconds = 0;   // the accuracy probes' part of embed_seconds (evaluation, not embedding)
   int64_t epochs_trained = 0;  // fine-tuning epochs the embedding took (its report's; 0: unknown)
   std::string path, keys_path;
   std::vector<AccuracyProbe> curve;  // embedded now with probes only; seconds of training
