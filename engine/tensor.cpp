@@ -5,10 +5,14 @@
 #include <sstream>
 
 #include "engine/autograd.h"
+#include "engine/cpu/denormals.h"
 #include "engine/cpu_allocator.h"
 #include "engine/cuda/runtime.h"
 
 namespace signet {
+
+// Before main(), so that every thread the process starts inherits it (engine/cpu/denormals.h).
+[[maybe_unused]] static const bool g_denormals_flushed = cpu::flush_denormals();
 
 Device parse_device(const std::string& s) {
   if (s == "cpu") return Device::cpu();
