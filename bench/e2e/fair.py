@@ -7,6 +7,7 @@ at batch 1, what a serving endpoint answers with) it runs:
 1. A search over PyTorch configurations (bench/peers/torch_step.py, --search-steps steps each):
      OPENBLAS_NUM_THREADS 1 | 2;  OMP_WAIT_POLICY unset | PASSIVE | ACTIVE;
      oneDNN (torch.backends.mkldnn.enabled) on | off;
+     denormals flushed to zero (torch.set_flush_denormal) off | on (Signet always flushes them);
      channels-last memory format off | on (convolutional models only: cifar10-cnn, resnet50, wrn-*).
    The configuration with the lowest median step time is chosen. Signet's OpenMP pool reads
    OMP_WAIT_POLICY too (spinning threads cost a loaded machine dearly), so Signet gets the same
@@ -74,6 +75,7 @@ SEARCH_SPACE = (
     ("openblas_num_threads", ("1", "2")),
     ("omp_wait_policy", (None, "PASSIVE", "ACTIVE")),
     ("mkldnn", ("on", "off")),
+    ("flush_denormal", (False, True)),
     ("channels_last", (False, True)),
 )
 
@@ -88,8 +90,9 @@ SIGNET_WAIT_POLICIES = (None, "PASSIVE", "ACTIVE")
 
 
 def config_str(c):
-    return "OBT={} OMP_WAIT={} mkldnn={}{}".format(c["openblas_num_threads"], c["omp_wait_policy"] or "unset",
-                                                   c["mkldnn"], " channels-last" if c["channels_last"] else "")
+    return "OBT={} OMP_WAIT={} mkldnn={}{}{}".format(c["openblas_num_threads"], c["omp_wait_policy"] or "unset",
+                                                     c["mkldnn"], " flush-denormal" if c["flush_denormal"] else "",
+                                                     " channels-last" if c["channels_last"] else "")
 
 
 def base_env(tunables):
@@ -163,6 +166,7 @@ class Job:
     def torch(self, config, steps):
         cmd = [self.torch_python, os.path.join(ROOT, "bench", "peers", "torch_step.py")] + self.common(steps)
         cmd += ["--mkldnn", config["mkldnn"]] + (["--channels-last"] if config["channels_last"] else [])
+        cmd += ["--flush-denormal"] if config["flush_denormal"] else []
         return run_json(cmd, torch_env(config, self.tunables))
 
     def signet_run(self, wait_policy, steps):

@@ -8,13 +8,14 @@ median/min/max milliseconds per step, or with --json one JSON object:
 
   {"framework": "pytorch", "model": ..., "batch_size": ..., "threads": ..., "median_ms": ...,
    "min_ms": ..., "max_ms": ..., "steps": ..., "warmup": ..., "torch_version": ...,
-   "forward_only": ..., "channels_last": ..., "mkldnn": ..., "env": {...}}
+   "forward_only": ..., "channels_last": ..., "mkldnn": ..., "flush_denormal": ..., "env": {...}}
 
 The knobs bench/e2e/fair.py searches over to find PyTorch's fastest configuration:
   --forward-only   time inference instead: eval mode, torch.no_grad(), the forward pass only
                    (what a serving endpoint answers with; `signet bench --forward-only` is its peer)
   --channels-last  model and input in torch.channels_last memory format (convolutional models only)
   --mkldnn on|off  torch.backends.mkldnn.enabled (oneDNN kernels); default: PyTorch's own (on)
+  --flush-denormal torch.set_flush_denormal(True) before any op (Signet always flushes denormals)
 The JSON records them ("mkldnn" is the setting the timed steps ran with) and, under "env", the
 environment variables that change the timings (OpenBLAS threads and kernels, OpenMP wait
 policy, glibc malloc tunables).
@@ -158,7 +159,10 @@ def main():
                     help="model and input in channels_last memory format (convolutional models only)")
     ap.add_argument("--mkldnn", choices=("on", "off"), default=None,
                     help="torch.backends.mkldnn.enabled (oneDNN); default: PyTorch's own setting")
+    ap.add_argument("--flush-denormal", action="store_true",
+                    help="torch.set_flush_denormal(True) before any op, so the intra-op threads inherit it")
     args = ap.parse_args()
+    flushed = bool(torch.set_flush_denormal(True)) if args.flush_denormal else False
     if args.steps < 1 or args.batch_size < 1 or args.threads < 1 or args.warmup < 0:
         ap.error("--steps, --batch-size and --threads must be >= 1, --warmup >= 0")
     if os.environ.get("OPENBLAS_NUM_THREADS") is None:
@@ -186,6 +190,7 @@ def main():
         "forward_only": args.forward_only,
         "channels_last": args.channels_last,
         "mkldnn": torch.backends.mkldnn.enabled,
+        "flush_denormal": flushed,
         "env": {k: os.environ.get(k) for k in TIMING_ENV},
     }
     if args.json:
@@ -193,7 +198,8 @@ def main():
     else:
         knobs = "".join([" forward-only" if args.forward_only else "",
                          " channels-last" if args.channels_last else "",
-                         " mkldnn " + ("on" if res["mkldnn"] else "off")])
+                         " mkldnn " + ("on" if res["mkldnn"] else "off"),
+                         " flush-denormal" if flushed else ""])
         print("pytorch %s  %s%s  batch %d  threads %d  steps %d: median %.3f ms  min %.3f ms  max %.3f ms"
               % (res["torch_version"], args.model, knobs, args.batch_size, args.threads, args.steps,
                  res["median_ms"], res["min_ms"], res["max_ms"]))
