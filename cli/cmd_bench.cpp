@@ -38,7 +38,6 @@
 #include "engine/dist/communicator.h"
 #include "models/data_parallel.h"
 #include "engine/autograd.h"
-#include "engine/autograd_ready.h"
 #include "engine/cuda/runtime.h"
 #include "engine/ops.h"
 #include "engine/profiler.h"
@@ -140,8 +139,7 @@ void register_bench(CLI::App& app) {
       Tensor loss = model_loss(model, model(x, wm ? &taps : nullptr), y);
       if (wm) loss = add(loss, wm->loss(taps, y));
       if (parallel && !a->no_overlap) {
-        dp.begin_step(local_batch, a->batch, 0.0);
-        run_backward_reporting(loss, [&dp](const Tensor& leaf) { dp.gradient_final(leaf); });
+        dp.backward(loss, local_batch, a->batch, 0.0);
       } else {
         loss.backward();
       }

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "engine/autograd.h"
+#include "engine/autograd_ready.h"
 #include "engine/error.h"
 #include "engine/ops/binary.h"
 #include "engine/profiler.h"
@@ -94,6 +95,11 @@ void DataParallel::gradient_final(const Tensor& leaf) {
     ++started_early_;
   }
   comm_.progress();
+}
+
+void DataParallel::backward(const Tensor& loss, int64_t local_samples, int64_t global_samples, double local_loss) {
+  begin_step(local_samples, global_samples, local_loss);
+  run_backward_reporting(loss, [this](const Tensor& leaf) { gradient_final(leaf); });
 }
 
 double DataParallel::reduce_gradients(int64_t local_samples, int64_t global_samples, double local_loss) {

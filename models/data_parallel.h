@@ -21,9 +21,9 @@
 // carries each rank's weighted loss and which parameters have a gradient at all, so that a
 // parameter no rank touched is left without one, as on one process.
 //
-// On CPUs the exchange overlaps the backward pass: the trainer runs backward with
-// run_backward_reporting (engine/autograd_ready.h) and hands each finished leaf to
-// gradient_final; a bucket's nonblocking allreduce starts as soon as all its parameters are
+// On CPUs the exchange overlaps the backward pass: the trainer runs backward through
+// DataParallel::backward (run_backward_reporting, engine/autograd_ready.h, handing each finished
+// leaf to gradient_final); a bucket's nonblocking allreduce starts as soon as all its parameters are
 // final and the buckets before it have started (every rank starts them in the same order).
 // reduce_gradients then starts what is left and waits. A plain backward followed by
 // reduce_gradients gives the same numbers, with no overlap.
@@ -57,6 +57,9 @@ class DataParallel {
   void begin_step(int64_t local_samples, int64_t global_samples, double local_loss);
   // During backward: `leaf`'s gradient is final (other leaves are ignored).
   void gradient_final(const Tensor& leaf);
+  // begin_step, then loss's backward reporting each finished gradient to gradient_final: the
+  // training step's backward with the exchange overlapped (reduce_gradients still follows).
+  void backward(const Tensor& loss, int64_t local_samples, int64_t global_samples, double local_loss);
   // After backward, before the optimizer step (begins the step itself when begin_step was not
   // called, with the same arguments). Returns the global batch's mean loss.
   double reduce_gradients(int64_t local_samples, int64_t global_samples, double local_loss);

@@ -5,7 +5,6 @@
 #include <chrono>
 #include <cmath>
 
-#include "engine/autograd_ready.h"
 #include "engine/dist/communicator.h"
 #include "engine/ops.h"
 #include "models/data_parallel.h"
@@ -166,8 +165,7 @@ TrainResult train_model(Model& model, const Dataset& train_set, const Normalizat
                      "the training loss became {} at epoch {} step {} (learning rate {}): lower --lr or check the data",
                      lv, epoch + 1, k + 1, opt->lr());
         if (parallel) {  // each bucket's exchange starts as soon as backward has finished its gradients
-          dp.begin_step(local_n, global_n, lv);
-          run_backward_reporting(loss, [&dp](const Tensor& leaf) { dp.gradient_final(leaf); });
+          dp.backward(loss, local_n, global_n, lv);
         } else {
           loss.backward();
         }
