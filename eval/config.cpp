@@ -176,6 +176,35 @@ FigureSpec parse_figure(TomlTable t) {
   t.finish();
   return f;
 }
+
+// An unmarked suspect must have had no part in making the keys it meets. A model of the owner's
+// architecture and seed starts from the owner's initial weights (the hidden mark trains from
+// them, the output mark fine-tunes that very model), so such a suspect is refused, whatever its
+// recipe.
+void check_suspects_independent(const Config& c, TomlTable& t) {
+  auto lists = [](const std::vector<std::string>& names, const std::string& label) {
+    return names.empty() || std::find(names.begin(), names.end(), label) != names.end();
+  };
+  for (const AttackSpec& a : c.attacks) {
+    if (a.attack != "unmarked") continue;
+    for (const ModelSpec& owner : c.models) {
+      bool marked = false;
+      for (const SchemeSpec& s : c.schemes) marked = marked || lists(s.models, owner.label);
+      if (!marked || !lists(a.models, owner.label)) continue;
+      const std::vector<uint64_t>& owner_seeds = owner.seeds.empty() ? c.seeds : owner.seeds;
+      for (const ModelSpec& suspect : c.models) {
+        const bool same = suspect.label == owner.label;
+        if (suspect.name != owner.name || (!same && !lists(a.other_models, suspect.label))) continue;
+        for (uint64_t seed : same ? a.same_seeds : a.other_seeds)
+          if (std::find(owner_seeds.begin(), owner_seeds.end(), seed) != owner_seeds.end())
+            t.fail(same ? "same_seeds" : "other_seeds",
+                   fmt::format("suspect {} seed {} is not independent of the keys of {} seed {}: both start "
+                               "from the same initial weights. Use suspect seeds outside the owners' seeds",
+                               suspect.label, seed, owner.label, seed));
+      }
+    }
+  }
+}
 }  // namespace
 
 const std::vector<std::string>& attack_names() { return kAttacks; }
@@ -267,6 +296,7 @@ Config parse_config(const std::string& text, const std::string& path) {
     check_models(a.models, "attacks");
     check_models(a.other_models, "attacks");
   }
+  check_suspects_independent(c, t);
   return c;
 }
 

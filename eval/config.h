@@ -63,7 +63,9 @@
 //   layers = [...]           # permute: taps ([] = the mark's layer, ["all"] = every hidden layer)
 //   attacker_bits / attacker_keys = 0    # overwrite: the attacker's size option [0 = the owner's];
 //                            # attacker seed = seed + 1000 (its keys and data order)
-//   same_seeds = [2, 3]  other_seeds = [2, 3]  other_models = [...]   # unmarked: suspects
+//   same_seeds = [4, 5]  other_seeds = [4, 5]  other_models = [...]   # unmarked: suspects; a
+//                            # suspect of an owner's architecture may not have an owner's seed
+//                            # (it would start from the owner's initial weights): an error
 //   answers = "labels"|"scores"  student = ""  lr = 0.05  samples = 0   # distill: strengths are
 //                            # the student's epochs; samples the query budget (the training split's
 //                            # inputs, seeded subset; 0 = all); student the thief's architecture

@@ -180,6 +180,39 @@ other_seeds = [3, 4]
   expect_error(std::string(kMinimal) + "[[models]]\nname = \"mnist-mlp\"\n", {"listed twice", "label"});
 }
 
+// A suspect that shares the owner's architecture and seed starts from the owner's initial
+// weights: it had a part in making the keys, so the config is refused.
+TEST(EvalConfig, SuspectsMustBeIndependentOfTheOwnersModels) {
+  expect_error(std::string(kMinimal) + "[[attacks]]\nattack = \"unmarked\"\nsame_seeds = [3, 1]\n",
+               {"same_seeds", "suspect mnist-mlp seed 1", "not independent"});
+  const std::string two_recipes = R"(
+name = "t"
+title = "T"
+seeds = [1, 2]
+[[models]]
+name = "mnist-mlp"
+[[models]]
+name = "mnist-mlp"
+label = "mnist-mlp-adam"
+optimizer = "adam"
+[[models]]
+name = "cifar10-cnn"
+[[schemes]]
+scheme = "deepsigns-hidden"
+models = ["mnist-mlp"]
+[[attacks]]
+attack = "unmarked"
+same_seeds = [3]
+)";
+  // The Adam MLP of seed 2 starts where the owner's seed-2 MLP did; a CNN of seed 2 does not.
+  expect_error(two_recipes + "other_seeds = [2, 3]\n", {"other_seeds", "mnist-mlp-adam seed 2"});
+  EXPECT_EQ(error_of(two_recipes + "other_seeds = [3]\n"), "");
+  EXPECT_EQ(error_of(two_recipes + "other_seeds = [2]\nother_models = [\"cifar10-cnn\"]\n"), "");
+  // A model no scheme marks owns no keys: its seeds are free.
+  EXPECT_EQ(error_of(two_recipes + "[[attacks]]\nattack = \"unmarked\"\nmodels = [\"cifar10-cnn\"]\nsame_seeds = [1]\n"),
+            "");
+}
+
 TEST(EvalConfig, DataShapingKeysBecomeTheRecipesFlags) {
   const Config c = parse_config("pad_to = 32\ntrain_limit = 5000\ntest_limit = 2000\n" + std::string(kMinimal), "exp.toml");
   const signet::TrainRecipe d = config_data(c);
