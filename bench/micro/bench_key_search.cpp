@@ -10,6 +10,10 @@
 //                             activations [60000, 512] -> [60000, P] (one GEMM), project the
 //                             candidates, count.
 //   BM_FitPca                 the PCA itself (covariance of [60000, 512] + eigendecomposition).
+//   BM_FitDensityModel        all of fit_density_model: the PCA, projecting the 60,000
+//                             activations, and setting eps and the threshold from a 1,000-point
+//                             sample. With one BM_KeySearchRound this is the whole search but
+//                             the model's own forward passes.
 // P = 27 is what 95% of the variance needs for the Fashion-MNIST MLP (relu2); 64 is a margin.
 // Activations are synthetic: low-rank (P_true = 32) ReLU features plus noise, like a trained
 // layer's.
@@ -114,4 +118,13 @@ static void BM_FitPca(benchmark::State& state) {
   const Fixture& f = fixture(27);
   for (auto _ : state) benchmark::DoNotOptimize(fit_pca(f.train_act, 0.95).components.f32());
 }
-BENCHMARK(BM_FitPca)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(2);
+BENCHMARK(BM_FitPca)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
+
+static void BM_FitDensityModel(benchmark::State& state) {
+  const Fixture& f = fixture(27);
+  for (auto _ : state) {
+    Rng rng(5);
+    benchmark::DoNotOptimize(fit_density_model(f.train_act, "relu2", DensityConfig{}, rng).train_proj.f32());
+  }
+}
+BENCHMARK(BM_FitDensityModel)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);

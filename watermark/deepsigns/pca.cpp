@@ -1,8 +1,8 @@
 #include "watermark/deepsigns/pca.h"
 
-#include <Eigen/Dense>
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "engine/autograd.h"
 #include "engine/ops/matmul.h"
@@ -24,6 +24,89 @@ Tensor PcaModel::bias() const {
   return b;
 }
 
+namespace {
+// LAPACK's symmetric eigensolver (MRRR), from the OpenBLAS the engine links. The trailing
+// arguments are the Fortran lengths of the three one-character options.
+extern "C" void dsyevr_(const char* jobz, const char* range, const char* uplo, const int* n, double* a,
+                        const int* lda, const double* vl, const double* vu, const int* il, const int* iu,
+                        const double* abstol, int* m, double* w, double* z, const int* ldz, int* isuppz,
+                        double* work, const int* lwork, int* iwork, const int* liwork, int* info, size_t, size_t,
+                        size_t);
+
+constexpr int64_t kChunkRows = 2048;  // rows centred and multiplied at a time (per thread)
+constexpr int64_t kBlock = 128;       // the scatter matrix is built in kBlock x kBlock tiles
+
+// Column means of X [N, M], summed in double, rows split over the threads.
+std::vector<double> column_means(const float* x, int64_t N, int64_t M) {
+  std::vector<double> mean(M, 0.0);
+#pragma omp parallel if (N * M > (1 << 16))
+  {
+    std::vector<double> part(M, 0.0);
+#pragma omp for schedule(static) nowait
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t m = 0; m < M; ++m) part[m] += x[n * M + m];
+#pragma omp critical
+    for (int64_t m = 0; m < M; ++m) mean[m] += part[m];
+  }
+  for (double& v : mean) v /= static_cast<double>(N);
+  return mean;
+}
+
+// S = (X - mean)^T (X - mean) [M, M] in double. Each thread centres chunks of rows and adds the
+// tiles on and above the diagonal of their float product (a symmetric matrix needs only those:
+// 10 of 16 tiles at M = 512); the lower triangle is mirrored at the end.
+std::vector<double> scatter_matrix(const float* x, int64_t N, int64_t M, const std::vector<double>& mean) {
+  std::vector<double> S(M * M, 0.0);
+  const int64_t chunks = (N + kChunkRows - 1) / kChunkRows;
+#pragma omp parallel if (chunks > 1)
+  {
+    std::vector<double> mine(M * M, 0.0);
+    std::vector<float> xc(std::min(N, kChunkRows) * M), tile(kBlock * kBlock);
+#pragma omp for schedule(dynamic) nowait
+    for (int64_t c = 0; c < chunks; ++c) {
+      const int64_t r0 = c * kChunkRows, rows = std::min(kChunkRows, N - r0);
+      for (int64_t n = 0; n < rows; ++n)
+        for (int64_t m = 0; m < M; ++m) xc[n * M + m] = static_cast<float>(x[(r0 + n) * M + m] - mean[m]);
+      for (int64_t i0 = 0; i0 < M; i0 += kBlock)
+        for (int64_t j0 = i0; j0 < M; j0 += kBlock) {
+          const int64_t bi = std::min(kBlock, M - i0), bj = std::min(kBlock, M - j0);
+          cpu::gemm_fast(true, false, bi, bj, rows, 1.0f, xc.data() + i0, M, xc.data() + j0, M, 0.0f, tile.data(), bj);
+          for (int64_t i = 0; i < bi; ++i)
+            for (int64_t j = 0; j < bj; ++j) mine[(i0 + i) * M + j0 + j] += tile[i * bj + j];
+        }
+    }
+#pragma omp critical
+    for (int64_t i = 0; i < M * M; ++i) S[i] += mine[i];
+  }
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < i; ++j) S[i * M + j] = S[j * M + i];
+  return S;
+}
+
+// All eigenvalues (ascending) and eigenvectors (column k of the column-major [M, M] vectors
+// belongs to eigenvalue k) of the symmetric C [M, M], which is overwritten.
+bool symmetric_eigen(std::vector<double>& C, int64_t M, std::vector<double>& values, std::vector<double>& vectors) {
+  const int n = static_cast<int>(M);
+  int found = 0, info = 0, lwork = -1, liwork = -1, iwork_size = 0;
+  const double unused = 0, abstol = 0;  // abstol 0: LAPACK's default accuracy
+  const int iunused = 0;
+  double work_size = 0;
+  values.assign(M, 0.0);
+  vectors.assign(M * M, 0.0);
+  std::vector<int> support(2 * M);
+  dsyevr_("V", "A", "U", &n, C.data(), &n, &unused, &unused, &iunused, &iunused, &abstol, &found, values.data(),
+          vectors.data(), &n, support.data(), &work_size, &lwork, &iwork_size, &liwork, &info, 1, 1, 1);
+  if (info != 0) return false;
+  lwork = static_cast<int>(work_size);
+  liwork = iwork_size;
+  std::vector<double> work(lwork);
+  std::vector<int> iwork(liwork);
+  dsyevr_("V", "A", "U", &n, C.data(), &n, &unused, &unused, &iunused, &iunused, &abstol, &found, values.data(),
+          vectors.data(), &n, support.data(), work.data(), &lwork, iwork.data(), &liwork, &info, 1, 1, 1);
+  return info == 0 && found == n;
+}
+}  // namespace
+
 PcaModel fit_pca(const Tensor& X_in, double explained, int64_t max_components, const std::string& what) {
   SIGNET_CHECK(X_in.defined() && X_in.dim() == 2 && X_in.dtype() == DType::F32,
                "fit_pca: {} must be a float32 [samples, features] matrix, got {}", what,
@@ -33,39 +116,23 @@ PcaModel fit_pca(const Tensor& X_in, double explained, int64_t max_components, c
   const Tensor X = X_in.contiguous();
   const int64_t N = X.size(0), M = X.size(1);
   SIGNET_CHECK(N >= 2 && M >= 1, "fit_pca: {} has {} samples of {} features; PCA needs at least 2 samples", what, N, M);
-  const float* x = X.f32();
-
-  std::vector<double> mean(M, 0.0);
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t m = 0; m < M; ++m) mean[m] += x[n * M + m];
-  for (double& v : mean) v /= static_cast<double>(N);
-
-  // Scatter matrix of the centred rows, one GEMM per chunk (float), summed in double.
-  Eigen::MatrixXd S = Eigen::MatrixXd::Zero(M, M);
-  const int64_t chunk = 4096;
-  std::vector<float> xc(std::min(N, chunk) * M), part(M * M);
-  for (int64_t r0 = 0; r0 < N; r0 += chunk) {
-    const int64_t rows = std::min(chunk, N - r0);
-    for (int64_t n = 0; n < rows; ++n)
-      for (int64_t m = 0; m < M; ++m)
-        xc[n * M + m] = static_cast<float>(x[(r0 + n) * M + m] - mean[m]);
-    cpu::gemm_fast(true, false, M, M, rows, 1.0f, xc.data(), M, xc.data(), M, 0.0f, part.data(), M);
-    for (int64_t i = 0; i < M; ++i)
-      for (int64_t j = 0; j < M; ++j) S(i, j) += part[i * M + j];
-  }
-  S = (S + S.transpose()) * (0.5 / static_cast<double>(N - 1));
-  const double total = S.trace();
+  const std::vector<double> mean = column_means(X.f32(), N, M);
+  std::vector<double> C = scatter_matrix(X.f32(), N, M, mean);
+  double total = 0;
+  for (double& v : C) v /= static_cast<double>(N - 1);
+  for (int64_t i = 0; i < M; ++i) total += C[i * M + i];
   SIGNET_CHECK(total > 0 && std::isfinite(total),
                "fit_pca: {} have zero (or non-finite) total variance: every one of the {} features is constant "
                "over the {} samples (a dead layer?); choose another --layer",
                what, M, N);
 
-  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(S);
-  SIGNET_CHECK(eig.info() == Eigen::Success, "fit_pca: the eigendecomposition of the {} covariance did not converge", what);
-  // Eigen sorts ascending; we want descending.
+  std::vector<double> values, vectors;
+  SIGNET_CHECK(symmetric_eigen(C, M, values, vectors),
+               "fit_pca: the eigendecomposition of the {} covariance did not converge", what);
+  // LAPACK sorts ascending; we want descending.
   PcaModel out;
   out.eigenvalues.resize(M);
-  for (int64_t i = 0; i < M; ++i) out.eigenvalues[i] = std::max(0.0, eig.eigenvalues()(M - 1 - i));
+  for (int64_t i = 0; i < M; ++i) out.eigenvalues[i] = std::max(0.0, values[M - 1 - i]);
   int64_t P = 0;
   double kept = 0;
   while (P < M && kept < explained * total * (1 - 1e-12)) kept += out.eigenvalues[P++];
@@ -79,11 +146,12 @@ PcaModel fit_pca(const Tensor& X_in, double explained, int64_t max_components, c
   for (int64_t m = 0; m < M; ++m) out.mean.f32()[m] = static_cast<float>(mean[m]);
   out.components = Tensor::empty({M, P});
   for (int64_t p = 0; p < P; ++p) {
-    const Eigen::VectorXd v = eig.eigenvectors().col(M - 1 - p);
-    Eigen::Index big = 0;
-    v.cwiseAbs().maxCoeff(&big);
-    const double sign = v(big) < 0 ? -1.0 : 1.0;
-    for (int64_t m = 0; m < M; ++m) out.components.f32()[m * P + p] = static_cast<float>(sign * v(m));
+    const double* v = vectors.data() + (M - 1 - p) * M;
+    int64_t big = 0;
+    for (int64_t m = 1; m < M; ++m)
+      if (std::fabs(v[m]) > std::fabs(v[big])) big = m;
+    const double sign = v[big] < 0 ? -1.0 : 1.0;
+    for (int64_t m = 0; m < M; ++m) out.components.f32()[m * P + p] = static_cast<float>(sign * v[m]);
   }
   return out;
 }

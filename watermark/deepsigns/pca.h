@@ -7,9 +7,11 @@
 //
 // fit_pca(X [N, M], explained):
 //   mean    = column means of X                                         float32 [M]
-//   C       = (X - mean)^T (X - mean) / (N - 1), accumulated over row chunks with GEMM
-//             (OpenBLAS), summed in double; eigendecomposition with Eigen's
-//             SelfAdjointEigenSolver (double).
+//   C       = (X - mean)^T (X - mean) / (N - 1): each thread centres chunks of rows and
+//             multiplies them with the engine's GEMM (float), only the tiles on and above the
+//             diagonal (C is symmetric), summed in double; eigendecomposition with LAPACK's
+//             dsyevr (double, from OpenBLAS). tests/watermark/test_pca.cpp checks it against
+//             a plain-loop covariance and Eigen's solver.
 //   P       = the smallest number of leading components whose eigenvalues sum to at least
 //             `explained` of the trace (default 0.95), capped by max_components when > 0.
 //   components = the P leading eigenvectors as columns, largest eigenvalue first    [M, P]
