@@ -122,9 +122,23 @@ BENCHMARK(BM_FitPca)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3
 
 static void BM_FitDensityModel(benchmark::State& state) {
   const Fixture& f = fixture(27);
+  // Capped at the MLP's P: the synthetic activations need more components for 95% of their variance.
+  DensityConfig cfg;
+  cfg.max_components = 27;
   for (auto _ : state) {
     Rng rng(5);
-    benchmark::DoNotOptimize(fit_density_model(f.train_act, "relu2", DensityConfig{}, rng).train_proj.f32());
+    benchmark::DoNotOptimize(fit_density_model(f.train_act, "relu2", cfg, rng).train_proj.f32());
   }
+  state.counters["P_uncapped"] = static_cast<double>(fit_pca(f.train_act, 0.95).out_features());
 }
 BENCHMARK(BM_FitDensityModel)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
+
+// The eps calibration's k-th neighbour distances: 1,000 sampled training points against all 60,000.
+static void BM_KthNeighbour(benchmark::State& state) {
+  const Fixture& f = fixture(27);
+  const Tensor sample = f.train_proj.narrow_view(0, 0, 1000).contiguous();
+  std::vector<int64_t> self(1000);
+  for (int64_t i = 0; i < 1000; ++i) self[i] = i;
+  for (auto _ : state) benchmark::DoNotOptimize(kth_neighbour_distance(sample, f.train_proj, 10, self).data());
+}
+BENCHMARK(BM_KthNeighbour)->Unit(benchmark::kMillisecond)->UseRealTime();

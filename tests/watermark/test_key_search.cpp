@@ -114,6 +114,19 @@ TEST(KthNeighbour, MatchesBruteForce) {
       EXPECT_NEAR(got[i], d[k - 1], 1e-3 * (1 + d[k - 1])) << "k=" << k << " i=" << i;
     }
   }
+  // Enough queries that the points come in several tiles: the k best carry over between tiles.
+  const Tensor Y = blobs(1500, 5, rng);
+  const Tensor many = Y.narrow_view(0, 0, 800).contiguous();
+  std::vector<int64_t> own(800);
+  for (int i = 0; i < 800; ++i) own[i] = i;
+  const auto got = kth_neighbour_distance(many, Y, 4, own);
+  for (int64_t i = 0; i < 800; i += 7) {
+    std::vector<double> d;
+    for (int64_t j = 0; j < 1500; ++j)
+      if (j != i) d.push_back(std::sqrt(cpu::exact_sq_dist(many.f32() + i * 5, Y.f32() + j * 5, 5)));
+    std::nth_element(d.begin(), d.begin() + 3, d.end());
+    EXPECT_NEAR(got[i], d[3], 1e-3 * (1 + d[3])) << "i=" << i;
+  }
   EXPECT_THROW(kth_neighbour_distance(Q, X, 0), Error);
   EXPECT_THROW(kth_neighbour_distance(Q, X, 700, self), Error);  // only 699 others
 }

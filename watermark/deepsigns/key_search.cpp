@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "engine/cuda/runtime.h"
 #include "engine/ops.h"
@@ -63,9 +64,16 @@ std::vector<float> kth_neighbour_distance(const Tensor& queries, const Tensor& p
     for (int64_t i = 0; i < n; ++i) {
       auto& h = best[i];
       const int64_t self = self_index.empty() ? -1 : self_index[i];
+      const float* row = tile.data() + i * jb;
+      const float* nxj = nx.data() + j0;
+      const float qi = nq[i];
+      // The bar a distance must pass: almost every point fails it, so the loop is one add and
+      // one compare per point; the heap is touched only for the few that pass.
+      float bar = static_cast<int64_t>(h.size()) < k ? std::numeric_limits<float>::infinity() : h.front();
       for (int64_t j = 0; j < jb; ++j) {
-        if (j0 + j == self) continue;
-        const float d = std::max(0.0f, nq[i] + nx[j0 + j] + tile[i * jb + j]);
+        float d = qi + nxj[j] + row[j];
+        if (!(d < bar) || j0 + j == self) continue;
+        d = std::max(0.0f, d);
         if (static_cast<int64_t>(h.size()) < k) {
           h.push_back(d);
           std::push_heap(h.begin(), h.end());
@@ -74,6 +82,7 @@ std::vector<float> kth_neighbour_distance(const Tensor& queries, const Tensor& p
           h.back() = d;
           std::push_heap(h.begin(), h.end());
         }
+        bar = static_cast<int64_t>(h.size()) < k ? std::numeric_limits<float>::infinity() : h.front();
       }
     }
   }

@@ -34,7 +34,7 @@ extern "C" void dsyevr_(const char* jobz, const char* range, const char* uplo, c
                         size_t);
 
 constexpr int64_t kChunkRows = 2048;  // rows centred and multiplied at a time (per thread)
-constexpr int64_t kBlock = 128;       // the scatter matrix is built in kBlock x kBlock tiles
+constexpr int64_t kBlock = 256;       // the scatter matrix is built in kBlock x kBlock tiles
 
 // Column means of X [N, M], summed in double, rows split over the threads.
 std::vector<double> column_means(const float* x, int64_t N, int64_t M) {
@@ -54,7 +54,7 @@ std::vector<double> column_means(const float* x, int64_t N, int64_t M) {
 
 // S = (X - mean)^T (X - mean) [M, M] in double. Each thread centres chunks of rows and adds the
 // tiles on and above the diagonal of their float product (a symmetric matrix needs only those:
-// 10 of 16 tiles at M = 512); the lower triangle is mirrored at the end.
+// 3 of 4 tiles at M = 512); the lower triangle is mirrored at the end.
 std::vector<double> scatter_matrix(const float* x, int64_t N, int64_t M, const std::vector<double>& mean) {
   std::vector<double> S(M * M, 0.0);
   const int64_t chunks = (N + kChunkRows - 1) / kChunkRows;
