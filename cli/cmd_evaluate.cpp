@@ -135,7 +135,7 @@ void register_evaluate(CLI::App& app) {
   auto a = std::make_shared<Args>();
   auto cr = std::make_shared<ConfigRunArgs>();
   auto* c = app.add_subcommand("evaluate", "Accuracy of a saved model on a data set, or an experiment grid (--config)");
-  c->add_option("--config", cr->config, "experiment config (TOML, e.g. experiments/fig6_pruning.toml): run its grid");
+  c->add_option("--config", cr->config, "experiment config (TOML, e.g. experiments/fig6_pruning_seeds.toml): run its grid");
   c->add_option("--model", a->model, "model name (checked against the file)");
   c->add_option("--weights", a->weights, "model file (.safetensors)");
   c->add_option("--dataset", a->dataset, "data set")->capture_default_str();

@@ -18,7 +18,7 @@ struct Experiment {
 };
 const std::vector<std::pair<std::vector<std::string>, Experiment>>& experiments() {
   static const std::vector<std::pair<std::vector<std::string>, Experiment>> e = {
-      {{"fig6", "figure6", "figure-6", "pruning"}, {"fig6_pruning.toml", "Figure 6: parameter pruning"}},
+      {{"fig6", "figure6", "figure-6", "pruning"}, {"fig6_pruning_seeds.toml", "Figure 6: parameter pruning, 3 seeds"}},
       {{"table3", "table-3", "finetune", "fine-tuning"}, {"table3_finetune.toml", "Table 3: fine-tuning"}},
       {{"table4", "table-4", "overwrite", "overwriting"}, {"table4_overwrite.toml", "Table 4: overwriting"}},
       {{"fig7", "figure7", "figure-7", "integrity"}, {"fig7_integrity.toml", "Figure 7: integrity"}},

@@ -7,7 +7,7 @@
 //
 // Format (TOML; every key below, and no other, is allowed; defaults in brackets):
 //
-//   name = "fig6_pruning"    # required, [a-z0-9_-]: results in runs/<name>/, report reports/<name>.*
+//   name = "fig6_pruning_seeds"    # required, [a-z0-9_-]: results in runs/<name>/, report reports/<name>.*
 //   title = "..."            # required: the report's heading
 //   description = "..."      # [""] markdown paragraph for the report
 //   kind = "grid"            # ["grid"] | "overhead" (paper Figure 9: embedding time / training time)

@@ -329,7 +329,7 @@ from = "base"
 }
 
 TEST(EvalConfig, ShippedConfigsParse) {
-  for (const char* f : {"fig6_pruning", "table3_finetune", "table4_overwrite", "fig7_integrity", "fig8_capacity",
+  for (const char* f : {"table3_finetune", "table4_overwrite", "fig7_integrity", "fig8_capacity",
                         "fig9_overhead", "permutation", "fig6_pruning_seeds", "blackbox_integrity", "whitebox_integrity",
                         "whitebox_services", "whitebox_capacity", "whitebox_wrn", "deepsigns_lstm", "output_keysearch", "deepsigns_wrn", "deepsigns_resnet50", "blackbox_services", "blackbox_cnn", "whitebox_cnn", "fig9_overhead_wrn", "fig9_overhead_lstm", "blackbox_cnn_integrity"}) {
     const std::string path = std::string(SIGNET_SOURCE_DIR) + "/experiments/" + f + ".toml";
