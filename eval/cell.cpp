@@ -41,6 +41,16 @@ Row cell_row(const Cell& c, const MarkedModel& mk, const RunContext& ctx) {
   return r;
 }
 
+Row embedding_failed_row(const Cell& c, const RunContext& ctx, const std::string& why) {
+  Row r = cell_row(c, MarkedModel{}, ctx);
+  r.marked_accuracy = r.unmarked_accuracy = r.embed_seconds = kNaN;
+  if (c.suspect) r.suspect = fmt::format("{}-s{}", c.suspect->label, c.suspect_seed);
+  r.metric = "embedding_failed";
+  r.detected = c.suspect ? -1 : 0;
+  r.note = "no marked model: " + why;
+  return r;
+}
+
 namespace {
 
 void fill(Row& r, const Evidence& ev) {

@@ -64,4 +64,9 @@ double seconds_since(std::chrono::steady_clock::time_point t0);
 // The columns every row of a cell shares (config, model, watermark, attack, seed, accuracies).
 Row cell_row(const Cell& cell, const MarkedModel& mk, const RunContext& ctx);
 
+// The row of a cell whose marked model could not be made because its training diverged
+// (`why`): metric "embedding_failed", no value; not detected (the owner has no marked model),
+// no decision for an unmarked suspect (there is nothing to ask it with).
+Row embedding_failed_row(const Cell& cell, const RunContext& ctx, const std::string& why);
+
 }  // namespace signet::eval

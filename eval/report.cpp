@@ -101,9 +101,18 @@ std::string paper_ours(const PaperRow& p, const std::vector<Row>& rows, std::str
     std::string best = "none", first_bad;
     for (const auto& [n, rs] : by) {
       std::vector<double> ber, acc_n;
-      for (const Row* r : rs) ber.push_back(r->value), acc_n.push_back(r->test_accuracy);
-      if (mean(ber) == 0 && first_bad.empty()) best = fmt::format("N = {} (accuracy {})", n, pct(mean(acc_n)));
-      else if (mean(ber) != 0 && first_bad.empty()) first_bad = fmt::format("N = {} (BER {:.4f})", n, mean(ber));
+      int64_t diverged = 0;
+      for (const Row* r : rs) {
+        if (r->metric == "embedding_failed") ++diverged;
+        else ber.push_back(r->value), acc_n.push_back(r->test_accuracy);
+      }
+      if (!first_bad.empty()) continue;
+      if (diverged > 0)
+        first_bad = fmt::format("N = {} (no marked model in {} of {} seeds: training diverged)", n, diverged, rs.size());
+      else if (mean(ber) == 0)
+        best = fmt::format("N = {} (accuracy {})", n, pct(mean(acc_n)));
+      else
+        first_bad = fmt::format("N = {} (BER {:.4f})", n, mean(ber));
     }
     *acc = "see setting";
     *metric = "BER 0 up to " + best;

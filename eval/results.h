@@ -8,7 +8,8 @@
 //   model queried; otherwise "marked"),
 //   test_accuracy (of the model the watermark is extracted from), marked_accuracy (the marked
 //   model before the attack), unmarked_accuracy (the unmarked model of the same recipe),
-//   metric ("ber" | "mismatches" | "runtime_ratio"), value, threshold (hidden: the largest BER
+//   metric ("ber" | "mismatches" | "runtime_ratio"; "embedding_failed": the marked model's
+//   training diverged, no value, detected false), value, threshold (hidden: the largest BER
 //   with p <= alpha; output: theta, detected when mismatches < theta), p_value, detected,
 //   attack_success (robustness SoK: accuracy within 5 points of the marked model AND not
 //   detected; empty for attack "none" / "unmarked"), seconds (this cell: attack + extraction),

@@ -11,6 +11,7 @@
 
 #include "engine/serialize/atomic_file.h"
 #include "eval/cell.h"
+#include "models/trainer.h"
 #include "eval/figure.h"
 #include "eval/overhead.h"
 #include "eval/report.h"
@@ -114,7 +115,7 @@ RunSummary run_config(const Config& c, const RunOptions& o) {
   const std::string dir = o.runs_dir + "/" + c.name;
   GridProgress bar(cells.size(), o.progress);
   std::vector<Row> rows;
-  std::string current;
+  std::string current, failed;  // failed: why the current marked model could not be made
   MarkedModel mk;
   CumulativeState state;
   std::map<std::string, BaseModel> fresh_bases;  // overhead: trained in this run
@@ -137,13 +138,22 @@ RunSummary run_config(const Config& c, const RunOptions& o) {
           bar.note("training " + base_name(*cell.model, p.base_seed) + " (not cached)");
         if (!cache.has_marked(*cell.model, cell.wm, cell.seed))
           bar.note("embedding " + marked_name(*cell.model, cell.wm, cell.seed) + " (not cached)");
-        mk = cache.marked(*cell.model, cell.wm, cell.seed);
+        failed.clear();
+        try {
+          mk = cache.marked(*cell.model, cell.wm, cell.seed);
+        } catch (const TrainingDiverged& e) {  // a result of the recipe: its cells report it
+          failed = e.what();
+          bar.note("embedding failed: " + failed);
+        }
         current = marked_key(cell);
       }
-      if (cell.suspect && !cache.has_base(*cell.suspect, cell.suspect_seed))
-        bar.note("training " + base_name(*cell.suspect, cell.suspect_seed) +
-                 " (not cached)");
-      run_cell(cell, mk, ctx, state, rows);
+      if (!failed.empty()) {
+        rows.push_back(embedding_failed_row(cell, ctx, failed));
+      } else {
+        if (cell.suspect && !cache.has_base(*cell.suspect, cell.suspect_seed))
+          bar.note("training " + base_name(*cell.suspect, cell.suspect_seed) + " (not cached)");
+        run_cell(cell, mk, ctx, state, rows);
+      }
     }
     write_results(dir, rows);
     bar.finish(i + 1, what, std::chrono::duration<double>(Clock::now() - tc).count());

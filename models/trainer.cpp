@@ -161,9 +161,10 @@ TrainResult train_model(Model& model, const Dataset& train_set, const Normalizat
           if (extra.defined()) loss = add(loss, extra);
         }
         lv = loss.item();
-        SIGNET_CHECK(std::isfinite(lv),
-                     "the training loss became {} at epoch {} step {} (learning rate {}): lower --lr or check the data",
-                     lv, epoch + 1, k + 1, opt->lr());
+        if (!std::isfinite(lv))
+          throw TrainingDiverged(fmt::format(
+              "the training loss became {} at epoch {} step {} (learning rate {}): lower --lr or check the data", lv,
+              epoch + 1, k + 1, opt->lr()));
         if (parallel) {  // each bucket's exchange starts as soon as backward has finished its gradients
           dp.backward(loss, local_n, global_n, lv);
         } else {

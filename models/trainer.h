@@ -15,12 +15,19 @@
 #include <vector>
 
 #include "datasets/dataloader.h"
+#include "engine/error.h"
 #include "models/model_io.h"
 
 namespace signet {
 
 // Error naming `flag` unless 0 <= epochs <= kMaxEpochs (models/model_io.h).
 void check_epochs(int64_t epochs, const std::string& flag = "--epochs");
+
+// Training whose loss became NaN or infinite: an outcome of the recipe (rate, loss weights), which
+// an experiment grid reports as a result rather than a fault of its input.
+struct TrainingDiverged : Error {
+  using Error::Error;
+};
 
 struct TrainConfig {
   int64_t epochs = 5;

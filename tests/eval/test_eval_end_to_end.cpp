@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -204,4 +205,56 @@ attack = "none"
   EXPECT_EQ(base.at("test_size"), 50);
   EXPECT_EQ(base.at("pad_to"), 32);
   EXPECT_EQ(s.rows[0].value, 0);  // the mark reads back from the padded model
+}
+
+// A mark whose training diverges is an outcome, not a crash: the grid goes on, each of its cells
+// reports "embedding_failed" (not detected: the owner has no marked model; no decision on an
+// unmarked suspect), and a check that the mark is detected fails.
+TEST(EvalEndToEnd, ADivergedEmbeddingIsReportedAndTheGridGoesOn) {
+  TempDir tmp;
+  const Config c = parse_config(R"(
+name = "diverges"
+title = "A mark trained at a rate that diverges"
+dataset = "banded"
+[[models]]
+name = "mnist-mlp"
+epochs = 1
+[[schemes]]
+scheme = "deepsigns-hidden"
+bits = 16
+epochs = 2
+lr = 10
+lambda1 = 1000
+lambda2 = 1000
+[[attacks]]
+attack = "none"
+[[attacks]]
+attack = "unmarked"
+same_seeds = [2]
+[[checks]]
+claim = "the marked model is detected"
+where = { attack = "none" }
+expect = "all_detected"
+)",
+                                "diverges.toml");
+  RecipeData data{signet::test::banded(400, 2), signet::test::banded(200, 3)};
+  RunOptions o;
+  o.cache_dir = tmp.path + "/cache";
+  o.runs_dir = tmp.path + "/runs";
+  o.reports_dir = tmp.path + "/reports";
+  o.progress = false;
+  o.data = &data;
+  const RunSummary s = run_config(c, o);
+  ASSERT_EQ(s.rows.size(), 2u);
+  for (const Row& r : s.rows) {
+    EXPECT_EQ(r.metric, "embedding_failed");
+    EXPECT_TRUE(std::isnan(r.value));
+    EXPECT_NE(r.note.find("training loss became"), std::string::npos) << r.note;
+  }
+  EXPECT_EQ(s.rows[0].detected, 0);
+  EXPECT_EQ(s.rows[1].detected, -1);
+  EXPECT_EQ(s.rows[1].suspect, "mnist-mlp-s2");
+  ASSERT_EQ(s.checks.size(), 1u);
+  EXPECT_FALSE(s.checks[0].passed) << s.checks[0].detail;
+  EXPECT_NE(read_file(tmp.path + "/reports/diverges.md").find("embedding_failed"), std::string::npos);
 }
