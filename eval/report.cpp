@@ -116,7 +116,7 @@ std::string paper_ours(const PaperRow& p, const std::vector<Row>& rows, std::str
     }
     *acc = "see setting";
     *metric = "BER 0 up to " + best;
-    *det = first_bad.empty() ? "BER 0 at every N" : "first BER > 0 at " + first_bad;
+    *det = first_bad.empty() ? "BER 0 at every N" : "first N short of BER 0: " + first_bad;
   } else if (p.summary == "detected_count") {
     // One range per metric: a BER and a mismatch count never share a range or a threshold.
     std::vector<std::string> parts;
