@@ -77,18 +77,24 @@ struct TempDir {
   std::string path = (fs::temp_directory_path() / ("signet_eval_e2e_" + std::to_string(getpid()))).string();
   ~TempDir() { fs::remove_all(path); }
 };
-}  // namespace
 
-TEST(EvalEndToEnd, TinyGridWritesResultsReportAndReusesTheCache) {
-  TempDir tmp;
-  const Config c = parse_config(kTiny, "tiny.toml");
-  RecipeData data{signet::test::banded(400, 2), signet::test::banded(200, 3)};
+// Cache, runs and reports under tmp; the data given; no progress bar.
+RunOptions options_in(const TempDir& tmp, const RecipeData& data) {
   RunOptions o;
   o.cache_dir = tmp.path + "/cache";
   o.runs_dir = tmp.path + "/runs";
   o.reports_dir = tmp.path + "/reports";
   o.progress = false;
   o.data = &data;
+  return o;
+}
+}  // namespace
+
+TEST(EvalEndToEnd, TinyGridWritesResultsReportAndReusesTheCache) {
+  TempDir tmp;
+  const Config c = parse_config(kTiny, "tiny.toml");
+  RecipeData data{signet::test::banded(400, 2), signet::test::banded(200, 3)};
+  RunOptions o = options_in(tmp, data);
   const RunSummary s = run_config(c, o);
 
   ASSERT_EQ(s.rows.size(), 6u);  // none x2, permute x2, prune, unmarked suspect
@@ -238,12 +244,7 @@ expect = "all_detected"
 )",
                                 "diverges.toml");
   RecipeData data{signet::test::banded(400, 2), signet::test::banded(200, 3)};
-  RunOptions o;
-  o.cache_dir = tmp.path + "/cache";
-  o.runs_dir = tmp.path + "/runs";
-  o.reports_dir = tmp.path + "/reports";
-  o.progress = false;
-  o.data = &data;
+  RunOptions o = options_in(tmp, data);
   const RunSummary s = run_config(c, o);
   ASSERT_EQ(s.rows.size(), 2u);
   for (const Row& r : s.rows) {
