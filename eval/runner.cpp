@@ -11,10 +11,10 @@
 
 #include "engine/serialize/atomic_file.h"
 #include "eval/cell.h"
-#include "models/trainer.h"
 #include "eval/figure.h"
 #include "eval/overhead.h"
 #include "eval/report.h"
+#include "models/trainer.h"
 
 namespace signet::eval {
 

@@ -78,14 +78,14 @@ struct TempDir {
   ~TempDir() { fs::remove_all(path); }
 };
 
-// Cache, runs and reports under tmp; the data given; no progress bar.
-RunOptions options_in(const TempDir& tmp, const RecipeData& data) {
+// Cache, runs and reports under tmp; the data given (nullptr: the config's); no progress bar.
+RunOptions options_in(const TempDir& tmp, const RecipeData* data) {
   RunOptions o;
   o.cache_dir = tmp.path + "/cache";
   o.runs_dir = tmp.path + "/runs";
   o.reports_dir = tmp.path + "/reports";
   o.progress = false;
-  o.data = &data;
+  o.data = data;
   return o;
 }
 }  // namespace
@@ -94,7 +94,7 @@ TEST(EvalEndToEnd, TinyGridWritesResultsReportAndReusesTheCache) {
   TempDir tmp;
   const Config c = parse_config(kTiny, "tiny.toml");
   RecipeData data{signet::test::banded(400, 2), signet::test::banded(200, 3)};
-  RunOptions o = options_in(tmp, data);
+  RunOptions o = options_in(tmp, &data);
   const RunSummary s = run_config(c, o);
 
   ASSERT_EQ(s.rows.size(), 6u);  // none x2, permute x2, prune, unmarked suspect
@@ -196,11 +196,7 @@ epochs = 3
 [[attacks]]
 attack = "none"
 )", "shaped.toml");
-  RunOptions o;
-  o.cache_dir = tmp.path + "/cache";
-  o.runs_dir = tmp.path + "/runs";
-  o.reports_dir = tmp.path + "/reports";
-  o.progress = false;
+  RunOptions o = options_in(tmp, nullptr);
   o.report = false;
   const RunSummary s = run_config(c, o);
   ASSERT_EQ(s.rows.size(), 1u);
@@ -244,7 +240,7 @@ expect = "all_detected"
 )",
                                 "diverges.toml");
   RecipeData data{signet::test::banded(400, 2), signet::test::banded(200, 3)};
-  RunOptions o = options_in(tmp, data);
+  RunOptions o = options_in(tmp, &data);
   const RunSummary s = run_config(c, o);
   ASSERT_EQ(s.rows.size(), 2u);
   for (const Row& r : s.rows) {

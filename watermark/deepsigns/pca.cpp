@@ -87,23 +87,24 @@ std::vector<double> scatter_matrix(const float* x, int64_t N, int64_t M, const s
 // belongs to eigenvalue k) of the symmetric C [M, M], which is overwritten.
 bool symmetric_eigen(std::vector<double>& C, int64_t M, std::vector<double>& values, std::vector<double>& vectors) {
   const int n = static_cast<int>(M);
-  int found = 0, info = 0, lwork = -1, liwork = -1, iwork_size = 0;
+  int found = 0, info = 0;
   const double unused = 0, abstol = 0;  // abstol 0: LAPACK's default accuracy
   const int iunused = 0;
-  double work_size = 0;
   values.assign(M, 0.0);
   vectors.assign(M * M, 0.0);
   std::vector<int> support(2 * M);
-  dsyevr_("V", "A", "U", &n, C.data(), &n, &unused, &unused, &iunused, &iunused, &abstol, &found, values.data(),
-          vectors.data(), &n, support.data(), &work_size, &lwork, &iwork_size, &liwork, &info, 1, 1, 1);
-  if (info != 0) return false;
-  lwork = static_cast<int>(work_size);
-  liwork = iwork_size;
-  std::vector<double> work(lwork);
-  std::vector<int> iwork(liwork);
-  dsyevr_("V", "A", "U", &n, C.data(), &n, &unused, &unused, &iunused, &iunused, &abstol, &found, values.data(),
-          vectors.data(), &n, support.data(), work.data(), &lwork, iwork.data(), &liwork, &info, 1, 1, 1);
-  return info == 0 && found == n;
+  // lwork = liwork = -1 asks for the workspace sizes only (into work[0] and iwork[0]).
+  auto call = [&](double* work, int lwork, int* iwork, int liwork) {
+    dsyevr_("V", "A", "U", &n, C.data(), &n, &unused, &unused, &iunused, &iunused, &abstol, &found, values.data(),
+            vectors.data(), &n, support.data(), work, &lwork, iwork, &liwork, &info, 1, 1, 1);
+    return info == 0;
+  };
+  double work_size = 0;
+  int iwork_size = 0;
+  if (!call(&work_size, -1, &iwork_size, -1)) return false;
+  std::vector<double> work(static_cast<size_t>(work_size));
+  std::vector<int> iwork(iwork_size);
+  return call(work.data(), static_cast<int>(work.size()), iwork.data(), iwork_size) && found == n;
 }
 }  // namespace
 
