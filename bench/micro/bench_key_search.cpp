@@ -10,6 +10,8 @@
 //                             activations [60000, 512] -> [60000, P] (one GEMM), project the
 //                             candidates, count.
 //   BM_FitPca                 the PCA itself (covariance of [60000, 512] + eigendecomposition).
+//   BM_FitPcaSample/n         the same on n of the points (DensityConfig::pca_sample is the
+//                             density model's), and how much of the full fit's variance it keeps.
 //   BM_FitDensityModel        all of fit_density_model: the PCA, projecting the 60,000
 //                             activations, and setting eps and the threshold from a 1,000-point
 //                             sample. With one BM_KeySearchRound this is the whole search but
@@ -119,6 +121,35 @@ static void BM_FitPca(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(fit_pca(f.train_act, 0.95).components.f32());
 }
 BENCHMARK(BM_FitPca)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
+
+// The PCA on the density model's sample (DensityConfig::pca_sample rows of the 60,000).
+// Counter kept_vs_full: the variance of all 60,000 points inside the sample fit's 27 leading
+// components, over the same inside the full fit's (1 = the sample loses nothing).
+static double projected_variance(const PcaModel& pca, const Tensor& X) {
+  const Tensor Y = pca_project(pca, X).contiguous();
+  const int64_t N = Y.size(0), P = Y.size(1);
+  double total = 0;
+  for (int64_t p = 0; p < P; ++p) {
+    double s = 0, s2 = 0;
+    for (int64_t i = 0; i < N; ++i) {
+      const double v = Y.f32()[i * P + p];
+      s += v;
+      s2 += v * v;
+    }
+    total += (s2 - s * s / N) / (N - 1);
+  }
+  return total;
+}
+
+static void BM_FitPcaSample(benchmark::State& state) {
+  const Fixture& f = fixture(27);
+  const int64_t n = state.range(0);
+  const Tensor sample = f.train_act.narrow_view(0, 0, n).contiguous();
+  for (auto _ : state) benchmark::DoNotOptimize(fit_pca(sample, 0.95).components.f32());
+  state.counters["kept_vs_full"] =
+      projected_variance(fit_pca(sample, 1.0, 27), f.train_act) / projected_variance(f.pca, f.train_act);
+}
+BENCHMARK(BM_FitPcaSample)->Arg(DensityConfig{}.pca_sample)->Arg(5000)->Arg(2000)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(5);
 
 static void BM_FitDensityModel(benchmark::State& state) {
   const Fixture& f = fixture(27);

@@ -141,19 +141,35 @@ TEST(DensityModel, EpsAndThresholdFollowTheData) {
   EXPECT_GT(dm.eps, 0);
   EXPECT_GE(dm.threshold, 1);
   EXPECT_EQ(dm.train_proj.size(0), 3000);
-  EXPECT_EQ(static_cast<int64_t>(dm.sample_counts.size()), 300);
+  ASSERT_EQ(static_cast<int64_t>(dm.eps_sample.size()), 300);
+  // The sample's own ball counts, by the plain-loop reference (the fit counts only those that
+  // can decide the threshold).
+  const Tensor sample = index_select(dm.train_proj, 0, Tensor::from_vector_i64(dm.eps_sample, {300})).contiguous();
+  std::vector<int64_t> own = ref_counts(sample, dm.train_proj, dm.eps);
+  for (int64_t& c : own) --c;  // the point itself
   // eps is the median 10th-neighbour distance: about half the sample has >= 10 others inside.
   int64_t at_least_k = 0;
-  for (int64_t c : dm.sample_counts) at_least_k += c >= 10;
+  for (int64_t c : own) at_least_k += c >= 10;
   EXPECT_GE(at_least_k, 140);
   EXPECT_LE(at_least_k, 160 + 20);
   // The threshold is the 1st percentile of those counts (floored at 1).
-  std::vector<int64_t> sorted = dm.sample_counts;
-  std::sort(sorted.begin(), sorted.end());
-  const double pos = 0.01 * 299;
-  const size_t lo = static_cast<size_t>(std::floor(pos));
-  const double q = sorted[lo] + (pos - lo) * (sorted[lo + 1] - sorted[lo]);
-  EXPECT_EQ(dm.threshold, std::max<int64_t>(1, static_cast<int64_t>(std::floor(q))));
+  auto percentile_threshold = [](std::vector<int64_t> sorted, double pct) {
+    std::sort(sorted.begin(), sorted.end());
+    const double pos = pct / 100 * static_cast<double>(sorted.size() - 1);
+    const size_t lo = static_cast<size_t>(std::floor(pos)), hi = std::min(lo + 1, sorted.size() - 1);
+    const double q = sorted[lo] + (pos - lo) * (sorted[hi] - sorted[lo]);
+    return std::max<int64_t>(1, static_cast<int64_t>(std::floor(q)));
+  };
+  EXPECT_EQ(dm.threshold, percentile_threshold(own, 1.0));
+  // Percentiles that reach the counts of the densest points (where the fit must count them all).
+  for (double pct : {30.0, 50.0, 75.0, 100.0}) {
+    DensityConfig c2 = cfg;
+    c2.threshold_percentile = pct;
+    Rng r2(1);
+    const DensityModel d2 = fit_density_model(act, "relu2", c2, r2);
+    ASSERT_EQ(d2.eps_sample, dm.eps_sample);
+    EXPECT_EQ(d2.threshold, percentile_threshold(own, pct)) << pct;
+  }
   // A point far from every blob has an empty ball; a training point does not.
   const Tensor far = Tensor::full({1, dm.train_proj.size(1)}, 1e3f);
   EXPECT_EQ(density_counts(far, dm.train_proj, dm.eps).i64()[0], 0);

@@ -40,54 +40,9 @@ std::vector<float> kth_neighbour_distance(const Tensor& queries, const Tensor& p
                "kth_neighbour_distance: {} self indices for {} queries", self_index.size(), n);
   SIGNET_CHECK(k >= 1 && k <= N - (self_index.empty() ? 0 : 1),
                "kth_neighbour_distance: k = {} neighbours asked of {} points", k, N);
-  const float* Q = Qt.f32();
-  const float* X = Xt.f32();
-  std::vector<float> nq(n), nx(N);
-  for (int64_t i = 0; i < n; ++i) {
-    double s = 0;
-    for (int64_t p = 0; p < P; ++p) s += static_cast<double>(Q[i * P + p]) * Q[i * P + p];
-    nq[i] = static_cast<float>(s);
-  }
-  for (int64_t j = 0; j < N; ++j) {
-    double s = 0;
-    for (int64_t p = 0; p < P; ++p) s += static_cast<double>(X[j * P + p]) * X[j * P + p];
-    nx[j] = static_cast<float>(s);
-  }
-  // best[i]: the k smallest squared distances so far, a max-heap.
-  std::vector<std::vector<float>> best(n);
-  const int64_t TB = std::max<int64_t>(64, std::min<int64_t>(N, (int64_t{1} << 19) / std::max<int64_t>(n, 1)));
-  std::vector<float> tile(n * std::min(TB, N));
-  for (int64_t j0 = 0; j0 < N; j0 += TB) {
-    const int64_t jb = std::min(TB, N - j0);
-    cpu::gemm_fast(false, true, n, jb, P, -2.0f, Q, P, X + j0 * P, P, 0.0f, tile.data(), jb);
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; ++i) {
-      auto& h = best[i];
-      const int64_t self = self_index.empty() ? -1 : self_index[i];
-      const float* row = tile.data() + i * jb;
-      const float* nxj = nx.data() + j0;
-      const float qi = nq[i];
-      // The bar a distance must pass: almost every point fails it, so the loop is one add and
-      // one compare per point; the heap is touched only for the few that pass.
-      float bar = static_cast<int64_t>(h.size()) < k ? std::numeric_limits<float>::infinity() : h.front();
-      for (int64_t j = 0; j < jb; ++j) {
-        float d = qi + nxj[j] + row[j];
-        if (!(d < bar) || j0 + j == self) continue;
-        d = std::max(0.0f, d);
-        if (static_cast<int64_t>(h.size()) < k) {
-          h.push_back(d);
-          std::push_heap(h.begin(), h.end());
-        } else if (d < h.front()) {
-          std::pop_heap(h.begin(), h.end());
-          h.back() = d;
-          std::push_heap(h.begin(), h.end());
-        }
-        bar = static_cast<int64_t>(h.size()) < k ? std::numeric_limits<float>::infinity() : h.front();
-      }
-    }
-  }
   std::vector<float> out(n);
-  for (int64_t i = 0; i < n; ++i) out[i] = std::sqrt(best[i].front());
+  cpu::kth_sq_distances(Qt.f32(), n, Xt.f32(), N, P, k, self_index.empty() ? nullptr : self_index.data(), out.data());
+  for (float& d : out) d = std::sqrt(d);
   return out;
 }
 
@@ -108,7 +63,17 @@ DensityModel fit_density_model(const Tensor& train_activations, const std::strin
   SIGNET_CHECK(cfg.eps_sample >= 1, "the eps sample size must be >= 1, got {}", cfg.eps_sample);
   DensityModel dm;
   dm.layer = layer;
-  dm.pca = fit_pca(train_activations, cfg.explained_variance, cfg.max_components,
+  SIGNET_CHECK(cfg.pca_sample >= 0, "the PCA sample size must be >= 0 (0: all points), got {}", cfg.pca_sample);
+  Tensor pca_points = train_activations;
+  if (cfg.pca_sample > 0 && train_activations.dim() == 2 && train_activations.size(0) > cfg.pca_sample) {
+    std::vector<int64_t> pick(static_cast<size_t>(train_activations.size(0)));
+    for (size_t i = 0; i < pick.size(); ++i) pick[i] = static_cast<int64_t>(i);
+    rng.shuffle(pick);
+    pick.resize(static_cast<size_t>(cfg.pca_sample));
+    std::sort(pick.begin(), pick.end());  // rows in memory order
+    pca_points = index_select(train_activations, 0, Tensor::from_vector_i64(pick, {cfg.pca_sample}));
+  }
+  dm.pca = fit_pca(pca_points, cfg.explained_variance, cfg.max_components,
                    fmt::format("the training activations of layer '{}'", layer));
   dm.train_proj = pca_project(dm.pca, train_activations).contiguous();
   const int64_t N = dm.train_proj.size(0);
@@ -123,20 +88,46 @@ DensityModel fit_density_model(const Tensor& train_activations, const std::strin
   idx.resize(std::min(N, cfg.eps_sample));
   const Tensor sample = index_select(dm.train_proj, 0, Tensor::from_vector_i64(idx, {static_cast<int64_t>(idx.size())}))
                             .contiguous();
-  const std::vector<float> kth = kth_neighbour_distance(sample, dm.train_proj, cfg.eps_neighbours, idx);
-  dm.eps = static_cast<float>(quantile(std::vector<double>(kth.begin(), kth.end()), cfg.eps_quantile));
+  const int64_t n = sample.size(0), P = sample.size(1), k = cfg.eps_neighbours;
+  std::vector<float> kth_sq(n);
+  cpu::kth_sq_distances(sample.f32(), n, dm.train_proj.f32(), N, P, k, idx.data(), kth_sq.data());
+  std::vector<double> kth(n);
+  for (int64_t i = 0; i < n; ++i) kth[i] = std::sqrt(static_cast<double>(kth_sq[i]));
+  dm.eps = static_cast<float>(quantile(kth, cfg.eps_quantile));
   SIGNET_CHECK(dm.eps > 0,
                "the training activations of layer '{}' are too concentrated: the median distance to the {}-th "
                "nearest neighbour is 0 (many identical activations); raise the neighbour count",
                layer, cfg.eps_neighbours);
-  const Tensor counts = density_counts(sample, dm.train_proj, dm.eps);
-  std::vector<double> own;
-  for (int64_t i = 0; i < counts.numel(); ++i) {
-    dm.sample_counts.push_back(counts.i64()[i] - 1);  // the point itself is in its ball
-    own.push_back(static_cast<double>(counts.i64()[i] - 1));
-  }
+  // own[i]: how many other training points sample point i's ball holds. A point whose k nearest
+  // are surely inside holds at least k; the others are counted. The percentile needs the
+  // sorted values at floor(pos) and the one after: when the counted ones already reach them at
+  // or below k, the lower bound k of the rest changes nothing; otherwise count the rest too.
+  std::vector<uint8_t> dense(n);
+  cpu::kth_surely_within(sample.f32(), n, dm.train_proj.f32(), N, P, kth_sq.data(), dm.eps, dense.data());
+  std::vector<double> own(n, static_cast<double>(k));
+  auto count_exactly = [&](bool which) {
+    std::vector<int64_t> rows;
+    for (int64_t i = 0; i < n; ++i)
+      if (static_cast<bool>(dense[i]) == which) rows.push_back(i);
+    if (rows.empty()) return std::vector<double>{};
+    const Tensor c = density_counts(
+        index_select(sample, 0, Tensor::from_vector_i64(rows, {static_cast<int64_t>(rows.size())})), dm.train_proj,
+        dm.eps);
+    std::vector<double> got;
+    for (size_t r = 0; r < rows.size(); ++r) {
+      own[rows[r]] = static_cast<double>(c.i64()[r] - 1);  // the point itself is in its ball
+      got.push_back(own[rows[r]]);
+    }
+    return got;
+  };
+  std::vector<double> counted = count_exactly(false);
+  const double pos = cfg.threshold_percentile / 100.0 * static_cast<double>(n - 1);
+  const size_t needed = std::min(static_cast<size_t>(std::floor(pos)) + 1, static_cast<size_t>(n - 1));
+  std::sort(counted.begin(), counted.end());
+  if (counted.size() <= needed || counted[needed] > static_cast<double>(k)) count_exactly(true);
   dm.threshold = std::max<int64_t>(
       1, static_cast<int64_t>(std::floor(quantile(own, cfg.threshold_percentile / 100.0))));
+  dm.eps_sample = idx;
   return dm;
 }
 

@@ -22,13 +22,20 @@
 //
 // ---- epsilon and the threshold (derived from the data) -------------------------------------
 // fit_density_model(train activations) with DensityConfig:
+//   PCA       fitted on a random sample of pca_sample = 10,000 training points (all of them
+//             when there are fewer, or when pca_sample is 0), then every training point is
+//             projected. The covariance is the fit's cost (N M^2 flops); the leading subspace
+//             of a few hundred features is already well estimated from 10,000 points
+//             (tests/watermark/test_key_search.cpp compares it with the fit on all points).
 //   eps       = the median (eps_quantile = 0.5) over a subsample of eps_sample = 1000 training
 //               points of the distance (in PCA space) to their k-th nearest other training
 //               point, k = eps_neighbours = 10. So a typical training activation has about k
 //               training neighbours within eps: the ball measures local density at the scale
 //               of the data's own clusters.
 //   threshold = the threshold_percentile = 1st percentile of the same subsample's own
-//               eps-ball counts (themselves excluded), at least 1. A candidate is accepted when
+//               eps-ball counts (themselves excluded), at least 1. Only the lowest counts decide
+//               it: a point whose k nearest are surely inside its ball holds at least k others,
+//               so only the rest are counted, unless the percentile reaches up to k (then all). A candidate is accepted when
 //               count < threshold: its neighbourhood is emptier than that of 99% of training
 //               points ("rarely explored"). At least 1, so that a candidate with no training
 //               activation within eps is always accepted (threshold 0 would accept nothing).
@@ -62,9 +69,14 @@ Tensor density_counts(const Tensor& queries, const Tensor& points, float eps);
 std::vector<float> kth_neighbour_distance(const Tensor& queries, const Tensor& points, int64_t k,
                                           const std::vector<int64_t>& self_index = {});
 
+// Nearest points kept per sampled point in the eps calibration: enough that most balls are
+// counted from the list.
+constexpr int64_t kNearestKept = 64;
+
 struct DensityConfig {
   double explained_variance = 0.95;  // PCA components kept
   int64_t max_components = 0;        // cap on P (0: none)
+  int64_t pca_sample = 10000;        // training points the PCA is fitted on (0: all of them)
   int64_t eps_neighbours = 10;       // k of the k-th nearest neighbour distance
   double eps_quantile = 0.5;         // quantile of those distances taken as eps
   int64_t eps_sample = 1000;         // training points sampled to set eps and the threshold
@@ -78,7 +90,7 @@ struct DensityModel {
   Tensor train_proj;     // float32 [N, P], the training activations in PCA space
   float eps = 0;
   int64_t threshold = 1; // accept when count < threshold
-  std::vector<int64_t> sample_counts;  // the sample's own ball counts (for reports)
+  std::vector<int64_t> eps_sample;  // the rows of train_proj that set eps and the threshold
 };
 
 // Fits the density model from the training activations [N, M] of `layer`.
@@ -114,6 +126,14 @@ namespace cpu {
 double exact_sq_dist(const float* a, const float* b, int64_t P);
 void density_counts_ref(const float* Q, int64_t n, const float* X, int64_t N, int64_t P, float eps, int64_t* counts);
 void density_counts_fast(const float* Q, int64_t n, const float* X, int64_t N, int64_t P, float eps, int64_t* counts);
+// out[i] = the k-th smallest GEMM-form squared distance (clamped at 0) from query i to the
+// points, skipping point self_index[i] for query i when self_index is given (-1: none).
+// surely_within[i] = 1 when that distance proves the k nearest points within eps by the exact
+// distance too (it is at most eps^2 less the GEMM form's rounding bound for any point).
+void kth_sq_distances(const float* Q, int64_t n, const float* X, int64_t N, int64_t P, int64_t k,
+                      const int64_t* self_index, float* out);
+void kth_surely_within(const float* Q, int64_t n, const float* X, int64_t N, int64_t P, const float* kth_sq, float eps,
+                       uint8_t* surely_within);
 }  // namespace cpu
 
 }  // namespace signet

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <vector>
 
+#include <omp.h>
+
 #include "engine/autograd.h"
 #include "engine/ops/matmul.h"
 
@@ -99,6 +101,14 @@ bool symmetric_eigen(std::vector<double>& C, int64_t M, std::vector<double>& val
             vectors.data(), &n, support.data(), work, &lwork, iwork, &liwork, &info, 1, 1, 1);
     return info == 0;
   };
+  // One thread: the solver is a long chain of small BLAS calls, each a barrier for the pool. On
+  // two threads it is no faster, and several times slower when the pool's threads sleep
+  // between calls (OMP_WAIT_POLICY=passive). OpenBLAS sizes its calls by omp_get_max_threads.
+  struct OneThread {
+    int saved = omp_get_max_threads();
+    OneThread() { omp_set_num_threads(1); }
+    ~OneThread() { omp_set_num_threads(saved); }
+  } one_thread;
   double work_size = 0;
   int iwork_size = 0;
   if (!call(&work_size, -1, &iwork_size, -1)) return false;
