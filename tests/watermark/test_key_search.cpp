@@ -183,6 +183,44 @@ TEST(DensityModel, EpsAndThresholdFollowTheData) {
   EXPECT_THROW(fit_density_model(act, "relu2", bad, r), Error);
 }
 
+TEST(DensityModel, ThePcaIsFittedOnASampleThatKeepsTheFullFitsVariance) {
+  Rng rng(8);
+  const Tensor act = blobs(4000, 16, rng, 0.5f);
+  DensityConfig all, sampled;
+  all.pca_sample = 0;
+  sampled.pca_sample = 1000;
+  all.max_components = sampled.max_components = 4;
+  all.eps_sample = sampled.eps_sample = 100;
+  Rng r1(3), r2(3);
+  const DensityModel full = fit_density_model(act, "relu2", all, r1);
+  const DensityModel part = fit_density_model(act, "relu2", sampled, r2);
+  // pca_sample 0: the PCA of every point, exactly.
+  const PcaModel direct = fit_pca(act, all.explained_variance, 4);
+  EXPECT_EQ(full.pca.mean.to_vector(), direct.mean.to_vector());
+  EXPECT_EQ(full.pca.components.to_vector(), direct.components.to_vector());
+  // The sample's fit differs, but its components hold almost all the variance the full fit's do.
+  EXPECT_NE(part.pca.mean.to_vector(), direct.mean.to_vector());
+  auto variance = [](const Tensor& Y) {
+    const int64_t N = Y.size(0), P = Y.size(1);
+    double total = 0;
+    for (int64_t p = 0; p < P; ++p) {
+      double s = 0, s2 = 0;
+      for (int64_t i = 0; i < N; ++i) {
+        s += Y.f32()[i * P + p];
+        s2 += static_cast<double>(Y.f32()[i * P + p]) * Y.f32()[i * P + p];
+      }
+      total += (s2 - s * s / N) / (N - 1);
+    }
+    return total;
+  };
+  EXPECT_GT(variance(part.train_proj) / variance(full.train_proj), 0.99);
+  EXPECT_LE(variance(part.train_proj) / variance(full.train_proj), 1.0 + 1e-6);
+  EXPECT_EQ(part.train_proj.size(0), 4000);  // every point is projected
+  DensityConfig bad = all;
+  bad.pca_sample = -1;
+  EXPECT_THROW(fit_density_model(act, "relu2", bad, r1), Error);
+}
+
 namespace {
 // An untrained MLP and a density model of "training data": images with a bright top half, so
 // that random uniform candidates look different. Normalisation 0.45 / 0.45.
