@@ -8,6 +8,7 @@
 
 #include "engine/cpu/gemm_blocked.h"
 #include "engine/cpu/gemm_pack.h"
+#include "engine/cpu/gemm_tile_kernel.h"
 #if SIGNET_HAVE_AVX512_GEMM
 #include <immintrin.h>
 #endif
@@ -56,6 +57,28 @@ void gemm_rowmajor(int nt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, fl
         kernel<MR>(kc, ap, bp, C + i0 * ldc + j0, ldc, alpha, first ? beta : 1.0f, mr, nr);
       });
 }
+
+#if SIGNET_HAVE_AVX512_GEMM
+// At most NR columns and A not transposed (a projection onto a few directions, a classifier's
+// last layer): B is packed once and each MR-row tile of C is summed over the whole k loop in
+// registers, reading A's rows where they lie. The blocked path would first copy all of A into
+// packed panels, which moves more memory than the product itself when N is this small.
+template <int MR>
+void gemm_narrow(int nt, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                 const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  float* bp = thread_buffer(0, std::max<int64_t>(K, 1) * NR);
+  pack_b_rowmajor(tb, B, ldb, 0, 0, N, K, bp);
+  const int64_t tiles = (M + MR - 1) / MR;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t t = 0; t < tiles; ++t) {
+    const int64_t i0 = t * MR;
+    const int mr = static_cast<int>(std::min<int64_t>(MR, M - i0));
+    int64_t aoff[MR];
+    for (int r = 0; r < MR; ++r) aoff[r] = (i0 + std::min(r, mr - 1)) * lda;  // rows past M repeat the last
+    tile_kernel<MR, true, false>(K, A, aoff, bp, nullptr, C + i0 * ldc, ldc, alpha, beta, mr, static_cast<int>(N));
+  }
+}
+#endif
 }  // namespace gemm
 
 namespace {
@@ -113,6 +136,8 @@ void gemm_fast(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, c
   if (M <= 2) return gemm_few_rows(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 #if SIGNET_HAVE_AVX512_GEMM
   const int nt = gemm::threads_for(M, N, K);
+  if (!ta && N <= gemm::NR && K <= gemm::kNarrowKMax)
+    return gemm::gemm_narrow<12>(nt, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   if (gemm::choose_mr(M, nt) == 12)
     gemm::gemm_rowmajor<12>(nt, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   else

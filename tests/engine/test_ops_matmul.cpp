@@ -39,7 +39,9 @@ TEST(OpsMatmul, GemmFastMatchesReference) {
                                   // several k-blocks, N past one B panel, threads splitting M
                                   {100, 3100, 300},
                                   // few rows: threads split N; rows not a multiple of 8 or 12
-                                  {13, 700, 520}, {40, 96, 17}};
+                                  {13, 700, 520}, {40, 96, 17},
+                                  // at most 32 columns: the narrow path (A read in place), threads splitting M
+                                  {3000, 27, 520}, {50, 32, 300}, {7, 33, 40}};
   Rng rng(21);
   for (const Dims& d : dims) {
     for (int combo = 0; combo < 4; ++combo) {
