@@ -123,17 +123,25 @@ TEST(Pca, MatchesThePlainLoopCovarianceAndEigensolver) {
       for (int64_t j = 0; j < M; ++j) C(i, j) += (X.f32()[n * M + i] - mean(i)) * (X.f32()[n * M + j] - mean(j));
   C /= N - 1;
   Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(C);
-  const PcaModel p = fit_pca(X, 1.0, R);
-  ASSERT_EQ(p.eigenvalues.size(), size_t(M));
-  for (int64_t i = 0; i < M; ++i)
-    EXPECT_NEAR(p.eigenvalues[i], std::max(0.0, eig.eigenvalues()(M - 1 - i)), 1e-5 * eig.eigenvalues()(M - 1))
-        << "eigenvalue " << i;
-  for (int64_t m = 0; m < M; ++m) EXPECT_NEAR(p.mean.f32()[m], mean(m), 1e-5);
-  ASSERT_EQ(p.out_features(), R);
-  for (int64_t k = 0; k < R; ++k) {  // the R signal directions are well separated
-    double dot = 0;
-    for (int64_t m = 0; m < M; ++m) dot += p.components.f32()[m * p.out_features() + k] * eig.eigenvectors()(m, M - 1 - k);
-    EXPECT_NEAR(std::fabs(dot), 1.0, 1e-5) << "component " << k;
+  // R components: MRRR for those vectors alone; 100: all of them, the last 100 kept.
+  for (const int64_t cap : {R, int64_t{100}}) {
+    const PcaModel p = fit_pca(X, 1.0, cap);
+    ASSERT_EQ(p.eigenvalues.size(), size_t(M));
+    for (int64_t i = 0; i < M; ++i)
+      EXPECT_NEAR(p.eigenvalues[i], std::max(0.0, eig.eigenvalues()(M - 1 - i)), 1e-5 * eig.eigenvalues()(M - 1))
+          << "eigenvalue " << i;
+    for (int64_t m = 0; m < M; ++m) EXPECT_NEAR(p.mean.f32()[m], mean(m), 1e-5);
+    ASSERT_EQ(p.out_features(), cap);
+    for (int64_t k = 0; k < R; ++k) {  // the R signal directions are well separated
+      double dot = 0;
+      for (int64_t m = 0; m < M; ++m) dot += p.components.f32()[m * p.out_features() + k] * eig.eigenvectors()(m, M - 1 - k);
+      EXPECT_NEAR(std::fabs(dot), 1.0, 1e-5) << "component " << k << " of " << cap;
+    }
+    for (int64_t k = 0; k < cap; ++k) {  // unit length
+      double norm = 0;
+      for (int64_t m = 0; m < M; ++m) norm += std::pow(p.components.f32()[m * cap + k], 2);
+      EXPECT_NEAR(norm, 1.0, 1e-5) << "component " << k << " of " << cap;
+    }
   }
 }
 

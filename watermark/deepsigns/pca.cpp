@@ -27,13 +27,21 @@ Tensor PcaModel::bias() const {
 }
 
 namespace {
-// LAPACK's symmetric eigensolver (MRRR), from the OpenBLAS the engine links. The trailing
-// arguments are the Fortran lengths of the three one-character options.
-extern "C" void dsyevr_(const char* jobz, const char* range, const char* uplo, const int* n, double* a,
-                        const int* lda, const double* vl, const double* vu, const int* il, const int* iu,
-                        const double* abstol, int* m, double* w, double* z, const int* ldz, int* isuppz,
-                        double* work, const int* lwork, int* iwork, const int* liwork, int* info, size_t, size_t,
-                        size_t);
+// LAPACK, from the OpenBLAS the engine links: the steps of its symmetric eigensolver (dsyevr),
+// called one by one so that only the eigenvectors PCA keeps are computed. The trailing
+// arguments are the Fortran lengths of the one-character options.
+extern "C" {
+void dsytrd_(const char* uplo, const int* n, double* a, const int* lda, double* d, double* e, double* tau,
+             double* work, const int* lwork, int* info, size_t);
+void dsterf_(const int* n, double* d, double* e, int* info);
+void dstemr_(const char* jobz, const char* range, const int* n, double* d, double* e, const double* vl,
+             const double* vu, const int* il, const int* iu, int* m, double* w, double* z, const int* ldz,
+             const int* nzc, int* isuppz, int* tryrac, double* work, const int* lwork, int* iwork, const int* liwork,
+             int* info, size_t, size_t);
+void dormtr_(const char* side, const char* uplo, const char* trans, const int* m, const int* n, const double* a,
+             const int* lda, const double* tau, double* c, const int* ldc, double* work, const int* lwork, int* info,
+             size_t, size_t, size_t);
+}
 
 constexpr int64_t kChunkRows = 2048;  // rows centred and multiplied at a time (per thread)
 constexpr int64_t kBlock = 256;       // the scatter matrix is built in kBlock x kBlock tiles
@@ -85,36 +93,82 @@ std::vector<double> scatter_matrix(const float* x, int64_t N, int64_t M, const s
   return S;
 }
 
-// All eigenvalues (ascending) and eigenvectors (column k of the column-major [M, M] vectors
-// belongs to eigenvalue k) of the symmetric C [M, M], which is overwritten.
-bool symmetric_eigen(std::vector<double>& C, int64_t M, std::vector<double>& values, std::vector<double>& vectors) {
-  const int n = static_cast<int>(M);
-  int found = 0, info = 0;
-  const double unused = 0, abstol = 0;  // abstol 0: LAPACK's default accuracy
-  const int iunused = 0;
-  values.assign(M, 0.0);
-  vectors.assign(M * M, 0.0);
-  std::vector<int> support(2 * M);
-  // lwork = liwork = -1 asks for the workspace sizes only (into work[0] and iwork[0]).
-  auto call = [&](double* work, int lwork, int* iwork, int liwork) {
-    dsyevr_("V", "A", "U", &n, C.data(), &n, &unused, &unused, &iunused, &iunused, &abstol, &found, values.data(),
-            vectors.data(), &n, support.data(), work, &lwork, iwork, &liwork, &info, 1, 1, 1);
-    return info == 0;
-  };
-  // One thread: the solver is a long chain of small BLAS calls, each a barrier for the pool. On
-  // two threads it is no faster, and several times slower when the pool's threads sleep
-  // between calls (OMP_WAIT_POLICY=passive). OpenBLAS sizes its calls by omp_get_max_threads.
-  struct OneThread {
-    int saved = omp_get_max_threads();
-    OneThread() { omp_set_num_threads(1); }
-    ~OneThread() { omp_set_num_threads(saved); }
-  } one_thread;
+// One thread for LAPACK: its solvers are long chains of small BLAS calls, each a barrier for
+// the pool. On two threads they are no faster, and several times slower when the pool's
+// threads sleep between calls (OMP_WAIT_POLICY=passive). OpenBLAS sizes its calls by
+// omp_get_max_threads.
+struct OneThread {  // while it lives
+  int saved = omp_get_max_threads();
+  OneThread() { omp_set_num_threads(1); }
+  ~OneThread() { omp_set_num_threads(saved); }
+};
+
+// A symmetric matrix reduced to tridiagonal form T = Q^T C Q (dsytrd, upper triangle): the
+// reflectors that make Q in `a`, T's diagonal d and off-diagonal e.
+struct Tridiagonal {
+  int n = 0;
+  std::vector<double> a, d, e, tau;
+};
+
+bool tridiagonalize(std::vector<double> C, int64_t M, Tridiagonal& t) {
+  t.n = static_cast<int>(M);
+  t.a = std::move(C);
+  t.d.assign(M, 0.0);
+  t.e.assign(M, 0.0);  // n - 1 used; dstemr uses the last as workspace
+  t.tau.assign(std::max<int64_t>(M, 1), 0.0);
+  int info = 0, lwork = -1;
+  double size = 0;
+  dsytrd_("U", &t.n, t.a.data(), &t.n, t.d.data(), t.e.data(), t.tau.data(), &size, &lwork, &info, 1);
+  if (info != 0) return false;
+  std::vector<double> work(std::max<size_t>(1, static_cast<size_t>(size)));
+  lwork = static_cast<int>(work.size());
+  dsytrd_("U", &t.n, t.a.data(), &t.n, t.d.data(), t.e.data(), t.tau.data(), work.data(), &lwork, &info, 1);
+  return info == 0;
+}
+
+// All eigenvalues, ascending (dsterf: no vectors).
+bool eigenvalues(const Tridiagonal& t, std::vector<double>& values) {
+  values = t.d;
+  std::vector<double> e = t.e;
+  int info = 0;
+  dsterf_(&t.n, values.data(), e.data(), &info);
+  return info == 0;
+}
+
+// The eigenvectors of the P largest eigenvalues, column-major [M, P], ascending (column P - 1
+// belongs to the largest): T's by MRRR (dstemr), then multiplied by Q (dormtr).
+bool leading_eigenvectors(const Tridiagonal& t, int64_t P, std::vector<double>& vectors) {
+  const int n = t.n, p = static_cast<int>(P);
+  // A few vectors: MRRR for those alone. Many: all of them (MRRR then finds every eigenvalue
+  // by dqds, faster than the bisection a subset needs), keeping the last p.
+  const bool all = 4 * p > n;
+  const int il = all ? 1 : n - p + 1, iu = n, nz = all ? n : p;
+  std::vector<double> d = t.d, e = t.e, w(n);
+  std::vector<int> support(2 * static_cast<size_t>(nz));
+  vectors.assign(static_cast<size_t>(n) * nz, 0.0);
+  const double unused = 0;
+  int found = 0, tryrac = 1, info = 0, lwork = -1, liwork = -1, iwork_size = 0;
   double work_size = 0;
-  int iwork_size = 0;
-  if (!call(&work_size, -1, &iwork_size, -1)) return false;
+  dstemr_("V", all ? "A" : "I", &n, d.data(), e.data(), &unused, &unused, &il, &iu, &found, w.data(), vectors.data(),
+          &n, &nz, support.data(), &tryrac, &work_size, &lwork, &iwork_size, &liwork, &info, 1, 1);
+  if (info != 0) return false;
   std::vector<double> work(static_cast<size_t>(work_size));
   std::vector<int> iwork(iwork_size);
-  return call(work.data(), static_cast<int>(work.size()), iwork.data(), iwork_size) && found == n;
+  lwork = static_cast<int>(work.size());
+  liwork = iwork_size;
+  dstemr_("V", all ? "A" : "I", &n, d.data(), e.data(), &unused, &unused, &il, &iu, &found, w.data(), vectors.data(),
+          &n, &nz, support.data(), &tryrac, work.data(), &lwork, iwork.data(), &liwork, &info, 1, 1);
+  if (info != 0 || found != nz) return false;
+  if (all) vectors.erase(vectors.begin(), vectors.begin() + static_cast<int64_t>(n - p) * n);
+  lwork = -1;
+  dormtr_("L", "U", "N", &n, &p, t.a.data(), &n, t.tau.data(), vectors.data(), &n, &work_size, &lwork, &info, 1, 1,
+          1);
+  if (info != 0) return false;
+  work.assign(std::max<size_t>(1, static_cast<size_t>(work_size)), 0.0);
+  lwork = static_cast<int>(work.size());
+  dormtr_("L", "U", "N", &n, &p, t.a.data(), &n, t.tau.data(), vectors.data(), &n, work.data(), &lwork, &info, 1, 1,
+          1);
+  return info == 0;
 }
 }  // namespace
 
@@ -137,8 +191,10 @@ PcaModel fit_pca(const Tensor& X_in, double explained, int64_t max_components, c
                "over the {} samples (a dead layer?); choose another --layer",
                what, M, N);
 
+  const OneThread one_thread;  // for the LAPACK calls below
+  Tridiagonal tri;
   std::vector<double> values, vectors;
-  SIGNET_CHECK(symmetric_eigen(C, M, values, vectors),
+  SIGNET_CHECK(tridiagonalize(std::move(C), M, tri) && eigenvalues(tri, values),
                "fit_pca: the eigendecomposition of the {} covariance did not converge", what);
   // LAPACK sorts ascending; we want descending.
   PcaModel out;
@@ -152,12 +208,14 @@ PcaModel fit_pca(const Tensor& X_in, double explained, int64_t max_components, c
   kept = 0;
   for (int64_t i = 0; i < P; ++i) kept += out.eigenvalues[i];
   out.explained = kept / total;
+  SIGNET_CHECK(leading_eigenvectors(tri, P, vectors),
+               "fit_pca: the eigenvectors of the {} covariance did not converge", what);
 
   out.mean = Tensor::empty({M});
   for (int64_t m = 0; m < M; ++m) out.mean.f32()[m] = static_cast<float>(mean[m]);
   out.components = Tensor::empty({M, P});
   for (int64_t p = 0; p < P; ++p) {
-    const double* v = vectors.data() + (M - 1 - p) * M;
+    const double* v = vectors.data() + (P - 1 - p) * M;
     int64_t big = 0;
     for (int64_t m = 1; m < M; ++m)
       if (std::fabs(v[m]) > std::fabs(v[big])) big = m;

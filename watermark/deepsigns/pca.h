@@ -9,9 +9,11 @@
 //   mean    = column means of X                                         float32 [M]
 //   C       = (X - mean)^T (X - mean) / (N - 1): each thread centres chunks of rows and
 //             multiplies them with the engine's GEMM (float), only the tiles on and above the
-//             diagonal (C is symmetric), summed in double; eigendecomposition with LAPACK's
-//             dsyevr (double, from OpenBLAS). tests/watermark/test_pca.cpp checks it against
-//             a plain-loop covariance and Eigen's solver.
+//             diagonal (C is symmetric), summed in double. Eigendecomposition in LAPACK's steps
+//             (double, from OpenBLAS): tridiagonal form (dsytrd), all eigenvalues (dsterf), then
+//             the eigenvectors of the P kept components only (dstemr, dormtr): those are most of
+//             a full solver's time. tests/watermark/test_pca.cpp checks it against a plain-loop
+//             covariance and Eigen's solver.
 //   P       = the smallest number of leading components whose eigenvalues sum to at least
 //             `explained` of the trace (default 0.95), capped by max_components when > 0.
 //   components = the P leading eigenvectors as columns, largest eigenvalue first    [M, P]
