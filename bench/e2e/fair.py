@@ -35,6 +35,8 @@ Usage:
                     [--no-forward-only-batch1] [--signet-omp-wait-policy search|unset|PASSIVE|ACTIVE]
                     [--signet build/signet] [--out FILE]
   bench/e2e/fair.py --table FILE [FILE ...]    (print the tables of earlier runs)
+  bench/e2e/fair.py --compare RUN1 RUN2 [--target 0.8]   (two runs cell by cell: both ratios, and
+                                                whether both are at or below the target)
   bench/e2e/fair_twice.sh runs it twice in separate processes and prints both tables.
 
 Default steps: the model's table step count (bench/e2e/run_all.sh), times table batch / batch
@@ -272,6 +274,37 @@ def print_table(rows, out=sys.stdout):
             signet_config_str(s["config"]) if "config" in s else "(not recorded)"), file=out)
 
 
+def compare_runs(path1, path2, target, out=sys.stdout):
+    """One row per cell of two runs (matched by model, input shape, batch and mode): both ratios
+    and whether both are at or below `target`. Returns the number of cells that are not."""
+    def load(path):
+        with open(path) as f:
+            rows = [json.loads(line) for line in f if line.strip()]
+        return {(r["model"], r.get("input_shape") or "", r["batch_size"], r["mode"]): r for r in rows}
+    run1, run2 = load(path1), load(path2)
+    print("| model | batch | mode | run 1: Signet / PyTorch ms | ratio | run 2: Signet / PyTorch ms | ratio | "
+          "both <= %.2fx |" % target, file=out)
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |", file=out)
+    missing = 0
+    for key in sorted(set(run1) | set(run2), key=lambda k: (list(MODELS).index(k[0]) if k[0] in MODELS else 99,
+                                                          k[3] != "train", k[2])):
+        model, shape, batch, mode = key
+        cells = []
+        ok = True
+        for run in (run1, run2):
+            r = run.get(key)
+            if r is None:
+                cells += ["(not run)", "–"]
+                ok = False
+                continue
+            cells += ["%.3f / %.3f" % (r["signet"]["median_ms"], r["pytorch"]["median_ms"]), "%.2fx" % r["ratio_median"]]
+            ok = ok and r["ratio_median"] <= target
+        missing += not ok
+        print("| %s%s | %d | %s | %s | %s | %s | %s | %s |" % (model, " @" + shape if shape else "", batch, mode,
+                                                              *cells, "yes" if ok else "**no**"), file=out)
+    return missing
+
+
 def int_list(text):
     try:
         v = [int(x) for x in text.split(",") if x.strip()]
@@ -301,8 +334,15 @@ def main():
     ap.add_argument("--signet", default=os.path.join(ROOT, "build", "signet"))
     ap.add_argument("--out", default="", help="write the JSON lines here too (whole, at the end)")
     ap.add_argument("--table", nargs="+", metavar="FILE", help="only print the tables of these JSON-lines files")
+    ap.add_argument("--compare", nargs=2, metavar=("RUN1", "RUN2"),
+                    help="only print one table of two runs' files, cell by cell, against --target")
+    ap.add_argument("--target", type=float, default=0.8, help="the ratio --compare checks (default 0.8)")
     a = ap.parse_args()
 
+    if a.compare:
+        short = compare_runs(a.compare[0], a.compare[1], a.target)
+        print("\n%d cell(s) not at or below %.2fx in both runs" % (short, a.target))
+        return 0
     if a.table:
         for i, path in enumerate(a.table):
             with open(path) as f:
@@ -329,7 +369,8 @@ def main():
             jobs.append(Job(a, m, b, False))
         if a.forward_only_batch1:
             jobs.append(Job(a, m, 1, True))
-    stamp = {"commit": git_commit(), "date_utc": datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"),
+    version = subprocess.run([a.signet, "--version"], capture_output=True, text=True).stdout.split("\n")
+    stamp = {"signet_version": " ".join(" ".join(line.split()) for line in version[:2]), "commit": git_commit(), "date_utc": datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"),
              "cpu": cpu_name(), "cores": os.cpu_count()}
     rows = []
     try:

@@ -4,7 +4,8 @@
 # for when comparing the engines.
 # Usage: bench/e2e/fair_twice.sh OUT_PREFIX [fair.py flags...]
 #   writes OUT_PREFIX.run1.jsonl and OUT_PREFIX.run2.jsonl (and each run's output and progress log beside
-#   them, .log), then prints the table of run 1 and the table of run 2.
+#   them, .log), then prints the table of run 1, the table of run 2, and both runs cell by cell
+#   against the 0.8x target (fair.py --compare).
 #   e.g. bench/e2e/fair_twice.sh bench/e2e/fair --rounds 5
 # Needs build/signet and Debian's python3-torch. Run on an idle machine.
 set -euo pipefail
@@ -24,3 +25,5 @@ for run in 1 2; do
   }
 done
 python3 "$fair" --table "$prefix.run1.jsonl" "$prefix.run2.jsonl"
+echo
+python3 "$fair" --compare "$prefix.run1.jsonl" "$prefix.run2.jsonl"

@@ -16,6 +16,8 @@ The knobs bench/e2e/fair.py searches over to find PyTorch's fastest configuratio
   --channels-last  model and input in torch.channels_last memory format (convolutional models only)
   --mkldnn on|off  torch.backends.mkldnn.enabled (oneDNN kernels); default: PyTorch's own (on)
   --flush-denormal torch.set_flush_denormal(True) before any op (Signet always flushes denormals)
+  --profile        after the timed steps, profile a few more (torch.autograd.profiler) and print
+                   time per op type, the peer of `signet bench --profile`
 The JSON records them ("mkldnn" is the setting the timed steps ran with) and, under "env", the
 environment variables that change the timings (OpenBLAS threads and kernels, OpenMP wait
 policy, glibc malloc tunables).
@@ -90,7 +92,8 @@ TIMING_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GLI
 
 
 def time_steps(model_name, batch_size, steps, warmup, threads, lr=0.01, momentum=0.9, seed=0,
-               input_shape=None, classes=None, device="cpu", forward_only=False, channels_last=False):
+               input_shape=None, classes=None, device="cpu", forward_only=False, channels_last=False,
+               profile_steps=0):
     build, in_shape, n_classes, loss_kind = model_entry(model_name)
     in_shape = tuple(input_shape) if input_shape else in_shape
     n_classes = classes or n_classes
@@ -114,7 +117,7 @@ def time_steps(model_name, batch_size, steps, warmup, threads, lr=0.01, momentum
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     if forward_only:
         with torch.no_grad():
-            return _time(lambda: model(x), steps, warmup, sync)
+            return _profiled(lambda: model(x), steps, warmup, sync, profile_steps)
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
 
     def step():
@@ -125,7 +128,21 @@ def time_steps(model_name, batch_size, steps, warmup, threads, lr=0.01, momentum
         opt.zero_grad()
         return loss
 
-    return _time(step, steps, warmup, sync)
+    return _profiled(step, steps, warmup, sync, profile_steps)
+
+
+def _profiled(step, steps, warmup, sync, profile_steps):
+    """_time, then (profile_steps > 0) that many more steps under the autograd profiler, whose
+    table of time per op (self CPU time, the profiled steps' total) goes to stderr."""
+    times = _time(step, steps, warmup, sync)
+    if profile_steps > 0:
+        with torch.autograd.profiler.profile() as prof:
+            for _ in range(profile_steps):
+                step()
+            sync()
+        print("PyTorch profile, %d steps (totals over them):" % profile_steps, file=sys.stderr)
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25), file=sys.stderr)
+    return times
 
 
 def _time(step, steps, warmup, sync):
@@ -161,6 +178,8 @@ def main():
                     help="torch.backends.mkldnn.enabled (oneDNN); default: PyTorch's own setting")
     ap.add_argument("--flush-denormal", action="store_true",
                     help="torch.set_flush_denormal(True) before any op, so the intra-op threads inherit it")
+    ap.add_argument("--profile", type=int, default=0, metavar="STEPS",
+                    help="then profile STEPS more steps and print time per op (stderr)")
     args = ap.parse_args()
     flushed = bool(torch.set_flush_denormal(True)) if args.flush_denormal else False
     if args.steps < 1 or args.batch_size < 1 or args.threads < 1 or args.warmup < 0:
@@ -174,7 +193,8 @@ def main():
     shape = [int(v) for v in args.input_shape.split(",")] if args.input_shape else None
     times = time_steps(args.model, args.batch_size, args.steps, args.warmup, args.threads,
                        input_shape=shape, classes=args.classes or None, device=args.device,
-                       forward_only=args.forward_only, channels_last=args.channels_last)
+                       forward_only=args.forward_only, channels_last=args.channels_last,
+                       profile_steps=args.profile)
     res = {
         "framework": "pytorch",
         "model": args.model,
