@@ -283,13 +283,13 @@ def compare_runs(path1, path2, target, out=sys.stdout):
         return {(r["model"], r.get("input_shape") or "", r["batch_size"], r["mode"]): r for r in rows}
     run1, run2 = load(path1), load(path2)
     print("| model | batch | mode | run 1: Signet / PyTorch ms | ratio | run 2: Signet / PyTorch ms | ratio | "
-          "both <= %.2fx |" % target, file=out)
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |", file=out)
+          "both <= %.2fx | PyTorch's configuration, run 1; run 2 |" % target, file=out)
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |", file=out)
     missing = 0
     for key in sorted(set(run1) | set(run2), key=lambda k: (list(MODELS).index(k[0]) if k[0] in MODELS else 99,
                                                           k[3] != "train", k[2])):
         model, shape, batch, mode = key
-        cells = []
+        cells, chosen = [], []
         ok = True
         for run in (run1, run2):
             r = run.get(key)
@@ -297,11 +297,13 @@ def compare_runs(path1, path2, target, out=sys.stdout):
                 cells += ["(not run)", "–"]
                 ok = False
                 continue
+            chosen.append(config_str(r["pytorch"]["config"]))
             cells += ["%.3f / %.3f" % (r["signet"]["median_ms"], r["pytorch"]["median_ms"]), "%.2fx" % r["ratio_median"]]
             ok = ok and r["ratio_median"] <= target
         missing += not ok
-        print("| %s%s | %d | %s | %s | %s | %s | %s | %s |" % (model, " @" + shape if shape else "", batch, mode,
-                                                              *cells, "yes" if ok else "**no**"), file=out)
+        print("| %s%s | %d | %s | %s | %s | %s | %s | %s | %s |" % (model, " @" + shape if shape else "", batch, mode,
+                                                                   *cells, "yes" if ok else "**no**",
+                                                                   "; ".join(chosen)), file=out)
     return missing
 
 
