@@ -11,9 +11,9 @@
 //   No gradient (counts are integers).
 //
 // cpu::density_counts_ref: plain loops, d2 for every pair as defined above.
-// cpu::density_counts_fast: the same counts, exactly. Distances come from GEMM as
-//   ||a||^2 + ||b||^2 - 2 a.b over tiles of X (OpenBLAS sgemm for the dot products), each tile
-//   thresholded and counted in the same pass while it is in cache. float32 rounding of that
+// cpu::density_counts_fast: the same counts, exactly. Distances come in the GEMM form
+//   ||a||^2 + ||b||^2 - 2 a.b, 12 points x 32 queries at a time from the GEMM's register tile
+//   (key_search_cpu.cpp), each block thresholded and counted while in L1. float32 rounding of that
 //   expression is bounded by tol = 2 (P + 8) 2^-24 (||a||^2 + ||b||^2) (the dot product's
 //   error is at most gamma_P sum |a_p b_p| <= gamma_P (||a||^2 + ||b||^2) / 2, plus the
 //   roundings of the norms and of the sum; the bound is doubled for margin); a pair is decided

@@ -125,7 +125,7 @@ struct DistanceScan {
 }  // namespace
 
 // Rounding bound of the GEMM form, relative to ||a||^2 + ||b||^2 (see key_search.h).
-float gemm_form_tolerance(int64_t P) { return static_cast<float>(2.0 * (static_cast<double>(P) + 8.0) * std::ldexp(1.0, -24)); }
+static float gemm_form_tolerance(int64_t P) { return static_cast<float>(2.0 * (static_cast<double>(P) + 8.0) * std::ldexp(1.0, -24)); }
 
 void density_counts_fast(const float* Q, int64_t n, const float* X, int64_t N, int64_t P, float eps, int64_t* counts) {
   std::fill(counts, counts + n, int64_t{0});
