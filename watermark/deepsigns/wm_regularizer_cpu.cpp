@@ -106,17 +106,24 @@ double wm_regularizer_fast(const float* f, const int64_t* y, int64_t B, int64_t 
   std::fill(gmu, gmu + S * M, 0.0f);
   int64_t K = 0;
   for (int64_t n = 0; n < B; ++n) K += pos[y[n]] >= 0;
-  // Attraction: one streaming pass over the activations; non-chosen rows get zero gradient.
+  // Rows of the other classes get zero gradient: most rows when few classes carry bits, and
+  // writing them is most of the attraction pass's time, so the whole pool zeroes them first
+  // (each thread fences its own streaming stores).
+#pragma omp parallel if (B * M >= (1 << 15))
+  {
+#pragma omp for schedule(static)
+    for (int64_t n = 0; n < B; ++n)
+      if (pos[y[n]] < 0) zero_row(gf + n * M, M);
+    stream_fence();
+  }
+  // Attraction: one pass over the chosen rows, in order.
   double attract = 0;
   const float ca = K ? 2.0f * l1 / static_cast<float>(K) : 0.0f;
   std::vector<float> gmu_acc(s * M, 0.0f);
   for (int64_t n = 0; n < B; ++n) {
     float* g = gf + n * M;
     const int64_t k = pos[y[n]];
-    if (k < 0) {
-      zero_row(g, M);
-      continue;
-    }
+    if (k < 0) continue;
     const float* fn = f + n * M;
     const float* c = mu + y[n] * M;
     float* acc = gmu_acc.data() + k * M;
@@ -130,7 +137,6 @@ double wm_regularizer_fast(const float* f, const int64_t* y, int64_t B, int64_t 
     }
     attract += row;
   }
-  stream_fence();
   if (K) attract /= K;
   // Separation between every chosen centre and every other centre.
   double separate = 0;
