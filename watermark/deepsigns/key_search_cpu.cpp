@@ -43,9 +43,7 @@ std::vector<float> row_sq_norms(const float* A, int64_t rows, int64_t P) {
   }
   return out;
 }
-}  // namespace
 
-namespace {
 // The distance scan: every (point, query) pair's GEMM-form squared distance
 // (||q||^2 + ||x||^2) - 2 <q, x>, computed kRows points x kLanes queries at a time in registers
 // (the GEMM's own register tile, gemm_tile_kernel.h) into a small block that the caller
