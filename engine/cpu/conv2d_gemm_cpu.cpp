@@ -267,6 +267,7 @@ void conv2d_backward_input_fast(const Conv2dGeom& g, const float* dy, const floa
     // tiny images (resnet50's 2x2 at 64x64 input, 64 columns): rearranging the 2.4M weights
     // then costs more than the product (23% of the roof against 28% folding).
     const Conv2dGeom t{g.N, g.O, g.Ho, g.Wo, g.C, g.kh, g.kw, 1, 1, g.kh - 1 - g.ph, g.kw - 1 - g.pw, g.H, g.W};
+    if (conv2d_winograd_applies(t)) return conv2d_winograd(t, dy, w, nullptr, dx, /*flipped=*/true);
     return conv2d_fast(t, dy, flipped_weights(g, w), nullptr, dx);
   }
   // Tiles of different rows fold onto overlapping pixels of the same channel, so threads take

@@ -9,13 +9,16 @@
 namespace signet::cpu {
 #if SIGNET_HAVE_AVX512_GEMM
 bool conv2d_winograd_applies(const Conv2dGeom& g);
-void conv2d_winograd(const Conv2dGeom& g, const float* x, const float* w, const float* bias, float* y);
+// flipped: w is the weight [C][O][3][3] of the layer whose input gradient g computes (g's
+// kernel (o, c) is w[c][o] turned by 180 degrees), read in place rather than copied first.
+void conv2d_winograd(const Conv2dGeom& g, const float* x, const float* w, const float* bias, float* y,
+                     bool flipped = false);
 // The weight gradient the same way (conv2d_winograd_wgrad_cpu.cpp); dw overwritten.
 bool conv2d_winograd_weight_applies(const Conv2dGeom& g);
 void conv2d_winograd_weight(const Conv2dGeom& g, const float* dy, const float* x, float* dw);
 #else
 inline bool conv2d_winograd_applies(const Conv2dGeom&) { return false; }
-inline void conv2d_winograd(const Conv2dGeom&, const float*, const float*, const float*, float*) {}
+inline void conv2d_winograd(const Conv2dGeom&, const float*, const float*, const float*, float*, bool = false) {}
 inline bool conv2d_winograd_weight_applies(const Conv2dGeom&) { return false; }
 inline void conv2d_winograd_weight(const Conv2dGeom&, const float*, const float*, float*) {}
 #endif

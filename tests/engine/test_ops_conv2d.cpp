@@ -85,6 +85,9 @@ TEST(OpsConv2d, FastMatchesReference) {
       // that are (16, 32) and are not (24, 20) multiples of 16 (the weight gradient's rule).
       {2, 16, 9, 11, 32, 3, 3, 1, 1, 1, 1},  {2, 24, 10, 10, 16, 3, 3, 1, 1, 0, 0},
       {2, 16, 6, 6, 16, 3, 3, 1, 1, 2, 2},   {4, 32, 13, 10, 24, 3, 3, 1, 1, 1, 1},
+      // 20 channels both ways: a last panel of kernels part empty whether 8 or 12 tall, and a
+      // part block of 16 channels, forward and flipped (the input gradient reads w in place).
+      {2, 20, 10, 12, 20, 3, 3, 1, 1, 1, 1},
       // Winograd weight gradient (>= 64 channels): two chunks of tiles per thread (one 24x24
       // image each); odd output size; images smaller than a chunk.
       {4, 64, 24, 24, 64, 3, 3, 1, 1, 1, 1}, {2, 64, 9, 11, 64, 3, 3, 1, 1, 1, 1},
