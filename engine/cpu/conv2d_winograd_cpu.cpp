@@ -120,8 +120,9 @@ void winograd_images(const Conv2dGeom& g, const float* x, const float* up, const
   const int64_t ipb = std::min(count, std::max<int64_t>(1, (NR + t_img - 1) / t_img));
   float* vbuf = gemm::thread_buffer(0, 16 * C * NR + 16 * Mr * NR);
   float* mbuf = vbuf + 16 * C * NR;
-  float* xp = gemm::thread_buffer(1, ipb * pt.img_sz);
-  std::fill(xp, xp + ipb * pt.img_sz, 0.0f);
+  float* xbuf = gemm::thread_buffer(1, pt.buffer_floats(ipb));
+  std::fill(xbuf, xbuf + pt.buffer_floats(ipb), 0.0f);  // the padding; pad_image writes only the interior
+  float* xp = pt.first_image(xbuf);
   for (int64_t n0 = 0; n0 < count; n0 += ipb) {
     const int64_t imgs = std::min(ipb, count - n0), tiles = imgs * t_img;
     for (int64_t i = 0; i < imgs; ++i) pad_image(g, pt, x + (n0 + i) * in_sz, xp + i * pt.img_sz);

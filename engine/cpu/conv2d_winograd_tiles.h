@@ -39,21 +39,26 @@ inline void transform_input(const __m512 d[16], __m512 v[16]) {
   }
 }
 
-// Loads of the 4x4 patches from padded images: xp[img][c][row][col] = x[img][c][row - ph][col
-// - pw - kFront] (zero outside), rows 0..2*th+1, so every patch is in bounds and element (i, j)
-// of 16 consecutive tiles in a tile row is the even floats of 32 at row 2ty + i, column
-// 2tx + j: two loads and a permute, no masks (the first version gathered each one with the
-// padding checks of conv_pack::load_x16 and spent as long on them as on the products).
-constexpr int64_t kFront = 32;  // floats before each row: a run's loads may start up to 30 early
+// Loads of the 4x4 patches from padded images: xp[img][c][row][col] = x[img][c][row - ph][col -
+// pw] (zero outside), rows 0..2*th+1 and columns 0..2*tw+1, so every patch is in the plane and
+// element (i, j) of 16 consecutive tiles in a tile row is the even floats of 32 at row 2ty + i,
+// column 2tx + j: two masked loads and a permute (the first version gathered each one with the
+// padding checks of conv_pack::load_x16 and spent as long on them as on the products). The
+// masks keep only the run's floats, all inside its plane; the 32-float window may start up to
+// 30 floats before the plane, so the planes sit between guards of kGuard floats (never read
+// unmasked), not in rows padded by 32 on each side (7x the floats of an 8x8 image).
+constexpr int64_t kGuard = 32;
 
 struct PaddedTiles {
   int64_t Hp, Wp, img_sz;  // per image: C * Hp * Wp
+  int64_t buffer_floats(int64_t images) const { return kGuard + images * img_sz + kGuard; }
+  float* first_image(float* buffer) const { return buffer + kGuard; }
 };
 
 inline PaddedTiles padded_tiles(const Conv2dGeom& g, const Conv2dGeom& pg) {
   PaddedTiles p;
   p.Hp = 2 * pg.Ho + 2;
-  p.Wp = kFront + 2 * pg.Wo + 2 + 32;
+  p.Wp = 2 * pg.Wo + 2;
   p.img_sz = g.C * p.Hp * p.Wp;
   return p;
 }
@@ -61,8 +66,7 @@ inline PaddedTiles padded_tiles(const Conv2dGeom& g, const Conv2dGeom& pg) {
 inline void pad_image(const Conv2dGeom& g, const PaddedTiles& p, const float* xn, float* xp) {
   for (int64_t c = 0; c < g.C; ++c)
     for (int64_t r = 0; r < g.H; ++r)
-      std::copy(xn + (c * g.H + r) * g.W, xn + (c * g.H + r + 1) * g.W,
-                xp + (c * p.Hp + r + g.ph) * p.Wp + kFront + g.pw);
+      std::copy(xn + (c * g.H + r) * g.W, xn + (c * g.H + r + 1) * g.W, xp + (c * p.Hp + r + g.ph) * p.Wp + g.pw);
 }
 
 // A run of tiles against 32 floats of output row that pair its lanes (float e = lane e/2,
@@ -80,11 +84,15 @@ inline void load_patches(const PaddedTiles& pt, const Group16& grp, const float*
   for (int r = 0; r < grp.n; ++r) {
     const Group16::Run& run = grp.run[r];
     const __mmask16 m = static_cast<__mmask16>(((1u << run.len) - 1) << run.off);
-    const float* base = xp + ((run.img * C + c) * pt.Hp + 2 * run.i) * pt.Wp + kFront + 2 * (run.j - run.off);
+    // Float 2l of the window is lane l's: the even floats of the run's lanes.
+    const uint64_t floats = (((uint64_t{1} << (2 * run.len)) - 1) << (2 * run.off)) & 0x55555555u;
+    const __mmask16 lo = static_cast<__mmask16>(floats & 0xFFFFu), hi = static_cast<__mmask16>(floats >> 16);
+    const float* base = xp + ((run.img * C + c) * pt.Hp + 2 * run.i) * pt.Wp + 2 * (run.j - run.off);
     for (int i = 0; i < 4; ++i)
       for (int j = 0; j < 4; ++j) {
         const float* q = base + i * pt.Wp + j;
-        const __m512 w = _mm512_permutex2var_ps(_mm512_loadu_ps(q), even, _mm512_loadu_ps(q + 16));
+        const __m512 w =
+            _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(lo, q), even, _mm512_maskz_loadu_ps(hi, q + 16));
         d[i * 4 + j] = _mm512_mask_mov_ps(d[i * 4 + j], m, w);
       }
   }

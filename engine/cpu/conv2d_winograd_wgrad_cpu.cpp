@@ -91,9 +91,11 @@ void accumulate_images(const Conv2dGeom& g, const float* x, const float* dy, int
   b.Zp.resize(16 * O * kt_max);
   b.stage.resize(16 * 16 * 16);
   float* Vt = gemm::thread_buffer(0, 16 * Cp * kt_max);
-  float* xp = gemm::thread_buffer(1, ipc * pt.img_sz);
-  std::fill(Vt, Vt + 16 * Cp * kt_max, 0.0f);  // channels past C stay zero
-  std::fill(xp, xp + ipc * pt.img_sz, 0.0f);
+  float* xbuf = gemm::thread_buffer(1, pt.buffer_floats(ipc));
+  // Channels past C (to a whole panel of NR) stay zero; the transforms write all the others.
+  if (Cp != C) std::fill(Vt, Vt + 16 * Cp * kt_max, 0.0f);
+  std::fill(xbuf, xbuf + pt.buffer_floats(ipc), 0.0f);  // the padding; pad_image writes only the interior
+  float* xp = pt.first_image(xbuf);
   float* stage = b.stage.data();  // [xi][16][16], transposed into the packed layouts
   bool first = true;
   for (int64_t n0 = 0; n0 < count; n0 += ipc, first = false) {

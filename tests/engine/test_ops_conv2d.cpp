@@ -91,7 +91,9 @@ TEST(OpsConv2d, FastMatchesReference) {
       // Winograd weight gradient (>= 64 channels): two chunks of tiles per thread (one 24x24
       // image each); odd output size; images smaller than a chunk.
       {4, 64, 24, 24, 64, 3, 3, 1, 1, 1, 1}, {2, 64, 9, 11, 64, 3, 3, 1, 1, 1, 1},
-      {6, 64, 8, 8, 80, 3, 3, 1, 1, 1, 1}};
+      {6, 64, 8, 8, 80, 3, 3, 1, 1, 1, 1},
+      // 80 input channels: the last panel of 32 is half past C (zero-filled, not transformed).
+      {2, 80, 8, 8, 64, 3, 3, 1, 1, 1, 1}};
   Rng rng(101);
   for (const Geo& q : geos) {
     const Conv2dGeom g = conv2d_geom("test", {q.N, q.C, q.H, q.W}, {q.O, q.C, q.kh, q.kw}, q.sh, q.sw, q.ph, q.pw);
