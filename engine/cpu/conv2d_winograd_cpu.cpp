@@ -108,9 +108,11 @@ inline void store_tiles(const Conv2dGeom& g, const Group16& grp, float* yo, __m5
   }
 }
 
+// Images [0, count) of x into y; of their blocks of NR tiles, those numbered part mod parts
+// (parts > 1: threads sharing images too few to go round).
 template <int MR>
 void winograd_images(const Conv2dGeom& g, const float* x, const float* up, const float* bias, float* y,
-                     int64_t count) {
+                     int64_t count, int part, int parts) {
   const Conv2dGeom pg = patch_geom(g);
   const Cols cs(pg, conv_pack::krow_table(pg));
   const PaddedTiles pt = padded_tiles(g, pg);
@@ -123,10 +125,12 @@ void winograd_images(const Conv2dGeom& g, const float* x, const float* up, const
   float* xbuf = gemm::thread_buffer(1, pt.buffer_floats(ipb));
   std::fill(xbuf, xbuf + pt.buffer_floats(ipb), 0.0f);  // the padding; pad_image writes only the interior
   float* xp = pt.first_image(xbuf);
+  int64_t block = 0;
   for (int64_t n0 = 0; n0 < count; n0 += ipb) {
     const int64_t imgs = std::min(ipb, count - n0), tiles = imgs * t_img;
     for (int64_t i = 0; i < imgs; ++i) pad_image(g, pt, x + (n0 + i) * in_sz, xp + i * pt.img_sz);
     for (int64_t tb = 0; tb < tiles; tb += NR) {
+      if (block++ % parts != part) continue;
       const int64_t nt = std::min<int64_t>(NR, tiles - tb);
       const Group16 grp[2] = {conv_pack::make_group(cs, tb, std::min<int64_t>(16, nt)),
                               conv_pack::make_group(cs, tb + 16, std::max<int64_t>(0, nt - 16))};
@@ -178,7 +182,11 @@ bool conv2d_winograd_applies(const Conv2dGeom& g) {
   // (bench_conv.cpp, 2 threads, ms, im2col GEMM -> Winograd): wrn-16-4 64@32 10.3 -> 6.7,
   // 128@16 11.6 -> 6.2, 256@8 11.9 -> 7.8; cifar10-cnn 32@32 5.3 -> 4.9, 64@16 5.9 -> 3.7;
   // but resnet50's 256-channel 4x4 layer 0.8 -> 2.6 (4 tiles per image).
-  const bool splits = conv_split::splits_evenly(g, conv_split::threads(g));
+  // Threads take whole images or, with too few of them (batch 1), blocks of NR tiles
+  // round-robin: then only with a whole block for each.
+  const int T = conv_split::threads(g);
+  const int64_t blocks = g.N * ((g.Ho + 1) / 2) * ((g.Wo + 1) / 2) / NR;
+  const bool splits = conv_split::splits_evenly(g, T) || blocks >= T;
   return g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.ph <= 2 && g.pw <= 2 && g.C >= 16 &&
          g.C <= 1024 && g.O >= 16 && g.Ho >= 8 && g.Wo >= 8 && g.N > 0 && splits;
 }
@@ -195,8 +203,12 @@ void conv2d_winograd(const Conv2dGeom& g, const float* x, const float* w, const 
     {
       transform_weights<MR>(g, w, flipped, up);  // ends in a barrier
       const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-      const int64_t n0 = g.N * t / nt, n1 = g.N * (t + 1) / nt;
-      if (n1 > n0) winograd_images<MR>(g, x + n0 * in_sz, up, bias, y + n0 * out_sz, n1 - n0);
+      if (conv_split::splits_evenly(g, nt)) {
+        const int64_t n0 = g.N * t / nt, n1 = g.N * (t + 1) / nt;
+        if (n1 > n0) winograd_images<MR>(g, x + n0 * in_sz, up, bias, y + n0 * out_sz, n1 - n0, 0, 1);
+      } else {
+        winograd_images<MR>(g, x, up, bias, y, g.N, t, nt);
+      }
     }
   };
   if (gemm::choose_mr(g.O, 1) == 12)

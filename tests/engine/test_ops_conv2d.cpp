@@ -88,6 +88,9 @@ TEST(OpsConv2d, FastMatchesReference) {
       // 20 channels both ways: a last panel of kernels part empty whether 8 or 12 tall, and a
       // part block of 16 channels, forward and flipped (the input gradient reads w in place).
       {2, 20, 10, 12, 20, 3, 3, 1, 1, 1, 1},
+      // Too few images to go round the threads, which share blocks of 32 tiles instead: one
+      // image of 81 tiles, and three of 49 (blocks crossing images, a part block at the end).
+      {1, 16, 18, 18, 16, 3, 3, 1, 1, 1, 1}, {3, 16, 13, 13, 24, 3, 3, 1, 1, 1, 1},
       // Winograd weight gradient (>= 64 channels): two chunks of tiles per thread (one 24x24
       // image each); odd output size; images smaller than a chunk.
       {4, 64, 24, 24, 64, 3, 3, 1, 1, 1, 1}, {2, 64, 9, 11, 64, 3, 3, 1, 1, 1, 1},
