@@ -91,6 +91,12 @@ TEST(OpsConv2d, FastMatchesReference) {
       // Too few images to go round the threads, which share blocks of 32 tiles instead: one
       // image of 81 tiles, and three of 49 (blocks crossing images, a part block at the end).
       {1, 16, 18, 18, 16, 3, 3, 1, 1, 1, 1}, {3, 16, 13, 13, 24, 3, 3, 1, 1, 1, 1},
+      // At most 32 output pixels in the batch (the narrow input gradient): 4 pixels with K =
+      // 360 (a part vector); 27 pixels (rows in groups of 8, 8, 8, 2, 1); 32; a strided 1x1;
+      // and threads splitting K = 2304.
+      {1, 40, 2, 2, 24, 3, 3, 1, 1, 1, 1},   {3, 10, 3, 3, 12, 3, 3, 1, 1, 1, 1},
+      {2, 24, 4, 4, 40, 3, 3, 1, 1, 1, 1},   {1, 64, 7, 7, 20, 1, 1, 2, 2, 0, 0},
+      {1, 256, 2, 2, 256, 3, 3, 1, 1, 1, 1},
       // Winograd weight gradient (>= 64 channels): two chunks of tiles per thread (one 24x24
       // image each); odd output size; images smaller than a chunk.
       {4, 64, 24, 24, 64, 3, 3, 1, 1, 1, 1}, {2, 64, 9, 11, 64, 3, 3, 1, 1, 1, 1},
