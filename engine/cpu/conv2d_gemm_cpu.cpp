@@ -223,6 +223,7 @@ void forward_split(const Conv2dGeom& g, int T, Fn&& run) {  // run(n0, count, nt
 }  // namespace
 
 void conv2d_fast(const Conv2dGeom& g, const float* x, const float* w, const float* bias, float* y) {
+  if (conv2d_narrow_forward_applies(g)) return conv2d_narrow_forward(g, x, w, bias, y);
   if (conv2d_winograd_applies(g)) return conv2d_winograd(g, x, w, bias, y);
   if (conv2d_direct_applies(g)) return conv2d_direct(g, x, w, bias, y);
   const int T = threads(g);

@@ -9,10 +9,15 @@
 namespace signet::cpu {
 #if SIGNET_HAVE_AVX512_GEMM
 bool conv2d_narrow_applies(const Conv2dGeom& g);
+// The forward product, with fewer pixels still (at most 8): y overwritten.
+bool conv2d_narrow_forward_applies(const Conv2dGeom& g);
+void conv2d_narrow_forward(const Conv2dGeom& g, const float* x, const float* w, const float* bias, float* y);
 // dx (overwritten) from dy and w [O][C][kh][kw], any stride and padding.
 void conv2d_narrow_backward_input(const Conv2dGeom& g, const float* dy, const float* w, float* dx);
 #else
 inline bool conv2d_narrow_applies(const Conv2dGeom&) { return false; }
+inline bool conv2d_narrow_forward_applies(const Conv2dGeom&) { return false; }
+inline void conv2d_narrow_forward(const Conv2dGeom&, const float*, const float*, const float*, float*) {}
 inline void conv2d_narrow_backward_input(const Conv2dGeom&, const float*, const float*, float*) {}
 #endif
 }  // namespace signet::cpu

@@ -97,6 +97,9 @@ TEST(OpsConv2d, FastMatchesReference) {
       {1, 40, 2, 2, 24, 3, 3, 1, 1, 1, 1},   {3, 10, 3, 3, 12, 3, 3, 1, 1, 1, 1},
       {2, 24, 4, 4, 40, 3, 3, 1, 1, 1, 1},   {1, 64, 7, 7, 20, 1, 1, 2, 2, 0, 0},
       {1, 256, 2, 2, 256, 3, 3, 1, 1, 1, 1},
+      // At most 8 pixels (the narrow forward too): 7 images of one pixel (rows of W in groups
+      // of 3 and a single one), and 2 images of a stride-2 padded 2x2 output.
+      {7, 16, 1, 1, 10, 1, 1, 1, 1, 0, 0},   {2, 8, 4, 4, 12, 3, 3, 2, 2, 1, 1},
       // Winograd weight gradient (>= 64 channels): two chunks of tiles per thread (one 24x24
       // image each); odd output size; images smaller than a chunk.
       {4, 64, 24, 24, 64, 3, 3, 1, 1, 1, 1}, {2, 64, 9, 11, 64, 3, 3, 1, 1, 1, 1},
