@@ -5,7 +5,7 @@
 //   dW[o, c] = G^T S[o, c] G,   S_xi[o, c] = sum_tiles Z_xi[o, tile] V_xi[c, tile],
 //   Z = A dY A^T (4x4 from each 2x2 block of the output gradient).
 // So the 3x3 x 9-pixel correlation becomes 16 GEMMs O x C reduced over tiles (2.25x fewer
-// multiplies), plus the transforms. Tiles are taken in chunks of about 256 (whole images);
+// multiplies), plus the transforms. Tiles are taken in chunks of about 64 (whole images);
 // for each chunk V and Z are transformed for 16 tiles at a time, transposed in registers into
 // the kernel's packed layouts (Vt: [xi][C/32][tile][32], Zp: [xi][O/8][tile][8]) and the 16
 // products accumulate into a per-thread S [16][O][C]; at the end S is summed over threads and
@@ -33,7 +33,9 @@ using conv_pack::Group16;
 using gemm::NR;
 using namespace winograd;
 
-constexpr int64_t kChunkTiles = 256;
+// Small enough for a chunk's transformed tiles (16 C x 64 floats) to stay in L2 beside the
+// products' panels; a whole image per chunk when its tiles are more.
+constexpr int64_t kChunkTiles = 64;
 
 // dY[u][v] of the group's 16 tiles (lanes) for output channel plane dyo = dy[img 0][o]:
 // out[u*2 + v]. Zero outside the output (odd sizes) and in lanes outside the group's runs.
