@@ -50,12 +50,13 @@ static void BM_LinearMlpFc1(benchmark::State& state) {
 }
 BENCHMARK(BM_LinearMlpFc1)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
-// The CNN's first classifier layer at batch 128, [128,4096] x [512,4096]^T, and its two
-// backward products (arg 0: forward, 1: dx = g w, 2: dw = g^T x).
+// The CNN's first classifier layer, [B,4096] x [512,4096]^T, and its two backward products
+// (arg 0: forward, 1: dx = g w, 2: dw = g^T x; arg 1: the batch B, 128 or 16).
 static void BM_LinearCnnFc1(benchmark::State& state) {
-  Tensor x = rand_tensor({128, 4096}, 3), w = rand_tensor({512, 4096}, 4), b = rand_tensor({512}, 5);
-  Tensor g = rand_tensor({128, 512}, 6);
-  const double flops = 2.0 * 128 * 4096 * 512;
+  const int64_t B = state.range(1);
+  Tensor x = rand_tensor({B, 4096}, 3), w = rand_tensor({512, 4096}, 4), b = rand_tensor({512}, 5);
+  Tensor g = rand_tensor({B, 512}, 6);
+  const double flops = 2.0 * B * 4096 * 512;
   for (auto _ : state) {
     if (state.range(0) == 0) benchmark::DoNotOptimize(linear(x, w, b).f32());
     if (state.range(0) == 1) benchmark::DoNotOptimize(matmul(g, w).f32());
@@ -64,4 +65,4 @@ static void BM_LinearCnnFc1(benchmark::State& state) {
   state.counters["GFLOP/s"] = bench::gflops(flops);
   state.counters["roof_pct"] = bench::roof_pct(flops);
 }
-BENCHMARK(BM_LinearCnnFc1)->DenseRange(0, 2)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_LinearCnnFc1)->ArgsProduct({{0, 1, 2}, {128, 16}})->Unit(benchmark::kMicrosecond)->UseRealTime();

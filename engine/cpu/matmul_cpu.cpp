@@ -78,6 +78,72 @@ void gemm_narrow(int nt, bool tb, int64_t M, int64_t N, int64_t K, float alpha, 
     tile_kernel<MR, true, false>(K, A, aoff, bp, nullptr, C + i0 * ldc, ldc, alpha, beta, mr, static_cast<int>(N));
   }
 }
+
+// At most NR rows, neither operand transposed, B [K, N] wide (a linear layer's input gradient
+// at a small batch, g W): strips of 16 V columns of B, read row by row in place, times R
+// broadcast values of A accumulate in R x V registers; the threads take disjoint column ranges.
+// The blocked path would copy all of B into packed panels for a few rows' use each.
+constexpr int64_t kStripPrefetch = 16;  // rows ahead
+template <int R, int V>
+void strip_rows(int64_t K, float alpha, const float* A, int64_t lda, const float* B, int64_t ldb, float beta,
+                float* C, int64_t ldc, int64_t j0, int64_t n) {
+  __m512 acc[R][V];
+  __mmask16 m[V];
+  for (int v = 0; v < V; ++v) {
+    const int64_t left = n - 16 * v;
+    m[v] = static_cast<__mmask16>(left >= 16 ? 0xFFFF : left > 0 ? (1u << left) - 1 : 0);
+    for (int r = 0; r < R; ++r) acc[r][v] = _mm512_setzero_ps();
+  }
+  for (int64_t k = 0; k < K; ++k) {
+    // Each row of the strip lies in another page, out of the hardware prefetcher's sight.
+    if (k + kStripPrefetch < K)
+      for (int v = 0; v < V; ++v)
+        _mm_prefetch(reinterpret_cast<const char*>(B + (k + kStripPrefetch) * ldb + j0 + 16 * v), _MM_HINT_T0);
+    __m512 b[V];
+    for (int v = 0; v < V; ++v) b[v] = _mm512_maskz_loadu_ps(m[v], B + k * ldb + j0 + 16 * v);
+    for (int r = 0; r < R; ++r) {
+      const __m512 a = _mm512_set1_ps(A[r * lda + k]);
+      for (int v = 0; v < V; ++v) acc[r][v] = _mm512_fmadd_ps(a, b[v], acc[r][v]);
+    }
+  }
+  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < V; ++v) {
+      float* c = C + r * ldc + j0 + 16 * v;
+      __m512 out = _mm512_mul_ps(va, acc[r][v]);
+      if (beta != 0.0f) out = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m[v], c), out);
+      _mm512_mask_storeu_ps(c, m[v], out);
+    }
+}
+
+void gemm_few_rows_wide(int nt, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                        const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  constexpr int V = 3;  // 8 rows x 3 vectors in 24 registers
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    const int t = omp_get_thread_num(), T = omp_get_num_threads();
+    // Column ranges on 16-float boundaries: no two threads write one cache line of a row.
+    const int64_t j_begin = std::min(N, (N * t / T + 15) / 16 * 16);
+    const int64_t j_end = t + 1 == T ? N : std::min(N, (N * (t + 1) / T + 15) / 16 * 16);
+    for (int64_t j0 = j_begin; j0 < j_end; j0 += 16 * V) {
+      const int64_t n = std::min<int64_t>(16 * V, j_end - j0);
+      for (int64_t i = 0; i < M;) {
+        const int64_t left = M - i;
+        const float* a = A + i * lda;
+        float* c = C + i * ldc;
+        if (left >= 8) {
+          strip_rows<8, V>(K, alpha, a, lda, B, ldb, beta, c, ldc, j0, n), i += 8;
+        } else if (left >= 4) {
+          strip_rows<4, V>(K, alpha, a, lda, B, ldb, beta, c, ldc, j0, n), i += 4;
+        } else if (left >= 2) {
+          strip_rows<2, V>(K, alpha, a, lda, B, ldb, beta, c, ldc, j0, n), i += 2;
+        } else {
+          strip_rows<1, V>(K, alpha, a, lda, B, ldb, beta, c, ldc, j0, n), i += 1;
+        }
+      }
+    }
+  }
+}
 #endif
 }  // namespace gemm
 
@@ -138,6 +204,19 @@ void gemm_fast(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, c
   const int nt = gemm::threads_for(M, N, K);
   if (!ta && N <= gemm::NR && K <= gemm::kNarrowKMax)
     return gemm::gemm_narrow<12>(nt, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  if (!ta && !tb && M <= gemm::NR && N > gemm::NR)
+    return gemm::gemm_few_rows_wide(nt, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  if (!ta && tb && M <= gemm::NR && K <= gemm::kNarrowKMax) {
+    // A few rows against B stored [N, K] (a linear layer's forward at a small batch): C^T = B A^T
+    // is a narrow product reading B's rows in place, where the blocked path would first copy
+    // all of B into transposed panels. C^T lands in a buffer and is turned back into C.
+    float* ct = gemm::thread_buffer(1, N * M);
+    gemm::gemm_narrow<12>(nt, true, N, M, K, 1.0f, B, ldb, A, lda, 0.0f, ct, M);
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j)
+        C[i * ldc + j] = alpha * ct[j * M + i] + (beta == 0.0f ? 0.0f : beta * C[i * ldc + j]);
+    return;
+  }
   if (gemm::choose_mr(M, nt) == 12)
     gemm::gemm_rowmajor<12>(nt, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   else
