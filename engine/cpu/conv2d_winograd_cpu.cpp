@@ -178,17 +178,17 @@ bool conv2d_winograd_applies(const Conv2dGeom& g) {
   }();
   if (!enabled) return false;
   // Worth it with enough channels for the products to outweigh the transforms, and images of
-  // at least 8x8 outputs; the whole input-channel sum in one k-block (C <= 1024). Measured
-  // (bench_conv.cpp, 2 threads, ms, im2col GEMM -> Winograd): wrn-16-4 64@32 10.3 -> 6.7,
-  // 128@16 11.6 -> 6.2, 256@8 11.9 -> 7.8; cifar10-cnn 32@32 5.3 -> 4.9, 64@16 5.9 -> 3.7;
-  // but resnet50's 256-channel 4x4 layer 0.8 -> 2.6 (4 tiles per image).
+  // at least 4x4 outputs (resnet50's 4x4 layers gain since the transforms run on all threads
+  // and the patches are no longer padded by 32 floats a row; its 2x2 layers, one tile an
+  // image, lose); the whole input-channel sum in one k-block (C <= 1024). bench_conv.cpp
+  // times the paper models' layers both ways (SIGNET_WINOGRAD=0).
   // Threads take whole images or, with too few of them (batch 1), blocks of NR tiles
   // round-robin: then only with a whole block for each.
   const int T = conv_split::threads(g);
   const int64_t blocks = g.N * ((g.Ho + 1) / 2) * ((g.Wo + 1) / 2) / NR;
   const bool splits = conv_split::splits_evenly(g, T) || blocks >= T;
   return g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.ph <= 2 && g.pw <= 2 && g.C >= 16 &&
-         g.C <= 1024 && g.O >= 16 && g.Ho >= 8 && g.Wo >= 8 && g.N > 0 && splits;
+         g.C <= 1024 && g.O >= 16 && g.Ho >= 4 && g.Wo >= 4 && g.N > 0 && splits;
 }
 
 void conv2d_winograd(const Conv2dGeom& g, const float* x, const float* w, const float* bias, float* y, bool flipped) {

@@ -161,7 +161,9 @@ bool conv2d_winograd_weight_applies(const Conv2dGeom& g) {
   // the saved multiplies. Measured (bench_conv.cpp, ms, direct -> Winograd): wrn-16-4 64@32
   // 12.1 -> 10.8, 128@16 14.0 -> 9.0, 256@8 13.0 -> 11.0; cifar10-cnn 64@16 6.3 -> 6.2,
   // 32@32 6.1 -> 9.2, 32->64@16 3.4 -> 4.2.
-  return conv2d_winograd_applies(g) && conv_split::splits_evenly(g, conv_split::threads(g)) && g.O % 16 == 0 && g.C % 16 == 0 && g.C >= 64 && g.O >= 64;
+  // Images of at least 8x8 outputs: at 4x4 (resnet50) it only breaks even.
+  return conv2d_winograd_applies(g) && conv_split::splits_evenly(g, conv_split::threads(g)) && g.Ho >= 8 &&
+         g.Wo >= 8 && g.O % 16 == 0 && g.C % 16 == 0 && g.C >= 64 && g.O >= 64;
 }
 
 void conv2d_winograd_weight(const Conv2dGeom& g, const float* dy, const float* x, float* dw) {

@@ -91,6 +91,9 @@ TEST(OpsConv2d, FastMatchesReference) {
       // Too few images to go round the threads, which share blocks of 32 tiles instead: one
       // image of 81 tiles, and three of 49 (blocks crossing images, a part block at the end).
       {1, 16, 18, 18, 16, 3, 3, 1, 1, 1, 1}, {3, 16, 13, 13, 24, 3, 3, 1, 1, 1, 1},
+      // Small images (outputs of 5x5 and 4x4, down to one block for many images), forward and
+      // flipped for the input gradient.
+      {4, 16, 5, 5, 16, 3, 3, 1, 1, 1, 1},   {16, 32, 4, 4, 32, 3, 3, 1, 1, 1, 1},
       // At most 32 output pixels in the batch (the narrow input gradient): 4 pixels with K =
       // 360 (a part vector); 27 pixels (rows in groups of 8, 8, 8, 2, 1); 32; a strided 1x1;
       // and threads splitting K = 2304.
