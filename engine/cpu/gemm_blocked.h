@@ -48,6 +48,7 @@ constexpr int64_t kKcMax = 256;   // k-block: a B micro-panel (256 x 32 floats) 
 constexpr int64_t kNcMax = 3072;  // B panel <= 3 MiB (in L3)
 constexpr int64_t kMcMax = 144;   // A block <= 144 x 256 floats = 144 KiB (in the 1 MiB L2)
 constexpr int64_t kNarrowKMax = 16384;  // gemm_narrow's packed B (K x NR floats) within L2
+constexpr int64_t kFewRowsMinWide = int64_t{1} << 18;  // 1 MiB of B: gemm_fast's few-row paths
 
 // Register-tile kernel: acc[MR, NR] = sum_k a[k*MR + r] * b[k*NR + c]; then
 // C[r, c] = alpha * acc + beta * C[r, c] for r < mr, c < nr (beta == 0: C is not read).

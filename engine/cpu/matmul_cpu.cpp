@@ -204,12 +204,16 @@ void gemm_fast(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, c
   const int nt = gemm::threads_for(M, N, K);
   if (!ta && N <= gemm::NR && K <= gemm::kNarrowKMax)
     return gemm::gemm_narrow<12>(nt, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-  if (!ta && !tb && M <= gemm::NR && N > gemm::NR) {
+  // The few-row paths below pay off when the wide operand B is read from memory: one that fits
+  // in L2 (an LSTM's recurrent weights, multiplied every time step) packs cheaply, and the
+  // blocked kernel then runs faster than the strips.
+  const bool wide_b = N * K >= gemm::kFewRowsMinWide;
+  if (!ta && !tb && M <= gemm::NR && N > gemm::NR && wide_b) {
     // Bound by reading B, not by multiply-adds: both threads once B is worth streaming.
     const int nt_b = omp_in_parallel() || K * N < (int64_t{1} << 16) ? 1 : omp_get_max_threads();
     return gemm::gemm_few_rows_wide(nt_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   }
-  if (!ta && tb && M <= gemm::NR && K <= gemm::kNarrowKMax) {
+  if (!ta && tb && M <= gemm::NR && K <= gemm::kNarrowKMax && wide_b) {
     // A few rows against B stored [N, K] (a linear layer's forward at a small batch): C^T = B A^T
     // is a narrow product reading B's rows in place, where the blocked path would first copy
     // all of B into transposed panels. C^T lands in a buffer and is turned back into C.

@@ -42,9 +42,10 @@ TEST(OpsMatmul, GemmFastMatchesReference) {
                                   {13, 700, 520}, {40, 96, 17},
                                   // at most 32 columns: the narrow path (A read in place), threads splitting M
                                   {3000, 27, 520}, {50, 32, 300}, {7, 33, 40},
-                                  // at most 32 rows, B stored [N, K]: C^T by the narrow path
-                                  // (threads splitting N), then turned back
-                                  {16, 1000, 600}, {32, 64, 17}};
+                                  // at most 32 rows and B of at least 1 MiB: the few-row paths
+                                  // (B stored [N, K]: C^T by the narrow path, then turned back;
+                                  // else strips of B), threads splitting N; and a B below 1 MiB
+                                  {16, 1000, 600}, {32, 520, 600}, {32, 64, 17}};
   Rng rng(21);
   for (const Dims& d : dims) {
     for (int combo = 0; combo < 4; ++combo) {
