@@ -209,8 +209,8 @@ void gemm_fast(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, c
   // blocked kernel then runs faster than the strips.
   const bool wide_b = N * K >= gemm::kFewRowsMinWide;
   if (!ta && !tb && M <= gemm::NR && N > gemm::NR && wide_b) {
-    // Bound by reading B, not by multiply-adds: both threads once B is worth streaming.
-    const int nt_b = omp_in_parallel() || K * N < (int64_t{1} << 16) ? 1 : omp_get_max_threads();
+    // Bound by reading B (at least 1 MiB here), not by multiply-adds: always both threads.
+    const int nt_b = omp_in_parallel() ? 1 : omp_get_max_threads();
     return gemm::gemm_few_rows_wide(nt_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   }
   if (!ta && tb && M <= gemm::NR && K <= gemm::kNarrowKMax && wide_b) {
