@@ -1,8 +1,11 @@
 #include "engine/tensor.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
+#include <vector>
 
 #include "engine/autograd.h"
 #include "engine/cpu/denormals.h"
@@ -258,6 +261,35 @@ Tensor Tensor::to(Device dev) const {
   return out;
 }
 
+namespace {
+// src (any strides) into a contiguous destination of its shape, one row of the last dim at a
+// time: a run (stride 1) is one memcpy, a broadcast row (stride 0) a fill. Elements are moved
+// as raw bits of their size.
+template <class Bits>
+void copy_rows_into_contiguous(const Tensor& src, const char* src_base, char* dst) {
+  const int64_t nd = src.dim(), inner = src.shape()[nd - 1], inner_stride = src.strides()[nd - 1];
+  const int64_t outer = src.numel() / inner;
+  const Bits* from = reinterpret_cast<const Bits*>(src_base);
+  Bits* to = reinterpret_cast<Bits*>(dst);
+  std::vector<int64_t> index(static_cast<size_t>(nd), 0);
+  int64_t at = src.offset();
+  for (int64_t row = 0; row < outer; ++row, to += inner) {
+    if (inner_stride == 1)
+      std::memcpy(to, from + at, static_cast<size_t>(inner) * sizeof(Bits));
+    else if (inner_stride == 0)
+      std::fill(to, to + inner, from[at]);
+    else
+      for (int64_t i = 0; i < inner; ++i) to[i] = from[at + i * inner_stride];
+    for (int64_t d = nd - 2; d >= 0; --d) {  // the next row: an odometer over the outer dims
+      at += src.strides()[d];
+      if (++index[d] < src.shape()[d]) break;
+      at -= src.strides()[d] * src.shape()[d];
+      index[d] = 0;
+    }
+  }
+}
+}  // namespace
+
 void Tensor::copy_(const Tensor& src) {
   SIGNET_CHECK(src.shape() == shape(), "copy_: shape {} into {}", shape_str(src.shape()),
                shape_str(shape()));
@@ -292,6 +324,13 @@ void Tensor::copy_(const Tensor& src) {
   const char* src_base = static_cast<const char*>(src.storage()->data());
   if (is_contiguous() && src.is_contiguous()) {
     std::memmove(dst_base + offset() * es, src_base + src.offset() * es, numel() * es);
+    return;
+  }
+  if (is_contiguous() && src.dim() > 0 && numel() > 0) {  // e.g. contiguous(): row by row
+    if (es == 4)
+      copy_rows_into_contiguous<uint32_t>(src, src_base, dst_base + offset() * es);
+    else
+      copy_rows_into_contiguous<uint64_t>(src, src_base, dst_base + offset() * es);
     return;
   }
   // Strided: walk both in row-major order.

@@ -6,6 +6,7 @@
 #include "engine/ops/batchnorm.h"
 #include "engine/ops/conv2d.h"
 #include "engine/ops/pool.h"
+#include "engine/profiler.h"
 
 namespace signet {
 
@@ -90,7 +91,7 @@ BatchNormBase::BatchNormBase(int64_t C, double eps, double momentum, std::vector
   register_buffer("num_batches_tracked", Tensor::zeros({}, DType::I64));
 }
 
-Tensor BatchNormBase::forward(const Tensor& x, Taps*) {
+Tensor BatchNormBase::normalize(const Tensor& x, bool relu) {
   bool rank_ok = false;
   std::string ranks;
   for (int64_t d : dims_) {
@@ -104,8 +105,8 @@ Tensor BatchNormBase::forward(const Tensor& x, Taps*) {
     SIGNET_CHECK(per_channel > 1, "{}: expected more than 1 value per channel when training, got input {}",
                  who(*this), shape_str(x.shape()));
   }
-  Tensor y = batch_norm(x, params_[0].second, params_[1].second, buffers_[0].second, buffers_[1].second,
-                        training_, momentum_, eps_);
+  Tensor y = (relu ? batch_norm_relu : batch_norm)(x, params_[0].second, params_[1].second, buffers_[0].second,
+                                                   buffers_[1].second, training_, momentum_, eps_);
   if (training_) {
     Tensor& count = num_batches_tracked();
     if (count.device().is_cpu()) {
@@ -116,6 +117,17 @@ Tensor BatchNormBase::forward(const Tensor& x, Taps*) {
       count.copy_(host);
     }
   }
+  return y;
+}
+
+Tensor batch_norm_then_relu(BatchNormBase& bn, Module& relu, const Tensor& x, Taps* taps) {
+  if (taps && !bn.path().empty() && taps->wants(bn.path())) return relu(bn(x, taps), taps);
+  Tensor y;
+  {
+    profiler::LayerScope profile_layer(&bn, bn.path(), [&bn] { return bn.type_name(); });
+    y = bn.forward_relu(x);
+  }
+  if (taps && !relu.path().empty() && taps->wants(relu.path())) taps->got[relu.path()] = y;
   return y;
 }
 

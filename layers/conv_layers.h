@@ -83,16 +83,25 @@ class BatchNormBase : public Module {
   Tensor& running_mean() { return buffers_[0].second; }
   Tensor& running_var() { return buffers_[1].second; }
   Tensor& num_batches_tracked() { return buffers_[2].second; }
+  // relu(forward(x)) in one pass (batch_norm_relu); no tap is recorded (see batch_norm_then_relu).
+  Tensor forward_relu(const Tensor& x) { return normalize(x, true); }
 
  protected:
   BatchNormBase(int64_t C, double eps, double momentum, std::vector<int64_t> dims);
-  Tensor forward(const Tensor& x, Taps* taps) override;
+  Tensor forward(const Tensor& x, Taps*) override { return normalize(x, false); }
 
  private:
+  Tensor normalize(const Tensor& x, bool relu);
+
   int64_t C_;
   double eps_, momentum_;
   std::vector<int64_t> dims_;
 };
+
+// relu(bn(x)) as the two modules would compute it, fused into one op unless bn's own output
+// is tapped (then the two run as written). relu's tap, when wanted, is the fused output; the
+// profiler counts the fused op under bn's row.
+Tensor batch_norm_then_relu(BatchNormBase& bn, Module& relu, const Tensor& x, Taps* taps);
 
 class BatchNorm1d : public BatchNormBase {
  public:

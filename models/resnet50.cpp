@@ -40,8 +40,8 @@ class Bottleneck : public Module {
 
  protected:
   Tensor forward(const Tensor& x, Taps* taps) override {
-    Tensor h = (*relu_)((*bn1_)((*conv1_)(x, taps), taps), taps);
-    h = (*relu_)((*bn2_)((*conv2_)(h, taps), taps), taps);
+    Tensor h = batch_norm_then_relu(*bn1_, *relu_, (*conv1_)(x, taps), taps);
+    h = batch_norm_then_relu(*bn2_, *relu_, (*conv2_)(h, taps), taps);
     h = (*bn3_)((*conv3_)(h, taps), taps);
     // The last call of `relu` is the block's output, so the tap "layerK.i.relu" is that.
     return (*relu_)(add(h, downsample_ ? (*downsample_)(x, taps) : x), taps);

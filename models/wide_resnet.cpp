@@ -34,8 +34,8 @@ class WrnBlock : public Module {
 
  protected:
   Tensor forward(const Tensor& x, Taps* taps) override {
-    const Tensor a = (*relu1_)((*bn1_)(x, taps), taps);
-    Tensor h = (*relu2_)((*bn2_)((*conv1_)(a, taps), taps), taps);
+    const Tensor a = batch_norm_then_relu(*bn1_, *relu1_, x, taps);
+    Tensor h = batch_norm_then_relu(*bn2_, *relu2_, (*conv1_)(a, taps), taps);
     if (drop_) h = (*drop_)(h, taps);
     h = (*conv2_)(h, taps);
     return add(equal_ ? x : (*shortcut_)(a, taps), h);

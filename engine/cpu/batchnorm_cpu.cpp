@@ -4,6 +4,7 @@
 // and run channels (statistics) or rows (elementwise passes) in parallel.
 #include <algorithm>
 #include <cmath>
+#include <utility>
 #include <vector>
 
 #include "engine/ops/batchnorm.h"
@@ -31,26 +32,32 @@ void batch_norm_stats_ref(const float* x, int64_t N, int64_t C, int64_t S, float
 }
 
 void batch_norm_apply_ref(const float* x, int64_t N, int64_t C, int64_t S, const float* scale,
-                          const float* shift, float* y) {
+                          const float* shift, float* y, bool relu) {
   for (int64_t n = 0; n < N; ++n)
     for (int64_t c = 0; c < C; ++c)
       for (int64_t i = 0; i < S; ++i) {
         const int64_t k = (n * C + c) * S + i;
-        y[k] = x[k] * scale[c] + shift[c];
+        const float v = x[k] * scale[c] + shift[c];
+        y[k] = relu && !(v > 0) ? 0.0f : v;
       }
 }
 
 void batch_norm_backward_ref(const float* g, const float* x, int64_t N, int64_t C, int64_t S,
                              const float* mean, const float* invstd, const float* weight, bool training,
-                             float* dx, float* dweight, float* dbias) {
+                             float* dx, float* dweight, float* dbias, const float* relu_scale,
+                             const float* relu_shift) {
   const double m = static_cast<double>(N * S);
+  // The gradient reaching the normalisation: g, or g where the fused ReLU passed its input.
+  auto grad_at = [&](int64_t k, int64_t c) {
+    return relu_scale && !(x[k] * relu_scale[c] + relu_shift[c] > 0) ? 0.0f : g[k];
+  };
   for (int64_t c = 0; c < C; ++c) {
     double sg = 0, sgx = 0;  // sum g, sum g * xhat
     for (int64_t n = 0; n < N; ++n)
       for (int64_t i = 0; i < S; ++i) {
         const int64_t k = (n * C + c) * S + i;
-        sg += g[k];
-        sgx += static_cast<double>(g[k]) * (x[k] - mean[c]) * invstd[c];
+        sg += grad_at(k, c);
+        sgx += static_cast<double>(grad_at(k, c)) * (x[k] - mean[c]) * invstd[c];
       }
     if (dbias) dbias[c] = static_cast<float>(sg);
     if (dweight) dweight[c] = static_cast<float>(sgx);
@@ -60,8 +67,8 @@ void batch_norm_backward_ref(const float* g, const float* x, int64_t N, int64_t 
       for (int64_t i = 0; i < S; ++i) {
         const int64_t k = (n * C + c) * S + i;
         const double xhat = (x[k] - mean[c]) * static_cast<double>(invstd[c]);
-        dx[k] = static_cast<float>(training ? w * invstd[c] * (g[k] - sg / m - xhat * sgx / m)
-                                            : w * invstd[c] * g[k]);
+        dx[k] = static_cast<float>(training ? w * invstd[c] * (grad_at(k, c) - sg / m - xhat * sgx / m)
+                                            : w * invstd[c] * grad_at(k, c));
       }
   }
 }
@@ -72,6 +79,33 @@ inline bool big(int64_t n) { return n >= kParallelGrain; }
 
 // Per-channel sums of f(run, c) over the N runs of each channel, in double. S == 1 (BatchNorm1d
 // input [N, C]) walks rows instead, so that memory is read in order.
+// The same for two sums at once: run_sum returns both as a pair.
+template <class RunSum>
+void channel_sums2(int64_t N, int64_t C, int64_t S, double* out1, double* out2, RunSum&& run_sum) {
+  if (S == 1) {
+    std::fill(out1, out1 + C, 0.0);
+    std::fill(out2, out2 + C, 0.0);
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t c = 0; c < C; ++c) {
+        const auto [a, b] = run_sum(n * C + c, c, int64_t{1});
+        out1[c] += a;
+        out2[c] += b;
+      }
+    return;
+  }
+#pragma omp parallel for if (big(N * C * S) && C > 1) schedule(static)
+  for (int64_t c = 0; c < C; ++c) {
+    double a = 0, b = 0;
+    for (int64_t n = 0; n < N; ++n) {
+      const auto [ra, rb] = run_sum((n * C + c) * S, c, S);
+      a += ra;
+      b += rb;
+    }
+    out1[c] = a;
+    out2[c] = b;
+  }
+}
+
 template <class RunSum>
 void channel_sums(int64_t N, int64_t C, int64_t S, double* out, RunSum&& run_sum) {
   if (S == 1) {
@@ -115,41 +149,68 @@ void batch_norm_stats_fast(const float* x, int64_t N, int64_t C, int64_t S, floa
 }
 
 void batch_norm_apply_fast(const float* x, int64_t N, int64_t C, int64_t S, const float* scale,
-                           const float* shift, float* y) {
+                           const float* shift, float* y, bool relu) {
 #pragma omp parallel for collapse(2) if (big(N * C * S)) schedule(static)
   for (int64_t n = 0; n < N; ++n)
     for (int64_t c = 0; c < C; ++c) {
       const float* p = x + (n * C + c) * S;
       float* q = y + (n * C + c) * S;
       const float a = scale[c], b = shift[c];
+      if (relu) {
 #pragma omp simd
-      for (int64_t i = 0; i < S; ++i) q[i] = p[i] * a + b;
+        for (int64_t i = 0; i < S; ++i) {
+          const float v = p[i] * a + b;
+          q[i] = v > 0 ? v : 0.0f;
+        }
+      } else {
+#pragma omp simd
+        for (int64_t i = 0; i < S; ++i) q[i] = p[i] * a + b;
+      }
     }
 }
 
 void batch_norm_backward_fast(const float* g, const float* x, int64_t N, int64_t C, int64_t S,
                               const float* mean, const float* invstd, const float* weight, bool training,
-                              float* dx, float* dweight, float* dbias) {
+                              float* dx, float* dweight, float* dbias, const float* relu_scale,
+                              const float* relu_shift) {
   std::vector<double> sg(C), sgx(C);
   const double m = static_cast<double>(N * S);
-  if (dbias || (dx && training))
-    channel_sums(N, C, S, sg.data(), [&](int64_t off, int64_t, int64_t len) {
-      const float* p = g + off;
-      float a = 0;
-#pragma omp simd reduction(+ : a)
-      for (int64_t i = 0; i < len; ++i) a += p[i];
-      return static_cast<double>(a);
-    });
-  if (dweight || (dx && training))  // sum g (x - mean), scaled by invstd below
-    channel_sums(N, C, S, sgx.data(), [&](int64_t off, int64_t c, int64_t len) {
+  // With the fused ReLU, the masked gradient is written once (into dx, which the last pass then
+  // overwrites in place, or a scratch buffer) while the sums read it.
+  std::vector<float> scratch;
+  float* gm = nullptr;
+  if (relu_scale) {
+    if (!dx) scratch.resize(static_cast<size_t>(N * C * S));
+    gm = dx ? dx : scratch.data();
+  }
+  // sum g and sum g (x - mean) in one pass (the second scaled by invstd below).
+  if (dbias || dweight || (dx && training) || gm)
+    channel_sums2(N, C, S, sg.data(), sgx.data(), [&](int64_t off, int64_t c, int64_t len) {
       const float* pg = g + off;
       const float* px = x + off;
       const float mc = mean[c];
-      float a = 0;
-#pragma omp simd reduction(+ : a)
-      for (int64_t i = 0; i < len; ++i) a += pg[i] * (px[i] - mc);
-      return static_cast<double>(a);
+      float a = 0, b = 0;
+      if (gm) {
+        float* pm = gm + off;
+        const float rs = relu_scale[c], rb = relu_shift[c];
+#pragma omp simd reduction(+ : a, b)
+        for (int64_t i = 0; i < len; ++i) {
+          const float v = px[i] * rs + rb;
+          const float gi = v > 0 ? pg[i] : 0.0f;
+          pm[i] = gi;
+          a += gi;
+          b += gi * (px[i] - mc);
+        }
+      } else {
+#pragma omp simd reduction(+ : a, b)
+        for (int64_t i = 0; i < len; ++i) {
+          a += pg[i];
+          b += pg[i] * (px[i] - mc);
+        }
+      }
+      return std::pair<double, double>(a, b);
     });
+  if (gm) g = gm;
   for (int64_t c = 0; c < C; ++c) {
     sgx[c] *= invstd[c];
     if (dbias) dbias[c] = static_cast<float>(sg[c]);

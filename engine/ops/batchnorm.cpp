@@ -111,9 +111,10 @@ Tensor batch_norm_cuda(const Tensor& x, const Tensor& weight, const Tensor& bias
 }
 }  // namespace
 
-Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
-                  const Tensor& running_var, bool training, double momentum, double eps) {
-  SIGNET_DISPATCH_CPU_OR_CUDA("batch_norm", {x, weight, bias, running_mean, running_var});
+namespace {
+Tensor batch_norm_impl(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                       const Tensor& running_var, bool training, double momentum, double eps, bool fuse_relu) {
+  SIGNET_DISPATCH_CPU_OR_CUDA(fuse_relu ? "batch_norm_relu" : "batch_norm", {x, weight, bias, running_mean, running_var});
   SIGNET_CHECK(x.dtype() == DType::F32 && x.dim() >= 2,
                "batch_norm: input must be a float32 [N, C] or [N, C, H, W] tensor, got {}", x.str());
   SIGNET_CHECK(eps > 0, "batch_norm: eps {} must be positive", eps);
@@ -132,7 +133,10 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
     SIGNET_CHECK(running_mean.defined(),
                  "batch_norm: evaluation mode needs running_mean and running_var (input {})", shape_str(x.shape()));
   }
-  if (x.device().is_cuda()) return batch_norm_cuda(x, weight, bias, running_mean, running_var, training, momentum, eps);
+  if (x.device().is_cuda()) {
+    const Tensor y = batch_norm_cuda(x, weight, bias, running_mean, running_var, training, momentum, eps);
+    return fuse_relu ? relu(y) : y;
+  }
 
   const Tensor xc = x.contiguous();
   Tensor mu = Tensor::empty({C}), var = Tensor::empty({C});
@@ -150,7 +154,8 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
                             eps, C, invstd.f32(), scale.f32(), shift.f32());
   }
   Tensor y = Tensor::empty(x.shape());
-  cpu_kernel(cpu::batch_norm_apply_fast, cpu::batch_norm_apply_ref)(xc.f32(), N, C, S, scale.f32(), shift.f32(), y.f32());
+  cpu_kernel(cpu::batch_norm_apply_fast, cpu::batch_norm_apply_ref)(xc.f32(), N, C, S, scale.f32(), shift.f32(), y.f32(),
+                                                                    fuse_relu);
 
   if (training && running_mean.defined()) {
     SIGNET_CHECK(running_mean.is_contiguous() && running_var.is_contiguous(),
@@ -162,10 +167,18 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
   if (needs_grad({x, weight, bias})) {
     const bool gx = x.requires_grad(), gw = weight.defined() && weight.requires_grad();
     const bool gb = bias.defined() && bias.requires_grad();
-    record(y, "batch_norm", {x, weight, bias},
-           [x, weight, mu, invstd, training, eps, gx, gw, gb](const Tensor& g) {
-             if (grad_mode_enabled()) return composed_backward(g, x, weight, gx, gw, gb, training, mu, invstd, eps);
+    // Fused: the ReLU's mask comes from the forward's scale and shift, kept for the backward.
+    const Tensor rscale = fuse_relu ? scale : Tensor(), rshift = fuse_relu ? shift : Tensor();
+    record(y, fuse_relu ? "batch_norm_relu" : "batch_norm", {x, weight, bias},
+           [x, weight, mu, invstd, training, eps, gx, gw, gb, rscale, rshift](const Tensor& g) {
              const int64_t N = x.size(0), C = x.size(1), S = C == 0 || N == 0 ? 0 : x.numel() / (N * C);
+             if (grad_mode_enabled()) {
+               if (!rscale.defined()) return composed_backward(g, x, weight, gx, gw, gb, training, mu, invstd, eps);
+               // relu's derivative is piecewise constant: the mask is a constant of the graph
+               Tensor pre = Tensor::empty(x.shape());
+               cpu::batch_norm_apply_ref(x.contiguous().f32(), N, C, S, rscale.f32(), rshift.f32(), pre.f32());
+               return composed_backward(relu_grad(g, pre), x, weight, gx, gw, gb, training, mu, invstd, eps);
+             }
              const Tensor gc = g.contiguous(), xc = x.contiguous();
              const Tensor wc = weight.defined() ? weight.contiguous() : Tensor();
              Tensor dx = gx ? Tensor::empty(x.shape()) : Tensor();
@@ -173,11 +186,24 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
              Tensor db = gb ? Tensor::empty({C}) : Tensor();
              cpu_kernel(cpu::batch_norm_backward_fast, cpu::batch_norm_backward_ref)(gc.f32(), xc.f32(), N, C, S, mu.f32(), invstd.f32(),
                                            wc.defined() ? wc.f32() : nullptr, training, gx ? dx.f32() : nullptr,
-                                           gw ? dw.f32() : nullptr, gb ? db.f32() : nullptr);
+                                           gw ? dw.f32() : nullptr, gb ? db.f32() : nullptr,
+                                           rscale.defined() ? rscale.f32() : nullptr,
+                                           rshift.defined() ? rshift.f32() : nullptr);
              return std::vector<Tensor>{dx, dw, db};
            });
   }
   return y;
+}
+}  // namespace
+
+Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                  const Tensor& running_var, bool training, double momentum, double eps) {
+  return batch_norm_impl(x, weight, bias, running_mean, running_var, training, momentum, eps, false);
+}
+
+Tensor batch_norm_relu(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                       const Tensor& running_var, bool training, double momentum, double eps) {
+  return batch_norm_impl(x, weight, bias, running_mean, running_var, training, momentum, eps, true);
 }
 
 }  // namespace signet

@@ -154,6 +154,34 @@ TEST(Tensor, CopyAcrossStrides) {
   EXPECT_TRUE(throws_error([&] { i.copy_(Tensor::zeros({2})); }, "dtype"));
 }
 
+// Copies into a contiguous destination go row by row: runs, broadcast rows, strided rows, an
+// offset, several outer dims, both dtypes; checked element by element against the indexing.
+TEST(Tensor, CopyIntoContiguousRowByRow) {
+  std::vector<float> v(4 * 5 * 6);
+  for (size_t k = 0; k < v.size(); ++k) v[k] = static_cast<float>(k);
+  const Tensor base = Tensor::from_vector(v, {4, 5, 6});
+  // [3, 5, 4] after narrowing dims 0 and 2 (an offset) and a transpose of dims 0 and 1
+  const Tensor view = base.narrow_view(0, 1, 3).narrow_view(2, 1, 4);
+  for (const Tensor& src : {view, view.transpose_view(0, 1), view.transpose_view(1, 2)}) {
+    Tensor dst = Tensor::empty(src.shape());
+    dst.copy_(src);
+    const std::vector<float> got = dst.to_vector();
+    int64_t k = 0;
+    for (int64_t a = 0; a < src.size(0); ++a)
+      for (int64_t b = 0; b < src.size(1); ++b)
+        for (int64_t c = 0; c < src.size(2); ++c, ++k)
+          ASSERT_EQ(got[k], v[src.offset() + a * src.strides()[0] + b * src.strides()[1] + c * src.strides()[2]]);
+  }
+  // broadcast inner and outer dims, as a gradient expanded from [N, C, 1, 1]
+  const Tensor g = Tensor::from_vector({1, 2, 3, 4, 5, 6}, {2, 3, 1, 1});
+  const Tensor wide = g.expand_view({2, 3, 2, 4}).contiguous();
+  std::vector<float> want;
+  for (float x : g.to_vector()) want.insert(want.end(), 8, x);
+  EXPECT_EQ(wide.to_vector(), want);
+  const Tensor ids = Tensor::from_vector_i64({7, 8, 9}, {3, 1}).expand_view({3, 2}).transpose_view(0, 1).contiguous();
+  EXPECT_EQ(ids.to_vector_i64(), (std::vector<int64_t>{7, 8, 9, 7, 8, 9}));
+}
+
 TEST(Tensor, ContiguousCloneDetach) {
   Tensor t = Tensor::from_vector({0, 1, 2, 3, 4, 5}, {2, 3});
   EXPECT_TRUE(t.contiguous().same(t));
