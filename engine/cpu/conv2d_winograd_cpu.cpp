@@ -1,4 +1,6 @@
 // 3x3 stride-1 convolutions by Winograd's minimal filtering F(2x2, 3x3) (Lavin & Gray 2016).
+// conv2d_winograd hands a geometry to F(4x4, 3x3) (conv2d_winograd43_cpu.cpp) where that one
+// applies: large enough images and batches.
 //
 // Each 2x2 block of outputs ("tile") is computed from the 4x4 input patch d that covers it:
 //   y_tile = A^T [ (G g G^T) (.) (B^T d B) ] A        (. = elementwise, per channel pair)
@@ -192,6 +194,12 @@ bool conv2d_winograd_applies(const Conv2dGeom& g) {
 }
 
 void conv2d_winograd(const Conv2dGeom& g, const float* x, const float* w, const float* bias, float* y, bool flipped) {
+  if (conv2d_winograd43_applies(g)) return conv2d_winograd43(g, x, w, bias, y, flipped);
+  conv2d_winograd23(g, x, w, bias, y, flipped);
+}
+
+void conv2d_winograd23(const Conv2dGeom& g, const float* x, const float* w, const float* bias, float* y,
+                       bool flipped) {
   const int64_t in_sz = g.C * g.H * g.W, out_sz = g.O * g.Ho * g.Wo;
   auto run = [&](auto mr_tag) {
     constexpr int MR = decltype(mr_tag)::value;

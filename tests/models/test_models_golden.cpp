@@ -222,7 +222,14 @@ TEST(ModelsGolden, WideResNet16x2MatchesPyTorch) {
   for (const auto& [k, v] : m.net->named_buffers()) buffers.push_back(k);
   EXPECT_EQ(buffers, split(golden(f).metadata.at("buffers"), ','));
   load_params(m, f);
-  check_step(m, f, "pool", Tol{});
+  // block1's 3x3 convolutions run as Winograd F(4x4, 3x3), whose transforms round each output
+  // to ~1e-5 of the largest (F(2x2, 3x3): ~3e-7; Conv2dWinograd bounds both per convolution).
+  // Over batch 2, BatchNorm and ReLU turn that into gradients off by up to ~1e-3 in relative L2
+  // error (elementwise, up to 1e-3 of an element on a few); a real error is O(1). fc's
+  // gradient stays elementwise.
+  Tol tol;
+  tol.grad_l2 = 5e-3;
+  check_step(m, f, "pool", tol);
 }
 
 TEST(ModelsGolden, ResNet50MatchesPyTorch) {

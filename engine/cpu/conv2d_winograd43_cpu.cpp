@@ -1,0 +1,283 @@
+// 3x3 stride-1 convolutions by Winograd's F(4x4, 3x3) (Lavin & Gray 2016), the forward product
+// and (flipped kernel) the input gradient; conv2d_winograd (conv2d_winograd_cpu.cpp) calls it
+// where conv2d_winograd43_applies says so, and F(2x2, 3x3) otherwise.
+//
+// The same scheme as F(2x2, 3x3) with 6x6 input patches per 4x4 block of outputs: 36 GEMMs of
+// O x C x tiles, i.e. 36/16 = 2.25 multiplies per output per (o, c) instead of 4 (and 9
+// directly). The transforms have larger coefficients (up to 8 and 1/24), so the rounding
+// differs from the direct sum by more than F(2x2, 3x3)'s, still well inside float's use here
+// (the conv tests bound it against the reference). Matrices (points 0, 1, -1, 2, -2, inf):
+//   B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
+//   G   = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
+//   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
+#include "engine/cpu/conv2d_winograd.h"
+
+#if SIGNET_HAVE_AVX512_GEMM
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "engine/cpu/conv2d_im2col_pack.h"
+#include "engine/cpu/conv2d_threads.h"
+#include "engine/cpu/conv2d_winograd_tiles.h"
+#include "engine/cpu/gemm_blocked.h"
+
+namespace signet::cpu {
+namespace {
+
+using conv_pack::Cols;
+using conv_pack::Group16;
+using gemm::NR;
+using winograd::PaddedTiles;
+
+// Tile (ty, tx) reads the 6x6 patch at x[4ty - ph + i, 4tx - pw + j].
+Conv2dGeom patch_geom43(const Conv2dGeom& g) {
+  return {g.N, g.C, g.H, g.W, g.O, 6, 6, 4, 4, g.ph, g.pw, (g.Ho + 3) / 4, (g.Wo + 3) / 4};
+}
+
+PaddedTiles padded_tiles43(const Conv2dGeom& g, const Conv2dGeom& pg) {
+  PaddedTiles p;
+  p.Hp = 4 * pg.Ho + 2;
+  p.Wp = 4 * pg.Wo + 2;
+  p.img_sz = g.C * p.Hp * p.Wp;
+  return p;
+}
+
+// v = B^T d over six values S apart.
+template <int S>
+inline void input_1d(const __m512* d, __m512* v) {
+  const __m512 four = _mm512_set1_ps(4.0f), five = _mm512_set1_ps(5.0f), two = _mm512_set1_ps(2.0f);
+  v[0] = _mm512_fmadd_ps(four, d[0], _mm512_fnmadd_ps(five, d[2 * S], d[4 * S]));
+  const __m512 t1 = _mm512_fnmadd_ps(four, d[2 * S], d[4 * S]);  // d4 - 4 d2
+  const __m512 t2 = _mm512_fnmadd_ps(four, d[1 * S], d[3 * S]);  // d3 - 4 d1
+  const __m512 t3 = _mm512_sub_ps(d[4 * S], d[2 * S]);
+  const __m512 t4 = _mm512_mul_ps(two, _mm512_sub_ps(d[3 * S], d[1 * S]));
+  v[1 * S] = _mm512_add_ps(t1, t2);
+  v[2 * S] = _mm512_sub_ps(t1, t2);
+  v[3 * S] = _mm512_add_ps(t3, t4);
+  v[4 * S] = _mm512_sub_ps(t3, t4);
+  v[5 * S] = _mm512_fmadd_ps(four, d[1 * S], _mm512_fnmadd_ps(five, d[3 * S], d[5 * S]));
+}
+
+// u = G k over three values S apart (u six values U apart).
+template <int S, int U>
+inline void kernel_1d(const __m512* k, __m512* u) {
+  const __m512 sum02 = _mm512_add_ps(k[0], k[2 * S]);
+  const __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(1.0f / 24), k[0], _mm512_mul_ps(_mm512_set1_ps(1.0f / 6), k[2 * S]));
+  const __m512 q = _mm512_mul_ps(_mm512_set1_ps(1.0f / 12), k[1 * S]);
+  const __m512 minus_sixth = _mm512_set1_ps(-1.0f / 6);
+  u[0] = _mm512_mul_ps(_mm512_set1_ps(0.25f), k[0]);
+  u[1 * U] = _mm512_mul_ps(minus_sixth, _mm512_add_ps(sum02, k[1 * S]));
+  u[2 * U] = _mm512_mul_ps(minus_sixth, _mm512_sub_ps(sum02, k[1 * S]));
+  u[3 * U] = _mm512_add_ps(p, q);
+  u[4 * U] = _mm512_sub_ps(p, q);
+  u[5 * U] = k[2 * S];
+}
+
+// y = A^T m over six values S apart (y four values Y apart).
+template <int S, int Y>
+inline void output_1d(const __m512* m, __m512* y) {
+  const __m512 a = _mm512_add_ps(m[1 * S], m[2 * S]), b = _mm512_sub_ps(m[1 * S], m[2 * S]);
+  const __m512 c = _mm512_add_ps(m[3 * S], m[4 * S]), d = _mm512_sub_ps(m[3 * S], m[4 * S]);
+  y[0] = _mm512_add_ps(_mm512_add_ps(m[0], a), c);
+  y[1 * Y] = _mm512_fmadd_ps(_mm512_set1_ps(2.0f), d, b);
+  y[2 * Y] = _mm512_fmadd_ps(_mm512_set1_ps(4.0f), c, a);
+  y[3 * Y] = _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(8.0f), d, b), m[5 * S]);
+}
+
+// U = G g G^T for every (o, c), packed as the GEMM's A: up[xi][o / MR][c][o % MR] (xi = 6 i + j);
+// `flipped` reads w[c][o] turned by 180 degrees, as the F(2x2, 3x3) version does.
+template <int MR>
+void transform_weights43(const Conv2dGeom& g, const float* w, bool flipped, float* up) {
+  constexpr int CB = 16;
+  const int64_t Mr = gemm::round_up(g.O, MR), C = g.C, O = g.O;
+  const int64_t lane_step = flipped ? 9 : 9 * C, c_step = flipped ? 9 * O : 9;
+  const __m512i idx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                         _mm512_set1_epi32(static_cast<int>(lane_step)));
+  constexpr __mmask16 kPanel = static_cast<__mmask16>((1u << MR) - 1);
+#pragma omp for schedule(static)
+  for (int64_t p = 0; p < Mr / MR; ++p) {
+    alignas(64) float stage[36][CB * MR];
+    const int64_t rows = std::min<int64_t>(MR, O - p * MR);
+    const __mmask16 live = static_cast<__mmask16>((1u << rows) - 1);
+    const float* w0 = w + p * MR * lane_step;
+    for (int64_t c0 = 0; c0 < C; c0 += CB) {
+      const int64_t cb = std::min<int64_t>(CB, C - c0);
+      for (int64_t cc = 0; cc < cb; ++cc) {
+        const float* base = w0 + (c0 + cc) * c_step;
+        __m512 k[9], t[18], u[36];
+        for (int e = 0; e < 9; ++e)
+          k[e] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live, idx, base + (flipped ? 8 - e : e), 4);
+        for (int b = 0; b < 3; ++b) kernel_1d<3, 3>(k + b, t + b);    // t[i][b] = (G g)[i][b]
+        for (int i = 0; i < 6; ++i) kernel_1d<1, 1>(t + 3 * i, u + 6 * i);  // u[i][j] = (G g G^T)[i][j]
+        for (int xi = 0; xi < 36; ++xi) _mm512_mask_storeu_ps(&stage[xi][cc * MR], kPanel, u[xi]);
+      }
+      for (int xi = 0; xi < 36; ++xi)
+        std::copy(stage[xi], stage[xi] + cb * MR, up + (xi * Mr + p * MR) * C + c0 * MR);
+    }
+  }
+}
+
+// Four 16-bit masks of a 64-bit one.
+struct Mask64 {
+  __mmask16 q[4];
+  explicit Mask64(uint64_t m) {
+    for (int k = 0; k < 4; ++k) q[k] = static_cast<__mmask16>((m >> (16 * k)) & 0xFFFFu);
+  }
+};
+inline uint64_t low_bits(int64_t n) { return n >= 64 ? ~uint64_t{0} : (uint64_t{1} << n) - 1; }
+
+// d[i*6 + j] = element (i, j) of the 6x6 patches of the group's 16 tiles (lanes), channel c:
+// for 16 tiles in a row, every 4th float of a 64-float window (lanes 0-7 from its first 32,
+// 8-15 from the rest), loaded masked to the run's floats only.
+inline void load_patches43(const PaddedTiles& pt, const Group16& grp, const float* xp, int64_t c, int64_t C,
+                           __m512 d[36]) {
+  const __m512i lo_idx = _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 28, 24, 20, 16, 12, 8, 4, 0);
+  const __m512i hi_idx = _mm512_set_epi32(28, 24, 20, 16, 12, 8, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+  for (int e = 0; e < 36; ++e) d[e] = _mm512_setzero_ps();
+  for (int r = 0; r < grp.n; ++r) {
+    const Group16::Run& run = grp.run[r];
+    const __mmask16 m = static_cast<__mmask16>(((1u << run.len) - 1) << run.off);
+    const Mask64 fm((low_bits(4 * run.len) << (4 * run.off)) & 0x1111111111111111ull);
+    const float* base = xp + ((run.img * C + c) * pt.Hp + 4 * run.i) * pt.Wp + 4 * (run.j - run.off);
+    for (int i = 0; i < 6; ++i)
+      for (int j = 0; j < 6; ++j) {
+        const float* q = base + i * pt.Wp + j;
+        __m512 w = _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(fm.q[0], q), lo_idx,
+                                          _mm512_maskz_loadu_ps(fm.q[1], q + 16));
+        if (fm.q[2] | fm.q[3])
+          w = _mm512_mask_mov_ps(w, 0xFF00, _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(fm.q[2], q + 32), hi_idx,
+                                                                   _mm512_maskz_loadu_ps(fm.q[3], q + 48)));
+        d[i * 6 + j] = _mm512_mask_mov_ps(d[i * 6 + j], m, w);
+      }
+  }
+}
+
+// Stores output row u of 16 tiles (lanes) of one channel: y[t] holds column t of each tile;
+// interleaved, tile l's four columns are floats 4l..4l+3 of 64.
+inline void store_row43(const Conv2dGeom& g, const Group16& grp, float* yo, const __m512 y[4], int u) {
+  // pairs (y0, y1) and (y2, y3) of tiles 0-7 (lo) and 8-15 (hi), then the pairs as 64-bit lanes
+  const __m512i lo_idx = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  const __m512i hi_idx = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
+  const __m512d lo01 = _mm512_castps_pd(_mm512_permutex2var_ps(y[0], lo_idx, y[1]));
+  const __m512d hi01 = _mm512_castps_pd(_mm512_permutex2var_ps(y[0], hi_idx, y[1]));
+  const __m512d lo23 = _mm512_castps_pd(_mm512_permutex2var_ps(y[2], lo_idx, y[3]));
+  const __m512d hi23 = _mm512_castps_pd(_mm512_permutex2var_ps(y[2], hi_idx, y[3]));
+  const __m512i first = _mm512_set_epi64(11, 3, 10, 2, 9, 1, 8, 0), second = _mm512_set_epi64(15, 7, 14, 6, 13, 5, 12, 4);
+  const __m512 out[4] = {_mm512_castpd_ps(_mm512_permutex2var_pd(lo01, first, lo23)),
+                         _mm512_castpd_ps(_mm512_permutex2var_pd(lo01, second, lo23)),
+                         _mm512_castpd_ps(_mm512_permutex2var_pd(hi01, first, hi23)),
+                         _mm512_castpd_ps(_mm512_permutex2var_pd(hi01, second, hi23))};
+  for (int r = 0; r < grp.n; ++r) {
+    const Group16::Run& run = grp.run[r];
+    const int64_t oy = 4 * run.i + u;
+    if (oy >= g.Ho) continue;
+    // float e of out is output column 4*run.j + e - 4*run.off: keep the run's, left of Wo
+    const int64_t e0 = 4 * run.off, e1 = std::min<int64_t>(4 * (run.off + run.len), e0 + g.Wo - 4 * run.j);
+    const Mask64 fm(low_bits(e1 - e0) << e0);
+    float* base = yo + run.img * g.O * g.Ho * g.Wo + oy * g.Wo + 4 * run.j - e0;
+    for (int k = 0; k < 4; ++k)
+      if (fm.q[k]) _mm512_mask_storeu_ps(base + 16 * k, fm.q[k], out[k]);
+  }
+}
+
+// Images [0, count) of x into y; blocks of NR tiles numbered part mod parts (see F(2x2, 3x3)).
+template <int MR>
+void winograd43_images(const Conv2dGeom& g, const float* x, const float* up, const float* bias, float* y,
+                       int64_t count, int part, int parts) {
+  const Conv2dGeom pg = patch_geom43(g);
+  const Cols cs(pg, conv_pack::krow_table(pg));
+  const PaddedTiles pt = padded_tiles43(g, pg);
+  const int64_t C = g.C, O = g.O, Mr = gemm::round_up(O, MR), t_img = pg.Ho * pg.Wo;
+  const int64_t in_sz = C * g.H * g.W, out_sz = O * g.Ho * g.Wo;
+  const int64_t ipb = std::min(count, std::max<int64_t>(1, (NR + t_img - 1) / t_img));
+  float* vbuf = gemm::thread_buffer(0, 36 * C * NR + 36 * Mr * NR);
+  float* mbuf = vbuf + 36 * C * NR;
+  float* xbuf = gemm::thread_buffer(1, pt.buffer_floats(ipb));
+  std::fill(xbuf, xbuf + pt.buffer_floats(ipb), 0.0f);  // the padding; pad_image writes only the interior
+  float* xp = pt.first_image(xbuf);
+  int64_t block = 0;
+  for (int64_t n0 = 0; n0 < count; n0 += ipb) {
+    const int64_t imgs = std::min(ipb, count - n0), tiles = imgs * t_img;
+    for (int64_t i = 0; i < imgs; ++i) winograd::pad_image(g, pt, x + (n0 + i) * in_sz, xp + i * pt.img_sz);
+    for (int64_t tb = 0; tb < tiles; tb += NR) {
+      if (block++ % parts != part) continue;
+      const int64_t nt = std::min<int64_t>(NR, tiles - tb);
+      const Group16 grp[2] = {conv_pack::make_group(cs, tb, std::min<int64_t>(16, nt)),
+                              conv_pack::make_group(cs, tb + 16, std::max<int64_t>(0, nt - 16))};
+      for (int64_t c = 0; c < C; ++c)
+        for (int h = 0; h < 2; ++h) {
+          __m512 d[36], t[36], v[36];
+          load_patches43(pt, grp[h], xp, c, C, d);
+          for (int j = 0; j < 6; ++j) input_1d<6>(d + j, t + j);      // columns: B^T d
+          for (int i = 0; i < 6; ++i) input_1d<1>(t + 6 * i, v + 6 * i);  // rows: (B^T d) B
+          for (int xi = 0; xi < 36; ++xi) _mm512_store_ps(vbuf + (xi * C + c) * NR + h * 16, v[xi]);
+        }
+      for (int xi = 0; xi < 36; ++xi)
+        for (int64_t ir = 0; ir < O; ir += MR)
+          gemm::kernel<MR>(C, up + (xi * Mr + ir) * C, vbuf + xi * C * NR, mbuf + (xi * Mr + ir) * NR, NR, 1.0f,
+                           0.0f, static_cast<int>(std::min<int64_t>(MR, O - ir)), NR);
+      for (int64_t o = 0; o < O; ++o) {
+        const __m512 b = _mm512_set1_ps(bias ? bias[o] : 0.0f);
+        float* yo = y + n0 * out_sz + o * g.Ho * g.Wo;
+        for (int h = 0; h < 2; ++h) {
+          if (!grp[h].n) continue;
+          __m512 m[36], s[24];
+          for (int xi = 0; xi < 36; ++xi) m[xi] = _mm512_load_ps(mbuf + (xi * Mr + o) * NR + h * 16);
+          for (int j = 0; j < 6; ++j) output_1d<6, 6>(m + j, s + j);  // s[r][j] = (A^T m)[r][j]
+          for (int r = 0; r < 4; ++r) {
+            __m512 row[4];
+            output_1d<1, 1>(s + 6 * r, row);
+            for (__m512& v : row) v = _mm512_add_ps(v, b);
+            store_row43(g, grp[h], yo, row, r);
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+bool conv2d_winograd43_applies(const Conv2dGeom& g) {
+  // Fewer multiplies than F(2x2, 3x3) only where the 4x4 tiles do not waste most of their
+  // outputs: by tile positions times tiles, at least a quarter fewer. And two blocks of NR
+  // tiles for every thread at least: the 36 transformed kernels (2.25x F(2x2, 3x3)'s) are made
+  // once per call and streamed from beyond L2 for every block, and with fewer tiles to serve
+  // (resnet50's 8x8 and 4x4 layers at batch 16) they cost more than the products save.
+  const int64_t t4 = ((g.Ho + 3) / 4) * ((g.Wo + 3) / 4), t2 = ((g.Ho + 1) / 2) * ((g.Wo + 1) / 2);
+  const int T = conv_split::threads(g);
+  return 4 * 36 * t4 <= 3 * 16 * t2 && g.N * t4 >= 2 * int64_t{T} * NR;
+}
+
+void conv2d_winograd43(const Conv2dGeom& g, const float* x, const float* w, const float* bias, float* y,
+                       bool flipped) {
+  const int64_t in_sz = g.C * g.H * g.W, out_sz = g.O * g.Ho * g.Wo;
+  auto run = [&](auto mr_tag) {
+    constexpr int MR = decltype(mr_tag)::value;
+    thread_local std::vector<float> up_mine;
+    up_mine.resize(36 * gemm::round_up(g.O, MR) * g.C + 16);
+    float* up = up_mine.data();
+    const int T = conv_split::threads(g);
+#pragma omp parallel num_threads(T) if (T > 1)
+    {
+      transform_weights43<MR>(g, w, flipped, up);  // ends in a barrier
+      const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+      if (conv_split::splits_evenly(g, nt)) {
+        const int64_t n0 = g.N * t / nt, n1 = g.N * (t + 1) / nt;
+        if (n1 > n0) winograd43_images<MR>(g, x + n0 * in_sz, up, bias, y + n0 * out_sz, n1 - n0, 0, 1);
+      } else {
+        winograd43_images<MR>(g, x, up, bias, y, g.N, t, nt);
+      }
+    }
+  };
+  if (gemm::choose_mr(g.O, 1) == 12)
+    run(std::integral_constant<int, 12>{});
+  else
+    run(std::integral_constant<int, 8>{});
+}
+
+}  // namespace signet::cpu
+#endif
