@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "engine/ops.h"
+#include "layers/conv_layers.h"
 
 namespace signet {
 
@@ -39,9 +40,27 @@ Sequential& Sequential::add(const std::string& name, std::shared_ptr<Module> m) 
   return *this;
 }
 
+// Two neighbours run as one where the result and every tap asked for are the same:
+//   BatchNorm then ReLU: batch_norm_then_relu (one pass each way; it handles the taps);
+//   ReLU then MaxPool2d, neither tapped: the pool first, then the ReLU on a quarter of the
+//   values (max and ReLU commute, and the gradient reaches the same element).
 Tensor Sequential::forward(const Tensor& x, Taps* taps) {
+  auto tapped = [taps](const Module& m) { return taps && !m.path().empty() && taps->wants(m.path()); };
   Tensor h = x;
-  for (auto& [name, child] : children_) h = (*child)(h, taps);
+  for (size_t i = 0; i < children_.size(); ++i) {
+    Module& a = *children_[i].second;
+    Module* b = i + 1 < children_.size() ? children_[i + 1].second.get() : nullptr;
+    auto* bn = dynamic_cast<BatchNormBase*>(&a);
+    if (bn && dynamic_cast<ReLU*>(b)) {
+      h = batch_norm_then_relu(*bn, *b, h, taps);
+      ++i;
+    } else if (dynamic_cast<ReLU*>(&a) && dynamic_cast<MaxPool2d*>(b) && !tapped(a) && !tapped(*b)) {
+      h = a((*b)(h, taps), taps);
+      ++i;
+    } else {
+      h = a(h, taps);
+    }
+  }
   return h;
 }
 
