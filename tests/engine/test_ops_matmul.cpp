@@ -36,8 +36,9 @@ TEST(OpsMatmul, GemmFastMatchesReference) {
   struct Dims { int64_t M, N, K; };
   const std::vector<Dims> dims = {{1, 1, 1}, {3, 5, 7}, {37, 29, 53}, {64, 64, 64},
                                   {200, 190, 180}, {1, 257, 3}, {129, 1, 65},
-                                  // several k-blocks, N past one B panel, threads splitting M
-                                  {100, 3100, 300},
+                                  // several k-blocks, N past one B panel, threads splitting N
+                                  // (a short A); several k-blocks, threads splitting M
+                                  {100, 3100, 300}, {300, 1000, 300},
                                   // few rows: threads split N; rows not a multiple of 8 or 12
                                   {13, 700, 520}, {40, 96, 17},
                                   // at most 32 columns: the narrow path (A read in place), threads splitting M
