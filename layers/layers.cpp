@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "engine/ops.h"
+#include "engine/profiler.h"
 #include "layers/conv_layers.h"
 
 namespace signet {
@@ -34,6 +35,16 @@ Dropout::Dropout(float p) : p_(p) {
   SIGNET_CHECK(p >= 0.0f && p < 1.0f, "Dropout: probability {} must be in [0, 1)", p);
 }
 Tensor Dropout::forward(const Tensor& x, Taps*) { return dropout(x, p_, training_, rng()); }
+
+Tensor add_then_relu(Module& relu, const Tensor& a, const Tensor& b, Taps* taps) {
+  Tensor y;
+  {
+    profiler::LayerScope profile_layer(&relu, relu.path(), [&relu] { return relu.type_name(); });
+    y = add_relu(a, b);
+  }
+  if (taps && !relu.path().empty() && taps->wants(relu.path())) taps->got[relu.path()] = y;
+  return y;
+}
 
 Sequential& Sequential::add(const std::string& name, std::shared_ptr<Module> m) {
   register_module(name, std::move(m));

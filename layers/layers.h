@@ -50,6 +50,10 @@ class Dropout : public Module {
   float p_;
 };
 
+// relu(a + b) as `relu` would compute it on the sum, in one op (add_relu); relu's tap, when
+// wanted, is the result, and the profiler counts the op under relu's row.
+Tensor add_then_relu(Module& relu, const Tensor& a, const Tensor& b, Taps* taps);
+
 class Sequential : public Module {
  public:
   explicit Sequential(std::string type = "Sequential") : type_(std::move(type)) {}

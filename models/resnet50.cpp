@@ -44,7 +44,7 @@ class Bottleneck : public Module {
     h = batch_norm_then_relu(*bn2_, *relu_, (*conv2_)(h, taps), taps);
     h = (*bn3_)((*conv3_)(h, taps), taps);
     // The last call of `relu` is the block's output, so the tap "layerK.i.relu" is that.
-    return (*relu_)(add(h, downsample_ ? (*downsample_)(x, taps) : x), taps);
+    return add_then_relu(*relu_, h, downsample_ ? (*downsample_)(x, taps) : x, taps);
   }
 
  private:

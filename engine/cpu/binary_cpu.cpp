@@ -115,4 +115,19 @@ void scale(const float* src, float a, float* dst, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dst[i] = a * src[i];
 }
 
+void add_relu_ref(const float* a, const float* b, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = a[i] + b[i];
+    out[i] = v > 0 ? v : 0.0f;
+  }
+}
+
+void add_relu_fast(const float* a, const float* b, float* out, int64_t n) {
+#pragma omp parallel for simd if (n >= kParallelGrain) schedule(static)
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = a[i] + b[i];
+    out[i] = v > 0 ? v : 0.0f;
+  }
+}
+
 }  // namespace signet::cpu

@@ -6,6 +6,7 @@
 #include "engine/cuda/runtime.h"
 #include "engine/ops/dispatch.h"
 #include "engine/ops/reduce.h"
+#include "engine/ops/unary.h"
 
 namespace signet {
 
@@ -83,6 +84,24 @@ Tensor add(const Tensor& a, const Tensor& b) {
     });
   }
   return out;
+}
+
+Tensor add_relu(const Tensor& a, const Tensor& b) {
+  if (a.shape() != b.shape() || a.dtype() != DType::F32 || b.dtype() != DType::F32 || !a.device().is_cpu() ||
+      !b.device().is_cpu())
+    return relu(add(a, b));
+  SIGNET_DISPATCH_CPU_OR_CUDA("add_relu", {a, b});
+  const Tensor ac = a.contiguous(), bc = b.contiguous();
+  Tensor y = Tensor::empty(a.shape());
+  cpu_kernel(cpu::add_relu_fast, cpu::add_relu_ref)(ac.f32(), bc.f32(), y.f32(), y.numel());
+  if (needs_grad({a, b})) {
+    // y > 0 exactly where a + b > 0; relu_grad is linear in g, so this also serves create_graph
+    record(y, "add_relu", {a, b}, [y0 = y.detach()](const Tensor& g) {
+      const Tensor gm = relu_grad(g, y0);
+      return std::vector<Tensor>{gm, gm};
+    });
+  }
+  return y;
 }
 
 Tensor sub(const Tensor& a, const Tensor& b) {

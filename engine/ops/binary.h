@@ -18,6 +18,9 @@ Tensor add_scalar(const Tensor& a, float s);  // a + s
 Tensor mul_scalar(const Tensor& a, float s);  // a * s
 Tensor neg(const Tensor& a);                  // -a
 Tensor rsub_scalar(float s, const Tensor& a); // s - a
+// relu(a + b) in one pass (a residual block's end): same-shape CPU tensors; anything else is
+// the two ops. Backward: g where the output is positive, to both inputs.
+Tensor add_relu(const Tensor& a, const Tensor& b);
 
 Tensor operator+(const Tensor& a, const Tensor& b);
 Tensor operator-(const Tensor& a, const Tensor& b);
@@ -38,6 +41,9 @@ void binary_ref(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out);
 // Fast path: contiguous same-shape, row-broadcast ([.., M] with [M]) and scalar cases are
 // vectorised and parallel; anything else falls back to the reference walk.
 void binary_fast(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out);
+// out[i] = max(0, a[i] + b[i]) for i < n.
+void add_relu_ref(const float* a, const float* b, float* out, int64_t n);
+void add_relu_fast(const float* a, const float* b, float* out, int64_t n);
 // dst[i] = a * src[i] for i < n (src == dst allowed): packing gradients for an allreduce.
 void scale(const float* src, float a, float* dst, int64_t n);
 }  // namespace cpu
