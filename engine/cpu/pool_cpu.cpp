@@ -1,9 +1,11 @@
 // CPU kernels for pooling. The references test every window position against the input
 // bounds; the fast paths clamp each window once and run the (n, c) planes in parallel.
 #include <algorithm>
+#include <cstdint>
 #include <cmath>
 #include <limits>
 
+#include "engine/cpu/gemm_blocked.h"  // SIGNET_HAVE_AVX512_GEMM
 #include "engine/ops/dispatch.h"
 #include "engine/ops/pool.h"
 
@@ -135,6 +137,98 @@ void max_plane(const Pool2dGeom& geom, const float* xp, float* yp, int64_t* ip) 
     }
   }
 }
+#if SIGNET_HAVE_AVX512_GEMM
+// The 2x2 stride-2 unpadded window (the CNN's pools) 16 outputs at a time: the even and odd
+// floats of two input rows are a window's four candidates; the index is the window's corner
+// plus 0, 1, W or W + 1. Taken in the reference's order, strictly larger wins.
+void max_plane_2x2(const Pool2dGeom& g, const float* xp, float* yp, int64_t* ip) {
+  const int64_t W = g.W, Wo = g.Wo;
+  const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+  const __m512i lane2 = _mm512_slli_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 1);
+  for (int64_t i = 0; i < g.Ho; ++i) {
+    const float* r0 = xp + 2 * i * W;
+    const float* r1 = r0 + W;
+    int64_t j = 0;
+    for (; j + 16 <= Wo; j += 16) {
+      const __m512 a0 = _mm512_loadu_ps(r0 + 2 * j), a1 = _mm512_loadu_ps(r0 + 2 * j + 16);
+      const __m512 b0 = _mm512_loadu_ps(r1 + 2 * j), b1 = _mm512_loadu_ps(r1 + 2 * j + 16);
+      const __m512 cand[4] = {_mm512_permutex2var_ps(a0, even, a1), _mm512_permutex2var_ps(a0, odd, a1),
+                              _mm512_permutex2var_ps(b0, even, b1), _mm512_permutex2var_ps(b0, odd, b1)};
+      const int32_t step[4] = {0, 1, static_cast<int32_t>(W), static_cast<int32_t>(W + 1)};
+      __m512 best = cand[0];
+      __m512i where = _mm512_setzero_si512();
+      for (int q = 1; q < 4; ++q) {
+        const __mmask16 larger = _mm512_cmp_ps_mask(cand[q], best, _CMP_GT_OQ);
+        best = _mm512_mask_mov_ps(best, larger, cand[q]);
+        where = _mm512_mask_mov_epi32(where, larger, _mm512_set1_epi32(step[q]));
+      }
+      _mm512_storeu_ps(yp + i * Wo + j, best);
+      // corner 2i W + 2 (j + lane), as int64 (offsets within one plane fit 32 bits)
+      const __m512i at = _mm512_add_epi32(_mm512_add_epi32(where, lane2), _mm512_set1_epi32(static_cast<int32_t>(2 * i * W + 2 * j)));
+      _mm512_storeu_si512(ip + i * Wo + j, _mm512_cvtepi32_epi64(_mm512_castsi512_si256(at)));
+      _mm512_storeu_si512(ip + i * Wo + j + 8, _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(at, 1)));
+    }
+    for (; j < Wo; ++j) {
+      const int64_t at0 = 2 * i * W + 2 * j;
+      float best = -std::numeric_limits<float>::infinity();
+      int64_t where = at0;
+      for (int64_t a = 0; a < 2; ++a)
+        for (int64_t b = 0; b < 2; ++b) take_if_larger(xp[at0 + a * W + b], at0 + a * W + b, best, where);
+      yp[i * Wo + j] = best;
+      ip[i * Wo + j] = where;
+    }
+  }
+}
+
+// Its backward without a zero fill and scatter: each output's window is written whole (dy at
+// the index, zeros elsewhere), 16 windows as two 32-float row runs; rows and columns no window
+// covers (odd H or W) are zeroed.
+void max_back_2x2(const Pool2dGeom& g, const float* gp, const int64_t* ip, float* dp) {
+  const int64_t W = g.W, H = g.H, Wo = g.Wo, Ho = g.Ho;
+  const __m512i lo_idx = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  const __m512i hi_idx = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
+  const __m512i lane2 = _mm512_slli_epi64(_mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0), 1);
+  for (int64_t i = 0; i < Ho; ++i) {
+    float* r0 = dp + 2 * i * W;
+    float* r1 = r0 + W;
+    int64_t j = 0;
+    for (; j + 16 <= Wo; j += 16) {
+      const __m512 gv = _mm512_loadu_ps(gp + i * Wo + j);
+      __mmask16 m[4];  // window position 0, 1, W, W + 1 of each output
+      const int64_t step[4] = {0, 1, W, W + 1};
+      const __m512i c0 = _mm512_add_epi64(lane2, _mm512_set1_epi64(2 * i * W + 2 * j));
+      const __m512i c1 = _mm512_add_epi64(c0, _mm512_set1_epi64(16));
+      const __m512i rel0 = _mm512_sub_epi64(_mm512_loadu_si512(ip + i * Wo + j), c0);
+      const __m512i rel1 = _mm512_sub_epi64(_mm512_loadu_si512(ip + i * Wo + j + 8), c1);
+      for (int q = 0; q < 4; ++q) {
+        const __m512i sq = _mm512_set1_epi64(step[q]);
+        m[q] = static_cast<__mmask16>(_mm512_cmpeq_epi64_mask(rel0, sq) |
+                                      (static_cast<unsigned>(_mm512_cmpeq_epi64_mask(rel1, sq)) << 8));
+      }
+      const __m512 v[4] = {_mm512_maskz_mov_ps(m[0], gv), _mm512_maskz_mov_ps(m[1], gv),
+                           _mm512_maskz_mov_ps(m[2], gv), _mm512_maskz_mov_ps(m[3], gv)};
+      _mm512_storeu_ps(r0 + 2 * j, _mm512_permutex2var_ps(v[0], lo_idx, v[1]));
+      _mm512_storeu_ps(r0 + 2 * j + 16, _mm512_permutex2var_ps(v[0], hi_idx, v[1]));
+      _mm512_storeu_ps(r1 + 2 * j, _mm512_permutex2var_ps(v[2], lo_idx, v[3]));
+      _mm512_storeu_ps(r1 + 2 * j + 16, _mm512_permutex2var_ps(v[2], hi_idx, v[3]));
+    }
+    for (; j < Wo; ++j) {
+      const int64_t at0 = 2 * i * W + 2 * j, hit = ip[i * Wo + j];
+      const float d = gp[i * Wo + j];
+      r0[2 * j] = hit == at0 ? d : 0.0f;
+      r0[2 * j + 1] = hit == at0 + 1 ? d : 0.0f;
+      r1[2 * j] = hit == at0 + W ? d : 0.0f;
+      r1[2 * j + 1] = hit == at0 + W + 1 ? d : 0.0f;
+    }
+    std::fill(r0 + 2 * Wo, r0 + W, 0.0f);
+    std::fill(r1 + 2 * Wo, r1 + W, 0.0f);
+  }
+  std::fill(dp + 2 * Ho * W, dp + H * W, 0.0f);
+}
+#endif
+
+inline bool is_2x2(const Pool2dGeom& g) { return SIGNET_HAVE_AVX512_GEMM && g.k == 2 && g.s == 2 && g.p == 0; }
 }  // namespace
 
 void max_pool2d_fast(const Pool2dGeom& g, const float* x, float* y, int64_t* idx) {
@@ -149,6 +243,10 @@ void max_pool2d_fast(const Pool2dGeom& g, const float* x, float* y, int64_t* idx
       Pool2dGeom one = g;
       one.N = one.C = 1;
       max_pool2d_ref(one, xp, y + pl * ohw, idx + pl * ohw);
+    } else if (is_2x2(g)) {
+#if SIGNET_HAVE_AVX512_GEMM
+      max_plane_2x2(g, xp, y + pl * ohw, idx + pl * ohw);
+#endif
     } else if (g.k == 2) {
       max_plane<2>(g, xp, y + pl * ohw, idx + pl * ohw);
     } else if (g.k == 3) {
@@ -164,9 +262,15 @@ void max_pool2d_backward_fast(const Pool2dGeom& g, const float* dy, const int64_
 #pragma omp parallel for if (par(g)) schedule(static)
   for (int64_t pl = 0; pl < g.N * g.C; ++pl) {
     float* dp = dx + pl * hw;
-    std::fill(dp, dp + hw, 0.0f);
     const float* gp = dy + pl * ohw;
     const int64_t* ip = idx + pl * ohw;
+#if SIGNET_HAVE_AVX512_GEMM
+    if (is_2x2(g)) {
+      max_back_2x2(g, gp, ip, dp);
+      continue;
+    }
+#endif
+    std::fill(dp, dp + hw, 0.0f);
     for (int64_t o = 0; o < ohw; ++o) dp[ip[o]] += gp[o];
   }
 }
