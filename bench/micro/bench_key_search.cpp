@@ -149,7 +149,7 @@ static void BM_FitPcaSample(benchmark::State& state) {
   state.counters["kept_vs_full"] =
       projected_variance(fit_pca(sample, 1.0, 27), f.train_act) / projected_variance(f.pca, f.train_act);
 }
-BENCHMARK(BM_FitPcaSample)->Arg(DensityConfig{}.pca_sample)->Arg(5000)->Arg(2000)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(5);
+BENCHMARK(BM_FitPcaSample)->Arg(10000)->Arg(DensityConfig{}.pca_sample)->Arg(2000)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(5);
 
 static void BM_FitDensityModel(benchmark::State& state) {
   const Fixture& f = fixture(27);

@@ -5,6 +5,7 @@
 // Arguments: an index into kActs (activation [N, C, H, H]):
 //   0  cifar10-cnn after conv 2, batch 128: 32 @32x32      1  after conv 4: 64 @16x16
 //   2  wrn-16-4 block 1, batch 64: 64 @32x32                3  wrn-16-4 block 3: 256 @8x8
+// BM_BatchNormRelu and BM_AddRelu take a second argument: 0 the two ops, 1 the fused one.
 #include <benchmark/benchmark.h>
 
 #include "engine/ops.h"
@@ -106,3 +107,34 @@ static void BM_GlobalAvgPoolForward(benchmark::State& state) {
   finish(state, a, x.numel() * 4.0);  // read x (the output is tiny)
 }
 BENCHMARK(BM_GlobalAvgPoolForward)->Arg(3)->Unit(benchmark::kMicrosecond)->UseRealTime();
+
+// The fused neighbours against the two ops they replace (Arg 1 of the pair: fused), training
+// mode, forward then backward through autograd: batch norm then ReLU (the WRN's blocks) and a
+// residual sum then ReLU (resnet50's bottleneck end). Minimal traffic of the fused op.
+static void BM_BatchNormRelu(benchmark::State& state) {
+  const Act a = kActs[state.range(0)];
+  const bool fused = state.range(1) != 0;
+  Tensor x = rand_tensor(shape_of(a), 12).set_requires_grad(true);
+  Tensor w = Tensor::ones({a.C}).set_requires_grad(true), b = Tensor::zeros({a.C}).set_requires_grad(true);
+  Tensor g = rand_tensor(x.shape(), 13);
+  for (auto _ : state) {
+    Tensor y = fused ? batch_norm_relu(x, w, b, Tensor(), Tensor(), true)
+                     : relu(batch_norm(x, w, b, Tensor(), Tensor(), true));
+    benchmark::DoNotOptimize(grad(y, {x, w, b}, g)[0].f32());
+  }
+  finish(state, a, 5.0 * x.numel() * sizeof(float));  // forward: read x, write y; backward: read g, x, write dx
+}
+BENCHMARK(BM_BatchNormRelu)->ArgsProduct({{2, 3}, {0, 1}})->Unit(benchmark::kMicrosecond)->UseRealTime();
+
+static void BM_AddRelu(benchmark::State& state) {
+  const Act a = kActs[state.range(0)];
+  const bool fused = state.range(1) != 0;
+  Tensor x = rand_tensor(shape_of(a), 14).set_requires_grad(true), h = rand_tensor(shape_of(a), 15).set_requires_grad(true);
+  Tensor g = rand_tensor(x.shape(), 16);
+  for (auto _ : state) {
+    Tensor y = fused ? add_relu(h, x) : relu(add(h, x));
+    benchmark::DoNotOptimize(grad(y, {h, x}, g)[0].f32());
+  }
+  finish(state, a, 5.0 * x.numel() * sizeof(float));  // forward: read h, x, write y; backward: read g, y, write the mask
+}
+BENCHMARK(BM_AddRelu)->ArgsProduct({{2, 3}, {0, 1}})->Unit(benchmark::kMicrosecond)->UseRealTime();
