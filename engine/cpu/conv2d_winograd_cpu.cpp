@@ -200,29 +200,11 @@ void conv2d_winograd(const Conv2dGeom& g, const float* x, const float* w, const 
 
 void conv2d_winograd23(const Conv2dGeom& g, const float* x, const float* w, const float* bias, float* y,
                        bool flipped) {
-  const int64_t in_sz = g.C * g.H * g.W, out_sz = g.O * g.Ho * g.Wo;
-  auto run = [&](auto mr_tag) {
-    constexpr int MR = decltype(mr_tag)::value;
-    thread_local std::vector<float> up_mine;
-    up_mine.resize(16 * gemm::round_up(g.O, MR) * g.C + 16);
-    float* up = up_mine.data();
-    const int T = conv_split::threads(g);
-#pragma omp parallel num_threads(T) if (T > 1)
-    {
-      transform_weights<MR>(g, w, flipped, up);  // ends in a barrier
-      const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-      if (conv_split::splits_evenly(g, nt)) {
-        const int64_t n0 = g.N * t / nt, n1 = g.N * (t + 1) / nt;
-        if (n1 > n0) winograd_images<MR>(g, x + n0 * in_sz, up, bias, y + n0 * out_sz, n1 - n0, 0, 1);
-      } else {
-        winograd_images<MR>(g, x, up, bias, y, g.N, t, nt);
-      }
-    }
-  };
-  if (gemm::choose_mr(g.O, 1) == 12)
-    run(std::integral_constant<int, 12>{});
-  else
-    run(std::integral_constant<int, 8>{});
+  winograd::run_on_threads(
+      g, 16, x, y, [&](auto mr, float* up) { transform_weights<decltype(mr)::value>(g, w, flipped, up); },
+      [&](auto mr, const float* xs, const float* up, float* ys, int64_t count, int part, int parts) {
+        winograd_images<decltype(mr)::value>(g, xs, up, bias, ys, count, part, parts);
+      });
 }
 
 }  // namespace signet::cpu

@@ -7,11 +7,16 @@
 #if SIGNET_HAVE_AVX512_GEMM
 #include <immintrin.h>
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
+#include <vector>
 
 #include "engine/ops/conv2d.h"
 #include "engine/cpu/conv2d_im2col_pack.h"
+#include "engine/cpu/conv2d_threads.h"
 
 namespace signet::cpu::winograd {
 
@@ -96,6 +101,38 @@ inline void load_patches(const PaddedTiles& pt, const Group16& grp, const float*
         d[i * 4 + j] = _mm512_mask_mov_ps(d[i * 4 + j], m, w);
       }
   }
+}
+
+// Runs a Winograd convolution (either tile size) on the convolution's threads, MR chosen from
+// O: transform(mr, up) makes the `positions` planes of transformed kernels into a buffer the
+// threads share (and ends in a barrier), then images(mr, x, up, y, count, part, parts) takes
+// each thread's whole images or, when they do not split evenly, blocks of NR tiles round-robin.
+template <class Transform, class Images>
+void run_on_threads(const Conv2dGeom& g, int64_t positions, const float* x, float* y, Transform&& transform,
+                    Images&& images) {
+  const int64_t in_sz = g.C * g.H * g.W, out_sz = g.O * g.Ho * g.Wo;
+  auto run = [&](auto mr) {
+    constexpr int MR = decltype(mr)::value;
+    thread_local std::vector<float> up_mine;
+    up_mine.resize(positions * gemm::round_up(g.O, MR) * g.C + 16);
+    float* up = up_mine.data();
+    const int T = conv_split::threads(g);
+#pragma omp parallel num_threads(T) if (T > 1)
+    {
+      transform(mr, up);
+      const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+      if (conv_split::splits_evenly(g, nt)) {
+        const int64_t n0 = g.N * t / nt, n1 = g.N * (t + 1) / nt;
+        if (n1 > n0) images(mr, x + n0 * in_sz, up, y + n0 * out_sz, n1 - n0, 0, 1);
+      } else {
+        images(mr, x, up, y, g.N, t, nt);
+      }
+    }
+  };
+  if (gemm::choose_mr(g.O, 1) == 12)
+    run(std::integral_constant<int, 12>{});
+  else
+    run(std::integral_constant<int, 8>{});
 }
 
 }  // namespace signet::cpu::winograd
