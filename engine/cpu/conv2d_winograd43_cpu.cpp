@@ -37,14 +37,6 @@ Conv2dGeom patch_geom43(const Conv2dGeom& g) {
   return {g.N, g.C, g.H, g.W, g.O, 6, 6, 4, 4, g.ph, g.pw, (g.Ho + 3) / 4, (g.Wo + 3) / 4};
 }
 
-PaddedTiles padded_tiles43(const Conv2dGeom& g, const Conv2dGeom& pg) {
-  PaddedTiles p;
-  p.Hp = 4 * pg.Ho + 2;
-  p.Wp = 4 * pg.Wo + 2;
-  p.img_sz = g.C * p.Hp * p.Wp;
-  return p;
-}
-
 // v = B^T d over six values S apart.
 template <int S>
 inline void input_1d(const __m512* d, __m512* v) {
@@ -87,37 +79,11 @@ inline void output_1d(const __m512* m, __m512* y) {
   y[3 * Y] = _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(8.0f), d, b), m[5 * S]);
 }
 
-// U = G g G^T for every (o, c), packed as the GEMM's A: up[xi][o / MR][c][o % MR] (xi = 6 i + j);
-// `flipped` reads w[c][o] turned by 180 degrees, as the F(2x2, 3x3) version does.
-template <int MR>
-void transform_weights43(const Conv2dGeom& g, const float* w, bool flipped, float* up) {
-  constexpr int CB = 16;
-  const int64_t Mr = gemm::round_up(g.O, MR), C = g.C, O = g.O;
-  const int64_t lane_step = flipped ? 9 : 9 * C, c_step = flipped ? 9 * O : 9;
-  const __m512i idx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-                                         _mm512_set1_epi32(static_cast<int>(lane_step)));
-  constexpr __mmask16 kPanel = static_cast<__mmask16>((1u << MR) - 1);
-#pragma omp for schedule(static)
-  for (int64_t p = 0; p < Mr / MR; ++p) {
-    alignas(64) float stage[36][CB * MR];
-    const int64_t rows = std::min<int64_t>(MR, O - p * MR);
-    const __mmask16 live = static_cast<__mmask16>((1u << rows) - 1);
-    const float* w0 = w + p * MR * lane_step;
-    for (int64_t c0 = 0; c0 < C; c0 += CB) {
-      const int64_t cb = std::min<int64_t>(CB, C - c0);
-      for (int64_t cc = 0; cc < cb; ++cc) {
-        const float* base = w0 + (c0 + cc) * c_step;
-        __m512 k[9], t[18], u[36];
-        for (int e = 0; e < 9; ++e)
-          k[e] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live, idx, base + (flipped ? 8 - e : e), 4);
-        for (int b = 0; b < 3; ++b) kernel_1d<3, 3>(k + b, t + b);    // t[i][b] = (G g)[i][b]
-        for (int i = 0; i < 6; ++i) kernel_1d<1, 1>(t + 3 * i, u + 6 * i);  // u[i][j] = (G g G^T)[i][j]
-        for (int xi = 0; xi < 36; ++xi) _mm512_mask_storeu_ps(&stage[xi][cc * MR], kPanel, u[xi]);
-      }
-      for (int xi = 0; xi < 36; ++xi)
-        std::copy(stage[xi], stage[xi] + cb * MR, up + (xi * Mr + p * MR) * C + c0 * MR);
-    }
-  }
+// U = G g G^T of 16 kernels (lanes), u[i*6 + j].
+inline void transform_kernel43(const __m512 k[9], __m512 u[36]) {
+  __m512 t[18];
+  for (int b = 0; b < 3; ++b) kernel_1d<3, 3>(k + b, t + b);          // t[i][b] = (G g)[i][b]
+  for (int i = 0; i < 6; ++i) kernel_1d<1, 1>(t + 3 * i, u + 6 * i);  // u[i][j] = (G g G^T)[i][j]
 }
 
 // Four 16-bit masks of a 64-bit one.
@@ -189,7 +155,7 @@ void winograd43_images(const Conv2dGeom& g, const float* x, const float* up, con
                        int64_t count, int part, int parts) {
   const Conv2dGeom pg = patch_geom43(g);
   const Cols cs(pg, conv_pack::krow_table(pg));
-  const PaddedTiles pt = padded_tiles43(g, pg);
+  const PaddedTiles pt = winograd::padded_tiles(g, pg);
   const int64_t C = g.C, O = g.O, Mr = gemm::round_up(O, MR), t_img = pg.Ho * pg.Wo;
   const int64_t in_sz = C * g.H * g.W, out_sz = O * g.Ho * g.Wo;
   const int64_t ipb = std::min(count, std::max<int64_t>(1, (NR + t_img - 1) / t_img));
@@ -255,7 +221,9 @@ bool conv2d_winograd43_applies(const Conv2dGeom& g) {
 void conv2d_winograd43(const Conv2dGeom& g, const float* x, const float* w, const float* bias, float* y,
                        bool flipped) {
   winograd::run_on_threads(
-      g, 36, x, y, [&](auto mr, float* up) { transform_weights43<decltype(mr)::value>(g, w, flipped, up); },
+      g, 36, x, y, [&](auto mr, float* up) {
+        winograd::transform_kernels<decltype(mr)::value, 36>(g, w, flipped, up, transform_kernel43);
+      },
       [&](auto mr, const float* xs, const float* up, float* ys, int64_t count, int part, int parts) {
         winograd43_images<decltype(mr)::value>(g, xs, up, bias, ys, count, part, parts);
       });

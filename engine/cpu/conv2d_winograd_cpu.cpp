@@ -40,55 +40,23 @@ using conv_pack::Group16;
 using gemm::NR;
 using namespace winograd;
 
-// U = G g G^T for every (o, c), packed as the GEMM's A: up[xi][o / MR][c][o % MR]. Kernel (o, c)
-// is w[o][c] or, `flipped` (the input gradient's convolution), w[c][o] turned by 180 degrees,
-// read in place. Panels of MR output channels go to the threads; a panel's MR kernels of one c
-// are the lanes of one vector (gathered), and 16 channels are staged before each plane gets
-// its run of them: the 16 planes lie a multiple of 4 KiB apart, so writing them float by float
-// thrashed the cache sets.
-template <int MR>
-void transform_weights(const Conv2dGeom& g, const float* w, bool flipped, float* up) {
-  constexpr int CB = 16;
-  const int64_t Mr = gemm::round_up(g.O, MR), C = g.C, O = g.O;
-  // Lane r's kernel lies r kernels (flipped) or r rows of C kernels past lane 0's.
-  const int64_t lane_step = flipped ? 9 : 9 * C, c_step = flipped ? 9 * O : 9;
-  const __m512i idx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-                                         _mm512_set1_epi32(static_cast<int>(lane_step)));
+// U = G g G^T of 16 kernels (lanes), u[i*4 + j].
+inline void transform_kernel(const __m512 k[9], __m512 u[16]) {
   const __m512 half = _mm512_set1_ps(0.5f);
-  constexpr __mmask16 kPanel = static_cast<__mmask16>((1u << MR) - 1);
-#pragma omp for schedule(static)
-  for (int64_t p = 0; p < Mr / MR; ++p) {
-    alignas(64) float stage[16][CB * MR];
-    const int64_t rows = std::min<int64_t>(MR, O - p * MR);
-    const __mmask16 live = static_cast<__mmask16>((1u << rows) - 1);
-    const float* w0 = w + p * MR * lane_step;
-    for (int64_t c0 = 0; c0 < C; c0 += CB) {
-      const int64_t cb = std::min<int64_t>(CB, C - c0);
-      for (int64_t cc = 0; cc < cb; ++cc) {
-        const float* base = w0 + (c0 + cc) * c_step;
-        __m512 k[9];
-        for (int e = 0; e < 9; ++e)
-          k[e] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live, idx, base + (flipped ? 8 - e : e), 4);
-        __m512 t[4][3];  // G g
-        for (int b = 0; b < 3; ++b) {
-          const __m512 outer = _mm512_add_ps(k[b], k[6 + b]);
-          t[0][b] = k[b];
-          t[1][b] = _mm512_mul_ps(half, _mm512_add_ps(outer, k[3 + b]));
-          t[2][b] = _mm512_mul_ps(half, _mm512_sub_ps(outer, k[3 + b]));
-          t[3][b] = k[6 + b];
-        }
-        for (int i = 0; i < 4; ++i) {
-          const __m512 outer = _mm512_add_ps(t[i][0], t[i][2]);
-          float* dst = &stage[i * 4][cc * MR];
-          _mm512_mask_storeu_ps(dst, kPanel, t[i][0]);
-          _mm512_mask_storeu_ps(dst + CB * MR, kPanel, _mm512_mul_ps(half, _mm512_add_ps(outer, t[i][1])));
-          _mm512_mask_storeu_ps(dst + 2 * CB * MR, kPanel, _mm512_mul_ps(half, _mm512_sub_ps(outer, t[i][1])));
-          _mm512_mask_storeu_ps(dst + 3 * CB * MR, kPanel, t[i][2]);
-        }
-      }
-      for (int xi = 0; xi < 16; ++xi)
-        std::copy(stage[xi], stage[xi] + cb * MR, up + (xi * Mr + p * MR) * C + c0 * MR);
-    }
+  __m512 t[4][3];  // G g
+  for (int b = 0; b < 3; ++b) {
+    const __m512 outer = _mm512_add_ps(k[b], k[6 + b]);
+    t[0][b] = k[b];
+    t[1][b] = _mm512_mul_ps(half, _mm512_add_ps(outer, k[3 + b]));
+    t[2][b] = _mm512_mul_ps(half, _mm512_sub_ps(outer, k[3 + b]));
+    t[3][b] = k[6 + b];
+  }
+  for (int i = 0; i < 4; ++i) {
+    const __m512 outer = _mm512_add_ps(t[i][0], t[i][2]);
+    u[i * 4] = t[i][0];
+    u[i * 4 + 1] = _mm512_mul_ps(half, _mm512_add_ps(outer, t[i][1]));
+    u[i * 4 + 2] = _mm512_mul_ps(half, _mm512_sub_ps(outer, t[i][1]));
+    u[i * 4 + 3] = t[i][2];
   }
 }
 
@@ -201,7 +169,7 @@ void conv2d_winograd(const Conv2dGeom& g, const float* x, const float* w, const 
 void conv2d_winograd23(const Conv2dGeom& g, const float* x, const float* w, const float* bias, float* y,
                        bool flipped) {
   winograd::run_on_threads(
-      g, 16, x, y, [&](auto mr, float* up) { transform_weights<decltype(mr)::value>(g, w, flipped, up); },
+      g, 16, x, y, [&](auto mr, float* up) { transform_kernels<decltype(mr)::value, 16>(g, w, flipped, up, transform_kernel); },
       [&](auto mr, const float* xs, const float* up, float* ys, int64_t count, int part, int parts) {
         winograd_images<decltype(mr)::value>(g, xs, up, bias, ys, count, part, parts);
       });

@@ -60,10 +60,12 @@ struct PaddedTiles {
   float* first_image(float* buffer) const { return buffer + kGuard; }
 };
 
+// pg: the patches' geometry (stride: the tile's outputs, 2 or 4; Ho x Wo tiles), whose patches
+// reach 2 past the last tile's outputs.
 inline PaddedTiles padded_tiles(const Conv2dGeom& g, const Conv2dGeom& pg) {
   PaddedTiles p;
-  p.Hp = 2 * pg.Ho + 2;
-  p.Wp = 2 * pg.Wo + 2;
+  p.Hp = pg.sh * pg.Ho + 2;
+  p.Wp = pg.sw * pg.Wo + 2;
   p.img_sz = g.C * p.Hp * p.Wp;
   return p;
 }
@@ -100,6 +102,45 @@ inline void load_patches(const PaddedTiles& pt, const Group16& grp, const float*
             _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(lo, q), even, _mm512_maskz_loadu_ps(hi, q + 16));
         d[i * 4 + j] = _mm512_mask_mov_ps(d[i * 4 + j], m, w);
       }
+  }
+}
+
+// U = G g G^T for every kernel (o, c), packed as the GEMM's A: up[xi][o / MR][c][o % MR] for
+// the P positions xi of the tile size; transform(k, u) turns 16 kernels (lanes; k[e] = element
+// e of the 3x3 kernel) into their P transformed values. Kernel (o, c) is w[o][c] or, `flipped`
+// (the input gradient's convolution), w[c][o] turned by 180 degrees, read in place. Panels of
+// MR output channels go to the threads (an `omp for` inside the caller's parallel region,
+// ending in its barrier); a panel's MR kernels of one c are the lanes of one vector
+// (gathered), and 16 channels are staged before each plane gets its run of them: the planes
+// lie a multiple of 4 KiB apart, so writing them float by float thrashed the cache sets.
+template <int MR, int P, class Transform>
+void transform_kernels(const Conv2dGeom& g, const float* w, bool flipped, float* up, Transform&& transform) {
+  constexpr int CB = 16;
+  const int64_t Mr = gemm::round_up(g.O, MR), C = g.C, O = g.O;
+  // Lane r's kernel lies r kernels (flipped) or r rows of C kernels past lane 0's.
+  const int64_t lane_step = flipped ? 9 : 9 * C, c_step = flipped ? 9 * O : 9;
+  const __m512i idx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                         _mm512_set1_epi32(static_cast<int>(lane_step)));
+  constexpr __mmask16 kPanel = static_cast<__mmask16>((1u << MR) - 1);
+#pragma omp for schedule(static)
+  for (int64_t p = 0; p < Mr / MR; ++p) {
+    alignas(64) float stage[P][CB * MR];
+    const int64_t rows = std::min<int64_t>(MR, O - p * MR);
+    const __mmask16 live = static_cast<__mmask16>((1u << rows) - 1);
+    const float* w0 = w + p * MR * lane_step;
+    for (int64_t c0 = 0; c0 < C; c0 += CB) {
+      const int64_t cb = std::min<int64_t>(CB, C - c0);
+      for (int64_t cc = 0; cc < cb; ++cc) {
+        const float* base = w0 + (c0 + cc) * c_step;
+        __m512 k[9], u[P];
+        for (int e = 0; e < 9; ++e)
+          k[e] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live, idx, base + (flipped ? 8 - e : e), 4);
+        transform(k, u);
+        for (int xi = 0; xi < P; ++xi) _mm512_mask_storeu_ps(&stage[xi][cc * MR], kPanel, u[xi]);
+      }
+      for (int xi = 0; xi < P; ++xi)
+        std::copy(stage[xi], stage[xi] + cb * MR, up + (xi * Mr + p * MR) * C + c0 * MR);
+    }
   }
 }
 
