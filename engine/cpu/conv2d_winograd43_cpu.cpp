@@ -149,60 +149,27 @@ inline void store_row43(const Conv2dGeom& g, const Group16& grp, float* yo, cons
   }
 }
 
-// Images [0, count) of x into y; blocks of NR tiles numbered part mod parts (see F(2x2, 3x3)).
+// Images [0, count) of x into y (winograd::images with F(4x4, 3x3)'s transforms).
 template <int MR>
 void winograd43_images(const Conv2dGeom& g, const float* x, const float* up, const float* bias, float* y,
                        int64_t count, int part, int parts) {
-  const Conv2dGeom pg = patch_geom43(g);
-  const Cols cs(pg, conv_pack::krow_table(pg));
-  const PaddedTiles pt = winograd::padded_tiles(g, pg);
-  const int64_t C = g.C, O = g.O, Mr = gemm::round_up(O, MR), t_img = pg.Ho * pg.Wo;
-  const int64_t in_sz = C * g.H * g.W, out_sz = O * g.Ho * g.Wo;
-  const int64_t ipb = std::min(count, std::max<int64_t>(1, (NR + t_img - 1) / t_img));
-  float* vbuf = gemm::thread_buffer(0, 36 * C * NR + 36 * Mr * NR);
-  float* mbuf = vbuf + 36 * C * NR;
-  float* xbuf = gemm::thread_buffer(1, pt.buffer_floats(ipb));
-  std::fill(xbuf, xbuf + pt.buffer_floats(ipb), 0.0f);  // the padding; pad_image writes only the interior
-  float* xp = pt.first_image(xbuf);
-  int64_t block = 0;
-  for (int64_t n0 = 0; n0 < count; n0 += ipb) {
-    const int64_t imgs = std::min(ipb, count - n0), tiles = imgs * t_img;
-    for (int64_t i = 0; i < imgs; ++i) winograd::pad_image(g, pt, x + (n0 + i) * in_sz, xp + i * pt.img_sz);
-    for (int64_t tb = 0; tb < tiles; tb += NR) {
-      if (block++ % parts != part) continue;
-      const int64_t nt = std::min<int64_t>(NR, tiles - tb);
-      const Group16 grp[2] = {conv_pack::make_group(cs, tb, std::min<int64_t>(16, nt)),
-                              conv_pack::make_group(cs, tb + 16, std::max<int64_t>(0, nt - 16))};
-      for (int64_t c = 0; c < C; ++c)
-        for (int h = 0; h < 2; ++h) {
-          __m512 d[36], t[36], v[36];
-          load_patches43(pt, grp[h], xp, c, C, d);
-          for (int j = 0; j < 6; ++j) input_1d<6>(d + j, t + j);      // columns: B^T d
-          for (int i = 0; i < 6; ++i) input_1d<1>(t + 6 * i, v + 6 * i);  // rows: (B^T d) B
-          for (int xi = 0; xi < 36; ++xi) _mm512_store_ps(vbuf + (xi * C + c) * NR + h * 16, v[xi]);
-        }
-      for (int xi = 0; xi < 36; ++xi)
-        for (int64_t ir = 0; ir < O; ir += MR)
-          gemm::kernel<MR>(C, up + (xi * Mr + ir) * C, vbuf + xi * C * NR, mbuf + (xi * Mr + ir) * NR, NR, 1.0f,
-                           0.0f, static_cast<int>(std::min<int64_t>(MR, O - ir)), NR);
-      for (int64_t o = 0; o < O; ++o) {
-        const __m512 b = _mm512_set1_ps(bias ? bias[o] : 0.0f);
-        float* yo = y + n0 * out_sz + o * g.Ho * g.Wo;
-        for (int h = 0; h < 2; ++h) {
-          if (!grp[h].n) continue;
-          __m512 m[36], s[24];
-          for (int xi = 0; xi < 36; ++xi) m[xi] = _mm512_load_ps(mbuf + (xi * Mr + o) * NR + h * 16);
-          for (int j = 0; j < 6; ++j) output_1d<6, 6>(m + j, s + j);  // s[r][j] = (A^T m)[r][j]
-          for (int r = 0; r < 4; ++r) {
-            __m512 row[4];
-            output_1d<1, 1>(s + 6 * r, row);
-            for (__m512& v : row) v = _mm512_add_ps(v, b);
-            store_row43(g, grp[h], yo, row, r);
-          }
-        }
-      }
+  auto input = [&g](const PaddedTiles& pt, const Group16& grp, const float* xp, int64_t c, __m512 v[36]) {
+    __m512 d[36], t[36];
+    load_patches43(pt, grp, xp, c, g.C, d);
+    for (int j = 0; j < 6; ++j) input_1d<6>(d + j, t + j);          // columns: B^T d
+    for (int i = 0; i < 6; ++i) input_1d<1>(t + 6 * i, v + 6 * i);  // rows: (B^T d) B
+  };
+  auto output = [&g](const Group16& grp, float* yo, const __m512 m[36], __m512 b) {
+    __m512 s[24];
+    for (int j = 0; j < 6; ++j) output_1d<6, 6>(m + j, s + j);  // s[r][j] = (A^T m)[r][j]
+    for (int r = 0; r < 4; ++r) {
+      __m512 row[4];
+      output_1d<1, 1>(s + 6 * r, row);
+      for (__m512& v : row) v = _mm512_add_ps(v, b);
+      store_row43(g, grp, yo, row, r);
     }
-  }
+  };
+  winograd::images<MR, 36>(g, patch_geom43(g), x, up, bias, y, count, part, parts, input, output);
 }
 
 }  // namespace

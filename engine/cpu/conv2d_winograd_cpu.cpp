@@ -78,65 +78,29 @@ inline void store_tiles(const Conv2dGeom& g, const Group16& grp, float* yo, __m5
   }
 }
 
-// Images [0, count) of x into y; of their blocks of NR tiles, those numbered part mod parts
-// (parts > 1: threads sharing images too few to go round).
+// Images [0, count) of x into y (winograd::images with F(2x2, 3x3)'s transforms).
 template <int MR>
 void winograd_images(const Conv2dGeom& g, const float* x, const float* up, const float* bias, float* y,
                      int64_t count, int part, int parts) {
-  const Conv2dGeom pg = patch_geom(g);
-  const Cols cs(pg, conv_pack::krow_table(pg));
-  const PaddedTiles pt = padded_tiles(g, pg);
-  const int64_t C = g.C, O = g.O, Mr = gemm::round_up(O, MR), t_img = pg.Ho * pg.Wo;
-  const int64_t in_sz = C * g.H * g.W, out_sz = O * g.Ho * g.Wo;
-  // Images per chunk: enough for a block of 32 tiles when images are small.
-  const int64_t ipb = std::min(count, std::max<int64_t>(1, (NR + t_img - 1) / t_img));
-  float* vbuf = gemm::thread_buffer(0, 16 * C * NR + 16 * Mr * NR);
-  float* mbuf = vbuf + 16 * C * NR;
-  float* xbuf = gemm::thread_buffer(1, pt.buffer_floats(ipb));
-  std::fill(xbuf, xbuf + pt.buffer_floats(ipb), 0.0f);  // the padding; pad_image writes only the interior
-  float* xp = pt.first_image(xbuf);
-  int64_t block = 0;
-  for (int64_t n0 = 0; n0 < count; n0 += ipb) {
-    const int64_t imgs = std::min(ipb, count - n0), tiles = imgs * t_img;
-    for (int64_t i = 0; i < imgs; ++i) pad_image(g, pt, x + (n0 + i) * in_sz, xp + i * pt.img_sz);
-    for (int64_t tb = 0; tb < tiles; tb += NR) {
-      if (block++ % parts != part) continue;
-      const int64_t nt = std::min<int64_t>(NR, tiles - tb);
-      const Group16 grp[2] = {conv_pack::make_group(cs, tb, std::min<int64_t>(16, nt)),
-                              conv_pack::make_group(cs, tb + 16, std::max<int64_t>(0, nt - 16))};
-      for (int64_t c = 0; c < C; ++c)
-        for (int h = 0; h < 2; ++h) {
-          __m512 d[16], v[16];
-          load_patches(pt, grp[h], xp, c, C, d);
-          transform_input(d, v);
-          for (int xi = 0; xi < 16; ++xi) _mm512_store_ps(vbuf + (xi * C + c) * NR + h * 16, v[xi]);
-        }
-      for (int xi = 0; xi < 16; ++xi)
-        for (int64_t ir = 0; ir < O; ir += MR)
-          gemm::kernel<MR>(C, up + (xi * Mr + ir) * C, vbuf + xi * C * NR, mbuf + (xi * Mr + ir) * NR, NR, 1.0f,
-                           0.0f, static_cast<int>(std::min<int64_t>(MR, O - ir)), NR);
-      for (int64_t o = 0; o < O; ++o) {
-        const __m512 b = _mm512_set1_ps(bias ? bias[o] : 0.0f);
-        for (int h = 0; h < 2; ++h) {
-          if (!grp[h].n) continue;
-          __m512 m[16];
-          for (int xi = 0; xi < 16; ++xi) m[xi] = _mm512_load_ps(mbuf + (xi * Mr + o) * NR + h * 16);
-          __m512 s0[4], s1[4];
-          for (int j = 0; j < 4; ++j) {
-            s0[j] = _mm512_add_ps(_mm512_add_ps(m[j], m[4 + j]), m[8 + j]);
-            s1[j] = _mm512_sub_ps(_mm512_sub_ps(m[4 + j], m[8 + j]), m[12 + j]);
-          }
-          const __m512 y00 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(s0[0], s0[1]), s0[2]), b);
-          const __m512 y01 = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(s0[1], s0[2]), s0[3]), b);
-          const __m512 y10 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(s1[0], s1[1]), s1[2]), b);
-          const __m512 y11 = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(s1[1], s1[2]), s1[3]), b);
-          float* yo = y + n0 * out_sz + o * g.Ho * g.Wo;
-          store_tiles(g, grp[h], yo, y00, y01, 0);
-          store_tiles(g, grp[h], yo, y10, y11, 1);
-        }
-      }
+  auto input = [&g](const PaddedTiles& pt, const Group16& grp, const float* xp, int64_t c, __m512 v[16]) {
+    __m512 d[16];
+    load_patches(pt, grp, xp, c, g.C, d);
+    transform_input(d, v);
+  };
+  auto output = [&g](const Group16& grp, float* yo, const __m512 m[16], __m512 b) {
+    __m512 s0[4], s1[4];
+    for (int j = 0; j < 4; ++j) {
+      s0[j] = _mm512_add_ps(_mm512_add_ps(m[j], m[4 + j]), m[8 + j]);
+      s1[j] = _mm512_sub_ps(_mm512_sub_ps(m[4 + j], m[8 + j]), m[12 + j]);
     }
-  }
+    const __m512 y00 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(s0[0], s0[1]), s0[2]), b);
+    const __m512 y01 = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(s0[1], s0[2]), s0[3]), b);
+    const __m512 y10 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(s1[0], s1[1]), s1[2]), b);
+    const __m512 y11 = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(s1[1], s1[2]), s1[3]), b);
+    store_tiles(g, grp, yo, y00, y01, 0);
+    store_tiles(g, grp, yo, y10, y11, 1);
+  };
+  images<MR, 16>(g, patch_geom(g), x, up, bias, y, count, part, parts, input, output);
 }
 
 }  // namespace
