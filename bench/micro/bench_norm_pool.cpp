@@ -5,6 +5,7 @@
 // Arguments: an index into kActs (activation [N, C, H, H]):
 //   0  cifar10-cnn after conv 2, batch 128: 32 @32x32      1  after conv 4: 64 @16x16
 //   2  wrn-16-4 block 1, batch 64: 64 @32x32                3  wrn-16-4 block 3: 256 @8x8
+//   4  resnet50's stem at 64x64 input, batch 16: 64 @32x32 (its 3x3 stride-2 max pool)
 // BM_BatchNormRelu and BM_AddRelu take a second argument: 0 the two ops, 1 the fused one.
 #include <benchmark/benchmark.h>
 
@@ -14,7 +15,7 @@ using namespace signet;
 
 namespace {
 struct Act { int64_t N, C, H; };
-constexpr Act kActs[] = {{128, 32, 32}, {128, 64, 16}, {64, 64, 32}, {64, 256, 8}};
+constexpr Act kActs[] = {{128, 32, 32}, {128, 64, 16}, {64, 64, 32}, {64, 256, 8}, {16, 64, 32}};
 
 Tensor rand_tensor(const Shape& s, uint64_t seed) {
   Rng rng(seed);
@@ -70,6 +71,15 @@ static void BM_MaxPool2dForward(benchmark::State& state) {
   finish(state, a, x.numel() * 4.0 + x.numel() / 4 * 12.0);
 }
 BENCHMARK(BM_MaxPool2dForward)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond)->UseRealTime();
+
+// 3x3 max pool, stride 2, padding 1 (resnet50's stem).
+static void BM_MaxPool2dForward3x3(benchmark::State& state) {
+  const Act a = kActs[state.range(0)];
+  Tensor x = rand_tensor(shape_of(a), 7);
+  for (auto _ : state) benchmark::DoNotOptimize(max_pool2d_with_indices(x, 3, 2, 1).first.f32());
+  finish(state, a, x.numel() * 4.0 + x.numel() / 4 * 12.0);
+}
+BENCHMARK(BM_MaxPool2dForward3x3)->Arg(4)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 static void BM_MaxPool2dBackward(benchmark::State& state) {
   const Act a = kActs[state.range(0)];

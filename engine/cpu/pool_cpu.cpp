@@ -181,6 +181,59 @@ void max_plane_2x2(const Pool2dGeom& g, const float* xp, float* yp, int64_t* ip)
   }
 }
 
+// The 3x3 stride-2 window with padding 1 (resnet50's stem pool) 16 outputs at a time: of the
+// 32 floats of a row from column 2j, the even ones are the windows' centre columns, the odd
+// ones their right columns and, one lane later, their left columns (lane 0's left is the
+// float before, or padding). Candidates in the reference's order, strictly larger wins; the
+// outputs whose window reaches past the vectors' last full load take the clamped scalar loop.
+void max_plane_3x3s2p1(const Pool2dGeom& g, const float* xp, float* yp, int64_t* ip) {
+  const int64_t W = g.W, H = g.H, Wo = g.Wo;
+  const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+  const __m512i lane2 = _mm512_slli_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 1);
+  const float neg_inf = -std::numeric_limits<float>::infinity();
+  const int64_t j_vec = std::min(Wo, W / 2) / 16 * 16;  // outputs whose 32 floats from 2j lie in the row
+  for (int64_t i = 0; i < g.Ho; ++i) {
+    const int64_t h0 = std::max<int64_t>(2 * i - 1, 0), h1 = std::min(2 * i + 2, H);
+    for (int64_t j = 0; j < j_vec; j += 16) {
+      __m512 best = _mm512_setzero_ps();
+      __m512i where = _mm512_setzero_si512();
+      for (int64_t h = h0; h < h1; ++h) {
+        const float* r = xp + h * W + 2 * j;
+        const __m512 a0 = _mm512_loadu_ps(r), a1 = _mm512_loadu_ps(r + 16);
+        const __m512 centre = _mm512_permutex2var_ps(a0, even, a1), right = _mm512_permutex2var_ps(a0, odd, a1);
+        const __m512 left = _mm512_castsi512_ps(_mm512_alignr_epi32(
+            _mm512_castps_si512(right), _mm512_castps_si512(_mm512_set1_ps(j > 0 ? r[-1] : neg_inf)), 15));
+        const __m512 cand[3] = {left, centre, right};
+        const __m512i at = _mm512_add_epi32(lane2, _mm512_set1_epi32(static_cast<int32_t>(h * W + 2 * j)));
+        for (int b = 0; b < 3; ++b) {
+          const __m512i at_b = _mm512_add_epi32(at, _mm512_set1_epi32(b - 1));
+          if (h == h0 && b == 0) {  // the first candidate; lane 0 of the first vector has no left column
+            best = cand[0];
+            where = j > 0 ? at_b : _mm512_mask_mov_epi32(at_b, 1, at);
+            continue;
+          }
+          const __mmask16 larger = _mm512_cmp_ps_mask(cand[b], best, _CMP_GT_OQ);
+          best = _mm512_mask_mov_ps(best, larger, cand[b]);
+          where = _mm512_mask_mov_epi32(where, larger, at_b);
+        }
+      }
+      _mm512_storeu_ps(yp + i * Wo + j, best);
+      _mm512_storeu_si512(ip + i * Wo + j, _mm512_cvtepi32_epi64(_mm512_castsi512_si256(where)));
+      _mm512_storeu_si512(ip + i * Wo + j + 8, _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(where, 1)));
+    }
+    for (int64_t j = j_vec; j < Wo; ++j) {
+      const int64_t w0 = std::max<int64_t>(2 * j - 1, 0), w1 = std::min(2 * j + 2, W);
+      float best = neg_inf;
+      int64_t where = h0 * W + w0;
+      for (int64_t h = h0; h < h1; ++h)
+        for (int64_t w = w0; w < w1; ++w) take_if_larger(xp[h * W + w], h * W + w, best, where);
+      yp[i * Wo + j] = best;
+      ip[i * Wo + j] = where;
+    }
+  }
+}
+
 // Its backward without a zero fill and scatter: each output's window is written whole (dy at
 // the index, zeros elsewhere), 16 windows as two 32-float row runs; rows and columns no window
 // covers (odd H or W) are zeroed.
@@ -229,6 +282,7 @@ void max_back_2x2(const Pool2dGeom& g, const float* gp, const int64_t* ip, float
 #endif
 
 inline bool is_2x2(const Pool2dGeom& g) { return SIGNET_HAVE_AVX512_GEMM && g.k == 2 && g.s == 2 && g.p == 0; }
+inline bool is_3x3s2p1(const Pool2dGeom& g) { return SIGNET_HAVE_AVX512_GEMM && g.k == 3 && g.s == 2 && g.p == 1; }
 }  // namespace
 
 void max_pool2d_fast(const Pool2dGeom& g, const float* x, float* y, int64_t* idx) {
@@ -246,6 +300,10 @@ void max_pool2d_fast(const Pool2dGeom& g, const float* x, float* y, int64_t* idx
     } else if (is_2x2(g)) {
 #if SIGNET_HAVE_AVX512_GEMM
       max_plane_2x2(g, xp, y + pl * ohw, idx + pl * ohw);
+#endif
+    } else if (is_3x3s2p1(g)) {
+#if SIGNET_HAVE_AVX512_GEMM
+      max_plane_3x3s2p1(g, xp, y + pl * ohw, idx + pl * ohw);
 #endif
     } else if (g.k == 2) {
       max_plane<2>(g, xp, y + pl * ohw, idx + pl * ohw);

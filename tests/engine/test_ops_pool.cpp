@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <tuple>
 
@@ -96,19 +97,25 @@ TEST(OpsPool, AvgAndGlobalHandComputed) {
   EXPECT_TRUE(all_close(m, mean(x, {2, 3})));
 }
 
-// Ties (values from {0, 1, 2}): the first maximum in the window wins, in the fast 2x2 path too.
+// Ties (values from {0, 1, 2}, and -inf, which the padding's -inf must not beat): the first
+// maximum in the window wins, in the fast 2x2 and 3x3 stride-2 paths too.
 TEST(OpsPool, FastMaxPoolTiesLikeReference) {
   Rng rng(32);
-  const Pool2dGeom g = pool2d_geom("test", {2, 3, 34, 36}, 2, 2, 0);
-  Tensor x = test::uniform_tensor({2, 3, 34, 36}, rng, 0, 3);
-  for (int64_t i = 0; i < x.numel(); ++i) x.f32()[i] = std::floor(x.f32()[i]);
-  const Shape ys{g.N, g.C, g.Ho, g.Wo};
-  Tensor yr = Tensor::empty(ys), yf = Tensor::empty(ys);
-  Tensor ir = Tensor::empty(ys, DType::I64), ifa = Tensor::empty(ys, DType::I64);
-  cpu::max_pool2d_ref(g, x.f32(), yr.f32(), ir.i64());
-  cpu::max_pool2d_fast(g, x.f32(), yf.f32(), ifa.i64());
-  EXPECT_TRUE(all_close(yf, yr, 0, 0, "ties"));
-  EXPECT_EQ(ifa.to_vector_i64(), ir.to_vector_i64());
+  for (int64_t k : {2, 3}) {
+    const Shape s{2, 3, 34, 68};
+    const Pool2dGeom g = pool2d_geom("test", s, k, 2, k - 2);
+    Tensor x = test::uniform_tensor(s, rng, 0, 4);
+    for (int64_t i = 0; i < x.numel(); ++i)
+      x.f32()[i] = x.f32()[i] >= 3 ? -std::numeric_limits<float>::infinity() : std::floor(x.f32()[i]);
+    for (int64_t i = 0; i < 3 * 68; ++i) x.f32()[i] = -std::numeric_limits<float>::infinity();  // whole windows
+    const Shape ys{g.N, g.C, g.Ho, g.Wo};
+    Tensor yr = Tensor::empty(ys), yf = Tensor::empty(ys);
+    Tensor ir = Tensor::empty(ys, DType::I64), ifa = Tensor::empty(ys, DType::I64);
+    cpu::max_pool2d_ref(g, x.f32(), yr.f32(), ir.i64());
+    cpu::max_pool2d_fast(g, x.f32(), yf.f32(), ifa.i64());
+    EXPECT_TRUE(all_close(yf, yr, 0, 0, "ties"));
+    EXPECT_EQ(ifa.to_vector_i64(), ir.to_vector_i64()) << "k" << k;
+  }
 }
 
 TEST(OpsPool, FastMatchesReference) {
@@ -119,7 +126,12 @@ TEST(OpsPool, FastMatchesReference) {
                                    {{2, 3, 9, 7}, 3, 2, 0},    {{3, 2, 7, 9}, 2, 1, 0},
                                    // 2x2 stride 2 (16 outputs a vector): exactly 16 a row; 18
                                    // (a vector and a tail) with odd H and W; a tail alone
-                                   {{2, 3, 32, 32}, 2, 2, 0},  {{2, 2, 35, 37}, 2, 2, 0}, {{1, 2, 9, 8}, 2, 2, 0}};
+                                   {{2, 3, 32, 32}, 2, 2, 0},  {{2, 2, 35, 37}, 2, 2, 0}, {{1, 2, 9, 8}, 2, 2, 0},
+                                   // 3x3 stride 2 padding 1 (16 outputs a vector): exactly 16 a
+                                   // row; two vectors and a tail with odd H; one and a tail
+                                   // (W = 33); a tail alone
+                                   {{2, 3, 32, 32}, 3, 2, 1},  {{2, 2, 67, 70}, 3, 2, 1}, {{1, 2, 9, 33}, 3, 2, 1},
+                                   {{1, 2, 6, 30}, 3, 2, 1}};
   Rng rng(31);
   for (const Case& c : cases) {
     const Pool2dGeom g = pool2d_geom("test", c.s, c.k, c.st, c.p);
