@@ -24,6 +24,7 @@
 #include "engine/cpu/conv2d_direct.h"
 #include "engine/cpu/conv2d_threads.h"
 #include "engine/cpu/conv2d_narrow.h"
+#include "engine/cpu/conv2d_tiny.h"
 #include "engine/cpu/conv2d_winograd.h"
 #include "engine/cpu/gemm_blocked.h"
 #include "engine/cpu/conv2d_im2col_pack.h"
@@ -224,6 +225,7 @@ void forward_split(const Conv2dGeom& g, int T, Fn&& run) {  // run(n0, count, nt
 
 void conv2d_fast(const Conv2dGeom& g, const float* x, const float* w, const float* bias, float* y) {
   if (conv2d_narrow_forward_applies(g)) return conv2d_narrow_forward(g, x, w, bias, y);
+  if (conv2d_tiny_applies(g)) return conv2d_tiny_forward(g, x, w, bias, y);
   if (conv2d_winograd_applies(g)) return conv2d_winograd(g, x, w, bias, y);
   if (conv2d_direct_applies(g)) return conv2d_direct(g, x, w, bias, y);
   const int T = threads(g);
@@ -239,6 +241,7 @@ void conv2d_fast(const Conv2dGeom& g, const float* x, const float* w, const floa
 
 void conv2d_backward_input_fast(const Conv2dGeom& g, const float* dy, const float* w, float* dx) {
   if (conv2d_narrow_applies(g)) return conv2d_narrow_backward_input(g, dy, w, dx);
+  if (conv2d_tiny_applies(g)) return conv2d_tiny_backward_input(g, dy, w, dx);
   const int64_t in_sz = g.C * g.H * g.W, out_sz = g.O * g.Ho * g.Wo;
   if (g.kh == 1 && g.kw == 1 && g.ph == 0 && g.pw == 0) {
     // A 1x1 kernel: dx is W^T dy (at every sh-th row and sw-th column, zero elsewhere), a
