@@ -241,7 +241,7 @@ void conv2d_fast(const Conv2dGeom& g, const float* x, const float* w, const floa
 
 void conv2d_backward_input_fast(const Conv2dGeom& g, const float* dy, const float* w, float* dx) {
   if (conv2d_narrow_applies(g)) return conv2d_narrow_backward_input(g, dy, w, dx);
-  if (conv2d_tiny_applies(g)) return conv2d_tiny_backward_input(g, dy, w, dx);
+  if (conv2d_tiny_backward_input_applies(g)) return conv2d_tiny_backward_input(g, dy, w, dx);
   const int64_t in_sz = g.C * g.H * g.W, out_sz = g.O * g.Ho * g.Wo;
   if (g.kh == 1 && g.kw == 1 && g.ph == 0 && g.pw == 0) {
     // A 1x1 kernel: dx is W^T dy (at every sh-th row and sw-th column, zero elsewhere), a

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "engine/cpu/conv2d_threads.h"
+#include "engine/cpu/gemm_pack.h"
 
 namespace signet::cpu {
 namespace {
@@ -120,16 +121,25 @@ void with_pixels(int64_t P, Fn&& fn) {
   }
 }
 
-// dst[chunk][c][p][lane] = src[n0 + lane][c][p] (zero past the batch), for `planes` channels of
-// `hw` pixels; rows of chunks shared over the team (inside a parallel region).
-void to_lanes(const float* src, int64_t N, int64_t planes, int64_t hw, float* dst) {
-  const int64_t chunks = (N + kLanes - 1) / kLanes;
+// dst[chunk][e][lane] = src[n0 + lane][e] (zero past the batch), e < per_image: 16 x 16 register
+// transposes, blocks of e shared over the team (inside a parallel region).
+void to_lanes(const float* src, int64_t N, int64_t per_image, float* dst) {
+  constexpr int64_t kBlock = 256;
+  const int64_t chunks = (N + kLanes - 1) / kLanes, blocks = (per_image + kBlock - 1) / kBlock;
 #pragma omp for schedule(static)
-  for (int64_t cc = 0; cc < chunks * planes; ++cc) {
-    const int64_t ch = cc / planes, c = cc % planes, n0 = ch * kLanes, lanes = std::min<int64_t>(kLanes, N - n0);
-    float* d = dst + (ch * planes + c) * hw * kLanes;
-    for (int64_t p = 0; p < hw; ++p)
-      for (int64_t l = 0; l < kLanes; ++l) d[p * kLanes + l] = l < lanes ? src[((n0 + l) * planes + c) * hw + p] : 0.0f;
+  for (int64_t cb = 0; cb < chunks * blocks; ++cb) {
+    const int64_t ch = cb / blocks, e0 = cb % blocks * kBlock, n0 = ch * kLanes;
+    gemm::transpose_block(src + n0 * per_image + e0, per_image, static_cast<int>(std::min<int64_t>(kLanes, N - n0)),
+                          std::min(kBlock, per_image - e0), dst + (ch * per_image + e0) * kLanes, kLanes, kLanes);
+  }
+}
+
+// The reverse for `rows` consecutive values e of each of `lanes` images: dst[l * dst_ld + e] =
+// src[e][l] (src [rows][16], in L1).
+void from_lanes(const float* src, int64_t rows, int64_t lanes, float* dst, int64_t dst_ld) {
+  for (int64_t e0 = 0; e0 < rows; e0 += kLanes) {
+    const int n = static_cast<int>(std::min<int64_t>(kLanes, rows - e0));
+    gemm::transpose_block(src + e0 * kLanes, kLanes, n, lanes, dst + e0, dst_ld, n);
   }
 }
 
@@ -137,9 +147,11 @@ void to_lanes(const float* src, int64_t N, int64_t planes, int64_t hw, float* ds
 
 bool conv2d_tiny_applies(const Conv2dGeom& g) {
   const int64_t kk = g.kh * g.kw;
-  return g.Ho * g.Wo >= 1 && g.Ho * g.Wo <= kMaxPixels && kk > 1 && kk <= kMaxTaps && g.N >= kLanes / 2 &&
-         g.C > 0 && g.O > 0;
+  return g.Ho * g.Wo >= 1 && g.Ho * g.Wo <= kMaxPixels && kk <= kMaxTaps && g.N >= kLanes / 2 && g.C > 0 &&
+         g.O > 0;
 }
+
+bool conv2d_tiny_backward_input_applies(const Conv2dGeom& g) { return conv2d_tiny_applies(g) && g.kh * g.kw > 1; }
 
 // Rows o, reduction c: w[(o C + c) kk + t]; x in lanes, the sums of all taps kept together.
 void conv2d_tiny_forward(const Conv2dGeom& g, const float* x, const float* w, const float* bias, float* y) {
@@ -152,7 +164,7 @@ void conv2d_tiny_forward(const Conv2dGeom& g, const float* x, const float* w, co
   const int T = conv_split::threads(g);
 #pragma omp parallel num_threads(T) if (T > 1)
   {
-    to_lanes(x, g.N, g.C, hw, xt);
+    to_lanes(x, g.N, g.C * hw, xt);
     const int t = omp_get_thread_num(), nt = omp_get_num_threads();
     with_pixels(P, [&](auto p_) {
       constexpr int Pc = decltype(p_)::value;
@@ -164,10 +176,13 @@ void conv2d_tiny_forward(const Conv2dGeom& g, const float* x, const float* w, co
           int64_t off[R];
           for (int r = 0; r < R; ++r) off[r] = (o + r) * g.C * kk;
           taps_sweep<R, Pc>(tb, w, off, kk, g.C, xt + ch * chunk_sz, hw, tb.pix, false, out, [](int64_t, unsigned) {});
-          for (int r = 0; r < R; ++r)
-            for (int64_t l = 0; l < lanes; ++l)
-              for (int q = 0; q < Pc; ++q)
-                y[((n0 + l) * g.O + o + r) * Pc + q] = out[(r * Pc + q) * kLanes + l] + (bias ? bias[o + r] : 0.0f);
+          if (bias)
+            for (int r = 0; r < R; ++r)
+              for (int q = 0; q < Pc; ++q) {
+                float* v = out + (r * Pc + q) * kLanes;
+                _mm512_store_ps(v, _mm512_add_ps(_mm512_load_ps(v), _mm512_set1_ps(bias[o + r])));
+              }
+          from_lanes(out, R * Pc, lanes, y + (n0 * g.O + o) * Pc, g.O * Pc);
         });
       }
     });
@@ -189,7 +204,7 @@ void conv2d_tiny_backward_input(const Conv2dGeom& g, const float* dy, const floa
   const int T = conv_split::threads(g);
 #pragma omp parallel num_threads(T) if (T > 1)
   {
-    to_lanes(dy, g.N, g.O, P, dyt);
+    to_lanes(dy, g.N, g.O * P, dyt);
     const int t = omp_get_thread_num(), nt = omp_get_num_threads();
     std::vector<float> acc_mine(12 * hw * kLanes);
     float* acc = acc_mine.data();  // [r][input pixel][lane]
@@ -214,9 +229,7 @@ void conv2d_tiny_backward_input(const Conv2dGeom& g, const float* dy, const floa
                                 }
                               }
                             });
-          for (int r = 0; r < R; ++r)
-            for (int64_t l = 0; l < lanes; ++l)
-              for (int64_t p = 0; p < hw; ++p) dx[((n0 + l) * g.C + c + r) * hw + p] = acc[(r * hw + p) * kLanes + l];
+          from_lanes(acc, R * hw, lanes, dx + (n0 * g.C + c) * hw, g.C * hw);
         });
       }
     });

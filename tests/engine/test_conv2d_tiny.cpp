@@ -33,7 +33,10 @@ TEST(Conv2dTiny, MatchesReference) {
       // a 5x5 kernel on 2x2 images (25 taps); a 2x2 kernel without padding; a 2x3 kernel
       {16, 3, 2, 2, 4, 5, 5, 1, 1, 2, 2},
       {12, 8, 3, 3, 6, 2, 2, 1, 1, 0, 0},
-      {16, 16, 2, 2, 12, 2, 3, 1, 1, 0, 1}};
+      {16, 16, 2, 2, 12, 2, 3, 1, 1, 0, 1},
+      // 1x1 kernels (the forward only is routed here): 2x2 images, and stride 2 from 4x4
+      {16, 24, 2, 2, 20, 1, 1, 1, 1, 0, 0},
+      {10, 12, 4, 4, 7, 1, 1, 2, 2, 0, 0}};
   Rng rng(71);
   for (const Geo& q : geos) {
     const Conv2dGeom g = conv2d_geom("test", {q.N, q.C, q.H, q.W}, {q.O, q.C, q.kh, q.kw}, q.sh, q.sw, q.ph, q.pw);
@@ -67,11 +70,13 @@ TEST(Conv2dTiny, MatchesReference) {
 }
 
 // Outside its shapes the fast entry points keep their other paths.
-TEST(Conv2dTiny, AppliesOnlyToTinyOutputsOfRealKernels) {
+TEST(Conv2dTiny, AppliesOnlyToTinyOutputs) {
   const auto geom = [](int64_t N, int64_t H, int64_t k, int64_t s, int64_t p) {
     return conv2d_geom("test", {N, 4, H, H}, {4, 4, k, k}, s, s, p, p);
   };
-  EXPECT_FALSE(cpu::conv2d_tiny_applies(geom(16, 2, 1, 1, 0)));  // 1x1: no padding taps to skip
+  EXPECT_TRUE(cpu::conv2d_tiny_applies(geom(16, 2, 1, 1, 0)));  // 1x1: the forward, not the input gradient
+  EXPECT_FALSE(cpu::conv2d_tiny_backward_input_applies(geom(16, 2, 1, 1, 0)));
+  EXPECT_TRUE(cpu::conv2d_tiny_backward_input_applies(geom(16, 2, 3, 1, 1)));
   EXPECT_FALSE(cpu::conv2d_tiny_applies(geom(16, 3, 3, 1, 1)));  // 9 output pixels
   EXPECT_FALSE(cpu::conv2d_tiny_applies(geom(4, 2, 3, 1, 1)));   // a quarter of a chunk of images
 }
