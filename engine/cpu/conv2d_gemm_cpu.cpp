@@ -18,6 +18,7 @@
 #endif
 
 #include <algorithm>
+#include <cstdint>
 #include <vector>
 
 #include "engine/ops/conv2d.h"
@@ -175,17 +176,35 @@ template <int MR>
 void weight_gemm(const Conv2dGeom& g, const KRow* table, const float* dy, const float* x, float* dw,
                  int64_t count, int nt) {
   const Cols cs(g, table);
-  const int64_t K = g.C * g.kh * g.kw;
+  const int64_t K = g.C * g.kh * g.kw, red = count * cs.P;
   gemm::blocked<MR>(
-      g.O, K, count * cs.P, nt,
+      g.O, K, red, nt,
       [&](int64_t i0, int64_t k0, int64_t mc, int64_t kc, float* dst) {
         pack_dy_a<MR>(cs, dy, i0, k0, mc, kc, dst);
       },
       [&](int64_t j0, int64_t k0, int64_t nc, int64_t kc, float* dst) { pack_xt_b(cs, x, K, j0, k0, nc, kc, dst); },
       [&](int64_t i0, int64_t j0, int mr, int nr, const float* ap, const float* bp, int64_t kc, int64_t k0) {
         const bool first = k0 == 0;
+#if SIGNET_HAVE_AVX512_GEMM
+        // One k-block (a short reduction: few columns): dw's tile is final as it leaves the
+        // kernel, and nothing reads it before the optimizer step, so it is streamed past the
+        // caches instead of first being fetched for ownership.
+        if (first && kc == red && nr == NR && K % 16 == 0 && reinterpret_cast<uintptr_t>(dw) % 64 == 0) {
+          alignas(64) float t[MR * NR];
+          gemm::kernel<MR>(kc, ap, bp, t, NR, 1.0f, 0.0f, mr, nr);
+          for (int r = 0; r < mr; ++r) {
+            float* d = dw + (i0 + r) * K + j0;
+            _mm512_stream_ps(d, _mm512_load_ps(t + r * NR));
+            _mm512_stream_ps(d + 16, _mm512_load_ps(t + r * NR + 16));
+          }
+          return;
+        }
+#endif
         gemm::kernel<MR>(kc, ap, bp, dw + i0 * K + j0, K, 1.0f, first ? 0.0f : 1.0f, mr, nr);
       });
+#if SIGNET_HAVE_AVX512_GEMM
+  _mm_sfence();  // the streamed stores are ordered before whatever reads dw next
+#endif
 }
 
 // w'[c, o, a, b] = w[o, c, kh-1-a, kw-1-b]: the kernel whose forward convolution of dy is the
