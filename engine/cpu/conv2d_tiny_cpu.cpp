@@ -153,87 +153,81 @@ bool conv2d_tiny_applies(const Conv2dGeom& g) {
 
 bool conv2d_tiny_backward_input_applies(const Conv2dGeom& g) { return conv2d_tiny_applies(g) && g.kh * g.kw > 1; }
 
-// Rows o, reduction c: w[(o C + c) kk + t]; x in lanes, the sums of all taps kept together.
-void conv2d_tiny_forward(const Conv2dGeom& g, const float* x, const float* w, const float* bias, float* y) {
-  const int64_t P = g.Ho * g.Wo, hw = g.H * g.W, kk = g.kh * g.kw;
-  const int64_t chunks = (g.N + kLanes - 1) / kLanes, chunk_sz = g.C * hw * kLanes;
-  const Taps tb = taps_of(g);
-  thread_local std::vector<float> xt_mine;
-  xt_mine.resize(chunks * chunk_sz);
-  float* xt = xt_mine.data();
+namespace {
+// The frame both products share: src [N][per_image] into lanes (chunks of 16 images), then each
+// thread takes its share of `rows` in tiles, for every chunk:
+//   tile(R, P, row0, the chunk's lanes, n0, images in the chunk)   (R, P: integral_constants).
+template <class Tile>
+void lanes_and_row_tiles(const Conv2dGeom& g, const float* src, int64_t per_image, int64_t rows, Tile&& tile) {
+  const int64_t chunks = (g.N + kLanes - 1) / kLanes, chunk_sz = per_image * kLanes;
+  thread_local std::vector<float> lanes_mine;
+  lanes_mine.resize(chunks * chunk_sz);
+  float* lanes = lanes_mine.data();
   const int T = conv_split::threads(g);
 #pragma omp parallel num_threads(T) if (T > 1)
   {
-    to_lanes(x, g.N, g.C * hw, xt);
+    to_lanes(src, g.N, per_image, lanes);
     const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-    with_pixels(P, [&](auto p_) {
-      constexpr int Pc = decltype(p_)::value;
-      alignas(64) float out[12 * Pc * kLanes];
+    with_pixels(g.Ho * g.Wo, [&](auto p) {
       for (int64_t ch = 0; ch < chunks; ++ch) {
-        const int64_t n0 = ch * kLanes, lanes = std::min<int64_t>(kLanes, g.N - n0);
-        row_tiles<Pc>(g.O * t / nt, g.O * (t + 1) / nt, [&](auto r_, int64_t o) {
-          constexpr int R = decltype(r_)::value;
-          int64_t off[R];
-          for (int r = 0; r < R; ++r) off[r] = (o + r) * g.C * kk;
-          taps_sweep<R, Pc>(tb, w, off, kk, g.C, xt + ch * chunk_sz, hw, tb.pix, false, out, [](int64_t, unsigned) {});
-          if (bias)
-            for (int r = 0; r < R; ++r)
-              for (int q = 0; q < Pc; ++q) {
-                float* v = out + (r * Pc + q) * kLanes;
-                _mm512_store_ps(v, _mm512_add_ps(_mm512_load_ps(v), _mm512_set1_ps(bias[o + r])));
-              }
-          from_lanes(out, R * Pc, lanes, y + (n0 * g.O + o) * Pc, g.O * Pc);
+        const int64_t n0 = ch * kLanes, images = std::min<int64_t>(kLanes, g.N - n0);
+        row_tiles<decltype(p)::value>(rows * t / nt, rows * (t + 1) / nt, [&](auto r, int64_t row0) {
+          tile(r, p, row0, lanes + ch * chunk_sz, n0, images);
         });
       }
     });
   }
 }
+}  // namespace
+
+// Rows o, reduction c: w[(o C + c) kk + t]; x in lanes, the sums of all taps kept together.
+void conv2d_tiny_forward(const Conv2dGeom& g, const float* x, const float* w, const float* bias, float* y) {
+  const int64_t hw = g.H * g.W, kk = g.kh * g.kw;
+  const Taps tb = taps_of(g);
+  lanes_and_row_tiles(g, x, g.C * hw, g.O, [&](auto r_, auto p_, int64_t o, const float* xt, int64_t n0, int64_t images) {
+    constexpr int R = decltype(r_)::value, P = decltype(p_)::value;
+    alignas(64) float out[R * P * kLanes];
+    int64_t off[R];
+    for (int r = 0; r < R; ++r) off[r] = (o + r) * g.C * kk;
+    taps_sweep<R, P>(tb, w, off, kk, g.C, xt, hw, tb.pix, false, out, [](int64_t, unsigned) {});
+    if (bias)
+      for (int r = 0; r < R; ++r)
+        for (int q = 0; q < P; ++q) {
+          float* v = out + (r * P + q) * kLanes;
+          _mm512_store_ps(v, _mm512_add_ps(_mm512_load_ps(v), _mm512_set1_ps(bias[o + r])));
+        }
+    from_lanes(out, R * P, images, y + (n0 * g.O + o) * P, g.O * P);
+  });
+}
 
 // Rows c, reduction o: w[(o C + c) kk + t]; dy in lanes ([o][q]). Each tap's sums (output pixel
 // q) are added onto the input pixel that tap takes q from: dx[., c, pix(q, t)].
 void conv2d_tiny_backward_input(const Conv2dGeom& g, const float* dy, const float* w, float* dx) {
-  const int64_t P = g.Ho * g.Wo, hw = g.H * g.W, kk = g.kh * g.kw;
-  const int64_t chunks = (g.N + kLanes - 1) / kLanes, chunk_sz = g.O * P * kLanes;
+  const int64_t hw = g.H * g.W, kk = g.kh * g.kw;
   const Taps tb = taps_of(g);
   int same[kMaxTaps][kMaxPixels];  // dy's lanes are indexed by the output pixel itself
   for (int64_t t = 0; t < kk; ++t)
     for (int q = 0; q < kMaxPixels; ++q) same[t][q] = q;
-  thread_local std::vector<float> dyt_mine;
-  dyt_mine.resize(chunks * chunk_sz);
-  float* dyt = dyt_mine.data();
-  const int T = conv_split::threads(g);
-#pragma omp parallel num_threads(T) if (T > 1)
-  {
-    to_lanes(dy, g.N, g.O * P, dyt);
-    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-    std::vector<float> acc_mine(12 * hw * kLanes);
-    float* acc = acc_mine.data();  // [r][input pixel][lane]
-    with_pixels(P, [&](auto p_) {
-      constexpr int Pc = decltype(p_)::value;
-      alignas(64) float out[12 * Pc * kLanes];
-      for (int64_t ch = 0; ch < chunks; ++ch) {
-        const int64_t n0 = ch * kLanes, lanes = std::min<int64_t>(kLanes, g.N - n0);
-        row_tiles<Pc>(g.C * t / nt, g.C * (t + 1) / nt, [&](auto r_, int64_t c) {
-          constexpr int R = decltype(r_)::value;
-          int64_t off[R];
-          for (int r = 0; r < R; ++r) off[r] = (c + r) * kk;
-          std::fill(acc, acc + R * hw * kLanes, 0.0f);
-          taps_sweep<R, Pc>(tb, w, off, g.C * kk, g.O, dyt + ch * chunk_sz, Pc, same, true, out,
-                            [&](int64_t tap, unsigned mask) {
-                              for (int q = 0; q < Pc; ++q) {
-                                if (!((mask >> q) & 1u)) continue;
-                                for (int r = 0; r < R; ++r) {
-                                  float* a = acc + (r * hw + tb.pix[tap][q]) * kLanes;
-                                  _mm512_storeu_ps(a, _mm512_add_ps(_mm512_loadu_ps(a),
-                                                                    _mm512_load_ps(out + (r * Pc + q) * kLanes)));
-                                }
-                              }
-                            });
-          from_lanes(acc, R * hw, lanes, dx + (n0 * g.C + c) * hw, g.C * hw);
-        });
+  lanes_and_row_tiles(g, dy, g.O * g.Ho * g.Wo, g.C, [&](auto r_, auto p_, int64_t c, const float* dyt, int64_t n0,
+                                                          int64_t images) {
+    constexpr int R = decltype(r_)::value, P = decltype(p_)::value;
+    alignas(64) float out[R * P * kLanes];
+    thread_local std::vector<float> acc_mine;  // [r][input pixel][lane]
+    acc_mine.assign(R * hw * kLanes, 0.0f);
+    float* acc = acc_mine.data();
+    int64_t off[R];
+    for (int r = 0; r < R; ++r) off[r] = (c + r) * kk;
+    taps_sweep<R, P>(tb, w, off, g.C * kk, g.O, dyt, P, same, true, out, [&](int64_t tap, unsigned mask) {
+      for (int q = 0; q < P; ++q) {
+        if (!((mask >> q) & 1u)) continue;
+        for (int r = 0; r < R; ++r) {
+          float* a = acc + (r * hw + tb.pix[tap][q]) * kLanes;
+          _mm512_storeu_ps(a, _mm512_add_ps(_mm512_loadu_ps(a), _mm512_load_ps(out + (r * P + q) * kLanes)));
+        }
       }
     });
-  }
+    from_lanes(acc, R * hw, images, dx + (n0 * g.C + c) * hw, g.C * hw);
+  });
 }
 
 }  // namespace signet::cpu
