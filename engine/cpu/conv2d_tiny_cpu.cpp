@@ -32,6 +32,7 @@ constexpr int kMaxTaps = 25;
 struct Taps {
   int64_t kk;
   int pix[kMaxTaps][kMaxPixels];  // input pixel that output pixel q meets through tap t, or -1
+  unsigned mask[kMaxTaps];        // bit q: pix[t][q] is a real pixel
 };
 
 Taps taps_of(const Conv2dGeom& g) {
@@ -43,6 +44,7 @@ Taps taps_of(const Conv2dGeom& g) {
       const int64_t ih = q / g.Wo * g.sh - g.ph + t / g.kw, iw = q % g.Wo * g.sw - g.pw + t % g.kw;
       const bool real = q < P && ih >= 0 && ih < g.H && iw >= 0 && iw < g.W;
       tb.pix[t][q] = real ? static_cast<int>(ih * g.W + iw) : -1;
+      tb.mask[t] |= (real ? 1u : 0u) << q;
     }
   }
   return tb;
@@ -84,15 +86,15 @@ constexpr auto sweeps(std::integer_sequence<unsigned, Ms...>) {
 }
 
 // The sweeps of every tap that meets a real pixel for some output pixel, for R rows; after each,
-// done(t, mask) (the sums are in out [R][P][16]; fresh: zeroed before each tap when `fresh`).
+// done(t, mask) (the sums are in out [R][P][16]: kept across the taps, or zeroed before each
+// when `fresh`).
 template <int R, int P, class Done>
 void taps_sweep(const Taps& tb, const float* w, const int64_t* row_off, int64_t red_stride, int64_t red,
                 const float* xt, int64_t xstride, const int (*pix)[kMaxPixels], bool fresh, float* out, Done&& done) {
   static constexpr auto kSweeps = sweeps<R, P>(std::make_integer_sequence<unsigned, 1u << P>{});
-  std::fill(out, out + R * P * kLanes, 0.0f);
+  if (!fresh) std::fill(out, out + R * P * kLanes, 0.0f);
   for (int64_t t = 0; t < tb.kk; ++t) {
-    unsigned mask = 0;
-    for (int q = 0; q < P; ++q) mask |= (tb.pix[t][q] >= 0 ? 1u : 0u) << q;
+    const unsigned mask = tb.mask[t];
     if (!mask) continue;
     if (fresh) std::fill(out, out + R * P * kLanes, 0.0f);
     const float* wrow[R];
