@@ -131,6 +131,11 @@ void blocked(int64_t M, int64_t N, int64_t K, int nt, PackA&& pack_a, PackB&& pa
     float* apack = thread_buffer(1, kKcMax * mc_blk);
     const int64_t m_lo = split_m ? std::min(M, t * rows_per) : 0;
     const int64_t m_hi = split_m ? std::min(M, m_lo + rows_per) : M;
+    // Split N: each thread packs only the panels it reads, so into a buffer of its own (thread 0's
+    // is bbuf). In the shared pair a thread two k-blocks ahead could overwrite panels another
+    // still reads: a share's offset moves with kc (a shorter last k-block) and with the last
+    // column block's width.
+    float* own_b = split_n ? thread_buffer(0, bpanel) : nullptr;
     int64_t step = 0;
     for (int64_t jc = 0; jc < N; jc += nc_blk) {
       const int64_t nc = std::min(nc_blk, N - jc), qpanels = (nc + NR - 1) / NR;
@@ -138,7 +143,7 @@ void blocked(int64_t M, int64_t N, int64_t K, int nt, PackA&& pack_a, PackB&& pa
       const int64_t q_lo = split_m ? 0 : qpanels * t / T, q_hi = split_m ? qpanels : qpanels * (t + 1) / T;
       for (int64_t pc = 0; pc < std::max<int64_t>(K, 1); pc += std::max<int64_t>(kc_blk, 1), ++step) {
         const int64_t kc = std::min(kc_blk, K - pc);
-        float* bpack = bbuf + (T > 1 ? step % 2 : 0) * bpanel;
+        float* bpack = split_n ? own_b : bbuf + (T > 1 ? step % 2 : 0) * bpanel;
         {  // everyone packs a share of the B panel
           const int64_t s = qpanels * t / T, e = qpanels * (t + 1) / T;
           if (e > s && kc > 0)
