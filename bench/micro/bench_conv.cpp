@@ -15,6 +15,8 @@
 //   17, 18 resnet50's layer1 1x1 convs at 64x64 input, batch 16: 64->256 and 256->64 @16x16
 //   19    resnet50's layer4 entry 3x3 at 64x64 input, batch 16: 512->512 @4x4 stride 2 (2x2 out)
 //   20, 21 resnet50's layer4 1x1 convs at 64x64 input, batch 16: 2048->512 and 512->2048 @2x2
+//   22..25 wrn-16-4 at batch 16: 64->64 @32x32, 128->128 @16x16, 256->256 @8x8, and the stride-2
+//         entry 128->256 @16x16 -> 8x8
 // (batch norm and pooling: bench_norm_pool.cpp)
 #include <benchmark/benchmark.h>
 
@@ -32,7 +34,9 @@ constexpr Layer kLayers[] = {{128, 3, 32, 32, 1},  {128, 32, 32, 32, 1}, {128, 3
                              {16, 1024, 2048, 4, 2, 1}, {1, 256, 256, 4, 1},
                              {1, 512, 512, 2, 1},      {1, 512, 2048, 2, 1, 1}, {1, 2048, 512, 2, 1, 1},
                              {16, 64, 256, 16, 1, 1},  {16, 256, 64, 16, 1, 1}, {16, 512, 512, 4, 2},
-                             {16, 2048, 512, 2, 1, 1}, {16, 512, 2048, 2, 1, 1}};
+                             {16, 2048, 512, 2, 1, 1}, {16, 512, 2048, 2, 1, 1},
+                             {16, 64, 64, 32, 1},      {16, 128, 128, 16, 1},   {16, 256, 256, 8, 1},
+                             {16, 128, 256, 16, 2}};
 
 Tensor rand_tensor(const Shape& s, uint64_t seed) {
   Rng rng(seed);
@@ -62,7 +66,7 @@ static void BM_Conv2dForward(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(conv2d(x, w, b, l.stride, pad(l)).f32());
   finish(state, l, conv_flops(l));
 }
-BENCHMARK(BM_Conv2dForward)->DenseRange(0, 21)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Conv2dForward)->DenseRange(0, 25)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 static void BM_Conv2dBackwardInput(benchmark::State& state) {
   const Layer l = kLayers[state.range(0)];
@@ -71,7 +75,7 @@ static void BM_Conv2dBackwardInput(benchmark::State& state) {
     benchmark::DoNotOptimize(conv2d_backward_input(g, w, x_shape(l), l.stride, l.stride, pad(l), pad(l)).f32());
   finish(state, l, conv_flops(l));
 }
-BENCHMARK(BM_Conv2dBackwardInput)->DenseRange(0, 21)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Conv2dBackwardInput)->DenseRange(0, 25)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 static void BM_Conv2dBackwardWeight(benchmark::State& state) {
   const Layer l = kLayers[state.range(0)];
@@ -80,7 +84,7 @@ static void BM_Conv2dBackwardWeight(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(conv2d_backward_weight(g, x, ws, l.stride, l.stride, pad(l), pad(l)).f32());
   finish(state, l, conv_flops(l));
 }
-BENCHMARK(BM_Conv2dBackwardWeight)->DenseRange(0, 21)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Conv2dBackwardWeight)->DenseRange(0, 25)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // The whole training-step backward of one layer through autograd: dx, dw and dbias.
 static void BM_Conv2dBackwardAutograd(benchmark::State& state) {

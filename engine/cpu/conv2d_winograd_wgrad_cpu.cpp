@@ -5,8 +5,8 @@
 //   dW[o, c] = G^T S[o, c] G,   S_xi[o, c] = sum_tiles Z_xi[o, tile] V_xi[c, tile],
 //   Z = A dY A^T (4x4 from each 2x2 block of the output gradient).
 // So the 3x3 x 9-pixel correlation becomes 16 GEMMs O x C reduced over tiles (2.25x fewer
-// multiplies), plus the transforms. Tiles are taken in chunks of about 64 (whole images);
-// for each chunk V and Z are transformed for 16 tiles at a time, transposed in registers into
+// multiplies), plus the transforms. Images are padded in chunks of about 64 tiles (one image
+// where it has more) and their tiles taken 64 at a time; for each V and Z are transformed for 16 tiles at a time, transposed in registers into
 // the kernel's packed layouts (Vt: [xi][C/32][tile][32], Zp: [xi][O/8][tile][8]) and the 16
 // products accumulate into a per-thread S [16][O][C]; at the end S is summed over threads and
 // mapped back with G^T S G.
@@ -87,69 +87,78 @@ void accumulate_images(const Conv2dGeom& g, const float* x, const float* dy, int
   const PaddedTiles pt = padded_tiles(g, pg);
   const int64_t C = g.C, O = g.O, Cp = gemm::round_up(C, NR), t_img = pg.Ho * pg.Wo;
   const int64_t ipc = std::min(count, std::max<int64_t>(1, kChunkTiles / t_img));  // images per chunk
-  const int64_t kt_max = gemm::round_up(ipc * t_img, 16);
+  // A chunk's images are padded together; their tiles go through the transforms and products
+  // kChunkTiles at a time, so that Vt, Zp and S stay in L2 when an image has more tiles.
+  const int64_t kt_max = gemm::round_up(std::min(ipc * t_img, kChunkTiles), 16);
   const int64_t in_sz = C * g.H * g.W, out_sz = O * g.Ho * g.Wo;
+  // The 16 planes (one a position xi) are written together, a tile's worth each: one cache line
+  // more than their size apart, so that they do not share the cache's sets when the size is a
+  // multiple of 4 KiB.
+  const int64_t vplane = Cp * kt_max + 16, zplane = O * kt_max + 16;
   thread_local Buffers b;
-  b.Zp.resize(16 * O * kt_max);
+  b.Zp.resize(16 * zplane);
   b.stage.resize(16 * 16 * 16);
-  float* Vt = gemm::thread_buffer(0, 16 * Cp * kt_max);
+  float* Vt = gemm::thread_buffer(0, 16 * vplane);
   float* xbuf = gemm::thread_buffer(1, pt.buffer_floats(ipc));
   // Channels past C (to a whole panel of NR) stay zero; the transforms write all the others.
-  if (Cp != C) std::fill(Vt, Vt + 16 * Cp * kt_max, 0.0f);
+  if (Cp != C) std::fill(Vt, Vt + 16 * vplane, 0.0f);
   std::fill(xbuf, xbuf + pt.buffer_floats(ipc), 0.0f);  // the padding; pad_image writes only the interior
   float* xp = pt.first_image(xbuf);
   float* stage = b.stage.data();  // [xi][16][16], transposed into the packed layouts
   bool first = true;
-  for (int64_t n0 = 0; n0 < count; n0 += ipc, first = false) {
-    const int64_t imgs = std::min(ipc, count - n0), tiles = imgs * t_img, kt = gemm::round_up(tiles, 16);
+  for (int64_t n0 = 0; n0 < count; n0 += ipc) {
+    const int64_t imgs = std::min(ipc, count - n0), tiles = imgs * t_img;
     for (int64_t i = 0; i < imgs; ++i) pad_image(g, pt, x + (n0 + i) * in_sz, xp + i * pt.img_sz);
-    for (int64_t tg = 0; tg < kt; tg += 16) {
-      const Group16 grp = conv_pack::make_group(cs, tg, std::min<int64_t>(16, tiles - tg));
-      for (int64_t c0 = 0; c0 < C; c0 += 16) {  // V, 16 channels x 16 tiles at a time
-        for (int cc = 0; cc < 16; ++cc) {
-          __m512 d[16], v[16];
-          if (c0 + cc < C) {
-            load_patches(pt, grp, xp, c0 + cc, C, d);
-            transform_input(d, v);
-          } else {
-            for (int e = 0; e < 16; ++e) v[e] = _mm512_setzero_ps();
+    for (int64_t s0 = 0; s0 < tiles; s0 += kt_max, first = false) {
+      const int64_t sub = std::min(kt_max, tiles - s0), kt = gemm::round_up(sub, 16);
+      for (int64_t tg = 0; tg < kt; tg += 16) {
+        const Group16 grp = conv_pack::make_group(cs, s0 + tg, std::min<int64_t>(16, sub - tg));
+        for (int64_t c0 = 0; c0 < C; c0 += 16) {  // V, 16 channels x 16 tiles at a time
+          for (int cc = 0; cc < 16; ++cc) {
+            __m512 d[16], v[16];
+            if (c0 + cc < C) {
+              load_patches(pt, grp, xp, c0 + cc, C, d);
+              transform_input(d, v);
+            } else {
+              for (int e = 0; e < 16; ++e) v[e] = _mm512_setzero_ps();
+            }
+            for (int xi = 0; xi < 16; ++xi) _mm512_storeu_ps(stage + (xi * 16 + cc) * 16, v[xi]);
           }
-          for (int xi = 0; xi < 16; ++xi) _mm512_storeu_ps(stage + (xi * 16 + cc) * 16, v[xi]);
-        }
-        for (int xi = 0; xi < 16; ++xi) {
-          __m512 r[16];
-          for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(stage + (xi * 16 + i) * 16);
-          gemm::transpose16(r);  // r[t] = the 16 channels of tile t
-          float* dst = Vt + (xi * Cp + c0 / NR * NR) * kt_max + tg * NR + c0 % NR;
-          for (int t = 0; t < 16; ++t) _mm512_storeu_ps(dst + t * NR, r[t]);
-        }
-      }
-      for (int64_t o0 = 0; o0 < O; o0 += 16) {  // Z, 16 output channels x 16 tiles
-        for (int oo = 0; oo < 16; ++oo) {
-          __m512 q[4], z[16];
-          load_dy_tiles(g, grp, dy + n0 * out_sz + (o0 + oo) * g.Ho * g.Wo, out_sz, q);
-          transform_dy(q, z);
-          for (int xi = 0; xi < 16; ++xi) _mm512_storeu_ps(stage + (xi * 16 + oo) * 16, z[xi]);
-        }
-        for (int xi = 0; xi < 16; ++xi) {
-          __m512 r[16];
-          for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(stage + (xi * 16 + i) * 16);
-          gemm::transpose16(r);  // r[t] = the 16 output channels of tile t
-          float* p0 = b.Zp.data() + ((xi * O + o0) * kt_max + tg * 8);
-          float* p1 = p0 + 8 * kt_max;  // the next panel of 8 channels
-          for (int t = 0; t < 16; ++t) {
-            _mm256_storeu_ps(p0 + t * 8, _mm512_castps512_ps256(r[t]));
-            _mm256_storeu_ps(p1 + t * 8, _mm512_extractf32x8_ps(r[t], 1));
+          for (int xi = 0; xi < 16; ++xi) {
+            __m512 r[16];
+            for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(stage + (xi * 16 + i) * 16);
+            gemm::transpose16(r);  // r[t] = the 16 channels of tile t
+            float* dst = Vt + xi * vplane + (c0 / NR * NR) * kt_max + tg * NR + c0 % NR;
+            for (int t = 0; t < 16; ++t) _mm512_storeu_ps(dst + t * NR, r[t]);
           }
         }
+        for (int64_t o0 = 0; o0 < O; o0 += 16) {  // Z, 16 output channels x 16 tiles
+          for (int oo = 0; oo < 16; ++oo) {
+            __m512 q[4], z[16];
+            load_dy_tiles(g, grp, dy + n0 * out_sz + (o0 + oo) * g.Ho * g.Wo, out_sz, q);
+            transform_dy(q, z);
+            for (int xi = 0; xi < 16; ++xi) _mm512_storeu_ps(stage + (xi * 16 + oo) * 16, z[xi]);
+          }
+          for (int xi = 0; xi < 16; ++xi) {
+            __m512 r[16];
+            for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(stage + (xi * 16 + i) * 16);
+            gemm::transpose16(r);  // r[t] = the 16 output channels of tile t
+            float* p0 = b.Zp.data() + xi * zplane + o0 * kt_max + tg * 8;
+            float* p1 = p0 + 8 * kt_max;  // the next panel of 8 channels
+            for (int t = 0; t < 16; ++t) {
+              _mm256_storeu_ps(p0 + t * 8, _mm512_castps512_ps256(r[t]));
+              _mm256_storeu_ps(p1 + t * 8, _mm512_extractf32x8_ps(r[t], 1));
+            }
+          }
+        }
       }
+      for (int xi = 0; xi < 16; ++xi)
+        for (int64_t o = 0; o < O; o += 8)
+          for (int64_t q = 0; q < C; q += NR)
+            gemm::kernel<8>(kt, b.Zp.data() + xi * zplane + o * kt_max, Vt + xi * vplane + q * kt_max,
+                            S + (xi * O + o) * C + q, C, 1.0f, first ? 0.0f : 1.0f, 8,
+                            static_cast<int>(std::min<int64_t>(NR, C - q)));
     }
-    for (int xi = 0; xi < 16; ++xi)
-      for (int64_t o = 0; o < O; o += 8)
-        for (int64_t q = 0; q < C; q += NR)
-          gemm::kernel<8>(kt, b.Zp.data() + (xi * O + o) * kt_max, Vt + (xi * Cp + q) * kt_max,
-                          S + (xi * O + o) * C + q, C, 1.0f, first ? 0.0f : 1.0f, 8,
-                          static_cast<int>(std::min<int64_t>(NR, C - q)));
   }
   if (count == 0) std::fill(S, S + 16 * O * C, 0.0f);
 }
@@ -158,9 +167,8 @@ void accumulate_images(const Conv2dGeom& g, const float* x, const float* dy, int
 
 bool conv2d_winograd_weight_applies(const Conv2dGeom& g) {
   // The transposes take channels 16 at a time. Below 64 channels the transforms cost more than
-  // the saved multiplies. Measured (bench_conv.cpp, ms, direct -> Winograd): wrn-16-4 64@32
-  // 12.1 -> 10.8, 128@16 14.0 -> 9.0, 256@8 13.0 -> 11.0; cifar10-cnn 64@16 6.3 -> 6.2,
-  // 32@32 6.1 -> 9.2, 32->64@16 3.4 -> 4.2.
+  // the saved multiplies (bench_conv.cpp times the paper models' layers both ways,
+  // SIGNET_WINOGRAD=0 for the direct products).
   // Images of at least 8x8 outputs: at 4x4 (resnet50) it only breaks even.
   return conv2d_winograd_applies(g) && conv_split::splits_evenly(g, conv_split::threads(g)) && g.Ho >= 8 &&
          g.Wo >= 8 && g.O % 16 == 0 && g.C % 16 == 0 && g.C >= 64 && g.O >= 64;

@@ -104,8 +104,10 @@ TEST(OpsConv2d, FastMatchesReference) {
       // of 3 and a single one), and 2 images of a stride-2 padded 2x2 output.
       {7, 16, 1, 1, 10, 1, 1, 1, 1, 0, 0},   {2, 8, 4, 4, 12, 3, 3, 2, 2, 1, 1},
       // Winograd weight gradient (>= 64 channels): two chunks of tiles per thread (one 24x24
-      // image each); odd output size; images smaller than a chunk.
-      {4, 64, 24, 24, 64, 3, 3, 1, 1, 1, 1}, {2, 64, 9, 11, 64, 3, 3, 1, 1, 1, 1},
+      // image each, its 144 tiles taken 64, 64 and 16 at a time); 81 tiles an image (64 and a
+      // part group of 17); odd output size; images smaller than a chunk.
+      {4, 64, 24, 24, 64, 3, 3, 1, 1, 1, 1}, {2, 64, 18, 18, 64, 3, 3, 1, 1, 1, 1},
+      {2, 64, 9, 11, 64, 3, 3, 1, 1, 1, 1},
       {6, 64, 8, 8, 80, 3, 3, 1, 1, 1, 1},
       // 80 input channels: the last panel of 32 is half past C (zero-filled, not transformed).
       {2, 80, 8, 8, 64, 3, 3, 1, 1, 1, 1}};
