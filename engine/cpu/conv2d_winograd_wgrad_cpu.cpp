@@ -187,26 +187,32 @@ void conv2d_winograd_weight(const Conv2dGeom& g, const float* dy, const float* x
     const int64_t n0 = g.N * t / nt, n1 = g.N * (t + 1) / nt;
     accumulate_images(g, x + n0 * in_sz, dy + n0 * out_sz, n1 - n0, S.data());
 #pragma omp barrier
-    // dW[o, c] = G^T (sum over threads of S[., o, c]) G, G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1].
+    // dW[o, c] = G^T (sum over threads of S[., o, c]) G, G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1],
+    // for 16 kernels (o, c) at a time (lanes; O is a multiple of 16).
+    const __m512 half = _mm512_set1_ps(0.5f);
+    const __m512i nine = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                            _mm512_set1_epi32(9));
 #pragma omp for schedule(static)
-    for (int64_t oc = 0; oc < OC; ++oc) {
-      float s[16];
+    for (int64_t oc = 0; oc < OC; oc += 16) {
+      __m512 s[16];
       for (int xi = 0; xi < 16; ++xi) {
-        float v = 0.0f;
-        for (int p = 0; p < nt; ++p) v += parts[p][xi * OC + oc];
+        __m512 v = _mm512_loadu_ps(parts[0] + xi * OC + oc);
+        for (int p = 1; p < nt; ++p) v = _mm512_add_ps(v, _mm512_loadu_ps(parts[p] + xi * OC + oc));
         s[xi] = v;
       }
-      float r[3][4];  // G^T S
+      __m512 r[3][4];  // G^T S
       for (int j = 0; j < 4; ++j) {
-        r[0][j] = s[j] + 0.5f * (s[4 + j] + s[8 + j]);
-        r[1][j] = 0.5f * (s[4 + j] - s[8 + j]);
-        r[2][j] = 0.5f * (s[4 + j] + s[8 + j]) + s[12 + j];
+        const __m512 sum = _mm512_mul_ps(half, _mm512_add_ps(s[4 + j], s[8 + j]));
+        r[0][j] = _mm512_add_ps(s[j], sum);
+        r[1][j] = _mm512_mul_ps(half, _mm512_sub_ps(s[4 + j], s[8 + j]));
+        r[2][j] = _mm512_add_ps(sum, s[12 + j]);
       }
       float* d = dw + oc * 9;
       for (int a = 0; a < 3; ++a) {
-        d[a * 3 + 0] = r[a][0] + 0.5f * (r[a][1] + r[a][2]);
-        d[a * 3 + 1] = 0.5f * (r[a][1] - r[a][2]);
-        d[a * 3 + 2] = 0.5f * (r[a][1] + r[a][2]) + r[a][3];
+        const __m512 sum = _mm512_mul_ps(half, _mm512_add_ps(r[a][1], r[a][2]));
+        _mm512_i32scatter_ps(d + a * 3 + 0, nine, _mm512_add_ps(r[a][0], sum), 4);
+        _mm512_i32scatter_ps(d + a * 3 + 1, nine, _mm512_mul_ps(half, _mm512_sub_ps(r[a][1], r[a][2])), 4);
+        _mm512_i32scatter_ps(d + a * 3 + 2, nine, _mm512_add_ps(sum, r[a][3]), 4);
       }
     }
   }
