@@ -146,10 +146,13 @@ void transform_kernels(const Conv2dGeom& g, const float* w, bool flipped, float*
 
 // Images [0, count) of x into y for a tile size of P positions whose patches have the geometry
 // pg; of their blocks of NR tiles, those numbered part mod parts (parts > 1: threads sharing
-// images too few to go round). Per block: input(pt, grp, xp, c, v) loads and transforms channel
-// c's patches of 16 tiles into v[P], stored as V [P][C][NR] (the GEMM's packed B); P kernel
-// sweeps make M [P][O][NR]; output(grp, yo, m, b) turns m[P] of output channel o back into
-// outputs plus bias b and stores them at yo (channel o of the block's first image).
+// images too few to go round). Blocks go BW at a time (two when a thread has the images to
+// itself): each panel of transformed kernels, read from beyond L2 when there are many, serves
+// BW blocks. Per pass: input(pt, grp, xp, c, v) loads and transforms channel c's patches of 16
+// tiles into v[P], stored as V [P][BW][C][NR] (the GEMM's packed B); P kernel sweeps make
+// M [P][BW][O][NR]; output(grp, yo, m, b) turns m[P] of output channel o back into outputs plus
+// bias b and stores them at yo (channel o of the pass's first image). The P planes of V and of M
+// are written (read) together: they lie one cache line more than a multiple of 4 KiB apart.
 template <int MR, int P, class Input, class Output>
 void images(const Conv2dGeom& g, const Conv2dGeom& pg, const float* x, const float* up, const float* bias, float* y,
             int64_t count, int part, int parts, Input&& input, Output&& output) {
@@ -158,10 +161,12 @@ void images(const Conv2dGeom& g, const Conv2dGeom& pg, const float* x, const flo
   const int64_t C = g.C, O = g.O, Mr = gemm::round_up(O, MR), t_img = pg.Ho * pg.Wo;
   const int64_t in_sz = C * g.H * g.W, out_sz = O * g.Ho * g.Wo;
   constexpr int64_t NR = gemm::NR;
-  // Images per chunk: enough for a block of NR tiles when images are small.
-  const int64_t ipb = std::min(count, std::max<int64_t>(1, (NR + t_img - 1) / t_img));
-  float* vbuf = gemm::thread_buffer(0, P * C * NR + P * Mr * NR);
-  float* mbuf = vbuf + P * C * NR;
+  const int64_t BW = parts == 1 ? 2 : 1, pass = BW * NR;
+  // Images per chunk: enough for a pass when images are small.
+  const int64_t ipb = std::min(count, std::max<int64_t>(1, (pass + t_img - 1) / t_img));
+  const int64_t vplane = BW * C * NR + 16, mplane = BW * Mr * NR + 16;
+  float* vbuf = gemm::thread_buffer(0, P * (vplane + mplane));
+  float* mbuf = vbuf + P * vplane;
   float* xbuf = gemm::thread_buffer(1, pt.buffer_floats(ipb));
   std::fill(xbuf, xbuf + pt.buffer_floats(ipb), 0.0f);  // the padding; pad_image writes only the interior
   float* xp = pt.first_image(xbuf);
@@ -169,28 +174,33 @@ void images(const Conv2dGeom& g, const Conv2dGeom& pg, const float* x, const flo
   for (int64_t n0 = 0; n0 < count; n0 += ipb) {
     const int64_t imgs = std::min(ipb, count - n0), tiles = imgs * t_img;
     for (int64_t i = 0; i < imgs; ++i) pad_image(g, pt, x + (n0 + i) * in_sz, xp + i * pt.img_sz);
-    for (int64_t tb = 0; tb < tiles; tb += NR) {
+    for (int64_t tb = 0; tb < tiles; tb += pass) {
       if (block++ % parts != part) continue;
-      const int64_t nt = std::min<int64_t>(NR, tiles - tb);
-      const Group16 grp[2] = {conv_pack::make_group(cs, tb, std::min<int64_t>(16, nt)),
-                              conv_pack::make_group(cs, tb + 16, std::max<int64_t>(0, nt - 16))};
+      const int64_t nt = std::min<int64_t>(pass, tiles - tb), nb = (nt + NR - 1) / NR;
+      Group16 grp[4];
+      for (int h = 0; h < 2 * nb; ++h)
+        grp[h] = conv_pack::make_group(cs, tb + 16 * h, std::clamp<int64_t>(nt - 16 * h, 0, 16));
       for (int64_t c = 0; c < C; ++c)
-        for (int h = 0; h < 2; ++h) {
+        for (int h = 0; h < 2 * nb; ++h) {
           __m512 v[P];
           input(pt, grp[h], xp, c, v);
-          for (int xi = 0; xi < P; ++xi) _mm512_store_ps(vbuf + (xi * C + c) * NR + h * 16, v[xi]);
+          float* dst = vbuf + ((h / 2) * C + c) * NR + (h % 2) * 16;
+          for (int xi = 0; xi < P; ++xi) _mm512_store_ps(dst + xi * vplane, v[xi]);
         }
       for (int xi = 0; xi < P; ++xi)
         for (int64_t ir = 0; ir < O; ir += MR)
-          gemm::kernel<MR>(C, up + (xi * Mr + ir) * C, vbuf + xi * C * NR, mbuf + (xi * Mr + ir) * NR, NR, 1.0f,
-                           0.0f, static_cast<int>(std::min<int64_t>(MR, O - ir)), NR);
+          for (int64_t q = 0; q < nb; ++q)
+            gemm::kernel<MR>(C, up + (xi * Mr + ir) * C, vbuf + xi * vplane + q * C * NR,
+                             mbuf + xi * mplane + (q * Mr + ir) * NR, NR, 1.0f, 0.0f,
+                             static_cast<int>(std::min<int64_t>(MR, O - ir)), NR);
       for (int64_t o = 0; o < O; ++o) {
         const __m512 b = _mm512_set1_ps(bias ? bias[o] : 0.0f);
         float* yo = y + n0 * out_sz + o * g.Ho * g.Wo;
-        for (int h = 0; h < 2; ++h) {
+        for (int h = 0; h < 2 * nb; ++h) {
           if (!grp[h].n) continue;
+          const float* src = mbuf + ((h / 2) * Mr + o) * NR + (h % 2) * 16;
           __m512 m[P];
-          for (int xi = 0; xi < P; ++xi) m[xi] = _mm512_load_ps(mbuf + (xi * Mr + o) * NR + h * 16);
+          for (int xi = 0; xi < P; ++xi) m[xi] = _mm512_load_ps(src + xi * mplane);
           output(grp[h], yo, m, b);
         }
       }
