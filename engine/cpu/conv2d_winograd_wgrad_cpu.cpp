@@ -166,12 +166,12 @@ void accumulate_images(const Conv2dGeom& g, const float* x, const float* dy, int
 }  // namespace
 
 bool conv2d_winograd_weight_applies(const Conv2dGeom& g) {
-  // The transposes take channels 16 at a time. Below 64 channels the transforms cost more than
+  // The transposes take channels 16 at a time. Below 32 channels the transforms cost more than
   // the saved multiplies (bench_conv.cpp times the paper models' layers both ways,
   // SIGNET_WINOGRAD=0 for the direct products).
   // Images of at least 8x8 outputs: at 4x4 (resnet50) it only breaks even.
   return conv2d_winograd_applies(g) && conv_split::splits_evenly(g, conv_split::threads(g)) && g.Ho >= 8 &&
-         g.Wo >= 8 && g.O % 16 == 0 && g.C % 16 == 0 && g.C >= 64 && g.O >= 64;
+         g.Wo >= 8 && g.O % 16 == 0 && g.C % 16 == 0 && g.C >= 32 && g.O >= 32;
 }
 
 void conv2d_winograd_weight(const Conv2dGeom& g, const float* dy, const float* x, float* dw) {

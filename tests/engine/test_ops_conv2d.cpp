@@ -107,7 +107,7 @@ TEST(OpsConv2d, FastMatchesReference) {
       // image each, its 144 tiles taken 64, 64 and 16 at a time); 81 tiles an image (64 and a
       // part group of 17); odd output size; images smaller than a chunk.
       {4, 64, 24, 24, 64, 3, 3, 1, 1, 1, 1}, {2, 64, 18, 18, 64, 3, 3, 1, 1, 1, 1},
-      {2, 64, 9, 11, 64, 3, 3, 1, 1, 1, 1},
+      {2, 64, 9, 11, 64, 3, 3, 1, 1, 1, 1},  {2, 32, 10, 10, 48, 3, 3, 1, 1, 1, 1},  // 32 channels in
       {6, 64, 8, 8, 80, 3, 3, 1, 1, 1, 1},
       // 80 input channels: the last panel of 32 is half past C (zero-filled, not transformed).
       {2, 80, 8, 8, 64, 3, 3, 1, 1, 1, 1}};
