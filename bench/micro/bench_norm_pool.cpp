@@ -7,6 +7,7 @@
 //   2  wrn-16-4 block 1, batch 64: 64 @32x32                3  wrn-16-4 block 3: 256 @8x8
 //   4  resnet50's stem at 64x64 input, batch 16: 64 @32x32 (its 3x3 stride-2 max pool)
 // BM_BatchNormRelu and BM_AddRelu take a second argument: 0 the two ops, 1 the fused one.
+// BM_ConvBiasGrad: sum over images and pixels (a convolution's bias gradient).
 #include <benchmark/benchmark.h>
 
 #include "engine/ops.h"
@@ -148,3 +149,12 @@ static void BM_AddRelu(benchmark::State& state) {
   finish(state, a, 5.0 * x.numel() * sizeof(float));  // forward: read h, x, write y; backward: read g, y, write the mask
 }
 BENCHMARK(BM_AddRelu)->ArgsProduct({{2, 3}, {0, 1}})->Unit(benchmark::kMicrosecond)->UseRealTime();
+
+// A convolution's bias gradient: the output gradient summed over images and pixels per channel.
+static void BM_ConvBiasGrad(benchmark::State& state) {
+  const Act a = kActs[state.range(0)];
+  Tensor g = rand_tensor(shape_of(a), 9);
+  for (auto _ : state) benchmark::DoNotOptimize(sum(g, {0, 2, 3}).f32());
+  finish(state, a, 4.0 * g.numel());
+}
+BENCHMARK(BM_ConvBiasGrad)->DenseRange(0, 3)->Unit(benchmark::kMicrosecond)->UseRealTime();
