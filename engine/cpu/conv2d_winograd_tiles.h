@@ -209,7 +209,8 @@ void images(const Conv2dGeom& g, const Conv2dGeom& pg, const float* x, const flo
 }
 
 // Runs a Winograd convolution (either tile size) on the convolution's threads, MR chosen from
-// O: transform(mr, up) makes the `positions` planes of transformed kernels into a buffer the
+// O (12 from 256 output channels: a taller kernel loads fewer tile vectors per multiply, and
+// the panels past O waste at most a few percent there): transform(mr, up) makes the `positions` planes of transformed kernels into a buffer the
 // threads share (and ends in a barrier), then images(mr, x, up, y, count, part, parts) takes
 // each thread's whole images or, when they do not split evenly, blocks of NR tiles round-robin.
 template <class Transform, class Images>
@@ -234,7 +235,7 @@ void run_on_threads(const Conv2dGeom& g, int64_t positions, const float* x, floa
       }
     }
   };
-  if (gemm::choose_mr(g.O, 1) == 12)
+  if (g.O >= 256 || gemm::choose_mr(g.O, 1) == 12)
     run(std::integral_constant<int, 12>{});
   else
     run(std::integral_constant<int, 8>{});

@@ -32,7 +32,9 @@ TEST(Conv2dWinograd, BothTileSizesMatchReference) {
       // small images: one 4x4 tile an image (a group of 16 runs), 5x5, 8x8 (runs of two tiles)
       {16, 32, 4, 4, 32, 1}, {4, 16, 5, 5, 16, 1}, {6, 64, 8, 8, 80, 1},
       // 32-wide images: 8 tiles of 4 a row, two runs a group
-      {2, 64, 32, 32, 64, 1}};
+      {2, 64, 32, 32, 64, 1},
+      // 256 channels and more (panels of 12 kernels; 260 = 21 x 12 + 8), both ways
+      {2, 264, 6, 6, 260, 1}};
   Rng rng(103);
   for (const Geo& q : geos) {
     const Conv2dGeom g = conv2d_geom("test", {q.N, q.C, q.H, q.W}, {q.O, q.C, 3, 3}, 1, 1, q.pad, q.pad);
