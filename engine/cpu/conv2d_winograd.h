@@ -21,13 +21,21 @@ void conv2d_winograd23(const Conv2dGeom& g, const float* x, const float* w, cons
 bool conv2d_winograd43_applies(const Conv2dGeom& g);
 void conv2d_winograd43(const Conv2dGeom& g, const float* x, const float* w, const float* bias, float* y,
                        bool flipped);
-// The weight gradient the same way (conv2d_winograd_wgrad_cpu.cpp); dw overwritten.
+// The weight gradient the same way (conv2d_winograd_wgrad_cpu.cpp); dw overwritten. It takes
+// F(4x4, 3x3)'s tiles where conv2d_winograd_weight43_applies, F(2x2, 3x3)'s otherwise.
 bool conv2d_winograd_weight_applies(const Conv2dGeom& g);
+bool conv2d_winograd_weight43_applies(const Conv2dGeom& g);
 void conv2d_winograd_weight(const Conv2dGeom& g, const float* dy, const float* x, float* dw);
+// Each tile size directly (the tests call both), where conv2d_winograd_weight_applies.
+void conv2d_winograd_weight23(const Conv2dGeom& g, const float* dy, const float* x, float* dw);
+void conv2d_winograd_weight43(const Conv2dGeom& g, const float* dy, const float* x, float* dw);
 #else
 inline bool conv2d_winograd_applies(const Conv2dGeom&) { return false; }
 inline void conv2d_winograd(const Conv2dGeom&, const float*, const float*, const float*, float*, bool = false) {}
 inline bool conv2d_winograd_weight_applies(const Conv2dGeom&) { return false; }
+inline bool conv2d_winograd_weight43_applies(const Conv2dGeom&) { return false; }
+inline void conv2d_winograd_weight23(const Conv2dGeom&, const float*, const float*, float*) {}
+inline void conv2d_winograd_weight43(const Conv2dGeom&, const float*, const float*, float*) {}
 inline void conv2d_winograd_weight(const Conv2dGeom&, const float*, const float*, float*) {}
 inline void conv2d_winograd23(const Conv2dGeom&, const float*, const float*, const float*, float*, bool) {}
 inline bool conv2d_winograd43_applies(const Conv2dGeom&) { return false; }

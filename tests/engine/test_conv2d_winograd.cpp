@@ -1,7 +1,7 @@
 // Both Winograd tile sizes, F(2x2, 3x3) and F(4x4, 3x3), called directly (conv2d_winograd picks
 // one per geometry, so OpsConv2d.FastMatchesReference reaches each only where it is chosen):
-// the forward product with and without bias, and the input gradient through the flipped
-// kernel, against the plain-loop references.
+// the forward product with and without bias, the input gradient through the flipped kernel,
+// and the weight gradient, against the plain-loop references.
 #include <gtest/gtest.h>
 
 #include "engine/cpu/conv2d_winograd.h"
@@ -62,6 +62,39 @@ TEST(Conv2dWinograd, BothTileSizesMatchReference) {
       EXPECT_TRUE(all_close(y, yr, 1e-6 * q.C * 9, 1e-5, tag + " forward"));
       EXPECT_TRUE(all_close(y2, yb, 1e-6 * q.C * 9, 1e-5, tag + " forward with bias"));
       EXPECT_TRUE(all_close(dx, dxr, 1e-6 * q.O * 9, 1e-5, tag + " input gradient"));
+    }
+  }
+}
+
+TEST(Conv2dWinograd, BothWeightGradientTileSizesMatchReference) {
+#if !SIGNET_HAVE_AVX512_GEMM
+  GTEST_SKIP() << "the Winograd kernels are AVX-512 only";
+#endif
+  const std::vector<Geo> geos = {
+      // 32 and 48 channels; partial tiles of both sizes (9 x 11 outputs: the last block of 4
+      // columns holds 3, of 2 holds 1); padding 0 and 2
+      {2, 32, 8, 8, 48, 1}, {2, 48, 9, 11, 32, 1}, {4, 32, 10, 10, 32, 0}, {2, 32, 8, 8, 32, 2},
+      // images of more tiles than a chunk (32 x 32: 64 tiles of 4x4, 256 of 2x2), odd counts
+      // of images for two threads' shares
+      {2, 32, 32, 32, 32, 1}, {6, 64, 12, 12, 32, 1},
+      // 80 input channels: the last panel of 32 half past C
+      {2, 80, 8, 8, 64, 1}};
+  Rng rng(107);
+  for (const Geo& q : geos) {
+    const Conv2dGeom g = conv2d_geom("test", {q.N, q.C, q.H, q.W}, {q.O, q.C, 3, 3}, 1, 1, q.pad, q.pad);
+    ASSERT_TRUE(cpu::conv2d_winograd_weight_applies(g));
+    const std::string what = "N" + std::to_string(q.N) + " C" + std::to_string(q.C) + " " + std::to_string(q.H) +
+                             "x" + std::to_string(q.W) + " O" + std::to_string(q.O) + " p" + std::to_string(q.pad);
+    Tensor x = test::uniform_tensor({q.N, q.C, q.H, q.W}, rng);
+    Tensor dy = test::uniform_tensor({q.N, q.O, g.Ho, g.Wo}, rng);
+    Tensor dwr = Tensor::empty({q.O, q.C, 3, 3});
+    cpu::conv2d_backward_weight_ref(g, dy.f32(), x.f32(), dwr.f32());
+    using Fn = void (*)(const Conv2dGeom&, const float*, const float*, float*);
+    for (const auto& [name, fn] : {std::pair<const char*, Fn>{"F(2x2,3x3)", cpu::conv2d_winograd_weight23},
+                                   std::pair<const char*, Fn>{"F(4x4,3x3)", cpu::conv2d_winograd_weight43}}) {
+      Tensor dw = Tensor::full(dwr.shape(), 7.0f);
+      fn(g, dy.f32(), x.f32(), dw.f32());
+      EXPECT_TRUE(all_close(dw, dwr, 1e-6 * q.N * g.Ho * g.Wo, 1e-5, what + " " + name + " weight gradient"));
     }
   }
 }
