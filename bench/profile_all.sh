@@ -6,7 +6,8 @@
 # Usage: bench/profile_all.sh OUT_DIR [SIGNET [COMMIT]]   (default build/signet, built from HEAD;
 #   COMMIT names the commit another binary was built from)
 #   writes OUT_DIR/<model>-b<batch>.txt and OUT_DIR/<model>-b1-forward.txt, each starting with the
-#   command, the commit and the CPU. Run on an idle machine.
+#   command, the commit, the CPU and the environment that sets the timing (OMP_WAIT_POLICY,
+#   GLIBC_TUNABLES: give it the fair harness's, as bench/RESULTS.md says). Run on an idle machine.
 set -euo pipefail
 if [ $# -lt 1 ]; then
   echo "usage: $0 OUT_DIR [SIGNET]" >&2
@@ -32,8 +33,9 @@ for spec in "mnist-mlp 128 100 -" "cifar10-cnn 128 10 -" "imdb-lstm 64 5 -" "res
     {
       echo "# ${cmd[*]}"
       echo "# signet from commit $commit (binary: $signet), CPU: $cpu, $(date -u '+%Y-%m-%d %H:%M UTC')"
+      echo "# OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-unset} GLIBC_TUNABLES=${GLIBC_TUNABLES:-unset}"
       "${cmd[@]}" 2>&1
     } > "$out/$name.txt"
-    echo "$out/$name.txt: $(head -3 "$out/$name.txt" | tail -1 | cut -c1-100)" >&2
+    echo "$out/$name.txt: $(head -4 "$out/$name.txt" | tail -1 | cut -c1-100)" >&2
   done
 done
