@@ -210,9 +210,10 @@ void images(const Conv2dGeom& g, const Conv2dGeom& pg, const float* x, const flo
 
 // Runs a Winograd convolution (either tile size) on the convolution's threads, MR chosen from
 // O (12 from 256 output channels: a taller kernel loads fewer tile vectors per multiply, and
-// the panels past O waste at most a few percent there): transform(mr, up) makes the `positions` planes of transformed kernels into a buffer the
-// threads share (and ends in a barrier), then images(mr, x, up, y, count, part, parts) takes
-// each thread's whole images or, when they do not split evenly, blocks of NR tiles round-robin.
+// the panels past O waste at most a few percent there): transform(mr, up) makes the
+// `positions` planes of transformed kernels into a buffer the threads share (and ends in a
+// barrier), then images(mr, x, up, y, count, part, parts) takes each thread's whole images or,
+// when they do not split evenly, blocks of NR tiles round-robin.
 template <class Transform, class Images>
 void run_on_threads(const Conv2dGeom& g, int64_t positions, const float* x, float* y, Transform&& transform,
                     Images&& images) {
