@@ -78,6 +78,15 @@ inline void transform_dy(const __m512 dy[4], __m512 z[16]) {
 // 4th float of a 64-float window (load_patches43's permutes).
 inline void load_dy_tiles43(const Conv2dGeom& g, const Group16& grp, const float* dyo, int64_t img_stride,
                             __m512 out[16]) {
+  // column v of the blocks: lane l < 8 takes float 4l + v of w[0..1], lane l >= 8 float
+  // 4(l - 8) + v of w[2..3]
+  __m512i lo[4], hi[4];
+  const __m512i lo0 = _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 28, 24, 20, 16, 12, 8, 4, 0);
+  const __m512i hi0 = _mm512_set_epi32(28, 24, 20, 16, 12, 8, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+  for (int v = 0; v < 4; ++v) {
+    lo[v] = _mm512_add_epi32(lo0, _mm512_set1_epi32(v));
+    hi[v] = _mm512_add_epi32(hi0, _mm512_set1_epi32(v));
+  }
   for (int e = 0; e < 16; ++e) out[e] = _mm512_setzero_ps();
   for (int r = 0; r < grp.n; ++r) {
     const Group16::Run& run = grp.run[r];
@@ -92,13 +101,8 @@ inline void load_dy_tiles43(const Conv2dGeom& g, const Group16& grp, const float
       __m512 w[4];
       for (int k = 0; k < 4; ++k) w[k] = _mm512_maskz_loadu_ps(fm.q[k], base + 16 * k);
       for (int v = 0; v < 4; ++v) {
-        // lane l < 8: float 4l + v of w[0..1]; lane l >= 8: float 4(l - 8) + v of w[2..3]
-        const __m512i lo = _mm512_add_epi32(_mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 28, 24, 20, 16, 12, 8, 4, 0),
-                                            _mm512_set1_epi32(v));
-        const __m512i hi = _mm512_add_epi32(_mm512_set_epi32(28, 24, 20, 16, 12, 8, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0),
-                                            _mm512_set1_epi32(v));
-        const __m512 both = _mm512_mask_mov_ps(_mm512_permutex2var_ps(w[0], lo, w[1]), 0xFF00,
-                                               _mm512_permutex2var_ps(w[2], hi, w[3]));
+        const __m512 both = _mm512_mask_mov_ps(_mm512_permutex2var_ps(w[0], lo[v], w[1]), 0xFF00,
+                                               _mm512_permutex2var_ps(w[2], hi[v], w[3]));
         out[u * 4 + v] = _mm512_mask_mov_ps(out[u * 4 + v], lanes, both);
       }
     }
@@ -195,7 +199,7 @@ struct Tiles43 {
 };
 
 struct Buffers {
-  std::vector<float> S, Zp, stage;
+  std::vector<float> Zp, stage;
 };
 
 // S [P][O][C] += (or =, first) the products of images [0, count) of x / dy.

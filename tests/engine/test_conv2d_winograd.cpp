@@ -17,6 +17,11 @@ struct Geo {
   int64_t N, C, H, W, O, pad;
 };
 
+std::string name_of(const Geo& q) {
+  return "N" + std::to_string(q.N) + " C" + std::to_string(q.C) + " " + std::to_string(q.H) + "x" +
+         std::to_string(q.W) + " O" + std::to_string(q.O) + " p" + std::to_string(q.pad);
+}
+
 TEST(Conv2dWinograd, BothTileSizesMatchReference) {
 #if !SIGNET_HAVE_AVX512_GEMM
   GTEST_SKIP() << "the Winograd kernels are AVX-512 only";
@@ -40,8 +45,7 @@ TEST(Conv2dWinograd, BothTileSizesMatchReference) {
     const Conv2dGeom g = conv2d_geom("test", {q.N, q.C, q.H, q.W}, {q.O, q.C, 3, 3}, 1, 1, q.pad, q.pad);
     // the input gradient as a convolution of dy with the flipped kernel (conv2d_gemm_cpu.cpp)
     const Conv2dGeom t{g.N, g.O, g.Ho, g.Wo, g.C, 3, 3, 1, 1, 2 - g.ph, 2 - g.pw, g.H, g.W};
-    const std::string what = "N" + std::to_string(q.N) + " C" + std::to_string(q.C) + " " + std::to_string(q.H) +
-                             "x" + std::to_string(q.W) + " O" + std::to_string(q.O) + " p" + std::to_string(q.pad);
+    const std::string what = name_of(q);
     Tensor x = test::uniform_tensor({q.N, q.C, q.H, q.W}, rng);
     Tensor w = test::uniform_tensor({q.O, q.C, 3, 3}, rng);
     Tensor b = test::uniform_tensor({q.O}, rng);
@@ -83,8 +87,7 @@ TEST(Conv2dWinograd, BothWeightGradientTileSizesMatchReference) {
   for (const Geo& q : geos) {
     const Conv2dGeom g = conv2d_geom("test", {q.N, q.C, q.H, q.W}, {q.O, q.C, 3, 3}, 1, 1, q.pad, q.pad);
     ASSERT_TRUE(cpu::conv2d_winograd_weight_applies(g));
-    const std::string what = "N" + std::to_string(q.N) + " C" + std::to_string(q.C) + " " + std::to_string(q.H) +
-                             "x" + std::to_string(q.W) + " O" + std::to_string(q.O) + " p" + std::to_string(q.pad);
+    const std::string what = name_of(q);
     Tensor x = test::uniform_tensor({q.N, q.C, q.H, q.W}, rng);
     Tensor dy = test::uniform_tensor({q.N, q.O, g.Ho, g.Wo}, rng);
     Tensor dwr = Tensor::empty({q.O, q.C, 3, 3});
